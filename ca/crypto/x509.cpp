@@ -1,0 +1,867 @@
+#include "ca/crypto/x509.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+#include "ca/base/encoding.hpp"
+#include "ca/crypto/oids.hpp"
+
+namespace sigil::crypto {
+namespace {
+
+using der::Reader;
+using der::Tlv;
+using der::Writer;
+namespace tag = der::tag;
+
+Error bad(std::string_view what) { return make_error(Errc::malformed, std::string(what)); }
+
+std::string bytes_sv(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// GeneralName context tags (RFC 5280 §4.2.1.6).
+constexpr unsigned kGnEmail = 1, kGnDns = 2, kGnUri = 6, kGnIp = 7;
+
+void write_general_name(Writer& w, const GeneralName& n) {
+  switch (n.type) {
+    case GeneralName::Type::dns: w.string(tag::context(kGnDns), n.value); break;
+    case GeneralName::Type::email: w.string(tag::context(kGnEmail), n.value); break;
+    case GeneralName::Type::uri: w.string(tag::context(kGnUri), n.value); break;
+    case GeneralName::Type::ip: {
+      auto b = ip_to_bytes(n.value);
+      w.tlv(tag::context(kGnIp), b ? ByteView(*b) : ByteView{});
+      break;
+    }
+  }
+}
+
+void write_extension(Writer& w, ByteView oid, bool critical, const Bytes& value) {
+  const auto m = w.begin(tag::kSequence);
+  w.oid(oid);
+  if (critical) w.boolean(true);
+  w.octet_string(value);
+  w.end(m);
+}
+
+template <class F>
+Bytes build(F&& f) {
+  Writer w;
+  f(w);
+  return w.take();
+}
+
+void write_access_description(Writer& w, ByteView method, const std::string& url) {
+  const auto m = w.begin(tag::kSequence);
+  w.oid(method);
+  w.string(tag::context(kGnUri), url);
+  w.end(m);
+}
+
+bool ascii_printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+}  // namespace
+
+std::string_view to_string(KeyAlgorithm a) {
+  switch (a) {
+    case KeyAlgorithm::ec_p256: return "ec-p256";
+    case KeyAlgorithm::ec_p384: return "ec-p384";
+    case KeyAlgorithm::ed25519: return "ed25519";
+    case KeyAlgorithm::rsa: return "rsa";
+  }
+  return "?";
+}
+
+std::string_view to_string(SignatureAlgorithm a) {
+  switch (a) {
+    case SignatureAlgorithm::ecdsa_sha256: return "ecdsa-with-SHA256";
+    case SignatureAlgorithm::ecdsa_sha384: return "ecdsa-with-SHA384";
+    case SignatureAlgorithm::ecdsa_sha512: return "ecdsa-with-SHA512";
+    case SignatureAlgorithm::ed25519: return "Ed25519";
+    case SignatureAlgorithm::rsa_sha256: return "sha256WithRSAEncryption";
+    case SignatureAlgorithm::rsa_sha384: return "sha384WithRSAEncryption";
+    case SignatureAlgorithm::rsa_sha512: return "sha512WithRSAEncryption";
+  }
+  return "?";
+}
+
+SignatureAlgorithm signature_algorithm_for(KeyAlgorithm key) {
+  switch (key) {
+    case KeyAlgorithm::ec_p256: return SignatureAlgorithm::ecdsa_sha256;
+    case KeyAlgorithm::ec_p384: return SignatureAlgorithm::ecdsa_sha384;
+    case KeyAlgorithm::ed25519: return SignatureAlgorithm::ed25519;
+    case KeyAlgorithm::rsa: return SignatureAlgorithm::rsa_sha256;
+  }
+  return SignatureAlgorithm::ecdsa_sha256;
+}
+
+bool signature_fits_key(SignatureAlgorithm sig, KeyAlgorithm key) {
+  switch (sig) {
+    case SignatureAlgorithm::ecdsa_sha256:
+    case SignatureAlgorithm::ecdsa_sha384:
+    case SignatureAlgorithm::ecdsa_sha512:
+      return key == KeyAlgorithm::ec_p256 || key == KeyAlgorithm::ec_p384;
+    case SignatureAlgorithm::ed25519: return key == KeyAlgorithm::ed25519;
+    default: return key == KeyAlgorithm::rsa;
+  }
+}
+
+Bytes algorithm_identifier(SignatureAlgorithm a) {
+  return build([&](Writer& w) {
+    const auto m = w.begin(tag::kSequence);
+    switch (a) {
+      case SignatureAlgorithm::ecdsa_sha256: w.oid(oid::ecdsa_with_sha256); break;
+      case SignatureAlgorithm::ecdsa_sha384: w.oid(oid::ecdsa_with_sha384); break;
+      case SignatureAlgorithm::ecdsa_sha512: w.oid(oid::ecdsa_with_sha512); break;
+      case SignatureAlgorithm::ed25519: w.oid(oid::ed25519); break;
+      // RFC 4055 §5: the parameters of the PKCS#1 v1.5 algorithms are NULL.
+      case SignatureAlgorithm::rsa_sha256: w.oid(oid::sha256_with_rsa); w.null(); break;
+      case SignatureAlgorithm::rsa_sha384: w.oid(oid::sha384_with_rsa); w.null(); break;
+      case SignatureAlgorithm::rsa_sha512: w.oid(oid::sha512_with_rsa); w.null(); break;
+    }
+    w.end(m);
+  });
+}
+
+Result<SignatureAlgorithm> parse_algorithm_identifier(ByteView whole) {
+  SIGIL_TRY(Tlv seq, der::read_single(whole, tag::kSequence));
+  Reader r(seq.contents);
+  SIGIL_TRY(Tlv o, r.expect(tag::kOid));
+  struct Known { ByteView oid; SignatureAlgorithm alg; bool null_params; };
+  const Known known[] = {
+      {oid::ecdsa_with_sha256, SignatureAlgorithm::ecdsa_sha256, false},
+      {oid::ecdsa_with_sha384, SignatureAlgorithm::ecdsa_sha384, false},
+      {oid::ecdsa_with_sha512, SignatureAlgorithm::ecdsa_sha512, false},
+      {oid::ed25519, SignatureAlgorithm::ed25519, false},
+      {oid::sha256_with_rsa, SignatureAlgorithm::rsa_sha256, true},
+      {oid::sha384_with_rsa, SignatureAlgorithm::rsa_sha384, true},
+      {oid::sha512_with_rsa, SignatureAlgorithm::rsa_sha512, true},
+  };
+  for (const Known& k : known) {
+    if (!oid::equal(o.contents, k.oid)) continue;
+    if (k.null_params) {
+      // Absent parameters are tolerated for RSA (some encoders omit NULL), anything else is not.
+      if (!r.empty()) {
+        SIGIL_TRY(Tlv n, r.expect(tag::kNull));
+        if (!n.contents.empty()) return bad("bad NULL parameters");
+      }
+    }
+    if (!r.empty()) return bad("unexpected signature algorithm parameters");
+    return k.alg;
+  }
+  return make_error(Errc::bad_csr, "unsupported signature algorithm " + der::oid_to_string(o.contents));
+}
+
+Result<PublicKey> parse_spki(ByteView spki_der) {
+  SIGIL_TRY(Tlv seq, der::read_single(spki_der, tag::kSequence));
+  Reader r(seq.contents);
+  SIGIL_TRY(Tlv alg, r.expect(tag::kSequence));
+  SIGIL_TRY(Tlv bits, r.expect(tag::kBitString));
+  if (!r.empty()) return bad("trailing data in SubjectPublicKeyInfo");
+  SIGIL_TRY(ByteView key, der::read_bit_string_bytes(bits));
+  Reader ar(alg.contents);
+  SIGIL_TRY(Tlv o, ar.expect(tag::kOid));
+  PublicKey out;
+  out.spki.assign(spki_der.begin(), spki_der.end());
+  out.key.assign(key.begin(), key.end());
+  if (oid::equal(o.contents, oid::ec_public_key)) {
+    SIGIL_TRY(Tlv curve, ar.expect(tag::kOid));
+    if (!ar.empty()) return bad("bad EC parameters");
+    if (oid::equal(curve.contents, oid::prime256v1)) {
+      out.algorithm = KeyAlgorithm::ec_p256;
+      out.bits = 256;
+    } else if (oid::equal(curve.contents, oid::secp384r1)) {
+      out.algorithm = KeyAlgorithm::ec_p384;
+      out.bits = 384;
+    } else {
+      return make_error(Errc::bad_public_key,
+                        "EC curve " + der::oid_to_string(curve.contents) + " is not allowed (P-256, P-384)");
+    }
+    const std::size_t coord = static_cast<std::size_t>(out.bits / 8);
+    // Uncompressed points only (RFC 5480 §2.2: compressed MAY be refused).
+    if (key.size() != 1 + 2 * coord || key[0] != 0x04) return make_error(Errc::bad_public_key, "bad EC point");
+    return out;
+  }
+  if (oid::equal(o.contents, oid::ed25519)) {
+    if (!ar.empty()) return bad("Ed25519 parameters must be absent");
+    if (key.size() != 32) return make_error(Errc::bad_public_key, "bad Ed25519 key length");
+    out.algorithm = KeyAlgorithm::ed25519;
+    out.bits = 256;
+    return out;
+  }
+  if (oid::equal(o.contents, oid::rsa_encryption)) {
+    SIGIL_TRY(Tlv n, ar.expect(tag::kNull));
+    if (!n.contents.empty() || !ar.empty()) return bad("bad RSA parameters");
+    SIGIL_TRY(Tlv rsa, der::read_single(key, tag::kSequence));
+    Reader kr(rsa.contents);
+    SIGIL_TRY(Tlv mod, kr.expect(tag::kInteger));
+    SIGIL_TRY(Tlv exp, kr.expect(tag::kInteger));
+    if (!kr.empty() || mod.contents.empty() || exp.contents.empty()) return bad("bad RSAPublicKey");
+    if ((mod.contents[0] & 0x80) || (exp.contents[0] & 0x80)) return make_error(Errc::bad_public_key, "negative RSA value");
+    if (mod.contents.size() > 1 && mod.contents[0] == 0 && !(mod.contents[1] & 0x80)) return bad("non-minimal modulus");
+    ByteView m = mod.contents;
+    while (!m.empty() && m[0] == 0) m = m.subspan(1);
+    if (m.empty()) return make_error(Errc::bad_public_key, "zero RSA modulus");
+    int bitlen = static_cast<int>(m.size()) * 8;
+    for (std::uint8_t top = m[0]; !(top & 0x80); top = static_cast<std::uint8_t>(top << 1)) --bitlen;
+    out.algorithm = KeyAlgorithm::rsa;
+    out.bits = bitlen;
+    out.rsa_modulus.assign(m.begin(), m.end());
+    out.rsa_exponent.assign(exp.contents.begin(), exp.contents.end());
+    return out;
+  }
+  return make_error(Errc::bad_public_key, "unsupported public key algorithm " + der::oid_to_string(o.contents));
+}
+
+Bytes key_identifier(const PublicKey& key) {
+  std::uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(key.key.data(), key.key.size(), digest);
+  return Bytes(digest, digest + 20);
+}
+
+std::string to_string(const GeneralName& n) {
+  switch (n.type) {
+    case GeneralName::Type::dns: return "dns:" + n.value;
+    case GeneralName::Type::ip: return "ip:" + n.value;
+    case GeneralName::Type::uri: return "uri:" + n.value;
+    case GeneralName::Type::email: return "email:" + n.value;
+  }
+  return n.value;
+}
+
+Result<GeneralName> parse_general_name_text(std::string_view text) {
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) return bad("identifier without a type: " + std::string(text));
+  const std::string_view type = text.substr(0, colon);
+  std::string value(text.substr(colon + 1));
+  if (type == "dns") return GeneralName{GeneralName::Type::dns, value};
+  if (type == "ip") return GeneralName{GeneralName::Type::ip, value};
+  if (type == "uri") return GeneralName{GeneralName::Type::uri, value};
+  if (type == "email") return GeneralName{GeneralName::Type::email, value};
+  return bad("unknown identifier type: " + std::string(text));
+}
+
+Result<Bytes> ip_to_bytes(std::string_view text) {
+  const std::string s(text);
+  std::uint8_t buf[16];
+  if (inet_pton(AF_INET, s.c_str(), buf) == 1) return Bytes(buf, buf + 4);
+  if (inet_pton(AF_INET6, s.c_str(), buf) == 1) return Bytes(buf, buf + 16);
+  return make_error(Errc::invalid_argument, "invalid IP address '" + s + "'");
+}
+
+Result<std::string> ip_from_bytes(ByteView b) {
+  char buf[INET6_ADDRSTRLEN];
+  if (b.size() == 4 && inet_ntop(AF_INET, b.data(), buf, sizeof buf)) return std::string(buf);
+  if (b.size() == 16 && inet_ntop(AF_INET6, b.data(), buf, sizeof buf)) return std::string(buf);
+  return bad("bad IP address length");
+}
+
+Bytes encode_name(std::string_view common_name, std::string_view organization) {
+  return build([&](Writer& w) {
+    const auto m = w.begin(tag::kSequence);
+    auto rdn = [&](ByteView type, std::string_view value) {
+      const auto s = w.begin(tag::kSet);
+      const auto a = w.begin(tag::kSequence);
+      w.oid(type);
+      w.string(tag::kUtf8String, value);
+      w.end(a);
+      w.end(s);
+    };
+    if (!organization.empty()) rdn(oid::organization, organization);
+    if (!common_name.empty()) rdn(oid::common_name, common_name);
+    w.end(m);
+  });
+}
+
+namespace {
+// Calls f(type_oid, value_tlv) for every attribute, in encoded order.
+template <class F>
+Status for_each_attribute(ByteView name_der, F&& f) {
+  SIGIL_TRY(Tlv seq, der::read_single(name_der, tag::kSequence));
+  Reader rdns(seq.contents);
+  while (!rdns.empty()) {
+    SIGIL_TRY(Tlv set, rdns.expect(tag::kSet));
+    Reader atvs(set.contents);
+    if (atvs.empty()) return bad("empty RDN");
+    while (!atvs.empty()) {
+      SIGIL_TRY(Tlv atv, atvs.expect(tag::kSequence));
+      Reader ar(atv.contents);
+      SIGIL_TRY(Tlv type, ar.expect(tag::kOid));
+      SIGIL_TRY(Tlv value, ar.next());
+      if (!ar.empty()) return bad("bad AttributeTypeAndValue");
+      f(type.contents, value);
+    }
+  }
+  return {};
+}
+bool is_string_tag(std::uint8_t t) {
+  return t == tag::kUtf8String || t == tag::kPrintableString || t == tag::kIa5String || t == 0x14 /*T61*/;
+}
+}  // namespace
+
+Result<std::string> name_to_string(ByteView name_der) {
+  std::vector<std::string> parts;
+  SIGIL_TRY_STATUS(for_each_attribute(name_der, [&](ByteView type, const Tlv& v) {
+    struct Short { ByteView oid; const char* name; };
+    const Short shorts[] = {{oid::common_name, "CN"}, {oid::organization, "O"}, {oid::organizational_unit, "OU"},
+                            {oid::country, "C"}, {oid::locality, "L"}, {oid::state, "ST"},
+                            {oid::serial_number, "serialNumber"}, {oid::email_address, "emailAddress"}};
+    std::string key = der::oid_to_string(type);
+    for (const Short& s : shorts)
+      if (oid::equal(type, s.oid)) key = s.name;
+    std::string value;
+    if (is_string_tag(v.tag)) {
+      for (char c : bytes_sv(v.contents)) {
+        if (c == ',' || c == '+' || c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' || c == '=') value += '\\';
+        value += (static_cast<unsigned char>(c) < 0x20) ? '?' : c;
+      }
+    } else {
+      value = "#" + to_hex(v.whole);
+    }
+    parts.push_back(key + "=" + value);
+  }));
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) out += (out.empty() ? "" : ",") + *it;
+  return out;
+}
+
+Result<std::optional<std::string>> name_common_name(ByteView name_der) {
+  std::optional<std::string> cn;
+  int count = 0;
+  bool bad_type = false;
+  SIGIL_TRY_STATUS(for_each_attribute(name_der, [&](ByteView type, const Tlv& v) {
+    if (!oid::equal(type, oid::common_name)) return;
+    ++count;
+    if (!is_string_tag(v.tag)) bad_type = true;
+    cn = bytes_sv(v.contents);
+  }));
+  if (count > 1) return make_error(Errc::bad_csr, "more than one common name");
+  if (bad_type) return make_error(Errc::bad_csr, "common name is not a string");
+  return cn;
+}
+
+bool name_is_empty(ByteView name_der) {
+  auto seq = der::read_single(name_der, tag::kSequence);
+  return seq && seq->contents.empty();
+}
+
+ByteView eku_oid(Eku e) {
+  switch (e) {
+    case Eku::server_auth: return oid::kp_server_auth;
+    case Eku::client_auth: return oid::kp_client_auth;
+    case Eku::ocsp_signing: return oid::kp_ocsp_signing;
+  }
+  return {};
+}
+
+Result<Bytes> encode_tbs(const CertificateSpec& s) {
+  if (s.serial.empty() || s.serial.size() > 20 || (s.serial[0] & 0x80))
+    return make_error(Errc::internal, "serial must be positive and at most 20 octets");
+  for (const auto& n : s.sans)
+    if (n.type == GeneralName::Type::ip && !ip_to_bytes(n.value))
+      return make_error(Errc::invalid_argument, "invalid IP address '" + n.value + "'");
+  Writer w;
+  const auto tbs = w.begin(tag::kSequence);
+  {
+    const auto v = w.begin(tag::context_constructed(0));
+    w.small_integer(2);  // v3
+    w.end(v);
+  }
+  w.unsigned_integer(s.serial);
+  w.raw(algorithm_identifier(s.signature));
+  w.raw(s.issuer);
+  {
+    const auto v = w.begin(tag::kSequence);
+    w.time(s.not_before);
+    w.time(s.not_after);
+    w.end(v);
+  }
+  w.raw(s.subject);
+  w.raw(s.spki);
+  const auto exts_wrap = w.begin(tag::context_constructed(3));
+  const auto exts = w.begin(tag::kSequence);
+
+  write_extension(w, oid::basic_constraints, true, build([&](Writer& x) {
+                    const auto m = x.begin(tag::kSequence);
+                    if (s.is_ca) {
+                      x.boolean(true);
+                      if (s.path_len) x.small_integer(*s.path_len);
+                    }
+                    x.end(m);
+                  }));
+  write_extension(w, oid::key_usage, true, build([&](Writer& x) { x.named_bits(s.key_usage, 8); }));
+  if (!s.ext_key_usage.empty()) {
+    write_extension(w, oid::ext_key_usage, false, build([&](Writer& x) {
+                      const auto m = x.begin(tag::kSequence);
+                      for (Eku e : s.ext_key_usage) x.oid(eku_oid(e));
+                      x.end(m);
+                    }));
+  }
+  write_extension(w, oid::subject_key_identifier, false,
+                  build([&](Writer& x) { x.octet_string(s.subject_key_id); }));
+  if (!s.authority_key_id.empty()) {
+    write_extension(w, oid::authority_key_identifier, false, build([&](Writer& x) {
+                      const auto m = x.begin(tag::kSequence);
+                      x.tlv(tag::context(0), s.authority_key_id);
+                      x.end(m);
+                    }));
+  }
+  if (!s.sans.empty()) {
+    write_extension(w, oid::subject_alt_name, name_is_empty(s.subject), build([&](Writer& x) {
+                      const auto m = x.begin(tag::kSequence);
+                      for (const auto& n : s.sans) write_general_name(x, n);
+                      x.end(m);
+                    }));
+  }
+  if (!s.crl_urls.empty()) {
+    write_extension(w, oid::crl_distribution_points, false, build([&](Writer& x) {
+                      const auto m = x.begin(tag::kSequence);
+                      for (const auto& url : s.crl_urls) {
+                        const auto dp = x.begin(tag::kSequence);
+                        const auto dpn = x.begin(tag::context_constructed(0));
+                        const auto full = x.begin(tag::context_constructed(0));
+                        x.string(tag::context(kGnUri), url);
+                        x.end(full);
+                        x.end(dpn);
+                        x.end(dp);
+                      }
+                      x.end(m);
+                    }));
+  }
+  if (!s.ocsp_urls.empty() || !s.ca_issuer_urls.empty()) {
+    write_extension(w, oid::authority_info_access, false, build([&](Writer& x) {
+                      const auto m = x.begin(tag::kSequence);
+                      for (const auto& url : s.ocsp_urls) write_access_description(x, oid::ad_ocsp, url);
+                      for (const auto& url : s.ca_issuer_urls) write_access_description(x, oid::ad_ca_issuers, url);
+                      x.end(m);
+                    }));
+  }
+  if (s.ocsp_no_check) {
+    static constexpr std::uint8_t kNocheck[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x05};
+    write_extension(w, kNocheck, false, build([](Writer& x) { x.null(); }));
+  }
+  w.end(exts);
+  w.end(exts_wrap);
+  w.end(tbs);
+  return w.take();
+}
+
+Bytes assemble_signed(ByteView tbs, SignatureAlgorithm alg, ByteView signature) {
+  Writer w;
+  const auto m = w.begin(tag::kSequence);
+  w.raw(tbs);
+  w.raw(algorithm_identifier(alg));
+  w.bit_string(signature);
+  w.end(m);
+  return w.take();
+}
+
+const Extension* TbsView::find(ByteView o) const {
+  for (const auto& e : extensions)
+    if (oid::equal(e.oid, o)) return &e;
+  return nullptr;
+}
+
+Result<TbsView> parse_tbs(ByteView tbs_der) {
+  SIGIL_TRY(Tlv seq, der::read_single(tbs_der, tag::kSequence));
+  Reader r(seq.contents);
+  TbsView t;
+  Tlv ver;
+  SIGIL_TRY(bool has_version, r.optional(tag::context_constructed(0), ver));
+  if (has_version) {
+    SIGIL_TRY(Tlv v, der::read_single(ver.contents, tag::kInteger));
+    SIGIL_TRY(std::int64_t n, der::read_small_integer(v));
+    if (n < 0 || n > 2) return bad("bad certificate version");
+    t.version = static_cast<int>(n);
+  }
+  SIGIL_TRY(Tlv serial, r.expect(tag::kInteger));
+  t.serial = serial.contents;
+  SIGIL_TRY(Tlv alg, r.expect(tag::kSequence));
+  t.signature_alg = alg.whole;
+  SIGIL_TRY(Tlv issuer, r.expect(tag::kSequence));
+  t.issuer = issuer.whole;
+  SIGIL_TRY(Tlv validity, r.expect(tag::kSequence));
+  {
+    Reader vr(validity.contents);
+    SIGIL_TRY(Tlv nb, vr.next());
+    SIGIL_TRY(Tlv na, vr.next());
+    if (!vr.empty()) return bad("bad validity");
+    SIGIL_TRY(t.not_before, der::read_time(nb));
+    SIGIL_TRY(t.not_after, der::read_time(na));
+  }
+  SIGIL_TRY(Tlv subject, r.expect(tag::kSequence));
+  t.subject = subject.whole;
+  SIGIL_TRY(Tlv spki, r.expect(tag::kSequence));
+  t.spki = spki.whole;
+  Tlv skip;
+  SIGIL_TRY(bool has_iuid, r.optional(tag::context(1), skip));
+  SIGIL_TRY(bool has_suid, r.optional(tag::context(2), skip));
+  if (has_iuid || has_suid) return bad("unique identifiers are not supported");
+  Tlv exts_wrap;
+  SIGIL_TRY(bool has_exts, r.optional(tag::context_constructed(3), exts_wrap));
+  if (!r.empty()) return bad("trailing data in TBSCertificate");
+  if (has_exts) {
+    SIGIL_TRY(Tlv exts, der::read_single(exts_wrap.contents, tag::kSequence));
+    Reader er(exts.contents);
+    if (er.empty()) return bad("empty extensions");
+    while (!er.empty()) {
+      SIGIL_TRY(Tlv ext, er.expect(tag::kSequence));
+      Reader xr(ext.contents);
+      SIGIL_TRY(Tlv o, xr.expect(tag::kOid));
+      Extension e;
+      e.oid = o.contents;
+      Tlv crit;
+      SIGIL_TRY(bool has_crit, xr.optional(tag::kBoolean, crit));
+      if (has_crit) {
+        SIGIL_TRY(e.critical, der::read_boolean(crit));
+        if (!e.critical) return bad("DER forbids an explicit critical FALSE");
+      }
+      SIGIL_TRY(Tlv value, xr.expect(tag::kOctetString));
+      if (!xr.empty()) return bad("bad extension");
+      e.value = value.contents;
+      if (t.find(e.oid)) return bad("duplicate extension " + der::oid_to_string(e.oid));
+      t.extensions.push_back(e);
+    }
+  }
+  return t;
+}
+
+Result<Certificate> Certificate::from_der(Bytes der_bytes) {
+  Certificate c;
+  c.der_ = std::move(der_bytes);
+  SIGIL_TRY(Tlv seq, der::read_single(c.der_, tag::kSequence));
+  Reader r(seq.contents);
+  SIGIL_TRY(Tlv tbs, r.expect(tag::kSequence));
+  SIGIL_TRY(Tlv alg, r.expect(tag::kSequence));
+  SIGIL_TRY(Tlv sig, r.expect(tag::kBitString));
+  if (!r.empty()) return bad("trailing data in certificate");
+  c.tbs_der_ = tbs.whole;
+  SIGIL_TRY(c.tbs_, parse_tbs(tbs.whole));
+  SIGIL_TRY(c.sig_alg_, parse_algorithm_identifier(alg.whole));
+  if (!std::equal(alg.whole.begin(), alg.whole.end(), c.tbs_.signature_alg.begin(), c.tbs_.signature_alg.end()))
+    return bad("certificate signature algorithms differ");
+  SIGIL_TRY(c.signature_, der::read_bit_string_bytes(sig));
+  SIGIL_TRY(c.key_, parse_spki(c.tbs_.spki));
+  return c;
+}
+
+Result<Certificate> Certificate::from_pem(std::string_view pem) {
+  SIGIL_TRY(Bytes d, pem_decode_one(pem, "CERTIFICATE"));
+  return from_der(std::move(d));
+}
+
+std::string Certificate::pem() const { return pem_encode("CERTIFICATE", der_); }
+
+std::string Certificate::serial_hex() const { return to_hex(tbs_.serial); }
+
+std::optional<Bytes> Certificate::subject_key_id() const {
+  const Extension* e = tbs_.find(oid::subject_key_identifier);
+  if (!e) return std::nullopt;
+  auto v = decode_subject_key_id(e->value);
+  if (!v) return std::nullopt;
+  return *v;
+}
+
+bool Certificate::is_ca() const {
+  const Extension* e = tbs_.find(oid::basic_constraints);
+  if (!e) return false;
+  auto bc = decode_basic_constraints(e->value);
+  return bc && bc->ca;
+}
+
+Result<std::vector<Certificate>> certificates_from_pem(std::string_view pem) {
+  SIGIL_TRY(auto blocks, pem_decode_all(pem));
+  std::vector<Certificate> out;
+  for (auto& b : blocks) {
+    if (b.label != "CERTIFICATE") return bad("unexpected PEM block " + b.label);
+    SIGIL_TRY(Certificate c, Certificate::from_der(std::move(b.der)));
+    out.push_back(std::move(c));
+  }
+  if (out.empty()) return bad("no certificate found");
+  return out;
+}
+
+Result<BasicConstraints> decode_basic_constraints(ByteView v) {
+  SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
+  Reader r(seq.contents);
+  BasicConstraints bc;
+  Tlv t;
+  SIGIL_TRY(bool has_ca, r.optional(tag::kBoolean, t));
+  if (has_ca) {
+    SIGIL_TRY(bc.ca, der::read_boolean(t));
+    if (!bc.ca) return bad("DER forbids an explicit cA FALSE");
+  }
+  SIGIL_TRY(bool has_len, r.optional(tag::kInteger, t));
+  if (has_len) {
+    SIGIL_TRY(std::int64_t n, der::read_small_integer(t));
+    if (n < 0) return bad("negative pathLenConstraint");
+    bc.path_len = n;
+  }
+  if (!r.empty()) return bad("bad basicConstraints");
+  return bc;
+}
+
+Result<std::uint32_t> decode_key_usage(ByteView v) {
+  SIGIL_TRY(Tlv t, der::read_single(v, tag::kBitString));
+  return der::read_named_bits(t);
+}
+
+Result<std::vector<Bytes>> decode_ext_key_usage(ByteView v) {
+  SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
+  Reader r(seq.contents);
+  std::vector<Bytes> out;
+  while (!r.empty()) {
+    SIGIL_TRY(Tlv o, r.expect(tag::kOid));
+    out.emplace_back(o.contents.begin(), o.contents.end());
+  }
+  if (out.empty()) return bad("empty extendedKeyUsage");
+  return out;
+}
+
+Result<std::vector<GeneralName>> decode_general_names(ByteView v) {
+  SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
+  Reader r(seq.contents);
+  std::vector<GeneralName> out;
+  while (!r.empty()) {
+    SIGIL_TRY(Tlv n, r.next());
+    GeneralName g;
+    if (n.tag == tag::context(kGnDns)) g.type = GeneralName::Type::dns;
+    else if (n.tag == tag::context(kGnEmail)) g.type = GeneralName::Type::email;
+    else if (n.tag == tag::context(kGnUri)) g.type = GeneralName::Type::uri;
+    else if (n.tag == tag::context(kGnIp)) g.type = GeneralName::Type::ip;
+    else return make_error(Errc::bad_csr, "unsupported subjectAltName form (tag " + std::to_string(n.tag) + ")");
+    if (g.type == GeneralName::Type::ip) {
+      SIGIL_TRY(g.value, ip_from_bytes(n.contents));
+    } else {
+      g.value = bytes_sv(n.contents);
+      if (!ascii_printable(g.value)) return make_error(Errc::bad_csr, "subjectAltName is not printable ASCII");
+    }
+    out.push_back(std::move(g));
+  }
+  if (out.empty()) return bad("empty subjectAltName");
+  return out;
+}
+
+Result<Bytes> decode_subject_key_id(ByteView v) {
+  SIGIL_TRY(Tlv o, der::read_single(v, tag::kOctetString));
+  return Bytes(o.contents.begin(), o.contents.end());
+}
+
+Result<Bytes> decode_authority_key_id(ByteView v) {
+  SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
+  Reader r(seq.contents);
+  Tlv id;
+  SIGIL_TRY(bool has_id, r.optional(tag::context(0), id));
+  if (!has_id) return bad("authorityKeyIdentifier without keyIdentifier");
+  return Bytes(id.contents.begin(), id.contents.end());
+}
+
+Result<NameConstraints> decode_name_constraints(ByteView v) {
+  SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
+  Reader r(seq.contents);
+  NameConstraints nc;
+  auto subtrees = [](ByteView contents, std::vector<GeneralName>& out) -> Status {
+    Reader sr(contents);
+    while (!sr.empty()) {
+      SIGIL_TRY(Tlv st, sr.expect(tag::kSequence));
+      Reader gr(st.contents);
+      SIGIL_TRY(Tlv base, gr.next());  // minimum/maximum (rarely used) are ignored
+      GeneralName g;
+      if (base.tag == tag::context(kGnDns)) {
+        g = {GeneralName::Type::dns, bytes_sv(base.contents)};
+      } else if (base.tag == tag::context(kGnEmail)) {
+        g = {GeneralName::Type::email, bytes_sv(base.contents)};
+      } else if (base.tag == tag::context(kGnUri)) {
+        g = {GeneralName::Type::uri, bytes_sv(base.contents)};
+      } else if (base.tag == tag::context(kGnIp)) {
+        const std::size_t half = base.contents.size() / 2;
+        if (half != 4 && half != 16) return bad("bad iPAddress constraint");
+        SIGIL_TRY(std::string addr, ip_from_bytes(base.contents.subspan(0, half)));
+        int prefix = 0;
+        for (std::uint8_t b : base.contents.subspan(half))
+          for (int i = 7; i >= 0; --i) prefix += (b >> i) & 1;
+        g = {GeneralName::Type::ip, addr + "/" + std::to_string(prefix)};
+      } else {
+        continue;  // directoryName and others: not applicable to the names Sigil issues
+      }
+      out.push_back(std::move(g));
+    }
+    return {};
+  };
+  Tlv t;
+  SIGIL_TRY(bool has_p, r.optional(tag::context_constructed(0), t));
+  if (has_p) SIGIL_TRY_STATUS(subtrees(t.contents, nc.permitted));
+  SIGIL_TRY(bool has_e, r.optional(tag::context_constructed(1), t));
+  if (has_e) SIGIL_TRY_STATUS(subtrees(t.contents, nc.excluded));
+  if (!r.empty()) return bad("bad nameConstraints");
+  return nc;
+}
+
+Result<Csr> Csr::from_der(Bytes der_bytes) {
+  Csr c;
+  c.der_ = std::move(der_bytes);
+  auto fail = [](const Error& e) { return make_error(Errc::bad_csr, "CSR: " + e.detail); };
+  auto seq = der::read_single(c.der_, tag::kSequence);
+  if (!seq) return fail(seq.error());
+  Reader r(seq->contents);
+  auto info = r.expect(tag::kSequence);
+  auto alg = info ? r.expect(tag::kSequence) : Result<Tlv>(info.error());
+  auto sig = alg ? r.expect(tag::kBitString) : Result<Tlv>(alg.error());
+  if (!sig) return fail(sig.error());
+  if (!r.empty()) return make_error(Errc::bad_csr, "CSR: trailing data");
+  c.info_ = info->whole;
+  auto sig_alg = parse_algorithm_identifier(alg->whole);
+  if (!sig_alg) return fail(sig_alg.error());
+  c.sig_alg_ = *sig_alg;
+  auto sig_bytes = der::read_bit_string_bytes(*sig);
+  if (!sig_bytes) return fail(sig_bytes.error());
+  c.signature_ = *sig_bytes;
+
+  Reader ir(info->contents);
+  auto version = ir.expect(tag::kInteger);
+  if (!version) return fail(version.error());
+  auto v = der::read_small_integer(*version);
+  if (!v || *v != 0) return make_error(Errc::bad_csr, "CSR: version must be 1 (0)");
+  auto subject = ir.expect(tag::kSequence);
+  if (!subject) return fail(subject.error());
+  c.subject_ = subject->whole;
+  auto spki = ir.expect(tag::kSequence);
+  if (!spki) return fail(spki.error());
+  auto key = parse_spki(spki->whole);
+  if (!key) {
+    if (key.error().code == Errc::bad_public_key) return key.error();
+    return fail(key.error());
+  }
+  c.key_ = std::move(*key);
+  if (!signature_fits_key(c.sig_alg_, c.key_.algorithm))
+    return make_error(Errc::bad_csr, "CSR: signature algorithm does not match the key");
+  auto cn = name_common_name(c.subject_);
+  if (!cn) return fail(cn.error());
+  c.common_name_ = *cn;
+
+  Tlv attrs;
+  auto has_attrs = ir.optional(tag::context_constructed(0), attrs);
+  if (!has_attrs) return fail(has_attrs.error());
+  if (!ir.empty()) return make_error(Errc::bad_csr, "CSR: trailing data in request info");
+  if (*has_attrs) {
+    Reader ar(attrs.contents);
+    bool seen_ext = false;
+    while (!ar.empty()) {
+      auto attr = ar.expect(tag::kSequence);
+      if (!attr) return fail(attr.error());
+      Reader at(attr->contents);
+      auto type = at.expect(tag::kOid);
+      auto values = type ? at.expect(tag::kSet) : Result<Tlv>(type.error());
+      if (!values || !at.empty()) return make_error(Errc::bad_csr, "CSR: bad attribute");
+      if (!oid::equal(type->contents, oid::extension_request)) continue;  // e.g. challengePassword
+      if (seen_ext) return make_error(Errc::bad_csr, "CSR: more than one extensionRequest");
+      seen_ext = true;
+      auto exts = der::read_single(values->contents, tag::kSequence);
+      if (!exts) return fail(exts.error());
+      Reader er(exts->contents);
+      bool seen_san = false;
+      while (!er.empty()) {
+        auto ext = er.expect(tag::kSequence);
+        if (!ext) return fail(ext.error());
+        Reader xr(ext->contents);
+        auto o = xr.expect(tag::kOid);
+        if (!o) return fail(o.error());
+        Tlv crit;
+        auto has_crit = xr.optional(tag::kBoolean, crit);
+        if (!has_crit) return fail(has_crit.error());
+        auto value = xr.expect(tag::kOctetString);
+        if (!value || !xr.empty()) return make_error(Errc::bad_csr, "CSR: bad requested extension");
+        // Only the SAN is taken from a request; the profile decides every other extension.
+        if (!oid::equal(o->contents, oid::subject_alt_name)) continue;
+        if (seen_san) return make_error(Errc::bad_csr, "CSR: duplicate subjectAltName");
+        seen_san = true;
+        auto names = decode_general_names(value->contents);
+        if (!names) return make_error(Errc::bad_csr, "CSR: " + names.error().detail);
+        c.sans_ = std::move(*names);
+      }
+    }
+  }
+  return c;
+}
+
+Result<Csr> Csr::from_pem_or_der(std::string_view bytes) {
+  if (bytes.find("-----BEGIN") != std::string_view::npos) {
+    auto blocks = pem_decode_all(bytes);
+    if (!blocks) return make_error(Errc::bad_csr, "CSR: " + blocks.error().detail);
+    if (blocks->size() != 1 ||
+        ((*blocks)[0].label != "CERTIFICATE REQUEST" && (*blocks)[0].label != "NEW CERTIFICATE REQUEST"))
+      return make_error(Errc::bad_csr, "CSR: expected exactly one CERTIFICATE REQUEST PEM block");
+    return from_der(std::move((*blocks)[0].der));
+  }
+  return from_der(Bytes(bytes.begin(), bytes.end()));
+}
+
+Bytes encode_csr_info(ByteView subject_name, ByteView spki, const std::vector<GeneralName>& sans) {
+  Writer w;
+  const auto m = w.begin(tag::kSequence);
+  w.small_integer(0);
+  w.raw(subject_name);
+  w.raw(spki);
+  const auto attrs = w.begin(tag::context_constructed(0));
+  if (!sans.empty()) {
+    const auto attr = w.begin(tag::kSequence);
+    w.oid(oid::extension_request);
+    const auto set = w.begin(tag::kSet);
+    const auto exts = w.begin(tag::kSequence);
+    write_extension(w, oid::subject_alt_name, false, build([&](Writer& x) {
+                      const auto s = x.begin(tag::kSequence);
+                      for (const auto& n : sans) write_general_name(x, n);
+                      x.end(s);
+                    }));
+    w.end(exts);
+    w.end(set);
+    w.end(attr);
+  }
+  w.end(attrs);
+  w.end(m);
+  return w.take();
+}
+
+Bytes encode_tbs_crl(const CrlSpec& s) {
+  Writer w;
+  const auto m = w.begin(tag::kSequence);
+  w.small_integer(1);  // v2
+  w.raw(algorithm_identifier(s.signature));
+  w.raw(s.issuer);
+  w.time(s.this_update);
+  w.time(s.next_update);
+  if (!s.revoked.empty()) {
+    const auto list = w.begin(tag::kSequence);
+    for (const auto& e : s.revoked) {
+      const auto entry = w.begin(tag::kSequence);
+      w.unsigned_integer(e.serial);
+      w.time(e.revoked_at);
+      if (e.reason && *e.reason != 0) {
+        const auto exts = w.begin(tag::kSequence);
+        write_extension(w, oid::crl_reason, false, build([&](Writer& x) {
+                          const std::uint8_t code = static_cast<std::uint8_t>(*e.reason);
+                          x.tlv(tag::kEnumerated, ByteView(&code, 1));
+                        }));
+        w.end(exts);
+      }
+      w.end(entry);
+    }
+    w.end(list);
+  }
+  const auto wrap = w.begin(tag::context_constructed(0));
+  const auto exts = w.begin(tag::kSequence);
+  write_extension(w, oid::authority_key_identifier, false, build([&](Writer& x) {
+                    const auto a = x.begin(tag::kSequence);
+                    x.tlv(tag::context(0), s.authority_key_id);
+                    x.end(a);
+                  }));
+  write_extension(w, oid::crl_number, false, build([&](Writer& x) { x.small_integer(s.crl_number); }));
+  w.end(exts);
+  w.end(wrap);
+  w.end(m);
+  return w.take();
+}
+
+}  // namespace sigil::crypto

@@ -1,0 +1,211 @@
+#include "ca/issuer/issuer.hpp"
+
+#include <algorithm>
+
+#include "ca/base/duration.hpp"
+#include "ca/base/encoding.hpp"
+#include "ca/crypto/oids.hpp"
+#include "ca/issuer/lint.hpp"
+
+namespace sigil::issuer {
+namespace {
+using crypto::GeneralName;
+
+std::string trim_slash(std::string s) {
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+}  // namespace
+
+std::string issuer_id(const crypto::Certificate& ca) { return to_hex(crypto::sha256(ca.public_key().spki)); }
+
+IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca) {
+  if (public_url.empty()) return {};
+  const std::string base = trim_slash(public_url);
+  const std::string short_id = issuer_id(ca).substr(0, 16);
+  return {base + "/crl/" + short_id + ".crl", base + "/ocsp", base + "/ca/" + short_id + ".crt"};
+}
+
+Bytes new_serial() {
+  Bytes s = crypto::random_bytes(16);
+  s[0] &= 0x7f;
+  if (s[0] == 0) s[0] = 0x01;
+  return s;
+}
+
+Issuer::Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy::IdentifierPolicy identifiers,
+               policy::Profiles profiles, Options options, const Clock& clock, store::CertificateLedger& ledger)
+    : signer_(signer),
+      ca_(std::move(ca_cert)),
+      identifiers_(std::move(identifiers)),
+      profiles_(std::move(profiles)),
+      options_(std::move(options)),
+      clock_(clock),
+      ledger_(ledger) {}
+
+Result<std::unique_ptr<Issuer>> Issuer::create(const crypto::Signer& signer, crypto::Certificate ca_cert,
+                                               policy::IdentifierPolicy identifiers, policy::Profiles profiles,
+                                               Options options, const Clock& clock,
+                                               store::CertificateLedger& ledger) {
+  if (signer.public_key().spki != ca_cert.public_key().spki)
+    return make_error(Errc::invalid_argument, "the CA key does not match the CA certificate");
+  if (!ca_cert.is_ca()) return make_error(Errc::invalid_argument, "the CA certificate is not a CA (basicConstraints)");
+  const auto* ku = ca_cert.tbs().find(crypto::oid::key_usage);
+  if (ku) {
+    auto bits = crypto::decode_key_usage(ku->value);
+    if (!bits || !(*bits & crypto::ku::key_cert_sign))
+      return make_error(Errc::invalid_argument, "the CA certificate lacks keyCertSign");
+  }
+  auto ski = ca_cert.subject_key_id();
+  if (!ski) return make_error(Errc::invalid_argument, "the CA certificate has no subjectKeyIdentifier");
+  SIGIL_TRY_STATUS(identifiers.validate());
+  std::unique_ptr<Issuer> is(new Issuer(signer, std::move(ca_cert), std::move(identifiers), std::move(profiles),
+                                        std::move(options), clock, ledger));
+  is->ca_key_id_ = *ski;
+  is->id_ = issuer_id(is->ca_);
+  is->urls_ = urls_for(is->options_.public_url, is->ca_);
+  is->ca_pem_ = is->ca_.pem();
+  if (const auto* nc = is->ca_.tbs().find(crypto::oid::name_constraints)) {
+    SIGIL_TRY(is->name_constraints_, crypto::decode_name_constraints(nc->value));
+  }
+  return is;
+}
+
+Result<std::vector<GeneralName>> Issuer::approved_names(const crypto::Csr& csr, const policy::Profile& p) const {
+  std::vector<GeneralName> requested = csr.sans();
+  // A CN outside the SANs is a name the requester expects to be certified (as Boulder does):
+  // it joins the identifiers and passes the same checks.
+  if (const auto& cn = csr.common_name(); cn && !cn->empty()) {
+    const auto type = crypto::ip_to_bytes(*cn) ? GeneralName::Type::ip : GeneralName::Type::dns;
+    GeneralName g{type, *cn};
+    auto norm = policy::normalize(g);
+    if (!norm) return make_error(Errc::bad_csr, "CSR common name: " + norm.error().detail);
+    bool present = false;
+    for (const auto& s : requested) {
+      auto ns = policy::normalize(s);
+      present = present || (ns && *ns == *norm);
+    }
+    if (!present) requested.insert(requested.begin(), *norm);
+  }
+  if (requested.empty()) return make_error(Errc::bad_csr, "the CSR names no identifier (no SAN, no CN)");
+  if (requested.size() > 100) return make_error(Errc::bad_csr, "more than 100 identifiers");
+  std::vector<GeneralName> out;
+  for (const auto& r : requested) {
+    SIGIL_TRY(GeneralName n, policy::normalize(r));
+    if (std::find(out.begin(), out.end(), n) != out.end()) continue;  // duplicates collapse
+    if (!p.allows(n.type))
+      return make_error(Errc::rejected_identifier,
+                        "profile '" + p.name + "' does not allow the identifier " + crypto::to_string(n));
+    SIGIL_TRY_STATUS(identifiers_.check(n));
+    if (name_constraints_) SIGIL_TRY_STATUS(policy::check_name_constraints(*name_constraints_, n));
+    out.push_back(std::move(n));
+  }
+  if (p.require_spiffe) {
+    const auto uris = std::count_if(out.begin(), out.end(), [](const auto& n) { return n.type == GeneralName::Type::uri; });
+    if (uris != 1)
+      return make_error(Errc::rejected_identifier,
+                        "profile 'spiffe' needs exactly one spiffe:// URI SAN, the CSR has " + std::to_string(uris));
+  }
+  return out;
+}
+
+Result<Prepared> Issuer::prepare(const Request& req) const {
+  const policy::Profile* profile = profiles_.find(req.profile);
+  if (!profile) return make_error(Errc::invalid_argument, "unknown profile '" + req.profile + "'");
+  const Seconds ttl = req.ttl.value_or(profile->default_ttl);
+  if (ttl.count() <= 0) return make_error(Errc::invalid_argument, "the TTL must be positive");
+  if (ttl > profile->max_ttl)
+    return make_error(Errc::policy_violation, "TTL " + format_duration(ttl) + " exceeds the '" + profile->name +
+                                                  "' profile's maximum of " + format_duration(profile->max_ttl));
+
+  SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_pem_or_der(req.csr));
+  if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature()); !v)
+    return make_error(Errc::bad_csr, "the CSR's signature does not verify");
+  SIGIL_TRY_STATUS(policy::check_key(csr.public_key()));
+  SIGIL_TRY(std::vector<GeneralName> names, approved_names(csr, *profile));
+
+  // Validity: backdated for skew, never outside the issuer's own.
+  const TimePoint now = clock_.now();
+  const TimePoint ca_nb = ca_.tbs().not_before;
+  const TimePoint ca_na = ca_.tbs().not_after;
+  if (now >= ca_na) return make_error(Errc::policy_violation, "the issuing CA has expired");
+  if (now < ca_nb) return make_error(Errc::policy_violation, "the issuing CA is not yet valid");
+  const TimePoint not_before = std::max(now - options_.backdate, ca_nb);
+  const TimePoint not_after = std::min(now + ttl, ca_na);
+
+  crypto::CertificateSpec spec;
+  spec.serial = new_serial();
+  spec.signature = signer_.signature_algorithm();
+  spec.issuer.assign(ca_.tbs().subject.begin(), ca_.tbs().subject.end());
+  // The CA builds the subject: the first DNS or IP name as CN (it fits in 64), else empty.
+  std::string cn;
+  for (const auto& n : names)
+    if ((n.type == GeneralName::Type::dns || n.type == GeneralName::Type::ip) && n.value.size() <= 64) {
+      cn = n.value;
+      break;
+    }
+  spec.subject = crypto::encode_name(cn);
+  spec.not_before = not_before;
+  spec.not_after = not_after;
+  spec.spki = csr.public_key().spki;
+  spec.key_usage = profile->key_usage_for(csr.public_key().algorithm);
+  spec.ext_key_usage = profile->ext_key_usage;
+  spec.subject_key_id = crypto::key_identifier(csr.public_key());
+  spec.authority_key_id = ca_key_id_;
+  spec.sans = names;
+  if (!urls_.crl.empty()) {
+    spec.crl_urls = {urls_.crl};
+    spec.ocsp_urls = {urls_.ocsp};
+    spec.ca_issuer_urls = {urls_.ca_issuers};
+  }
+  SIGIL_TRY(Bytes tbs, crypto::encode_tbs(spec));
+
+  const LintExpectations want{ca_, *profile, names, profile->max_ttl + options_.backdate, !urls_.crl.empty(),
+                              !urls_.crl.empty()};
+  if (auto findings = lint_leaf(tbs, want); !findings.empty()) {
+    std::string detail = "refusing to sign: ";
+    for (std::size_t i = 0; i < findings.size(); ++i) detail += (i ? "; " : "") + findings[i];
+    return make_error(Errc::lint_failed, detail);
+  }
+
+  Prepared p;
+  auto& pc = p.pending_;
+  pc.serial = to_hex(spec.serial);
+  pc.issuer_id = id_;
+  pc.tbs_der = std::move(tbs);
+  pc.subject = cn.empty() ? "" : "CN=" + cn;
+  for (const auto& n : names) pc.sans.push_back(crypto::to_string(n));
+  pc.profile = profile->name;
+  pc.requester = req.requester;
+  pc.not_before = to_unix(not_before);
+  pc.not_after = to_unix(not_after);
+  pc.created_at = to_unix(now);
+  return p;
+}
+
+Result<Issued> Issuer::issue(Prepared&& prepared) {
+  Prepared p = std::move(prepared);
+  if (p.used_) return make_error(Errc::internal, "a prepared certificate can be issued once");
+  p.used_ = true;
+  const auto& pc = p.pending_;
+  const std::int64_t now = to_unix(clock_.now());
+  auto audit = [&](std::string action, std::string detail) {
+    return store::AuditEntry{now, pc.requester, std::move(action), pc.serial, "ok", std::move(detail)};
+  };
+  std::string names;
+  for (const auto& s : pc.sans) names += (names.empty() ? "" : ",") + s;
+  // Persist before sign: every serial ever signed is known to the store.
+  SIGIL_TRY_STATUS(ledger_.reserve(pc, audit("reserve", "profile=" + pc.profile + " names=" + names)));
+  SIGIL_TRY(Bytes signature, signer_.sign(pc.tbs_der));
+  Issued out;
+  out.der = crypto::assemble_signed(pc.tbs_der, signer_.signature_algorithm(), signature);
+  // Persist before release: nobody receives a certificate the store does not hold.
+  SIGIL_TRY_STATUS(ledger_.complete(pc.serial, out.der, audit("issue", "profile=" + pc.profile + " names=" + names)));
+  out.serial = pc.serial;
+  out.chain_pem = pem_encode("CERTIFICATE", out.der) + ca_pem_;
+  out.not_before = from_unix(pc.not_before);
+  out.not_after = from_unix(pc.not_after);
+  return out;
+}
+
+}  // namespace sigil::issuer

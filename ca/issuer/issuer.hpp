@@ -1,0 +1,102 @@
+#pragma once
+// The one way to issue a certificate: prepare() runs every check and returns a single-use
+// token holding a linted to-be-signed certificate; issue() is the only code that signs.
+// Persist before sign (serial + TBS committed), persist before release (DER committed).
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ca/base/clock.hpp"
+#include "ca/crypto/crypto.hpp"
+#include "ca/policy/policy.hpp"
+#include "store/store.hpp"
+
+namespace sigil::issuer {
+
+struct Options {
+  std::string public_url;             // base of the CDP and AIA URLs ("" writes none)
+  Seconds backdate{5 * 60};           // notBefore = now - backdate, for clock skew
+};
+
+// URLs written into leaves, keyed by issuer so an old intermediate keeps answering for its own.
+struct IssuerUrls {
+  std::string crl;         // <public>/crl/<issuer-key-id>.crl
+  std::string ocsp;        // <public>/ocsp
+  std::string ca_issuers;  // <public>/ca/<issuer-key-id>.crt
+};
+IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca);
+// Stable identifier of an issuing CA: hex SHA-256 of its SubjectPublicKeyInfo.
+std::string issuer_id(const crypto::Certificate& ca);
+
+struct Request {
+  std::string csr;                     // PEM or DER
+  std::string profile;
+  std::optional<Seconds> ttl;          // profile default when absent
+  std::string requester;               // who asks: recorded with the certificate and in the audit log
+};
+
+class Issuer;
+
+// Move-only, single-use: the only thing issue() accepts, and only prepare() makes one.
+class Prepared {
+ public:
+  Prepared(Prepared&&) = default;
+  Prepared& operator=(Prepared&&) = default;
+  Prepared(const Prepared&) = delete;
+  Prepared& operator=(const Prepared&) = delete;
+  const store::PendingCertificate& pending() const { return pending_; }
+
+ private:
+  friend class Issuer;
+  Prepared() = default;
+  store::PendingCertificate pending_;  // carries the TBS
+  bool used_ = false;
+};
+
+struct Issued {
+  std::string serial;
+  Bytes der;
+  std::string chain_pem;  // leaf, then the issuing CA
+  TimePoint not_before;
+  TimePoint not_after;
+};
+
+class Issuer {
+ public:
+  // Checks that `signer` holds the key of `ca_cert` and that the CA may issue.
+  static Result<std::unique_ptr<Issuer>> create(const crypto::Signer& signer, crypto::Certificate ca_cert,
+                                                policy::IdentifierPolicy identifiers, policy::Profiles profiles,
+                                                Options options, const Clock& clock,
+                                                store::CertificateLedger& ledger);
+
+  Result<Prepared> prepare(const Request& request) const;
+  Result<Issued> issue(Prepared&& prepared);
+
+  const crypto::Certificate& certificate() const { return ca_; }
+  const std::string& id() const { return id_; }
+  const policy::Profiles& profiles() const { return profiles_; }
+
+ private:
+  Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy::IdentifierPolicy identifiers,
+         policy::Profiles profiles, Options options, const Clock& clock, store::CertificateLedger& ledger);
+  Result<std::vector<crypto::GeneralName>> approved_names(const crypto::Csr& csr, const policy::Profile& p) const;
+
+  const crypto::Signer& signer_;
+  crypto::Certificate ca_;
+  policy::IdentifierPolicy identifiers_;
+  policy::Profiles profiles_;
+  Options options_;
+  const Clock& clock_;
+  store::CertificateLedger& ledger_;
+  std::string id_;
+  IssuerUrls urls_;
+  std::optional<crypto::NameConstraints> name_constraints_;
+  Bytes ca_key_id_;
+  std::string ca_pem_;
+};
+
+// 16 random octets, positive, first octet non-zero: 127 bits from the CSPRNG.
+Bytes new_serial();
+
+}  // namespace sigil::issuer

@@ -1,0 +1,223 @@
+// sigil root ... (offline: the only commands that read the root directory) and
+// sigil intermediate ... (online host: a new intermediate key, its CSR, installing the result).
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ca/base/duration.hpp"
+#include "ca/base/encoding.hpp"
+#include "ca/base/file.hpp"
+#include "ca/issuer/ceremony.hpp"
+#include "cli/common.hpp"
+#include "cli/root_dir.hpp"
+
+namespace sigil::cli {
+namespace {
+
+std::string url_base(const std::string& u) { return !u.empty() && u.back() == '/' ? u.substr(0, u.size() - 1) : u; }
+
+struct RootOptions {
+  std::string root_dir;
+  std::string passphrase_file;
+  std::string csr;
+  std::string cert;
+  std::string out;
+  std::string ttl = "5y";
+  std::string next_update = "30d";
+  std::string reason = "superseded";
+};
+
+Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
+  SIGIL_TRY(Seconds ttl, parse_duration(o.ttl));
+  SIGIL_TRY(std::string csr_text, read_file(o.csr, 1 << 20));
+  SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_pem_or_der(csr_text));
+  if (fs::exists(o.out)) return make_error(Errc::already_exists, o.out + " already exists");
+  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
+  SystemClock clock;
+  issuer::IntermediateParams p;
+  p.ttl = ttl;
+  p.crl_url = url_base(root.state.public_url) + "/crl/root.crl";
+  p.ca_issuers_url = url_base(root.state.public_url) + "/ca/root.crt";
+  SIGIL_TRY(crypto::Certificate cert, issuer::sign_intermediate(*root.key, root.cert, csr, p, clock));
+  SIGIL_TRY(std::string subject, crypto::name_to_string(cert.tbs().subject));
+  // The root's ledger first: a certificate it signed is always on record.
+  root.state.issued.push_back({cert.serial_hex(), subject, to_unix(cert.tbs().not_after)});
+  SIGIL_TRY_STATUS(save_state(root.paths, root.state));
+  SIGIL_TRY_STATUS(write_file_new(o.out, cert.pem() + root.cert.pem(), kPublicMode));
+  if (g.json)
+    std::cout << nlohmann::json{{"serial", cert.serial_hex()}, {"subject", subject}, {"out", o.out},
+                                {"not_after", format_rfc3339(cert.tbs().not_after)}}
+                     .dump(2)
+              << "\n";
+  else
+    std::cout << "signed intermediate " << subject << " serial " << cert.serial_hex() << ", valid until "
+              << format_rfc3339(cert.tbs().not_after) << "\nwritten to " << o.out << "\n";
+  return {};
+}
+
+Status run_root_crl(const Globals& g, const RootOptions& o) {
+  SIGIL_TRY(Seconds validity, parse_duration(o.next_update));
+  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
+  SystemClock clock;
+  issuer::CrlParams p;
+  p.validity = validity;
+  // The number is persisted before the CRL exists, so a crash can skip a number, never reuse one.
+  p.number = ++root.state.crl_number;
+  SIGIL_TRY_STATUS(save_state(root.paths, root.state));
+  for (const auto& r : root.state.revoked) {
+    SIGIL_TRY(Bytes serial, from_hex(r.serial));
+    p.revoked.push_back({serial, from_unix(r.revoked_at), r.reason});
+  }
+  SIGIL_TRY(Bytes crl, issuer::make_crl(*root.key, root.cert, p, clock));
+  const std::string pem = pem_encode("X509 CRL", crl);
+  SIGIL_TRY_STATUS(write_file_atomic(root.paths.crl(), pem, kPublicMode));
+  if (!o.out.empty()) SIGIL_TRY_STATUS(write_file_atomic(o.out, pem, kPublicMode));
+  const std::string where = o.out.empty() ? root.paths.crl().string() : o.out;
+  if (g.json)
+    std::cout << nlohmann::json{{"crl_number", p.number}, {"entries", p.revoked.size()}, {"out", where},
+                                {"next_update", format_rfc3339(clock.now() + validity)}}
+                     .dump(2)
+              << "\n";
+  else
+    std::cout << "root CRL #" << p.number << " with " << p.revoked.size() << " entries written to " << where << "\n";
+  return {};
+}
+
+Status run_root_revoke(const Globals& g, const RootOptions& o) {
+  SIGIL_TRY(crypto::Certificate cert, load_certificate(o.cert));
+  int reason = -1;
+  const std::pair<const char*, int> reasons[] = {{"unspecified", 0}, {"keyCompromise", 1}, {"cACompromise", 2},
+                                                 {"affiliationChanged", 3}, {"superseded", 4},
+                                                 {"cessationOfOperation", 5}};
+  for (const auto& [n, c] : reasons)
+    if (o.reason == n) reason = c;
+  if (reason < 0) return make_error(Errc::invalid_argument, "unknown reason '" + o.reason + "'");
+  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
+  if (auto v = crypto::verify_issued_by(cert, root.cert); !v)
+    return make_error(Errc::invalid_argument, "the certificate was not issued by this root");
+  const std::string serial = cert.serial_hex();
+  for (const auto& r : root.state.revoked)
+    if (r.serial == serial) return make_error(Errc::conflict, "intermediate " + serial + " is already revoked");
+  root.state.revoked.push_back({serial, to_unix(SystemClock{}.now()), reason});
+  SIGIL_TRY_STATUS(save_state(root.paths, root.state));
+  if (g.json)
+    std::cout << nlohmann::json{{"serial", serial}, {"status", "revoked"}, {"reason", o.reason}}.dump(2) << "\n";
+  else
+    std::cout << "revoked intermediate " << serial << " (" << o.reason << "); run 'sigil root crl' and publish it\n";
+  return {};
+}
+
+Status run_intermediate_csr(const Globals& g, const std::string& out_arg) {
+  SIGIL_TRY(auto ctx, open_store(g.home));
+  const fs::path out = out_arg.empty() ? ctx->home.dir / "ca" / "pending" / "intermediate.csr" : fs::path(out_arg);
+  if (fs::exists(ctx->home.pending_key()))
+    return make_error(Errc::already_exists, ctx->home.pending_key().string() +
+                                                " exists: a CSR is already pending (install its certificate or delete it)");
+  SIGIL_TRY(crypto::KeyType type, crypto::parse_key_type(ctx->config.key_type));
+  SIGIL_TRY(auto key, crypto::KeySigner::generate(type));
+  SIGIL_TRY(Bytes csr, crypto::make_csr(*key, issuer::intermediate_subject(ctx->config.name), {}));
+  SIGIL_TRY_STATUS(make_dirs(ctx->home.pending_key().parent_path(), 0700));
+  SIGIL_TRY(std::string key_pem, key->to_pem());
+  SIGIL_TRY_STATUS(write_file_new(ctx->home.pending_key(), key_pem, kPrivateMode));
+  if (auto s = write_file_atomic(out, pem_encode("CERTIFICATE REQUEST", csr), kPublicMode); !s) {
+    fs::remove(ctx->home.pending_key());
+    return s;
+  }
+  if (g.json)
+    std::cout << nlohmann::json{{"csr", out.string()}, {"key", ctx->home.pending_key().string()}}.dump(2) << "\n";
+  else
+    std::cout << "CSR written to " << out.string() << "\nsign it offline: sigil root sign-intermediate --root-dir RDIR --csr "
+              << out.string() << " --out intermediate.crt\n";
+  return {};
+}
+
+Status run_intermediate_install(const Globals& g, const std::string& cert_file) {
+  SIGIL_TRY(auto ctx, open_store(g.home));
+  SIGIL_TRY(std::string pem, read_file(cert_file));
+  SIGIL_TRY(auto certs, crypto::certificates_from_pem(pem));
+  crypto::Certificate& cert = certs.front();
+  SIGIL_TRY(crypto::Certificate root, load_certificate(ctx->home.root_cert()));
+  SIGIL_TRY_STATUS(issuer::check_intermediate(cert, root, ctx->clock));
+  // Which key does it certify: the pending one (a new key) or the current one (re-certified)?
+  fs::path key_file;
+  for (const fs::path& candidate : {ctx->home.pending_key(), ctx->home.ca_key()}) {
+    if (!fs::exists(candidate)) continue;
+    SIGIL_TRY(auto key, load_key(candidate));
+    if (key->public_key().spki == cert.public_key().spki) {
+      key_file = candidate;
+      break;
+    }
+  }
+  if (key_file.empty())
+    return make_error(Errc::invalid_argument, "the certificate matches neither the pending nor the current intermediate key");
+  // Keep the old pair for the record (an old intermediate keeps answering for its own), then
+  // put the new pair in place: key first, so a crash in between leaves a detectable mismatch
+  // rather than an unusable certificate.
+  const fs::path archive = ctx->home.ca_dir() / "archive";
+  SIGIL_TRY_STATUS(make_dirs(archive, 0700));
+  if (auto old = load_certificate(ctx->home.ca_cert())) {
+    SIGIL_TRY_STATUS(write_file_atomic(archive / (old->serial_hex() + ".crt"), old->pem(), kPublicMode));
+    SIGIL_TRY(std::string old_key, read_file(ctx->home.ca_key()));
+    SIGIL_TRY_STATUS(write_file_atomic(archive / (old->serial_hex() + ".key"), old_key, kPrivateMode));
+  }
+  if (key_file == ctx->home.pending_key()) {
+    SIGIL_TRY(std::string key_pem, read_file(key_file));
+    SIGIL_TRY_STATUS(write_file_atomic(ctx->home.ca_key(), key_pem, kPrivateMode));
+  }
+  SIGIL_TRY_STATUS(write_file_atomic(ctx->home.ca_cert(), cert.pem(), kPublicMode));
+  if (key_file == ctx->home.pending_key()) fs::remove(key_file);
+  const std::int64_t now = to_unix(ctx->clock.now());
+  SIGIL_TRY_STATUS(ctx->store->append({now, cli_actor(), "intermediate.install", cert.serial_hex(), "ok",
+                                       "not_after=" + format_rfc3339(cert.tbs().not_after)}));
+  if (g.json)
+    std::cout << nlohmann::json{{"serial", cert.serial_hex()}, {"not_after", format_rfc3339(cert.tbs().not_after)}}.dump(2)
+              << "\n";
+  else
+    std::cout << "installed intermediate " << cert.serial_hex() << ", valid until " << format_rfc3339(cert.tbs().not_after)
+              << "\n";
+  return {};
+}
+
+}  // namespace
+
+void add_ca(CLI::App& app, Globals& g) {
+  auto o = std::make_shared<RootOptions>();
+  CLI::App* root = app.add_subcommand("root", "Offline root operations (the only commands that read the root directory)");
+  root->require_subcommand(1);
+  auto add_root_flags = [&](CLI::App* c) {
+    c->add_option("--root-dir", o->root_dir, "The offline root's directory")->required();
+    c->add_option("--root-passphrase-file", o->passphrase_file,
+                  "File holding the root key passphrase (else $SIGIL_ROOT_PASSPHRASE, else a prompt)");
+  };
+  CLI::App* sign = root->add_subcommand("sign-intermediate", "Sign an intermediate CA's CSR with the root");
+  add_root_flags(sign);
+  sign->add_option("--csr", o->csr, "The intermediate's CSR")->required();
+  sign->add_option("--out", o->out, "Where to write the certificate (and the root after it)")->required();
+  sign->add_option("--ttl", o->ttl, "Validity")->capture_default_str();
+  sign->callback([&g, o] { g.status = run_sign_intermediate(g, *o); });
+
+  CLI::App* crl = root->add_subcommand("crl", "Produce the root's CRL (root.crl in the root directory)");
+  add_root_flags(crl);
+  crl->add_option("--out", o->out, "Also write it here (e.g. into the home's ca/ to serve it)");
+  crl->add_option("--next-update", o->next_update, "Validity of the CRL")->capture_default_str();
+  crl->callback([&g, o] { g.status = run_root_crl(g, *o); });
+
+  CLI::App* rev = root->add_subcommand("revoke-intermediate", "Record the revocation of an intermediate (then run 'root crl')");
+  add_root_flags(rev);
+  rev->add_option("--cert", o->cert, "The intermediate's certificate")->required();
+  rev->add_option("--reason", o->reason, "unspecified|keyCompromise|cACompromise|affiliationChanged|superseded|cessationOfOperation")
+      ->capture_default_str();
+  rev->callback([&g, o] { g.status = run_root_revoke(g, *o); });
+
+  auto out = std::make_shared<std::string>();
+  auto cert = std::make_shared<std::string>();
+  CLI::App* inter = app.add_subcommand("intermediate", "Online intermediate: new key and CSR, install its certificate");
+  inter->require_subcommand(1);
+  CLI::App* csr = inter->add_subcommand("csr", "Make a new intermediate key (pending) and its CSR");
+  csr->add_option("--out", *out, "Where to write the CSR (default: HOME/ca/pending/intermediate.csr)");
+  csr->callback([&g, out] { g.status = run_intermediate_csr(g, *out); });
+  CLI::App* install = inter->add_subcommand("install", "Install an intermediate certificate signed by the root");
+  install->add_option("--cert", *cert, "The signed intermediate certificate")->required();
+  install->callback([&g, cert] { g.status = run_intermediate_install(g, *cert); });
+}
+
+}  // namespace sigil::cli

@@ -1,0 +1,104 @@
+#include "cli/common.hpp"
+
+#include <pwd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "ca/base/file.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace sigil::cli {
+
+Result<std::unique_ptr<StoreContext>> open_store(const std::string& home) {
+  auto ctx = std::make_unique<StoreContext>();
+  ctx->home.dir = home;
+  SIGIL_TRY(ctx->config, load_config(ctx->home.config()));
+  SIGIL_TRY(ctx->store, store::sqlite::open(ctx->home.database(ctx->config).string()));
+  return ctx;
+}
+
+Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home) {
+  auto ctx = std::make_unique<IssuerContext>();
+  ctx->home.dir = home;
+  SIGIL_TRY(ctx->config, load_config(ctx->home.config()));
+  SIGIL_TRY(ctx->key, load_key(ctx->home.ca_key()));
+  SIGIL_TRY(crypto::Certificate cert, load_certificate(ctx->home.ca_cert()));
+  SIGIL_TRY(policy::Profiles profiles, ctx->config.effective_profiles());
+  SIGIL_TRY(ctx->store, store::sqlite::open(ctx->home.database(ctx->config).string()));
+  issuer::Options opts{ctx->config.public_url, ctx->config.backdate};
+  SIGIL_TRY(ctx->issuer, issuer::Issuer::create(*ctx->key, std::move(cert), ctx->config.policy, std::move(profiles),
+                                                opts, ctx->clock, *ctx->store));
+  return ctx;
+}
+
+std::string cli_actor() {
+  const passwd* pw = getpwuid(geteuid());
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  return std::string("cli:") + (pw ? pw->pw_name : std::to_string(geteuid())) + "@" + host;
+}
+
+namespace {
+Result<std::string> prompt(const char* text) {
+  FILE* tty = std::fopen("/dev/tty", "r+");
+  if (!tty) return make_error(Errc::unauthorized, "cannot open the terminal for the passphrase prompt");
+  std::fputs(text, tty);
+  std::fflush(tty);
+  termios old{};
+  const int fd = fileno(tty);
+  const bool have_termios = tcgetattr(fd, &old) == 0;
+  if (have_termios) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  for (int c; (c = std::fgetc(tty)) != EOF && c != '\n';) line += static_cast<char>(c);
+  if (have_termios) tcsetattr(fd, TCSAFLUSH, &old);
+  std::fputs("\n", tty);
+  std::fclose(tty);
+  return line;
+}
+}  // namespace
+
+Result<std::string> root_passphrase(const std::string& file, bool confirm) {
+  std::string pass;
+  if (!file.empty()) {
+    SIGIL_TRY(pass, read_file(file, 4096));
+    while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) pass.pop_back();
+  } else if (const char* env = std::getenv("SIGIL_ROOT_PASSPHRASE")) {
+    pass = env;
+  } else if (isatty(STDIN_FILENO)) {
+    SIGIL_TRY(pass, prompt("Root key passphrase: "));
+    if (confirm) {
+      SIGIL_TRY(std::string again, prompt("Repeat the passphrase: "));
+      if (again != pass) return make_error(Errc::invalid_argument, "the passphrases differ");
+    }
+  } else {
+    return make_error(Errc::unauthorized,
+                      "no root passphrase: give --root-passphrase-file, set SIGIL_ROOT_PASSPHRASE, or run on a terminal");
+  }
+  if (pass.empty()) return make_error(Errc::invalid_argument, "the root passphrase must not be empty");
+  if (confirm && pass.size() < 8) return make_error(Errc::invalid_argument, "the root passphrase needs at least 8 characters");
+  return pass;
+}
+
+Result<crypto::Certificate> load_certificate(const fs::path& file) {
+  SIGIL_TRY(std::string pem, read_file(file));
+  auto certs = crypto::certificates_from_pem(pem);
+  if (!certs) return certs.error().context(file.string());
+  return std::move(certs->front());
+}
+
+Result<std::unique_ptr<crypto::KeySigner>> load_key(const fs::path& file) {
+  SIGIL_TRY(std::string pem, read_file(file));
+  auto key = crypto::KeySigner::from_pem(pem);
+  if (!key) return key.error().context(file.string());
+  return key;
+}
+
+}  // namespace sigil::cli

@@ -1,0 +1,73 @@
+#pragma once
+// What every command shares: global flags, the home's layout, opening the store or the
+// issuer, output in human or JSON form. Commands live one per file (cmd_*.cpp).
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ca/base/clock.hpp"
+#include "ca/crypto/crypto.hpp"
+#include "ca/issuer/issuer.hpp"
+#include "cli/config.hpp"
+#include "store/store.hpp"
+
+namespace sigil::cli {
+
+namespace fs = std::filesystem;
+
+struct Globals {
+  std::string home;
+  bool json = false;
+  Status status;  // the command's outcome
+};
+
+// The home's layout. Nothing here ever points at the root directory.
+struct Home {
+  fs::path dir;
+  fs::path config() const { return dir / "sigil.json"; }
+  fs::path ca_dir() const { return dir / "ca"; }
+  fs::path ca_key() const { return dir / "ca" / "intermediate.key"; }
+  fs::path ca_cert() const { return dir / "ca" / "intermediate.crt"; }
+  fs::path root_cert() const { return dir / "ca" / "root.crt"; }
+  fs::path pending_key() const { return dir / "ca" / "pending" / "intermediate.key"; }
+  fs::path admin_key() const { return dir / "admin" / "admin.key"; }
+  fs::path admin_cert() const { return dir / "admin" / "admin.crt"; }
+  fs::path database(const Config& c) const { return fs::path(c.database).is_absolute() ? fs::path(c.database) : dir / c.database; }
+};
+
+// Config and store, for commands that never touch a key.
+struct StoreContext {
+  Home home;
+  Config config;
+  SystemClock clock;
+  std::unique_ptr<store::Store> store;
+};
+Result<std::unique_ptr<StoreContext>> open_store(const std::string& home);
+
+// Everything issuance needs: config, store, the intermediate's key and certificate.
+struct IssuerContext : StoreContext {
+  std::unique_ptr<crypto::KeySigner> key;
+  std::unique_ptr<issuer::Issuer> issuer;
+};
+Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home);
+
+// "cli:user@host", recorded with certificates and in the audit log.
+std::string cli_actor();
+
+// The root passphrase: --root-passphrase-file, else $SIGIL_ROOT_PASSPHRASE, else a prompt on
+// the terminal without echo (twice when `confirm`).
+Result<std::string> root_passphrase(const std::string& file, bool confirm);
+
+Result<crypto::Certificate> load_certificate(const fs::path& file);
+Result<std::unique_ptr<crypto::KeySigner>> load_key(const fs::path& file);
+
+// Registration of each command group.
+void add_init(CLI::App& app, Globals& g);
+void add_issue(CLI::App& app, Globals& g);
+void add_certificates(CLI::App& app, Globals& g);  // list, show, revoke, backup
+void add_ca(CLI::App& app, Globals& g);            // root ..., intermediate ...
+
+}  // namespace sigil::cli

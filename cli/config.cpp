@@ -1,0 +1,185 @@
+#include "cli/config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "ca/base/duration.hpp"
+#include "ca/base/file.hpp"
+
+namespace sigil::cli {
+namespace {
+using nlohmann::json;
+
+Error key_error(const std::string& key, const std::string& what) {
+  return make_error(Errc::invalid_argument, "sigil.json: " + key + ": " + what);
+}
+
+Status only_keys(const json& obj, const std::string& where, std::initializer_list<std::string_view> allowed) {
+  if (!obj.is_object()) return key_error(where.empty() ? "(top level)" : where, "must be an object");
+  for (const auto& [k, v] : obj.items()) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || k == a;
+    if (!ok) return key_error(where.empty() ? k : where + "." + k, "unknown key");
+  }
+  return {};
+}
+
+Status get_string(const json& obj, const std::string& where, const char* key, std::string& out) {
+  if (!obj.contains(key)) return {};
+  if (!obj[key].is_string()) return key_error(where + key, "must be a string");
+  out = obj[key].get<std::string>();
+  return {};
+}
+
+Status get_strings(const json& obj, const std::string& where, const char* key, std::vector<std::string>& out) {
+  if (!obj.contains(key)) return {};
+  const json& a = obj[key];
+  if (!a.is_array()) return key_error(where + key, "must be an array of strings");
+  out.clear();
+  for (const auto& v : a) {
+    if (!v.is_string()) return key_error(where + key, "must be an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return {};
+}
+
+Status get_duration(const json& obj, const std::string& where, const char* key, Seconds& out) {
+  std::string text;
+  SIGIL_TRY_STATUS(get_string(obj, where, key, text));
+  if (text.empty()) return {};
+  auto d = parse_duration(text);
+  if (!d) return key_error(where + key, d.error().detail);
+  out = *d;
+  return {};
+}
+
+}  // namespace
+
+Result<policy::Profiles> Config::effective_profiles() const {
+  policy::Profiles p = policy::Profiles::defaults();
+  for (const auto& o : profiles) {
+    std::optional<Seconds> def, max;
+    if (!o.default_ttl.empty()) {
+      SIGIL_TRY(def, parse_duration(o.default_ttl));
+    }
+    if (!o.max_ttl.empty()) {
+      SIGIL_TRY(max, parse_duration(o.max_ttl));
+    }
+    if (auto s = p.set_ttls(o.name, def, max); !s) return key_error("profiles." + o.name, s.error().detail);
+  }
+  return p;
+}
+
+Result<Config> parse_config(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return make_error(Errc::malformed, "sigil.json: not valid JSON");
+  Config c;
+  SIGIL_TRY_STATUS(only_keys(j, "", {"name", "public_url", "database", "key_type", "server", "policy", "issuance",
+                                     "profiles", "authorization"}));
+  SIGIL_TRY_STATUS(get_string(j, "", "name", c.name));
+  SIGIL_TRY_STATUS(get_string(j, "", "public_url", c.public_url));
+  SIGIL_TRY_STATUS(get_string(j, "", "database", c.database));
+  SIGIL_TRY_STATUS(get_string(j, "", "key_type", c.key_type));
+  if (c.public_url.rfind("http://", 0) != 0 && c.public_url.rfind("https://", 0) != 0)
+    return key_error("public_url", "must start with http:// or https://");
+  if (c.database.empty()) return key_error("database", "must not be empty");
+  if (j.contains("server")) {
+    SIGIL_TRY_STATUS(only_keys(j["server"], "server", {"dns"}));
+    SIGIL_TRY_STATUS(get_strings(j["server"], "server.", "dns", c.server_dns));
+  }
+  if (j.contains("policy")) {
+    const json& p = j["policy"];
+    SIGIL_TRY_STATUS(only_keys(p, "policy", {"dns_names", "allowed_domains", "allowed_ip_ranges",
+                                             "spiffe_trust_domain", "allow_wildcards"}));
+    SIGIL_TRY_STATUS(get_strings(p, "policy.", "dns_names", c.policy.dns_names));
+    SIGIL_TRY_STATUS(get_strings(p, "policy.", "allowed_domains", c.policy.dns_suffixes));
+    SIGIL_TRY_STATUS(get_strings(p, "policy.", "allowed_ip_ranges", c.policy.ip_ranges));
+    SIGIL_TRY_STATUS(get_string(p, "policy.", "spiffe_trust_domain", c.policy.spiffe_trust_domain));
+    if (p.contains("allow_wildcards")) {
+      if (!p["allow_wildcards"].is_boolean()) return key_error("policy.allow_wildcards", "must be true or false");
+      c.policy.allow_wildcards = p["allow_wildcards"].get<bool>();
+    }
+    if (auto v = c.policy.validate(); !v) return key_error("policy", v.error().detail);
+  }
+  if (j.contains("issuance")) {
+    SIGIL_TRY_STATUS(only_keys(j["issuance"], "issuance", {"backdate"}));
+    SIGIL_TRY_STATUS(get_duration(j["issuance"], "issuance.", "backdate", c.backdate));
+    if (c.backdate > Seconds(86400)) return key_error("issuance.backdate", "must be at most 1d");
+  }
+  if (j.contains("profiles")) {
+    const json& ps = j["profiles"];
+    if (!ps.is_object()) return key_error("profiles", "must be an object");
+    for (const auto& [name, v] : ps.items()) {
+      SIGIL_TRY_STATUS(only_keys(v, "profiles." + name, {"default_ttl", "max_ttl"}));
+      ProfileTtls t{name, "", ""};
+      SIGIL_TRY_STATUS(get_string(v, "profiles." + name + ".", "default_ttl", t.default_ttl));
+      SIGIL_TRY_STATUS(get_string(v, "profiles." + name + ".", "max_ttl", t.max_ttl));
+      c.profiles.push_back(t);
+    }
+    SIGIL_TRY_STATUS(c.effective_profiles());
+  }
+  if (j.contains("authorization")) {
+    const json& a = j["authorization"];
+    if (!a.is_array()) return key_error("authorization", "must be an array");
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::string where = "authorization[" + std::to_string(i) + "]";
+      SIGIL_TRY_STATUS(only_keys(a[i], where, {"identity", "role", "identifiers", "profiles", "max_ttl"}));
+      AuthorizationRule r;
+      SIGIL_TRY_STATUS(get_string(a[i], where + ".", "identity", r.identity));
+      SIGIL_TRY_STATUS(get_string(a[i], where + ".", "role", r.role));
+      SIGIL_TRY_STATUS(get_strings(a[i], where + ".", "identifiers", r.identifiers));
+      SIGIL_TRY_STATUS(get_strings(a[i], where + ".", "profiles", r.profiles));
+      SIGIL_TRY_STATUS(get_string(a[i], where + ".", "max_ttl", r.max_ttl));
+      if (r.identity.empty()) return key_error(where + ".identity", "must not be empty");
+      if (r.role != "admin" && r.role != "issuer" && r.role != "renew-self")
+        return key_error(where + ".role", "must be admin, issuer or renew-self");
+      if (!r.max_ttl.empty() && !parse_duration(r.max_ttl)) return key_error(where + ".max_ttl", "invalid duration");
+      c.authorization.push_back(std::move(r));
+    }
+  }
+  return c;
+}
+
+std::string to_json(const Config& c) {
+  json j = json::object();
+  j["name"] = c.name;
+  j["public_url"] = c.public_url;
+  j["database"] = c.database;
+  j["key_type"] = c.key_type;
+  j["server"] = {{"dns", c.server_dns}};
+  j["policy"] = {{"dns_names", c.policy.dns_names},
+                 {"allowed_domains", c.policy.dns_suffixes},
+                 {"allowed_ip_ranges", c.policy.ip_ranges},
+                 {"spiffe_trust_domain", c.policy.spiffe_trust_domain},
+                 {"allow_wildcards", c.policy.allow_wildcards}};
+  j["issuance"] = {{"backdate", format_duration(c.backdate)}};
+  json profiles = json::object();
+  for (const auto& p : c.profiles) {
+    json o = json::object();
+    if (!p.default_ttl.empty()) o["default_ttl"] = p.default_ttl;
+    if (!p.max_ttl.empty()) o["max_ttl"] = p.max_ttl;
+    profiles[p.name] = o;
+  }
+  j["profiles"] = profiles;
+  json auth = json::array();
+  for (const auto& r : c.authorization) {
+    json o = {{"identity", r.identity}, {"role", r.role}};
+    if (!r.identifiers.empty()) o["identifiers"] = r.identifiers;
+    if (!r.profiles.empty()) o["profiles"] = r.profiles;
+    if (!r.max_ttl.empty()) o["max_ttl"] = r.max_ttl;
+    auth.push_back(o);
+  }
+  j["authorization"] = auth;
+  return j.dump(2) + "\n";
+}
+
+Result<Config> load_config(const std::filesystem::path& file) {
+  auto text = read_file(file);
+  if (!text) {
+    if (text.error().code == Errc::not_found)
+      return make_error(Errc::not_found, "no CA at this home (" + file.string() + " is missing); run 'sigil init' first");
+    return text.error();
+  }
+  return parse_config(*text);
+}
+
+}  // namespace sigil::cli

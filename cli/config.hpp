@@ -1,0 +1,46 @@
+#pragma once
+// sigil.json, parsed once into typed structs. Unknown keys are refused; every error names its key.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ca/base/clock.hpp"
+#include "ca/base/error.hpp"
+#include "ca/policy/policy.hpp"
+
+namespace sigil::cli {
+
+struct AuthorizationRule {
+  std::string identity;                 // exact, or with "*" segments
+  std::string role;                     // admin | issuer | renew-self
+  std::vector<std::string> identifiers; // issuer: allowed identifier patterns
+  std::vector<std::string> profiles;    // issuer: allowed profiles
+  std::string max_ttl;                  // issuer: "" means the profile's maximum
+};
+
+struct ProfileTtls {
+  std::string name;
+  std::string default_ttl;
+  std::string max_ttl;
+};
+
+struct Config {
+  std::string name = "Example Internal CA";
+  std::string public_url = "http://localhost:8080";
+  std::string database = "sigil.db";     // relative to the home
+  std::string key_type = "ec-p256";      // for keys Sigil makes
+  std::vector<std::string> server_dns = {"localhost"};
+  policy::IdentifierPolicy policy;
+  Seconds backdate{5 * 60};
+  std::vector<ProfileTtls> profiles;     // overrides of the defaults
+  std::vector<AuthorizationRule> authorization;
+
+  // The effective profiles (defaults + overrides), validated.
+  Result<policy::Profiles> effective_profiles() const;
+};
+
+Result<Config> parse_config(std::string_view json_text);
+std::string to_json(const Config& c);  // pretty, stable key order
+Result<Config> load_config(const std::filesystem::path& file);
+
+}  // namespace sigil::cli

@@ -1,0 +1,52 @@
+#pragma once
+// The offline root's directory: root.key (encrypted PKCS#8), root.crt, and root.json, the
+// root's own small ledger (CRL number, intermediates it signed, revocations). Only the
+// `sigil root ...` commands and `sigil init` touch it.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ca/crypto/crypto.hpp"
+#include "cli/common.hpp"
+
+namespace sigil::cli {
+
+struct RootState {
+  std::string public_url;
+  std::int64_t crl_number = 0;  // the last number used
+  struct Issued {
+    std::string serial;
+    std::string subject;
+    std::int64_t not_after = 0;
+  };
+  std::vector<Issued> issued;
+  struct Revoked {
+    std::string serial;
+    std::int64_t revoked_at = 0;
+    int reason = 0;
+  };
+  std::vector<Revoked> revoked;
+};
+std::string to_json(const RootState& s);
+Result<RootState> parse_root_state(std::string_view text);
+
+struct RootDir {
+  fs::path dir;
+  fs::path key() const { return dir / "root.key"; }
+  fs::path cert() const { return dir / "root.crt"; }
+  fs::path state() const { return dir / "root.json"; }
+  fs::path crl() const { return dir / "root.crl"; }
+};
+
+struct OpenRoot {
+  RootDir paths;
+  std::unique_ptr<crypto::KeySigner> key;
+  crypto::Certificate cert;
+  RootState state;
+};
+// Reads the root; the key is decrypted with the passphrase (Errc::unauthorized if wrong).
+Result<OpenRoot> open_root(const fs::path& dir, const std::string& passphrase_file);
+Status save_state(const RootDir& dir, const RootState& state);
+
+}  // namespace sigil::cli

@@ -1,0 +1,836 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_store_internal.hpp"
+
+namespace sigil::store::sqlite {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int kMaxLimit = 1000;
+constexpr std::size_t kMaxPageTokenSize = 1024;
+constexpr int kBackupRetries = 500;  // x 10 ms, on top of the busy timeout
+constexpr std::string_view kPageTokenVersion = "1";
+
+// ---- RAII for the C API --------------------------------------------------------------------
+
+struct CloseDb {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct FinalizeStmt {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
+
+Error db_error(sqlite3* db, std::string_view what) {
+  std::string detail = "sqlite: " + std::string(what);
+  if (db != nullptr) {
+    detail += ": ";
+    detail += sqlite3_errmsg(db);
+    detail += " (code " + std::to_string(sqlite3_extended_errcode(db)) + ")";
+  }
+  return make_error(Errc::storage, std::move(detail));
+}
+
+Error errno_error(std::string_view what, const fs::path& p) {
+  return make_error(Errc::io, std::string(what) + " " + p.string() + ": " + std::strerror(errno));
+}
+
+Result<DbPtr> open_connection(const std::string& path, int flags) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);  // owned even when the open failed
+  if (rc != SQLITE_OK) return db_error(db.get(), "cannot open " + path);
+  if (sqlite3_extended_result_codes(db.get(), 1) != SQLITE_OK ||
+      sqlite3_busy_timeout(db.get(), kBusyTimeoutMs) != SQLITE_OK) {
+    return db_error(db.get(), "cannot configure connection to " + path);
+  }
+  return db;
+}
+
+Result<StmtPtr> prepare(sqlite3* db, std::string_view sql, unsigned flags = 0) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), flags, &raw,
+                                    nullptr);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK || !stmt) return db_error(db, "cannot prepare statement");
+  return stmt;
+}
+
+Status exec(sqlite3* db, std::string_view sql, std::string_view what) {
+  const std::string text(sql);
+  if (sqlite3_exec(db, text.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return db_error(db, what);
+  }
+  return {};
+}
+
+// ---- one use of a prepared statement --------------------------------------------------------
+
+// Binds, steps and reads one prepared statement, and always resets it on the way out, so no
+// read transaction is left open and the cached statement is ready for the next use. A failed
+// bind is reported by the next step().
+class Query {
+ public:
+  Query(sqlite3* db, sqlite3_stmt* stmt, std::string_view what)
+      : db_(db), stmt_(stmt), what_(what) {}
+  ~Query() {
+    sqlite3_reset(stmt_);  // repeats the last step's error, already reported
+    sqlite3_clear_bindings(stmt_);
+  }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  Query& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Query& bind(int i, std::string_view v) {
+    // A null pointer would bind SQL NULL; an empty string must stay a string.
+    const char* p = v.data() != nullptr ? v.data() : "";
+    return check(sqlite3_bind_text64(stmt_, i, p, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Query& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Query& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Query& bind(int i, const Bytes& v) {
+    if (v.empty()) return check(sqlite3_bind_zeroblob(stmt_, i, 0));
+    return check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
+  }
+
+  // true: a row is available; false: done.
+  Result<bool> step() {
+    if (bind_rc_ != SQLITE_OK) return db_error(db_, "cannot bind " + std::string(what_));
+    last_rc_ = sqlite3_step(stmt_);
+    if (last_rc_ == SQLITE_ROW) return true;
+    if (last_rc_ == SQLITE_DONE) return false;
+    return db_error(db_, what_);
+  }
+  // For statements that return no rows.
+  Status run() {
+    SIGIL_TRY(bool row, step());
+    (void)row;
+    return {};
+  }
+  int last_rc() const { return last_rc_; }
+
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string text(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);  // before _bytes, per the docs
+    const int n = sqlite3_column_bytes(stmt_, col);
+    if (p == nullptr || n <= 0) return {};
+    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+  }
+  Bytes blob(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    const int n = sqlite3_column_bytes(stmt_, col);
+    if (p == nullptr || n <= 0) return {};
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    return Bytes(b, b + n);
+  }
+
+ private:
+  Query& check(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  std::string_view what_;
+  int bind_rc_ = SQLITE_OK;
+  int last_rc_ = SQLITE_OK;
+};
+
+Result<std::string> query_text(sqlite3* db, std::string_view sql) {
+  SIGIL_TRY(StmtPtr stmt, prepare(db, sql));
+  Query q(db, stmt.get(), sql);
+  SIGIL_TRY(bool row, q.step());
+  if (!row) return make_error(Errc::storage, "sqlite: no result from " + std::string(sql));
+  return q.text(0);
+}
+
+Result<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
+  SIGIL_TRY(StmtPtr stmt, prepare(db, sql));
+  Query q(db, stmt.get(), sql);
+  SIGIL_TRY(bool row, q.step());
+  if (!row) return make_error(Errc::storage, "sqlite: no result from " + std::string(sql));
+  return q.int64(0);
+}
+
+// ---- the cached statements -----------------------------------------------------------------
+
+#define SIGIL_CERT_COLUMNS                                                                   \
+  "serial, issuer_id, tbs_der, der, subject, profile, requester, not_before, not_after, " \
+  "created_at, status, revoked_at, revocation_reason"
+
+enum class Sql : std::size_t {
+  begin,
+  commit,
+  rollback,
+  insert_certificate,
+  insert_san,
+  insert_audit,
+  mark_valid,
+  mark_revoked,
+  status_of,
+  find,
+  sans_of,
+  recent_audit,
+  count,
+  integrity_check,
+  size_,
+};
+
+struct SqlText {
+  Sql id;
+  std::string_view what;  // for error details
+  std::string_view sql;
+};
+
+constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
+    {Sql::begin, "begin transaction", "BEGIN IMMEDIATE"},
+    {Sql::commit, "commit", "COMMIT"},
+    {Sql::rollback, "rollback", "ROLLBACK"},
+    {Sql::insert_certificate, "insert certificate",
+     "INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
+     "not_before, not_after, created_at, status) "
+     "VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, ?9, 'pending')"},
+    {Sql::insert_san, "insert subject alternative name",
+     "INSERT INTO certificate_sans (serial, position, name) VALUES (?1, ?2, ?3)"},
+    {Sql::insert_audit, "append audit entry",
+     "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+    {Sql::mark_valid, "complete certificate",
+     "UPDATE certificates SET der = ?1, status = 'valid' WHERE serial = ?2 AND status = 'pending'"},
+    {Sql::mark_revoked, "revoke certificate",
+     "UPDATE certificates SET status = 'revoked', revoked_at = ?1, revocation_reason = ?2 "
+     "WHERE serial = ?3 AND status = 'valid'"},
+    {Sql::status_of, "read certificate status",
+     "SELECT status FROM certificates WHERE serial = ?1"},
+    {Sql::find, "find certificate",
+     "SELECT " SIGIL_CERT_COLUMNS " FROM certificates WHERE serial = ?1"},
+    {Sql::sans_of, "read subject alternative names",
+     "SELECT name FROM certificate_sans WHERE serial = ?1 ORDER BY position"},
+    {Sql::recent_audit, "read audit log",
+     "SELECT at, actor, action, target, outcome, detail FROM audit_log ORDER BY id DESC LIMIT ?1"},
+    {Sql::count, "count certificates", "SELECT COUNT(*) FROM certificates"},
+    {Sql::integrity_check, "integrity check", "PRAGMA integrity_check"},
+}};
+
+constexpr bool sql_table_in_order() {
+  for (std::size_t i = 0; i < kSql.size(); ++i) {
+    if (static_cast<std::size_t>(kSql[i].id) != i) return false;
+  }
+  return true;
+}
+static_assert(sql_table_in_order(), "kSql must list the statements in the order of enum Sql");
+
+// ---- conversions ---------------------------------------------------------------------------
+
+Result<CertStatus> parse_status(std::string_view s) {
+  if (s == "pending") return CertStatus::pending;
+  if (s == "valid") return CertStatus::valid;
+  if (s == "revoked") return CertStatus::revoked;
+  return make_error(Errc::storage, "sqlite: unknown certificate status '" + std::string(s) + "'");
+}
+
+bool is_known_reason(std::int64_t code) {
+  return (code >= 0 && code <= 10) && code != 7;  // RFC 5280: 7 is unused
+}
+
+// ---- page tokens ---------------------------------------------------------------------------
+// base64url(no padding) of "1:<not_after>:<serial>", the last key of the previous page.
+
+constexpr std::string_view kB64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (const char c : in) {
+    acc = (acc << 8) | static_cast<std::uint8_t>(c);
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kB64[(acc >> bits) & 0x3f]);
+    }
+  }
+  if (bits > 0) out.push_back(kB64[(acc << (6 - bits)) & 0x3f]);
+  return out;
+}
+
+std::optional<std::string> base64url_decode(std::string_view in) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (const char c : in) {
+    const auto pos = kB64.find(c);
+    if (pos == std::string_view::npos) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  // Only the canonical encoding is accepted (no stray bits, no impossible lengths).
+  if (base64url_encode(out) != in) return std::nullopt;
+  return out;
+}
+
+struct PageKey {
+  std::int64_t not_after = 0;
+  std::string serial;
+};
+
+std::string encode_page_token(const CertificateRecord& last) {
+  return base64url_encode(std::string(kPageTokenVersion) + ":" + std::to_string(last.not_after) +
+                          ":" + last.serial);
+}
+
+Result<PageKey> decode_page_token(std::string_view token) {
+  const Error bad = make_error(Errc::invalid_argument, "malformed page token");
+  if (token.size() > kMaxPageTokenSize) return bad;
+  const auto decoded = base64url_decode(token);
+  if (!decoded) return bad;
+  std::string_view rest(*decoded);
+  const auto version_end = rest.find(':');
+  if (version_end == std::string_view::npos || rest.substr(0, version_end) != kPageTokenVersion) {
+    return bad;
+  }
+  rest.remove_prefix(version_end + 1);
+  const auto number_end = rest.find(':');
+  if (number_end == std::string_view::npos) return bad;
+  PageKey key;
+  const char* first = rest.data();
+  const char* last = rest.data() + number_end;
+  const auto [ptr, ec] = std::from_chars(first, last, key.not_after);
+  if (ec != std::errc() || ptr != last || first == last) return bad;
+  key.serial = std::string(rest.substr(number_end + 1));
+  if (key.serial.empty()) return bad;
+  return key;
+}
+
+// ---- files ---------------------------------------------------------------------------------
+
+// Creates `path` empty with mode 0600 if it does not exist yet; SQLite would create it with
+// 0644 & ~umask. The -wal and -shm files inherit the database file's mode.
+Status create_private_file(const fs::path& path, bool must_be_new) {
+  const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+  const int fd = ::open(path.c_str(), flags, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST && !must_be_new) return {};
+    return errno_error("cannot create", path);
+  }
+  if (::close(fd) != 0) return errno_error("cannot close", path);
+  return {};
+}
+
+Status fsync_file(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error("cannot open", path);
+  if (::fsync(fd) != 0) {
+    Error e = errno_error("cannot sync", path);
+    ::close(fd);
+    return e;
+  }
+  if (::close(fd) != 0) return errno_error("cannot close", path);
+  return {};
+}
+
+std::string unique_suffix() {
+  static std::atomic<unsigned> counter{0};
+  std::random_device rd;
+  return std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1)) + "." +
+         std::to_string(rd());
+}
+
+// Removes a temporary database (and whatever journal SQLite left beside it) unless released.
+class TempDatabase {
+ public:
+  explicit TempDatabase(fs::path path) : path_(std::move(path)) {}
+  ~TempDatabase() {
+    if (path_.empty()) return;
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+      ::unlink((path_.string() + suffix).c_str());  // best effort: it may not exist
+    }
+  }
+  TempDatabase(const TempDatabase&) = delete;
+  TempDatabase& operator=(const TempDatabase&) = delete;
+  const fs::path& path() const { return path_; }
+  void release() { path_.clear(); }
+
+ private:
+  fs::path path_;
+};
+
+// Copies the database at `source` page by page into the (empty) database at `dest`, from one
+// read snapshot, so writers on other connections neither block it nor tear it.
+Status copy_database(const std::string& source, const std::string& dest) {
+  SIGIL_TRY(DbPtr src, open_connection(source, SQLITE_OPEN_READONLY));
+  SIGIL_TRY(DbPtr dst, open_connection(dest, SQLITE_OPEN_READWRITE));
+  sqlite3_backup* backup = sqlite3_backup_init(dst.get(), "main", src.get(), "main");
+  if (backup == nullptr) return db_error(dst.get(), "cannot start backup");
+  int rc = SQLITE_OK;
+  for (int attempt = 0;; ++attempt) {
+    rc = sqlite3_backup_step(backup, -1);  // -1: everything, in one read transaction
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && attempt < kBackupRetries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    break;
+  }
+  // finish() frees the handle and reports the step's error, if any, on `dst`.
+  const int finish_rc = sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE || finish_rc != SQLITE_OK) return db_error(dst.get(), "backup failed");
+  if (sqlite3_close(dst.get()) != SQLITE_OK) return db_error(dst.get(), "cannot close backup");
+  dst.release();  // closed above
+  return {};
+}
+
+// ---- the store -----------------------------------------------------------------------------
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(DbPtr db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+
+  Status prepare_statements() {
+    for (std::size_t i = 0; i < kSql.size(); ++i) {
+      SIGIL_TRY(stmts_[i], prepare(db_.get(), kSql[i].sql, SQLITE_PREPARE_PERSISTENT));
+    }
+    return {};
+  }
+
+  Status reserve(const PendingCertificate& p, const AuditEntry& audit) override {
+    if (p.serial.empty()) return make_error(Errc::invalid_argument, "serial is empty");
+    std::lock_guard lock(mu_);
+    return in_write_transaction([&]() -> Status {
+      {
+        Query q = use(Sql::insert_certificate);
+        q.bind(1, p.serial).bind(2, p.issuer_id).bind(3, p.tbs_der).bind(4, p.subject);
+        q.bind(5, p.profile).bind(6, p.requester).bind(7, p.not_before).bind(8, p.not_after);
+        q.bind(9, p.created_at);
+        Status st = q.run();
+        if (!st) {
+          if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE) {
+            return make_error(Errc::already_exists, "serial " + p.serial + " already exists");
+          }
+          return st;
+        }
+      }
+      for (std::size_t i = 0; i < p.sans.size(); ++i) {
+        Query q = use(Sql::insert_san);
+        q.bind(1, p.serial).bind(2, static_cast<std::int64_t>(i)).bind(3, p.sans[i]);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      return insert_audit(audit);
+    });
+  }
+
+  Status complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) override {
+    if (der.empty()) return make_error(Errc::invalid_argument, "certificate DER is empty");
+    std::lock_guard lock(mu_);
+    return in_write_transaction([&]() -> Status {
+      {
+        Query q = use(Sql::mark_valid);
+        q.bind(1, der).bind(2, serial);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      if (sqlite3_changes(db_.get()) == 0) return explain_unchanged(serial, "complete");
+      return insert_audit(audit);
+    });
+  }
+
+  Result<std::optional<CertificateRecord>> find(const std::string& serial) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::find);
+    q.bind(1, serial);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return std::optional<CertificateRecord>{};
+    SIGIL_TRY(CertificateRecord record, read_certificate(q));
+    return std::optional<CertificateRecord>(std::move(record));
+  }
+
+  Result<Page> list(const ListFilter& filter) override {
+    if (filter.limit < 1 || filter.limit > kMaxLimit) {
+      return make_error(Errc::invalid_argument,
+                        "limit must be between 1 and " + std::to_string(kMaxLimit));
+    }
+    std::optional<PageKey> after;
+    if (!filter.page_token.empty()) {
+      SIGIL_TRY(after, decode_page_token(filter.page_token));
+    }
+
+    // Each condition is written so an index serves it: status = ... AND not_after in a range,
+    // or a scan of (not_after, serial) in order, skipping the few pending rows.
+    using Value = std::variant<std::int64_t, std::string>;
+    std::string sql = "SELECT " SIGIL_CERT_COLUMNS " FROM certificates WHERE ";
+    std::vector<Value> values;
+    switch (filter.status) {
+      case ListFilter::Status::any:
+        sql += "status <> 'pending'";
+        break;
+      case ListFilter::Status::valid:
+        sql += "status = 'valid'";
+        // One lower bound on not_after, so the index range starts at the right place: when the
+        // page key is past `now` it implies not_after > now, otherwise not_after > now implies it.
+        if (after && after->not_after <= filter.now) after.reset();
+        if (!after) {
+          sql += " AND not_after > ?";
+          values.emplace_back(filter.now);
+        }
+        break;
+      case ListFilter::Status::revoked:
+        sql += "status = 'revoked'";
+        break;
+      case ListFilter::Status::expired:
+        sql += "status <> 'pending' AND not_after <= ?";
+        values.emplace_back(filter.now);
+        break;
+    }
+    if (filter.expiring_before) {
+      sql += " AND not_after <= ?";
+      values.emplace_back(*filter.expiring_before);
+    }
+    if (filter.profile) {
+      sql += " AND profile = ?";
+      values.emplace_back(*filter.profile);
+    }
+    if (after) {
+      sql += " AND (not_after, serial) > (?, ?)";
+      values.emplace_back(after->not_after);
+      values.emplace_back(after->serial);
+    }
+    sql += " ORDER BY not_after, serial LIMIT ?";
+    // One row more than asked for tells whether there is a next page.
+    values.emplace_back(static_cast<std::int64_t>(filter.limit) + 1);
+
+    std::lock_guard lock(mu_);
+    SIGIL_TRY(sqlite3_stmt * stmt, list_statement(sql));
+    Query q(db_.get(), stmt, "list certificates");
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::visit([&](const auto& v) { q.bind(static_cast<int>(i + 1), v); }, values[i]);
+    }
+    Page page;
+    const auto limit = static_cast<std::size_t>(filter.limit);
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) break;
+      if (page.items.size() == limit) {
+        page.next_page_token = encode_page_token(page.items.back());
+        break;
+      }
+      SIGIL_TRY(CertificateRecord record, read_certificate(q));
+      page.items.push_back(std::move(record));
+    }
+    return page;
+  }
+
+  Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason,
+                const AuditEntry& audit) override {
+    const auto code = static_cast<std::int64_t>(reason);
+    if (!is_known_reason(code)) {
+      return make_error(Errc::invalid_argument,
+                        "unknown revocation reason " + std::to_string(code));
+    }
+    std::lock_guard lock(mu_);
+    return in_write_transaction([&]() -> Status {
+      {
+        Query q = use(Sql::mark_revoked);
+        q.bind(1, at).bind(2, code).bind(3, serial);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      if (sqlite3_changes(db_.get()) == 0) return explain_unchanged(serial, "revoke");
+      return insert_audit(audit);
+    });
+  }
+
+  Status append(const AuditEntry& entry) override {
+    std::lock_guard lock(mu_);
+    return in_write_transaction([&]() -> Status { return insert_audit(entry); });
+  }
+
+  Result<std::vector<AuditEntry>> recent(int limit) override {
+    if (limit < 1 || limit > kMaxLimit) {
+      return make_error(Errc::invalid_argument,
+                        "limit must be between 1 and " + std::to_string(kMaxLimit));
+    }
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::recent_audit);
+    q.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<AuditEntry> out;
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) break;
+      out.push_back(AuditEntry{q.int64(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5)});
+    }
+    return out;
+  }
+
+  Status backup(const std::string& path) override {
+    if (path.empty()) return make_error(Errc::invalid_argument, "backup path is empty");
+    const fs::path dest(path);
+    fs::path dir = dest.parent_path();
+    if (dir.empty()) dir = ".";
+    // The copy is built under a temporary name and renamed when complete and synced, so a
+    // half-written backup never appears at `path`.
+    TempDatabase tmp(dir / ("." + dest.filename().string() + ".tmp." + unique_suffix()));
+    SIGIL_TRY_STATUS(create_private_file(tmp.path(), /*must_be_new=*/true));
+    // A connection of its own: the store's mutex is not held, so writers carry on meanwhile.
+    SIGIL_TRY_STATUS(copy_database(path_, tmp.path().string()));
+    SIGIL_TRY_STATUS(fsync_file(tmp.path()));
+    if (::rename(tmp.path().c_str(), dest.c_str()) != 0) {
+      return errno_error("cannot rename backup into", dest);
+    }
+    tmp.release();
+    return sync_dir(dir);
+  }
+
+  Result<std::string> integrity_check() override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::integrity_check);
+    std::string out;
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) break;
+      if (!out.empty()) out += '\n';
+      out += q.text(0);
+    }
+    return out;
+  }
+
+  Result<std::int64_t> count() override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::count);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return make_error(Errc::storage, "sqlite: COUNT returned no row");
+    return q.int64(0);
+  }
+
+  Result<ConnectionSettings> settings() {
+    std::lock_guard lock(mu_);
+    ConnectionSettings s;
+    SIGIL_TRY(s.journal_mode, query_text(db_.get(), "PRAGMA journal_mode"));
+    SIGIL_TRY(const std::int64_t synchronous, query_int(db_.get(), "PRAGMA synchronous"));
+    SIGIL_TRY(const std::int64_t foreign_keys, query_int(db_.get(), "PRAGMA foreign_keys"));
+    SIGIL_TRY(const std::int64_t busy, query_int(db_.get(), "PRAGMA busy_timeout"));
+    SIGIL_TRY(const std::int64_t version, query_int(db_.get(), "PRAGMA user_version"));
+    s.synchronous = static_cast<int>(synchronous);
+    s.foreign_keys = static_cast<int>(foreign_keys);
+    s.busy_timeout_ms = static_cast<int>(busy);
+    s.user_version = static_cast<int>(version);
+    return s;
+  }
+
+ private:
+  Query use(Sql id) {
+    const auto i = static_cast<std::size_t>(id);
+    return Query(db_.get(), stmts_[i].get(), kSql[i].what);
+  }
+
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any failure rolls everything back.
+  template <class Body>
+  Status in_write_transaction(Body&& body) {
+    {
+      Query begin = use(Sql::begin);
+      SIGIL_TRY_STATUS(begin.run());
+    }
+    Status st = body();
+    if (st) {
+      Query commit = use(Sql::commit);
+      st = commit.run();
+    }
+    if (!st && sqlite3_get_autocommit(db_.get()) == 0) {
+      Query rollback = use(Sql::rollback);
+      Status rolled_back = rollback.run();
+      if (!rolled_back) {
+        return make_error(Errc::storage,
+                          st.error().detail + "; then " + rolled_back.error().detail);
+      }
+    }
+    return st;
+  }
+
+  Status insert_audit(const AuditEntry& e) {
+    Query q = use(Sql::insert_audit);
+    q.bind(1, e.at).bind(2, e.actor).bind(3, e.action).bind(4, e.target).bind(5, e.outcome);
+    q.bind(6, e.detail);
+    return q.run();
+  }
+
+  // Why an UPDATE guarded by the current status matched no row.
+  Status explain_unchanged(const std::string& serial, std::string_view verb) {
+    Query q = use(Sql::status_of);
+    q.bind(1, serial);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return make_error(Errc::not_found, "no certificate with serial " + serial);
+    return make_error(Errc::conflict, "cannot " + std::string(verb) + " certificate " + serial +
+                                          ": it is " + q.text(0));
+  }
+
+  // Reads the current row of a SIGIL_CERT_COLUMNS query, and the row's SANs.
+  Result<CertificateRecord> read_certificate(const Query& q) {
+    CertificateRecord r;
+    r.serial = q.text(0);
+    r.issuer_id = q.text(1);
+    r.tbs_der = q.blob(2);
+    r.der = q.blob(3);
+    r.subject = q.text(4);
+    r.profile = q.text(5);
+    r.requester = q.text(6);
+    r.not_before = q.int64(7);
+    r.not_after = q.int64(8);
+    r.created_at = q.int64(9);
+    SIGIL_TRY(r.status, parse_status(q.text(10)));
+    if (!q.is_null(11)) r.revoked_at = q.int64(11);
+    if (!q.is_null(12)) {
+      const std::int64_t code = q.int64(12);
+      if (!is_known_reason(code)) {
+        return make_error(Errc::storage, "sqlite: unknown revocation reason " +
+                                             std::to_string(code) + " for " + r.serial);
+      }
+      r.revocation_reason = static_cast<RevocationReason>(code);
+    }
+    Query sans = use(Sql::sans_of);
+    sans.bind(1, r.serial);
+    for (;;) {
+      SIGIL_TRY(bool row, sans.step());
+      if (!row) break;
+      r.sans.push_back(sans.text(0));
+    }
+    return r;
+  }
+
+  // list() builds its WHERE clause from the filter; each distinct shape is prepared once.
+  Result<sqlite3_stmt*> list_statement(const std::string& sql) {
+    auto it = list_stmts_.find(sql);
+    if (it == list_stmts_.end()) {
+      SIGIL_TRY(StmtPtr stmt, prepare(db_.get(), sql, SQLITE_PREPARE_PERSISTENT));
+      it = list_stmts_.emplace(sql, std::move(stmt)).first;
+    }
+    return it->second.get();
+  }
+
+  std::mutex mu_;           // guards the connection and every statement below
+  DbPtr db_;                // declared before the statements: destroyed after them
+  const std::string path_;  // absolute; backups open their own connection to it
+  std::array<StmtPtr, kSql.size()> stmts_;
+  std::map<std::string, StmtPtr> list_stmts_;
+};
+
+#undef SIGIL_CERT_COLUMNS
+
+// ---- opening: settings and migrations ------------------------------------------------------
+
+Status configure(sqlite3* db) {
+  SIGIL_TRY_STATUS(exec(db, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"));
+  SIGIL_TRY(const std::int64_t foreign_keys, query_int(db, "PRAGMA foreign_keys"));
+  if (foreign_keys != 1) return make_error(Errc::storage, "sqlite: foreign keys unsupported");
+  SIGIL_TRY(const std::string mode, query_text(db, "PRAGMA journal_mode = WAL"));
+  if (mode != "wal") {
+    return make_error(Errc::storage, "sqlite: cannot enable WAL (journal_mode is " + mode + ")");
+  }
+  return exec(db, "PRAGMA synchronous = FULL", "cannot set synchronous=FULL");
+}
+
+constexpr auto kLatestVersion = static_cast<std::int64_t>(kMigrations.size());
+
+// Refuses databases this code must not touch: written by a newer sigil, or not sigil's at all.
+Result<std::int64_t> schema_version(sqlite3* db) {
+  SIGIL_TRY(const std::int64_t version, query_int(db, "PRAGMA user_version"));
+  SIGIL_TRY(const std::int64_t app_id, query_int(db, "PRAGMA application_id"));
+  if (app_id != kApplicationId && (app_id != 0 || version != 0)) {
+    return make_error(Errc::storage, "sqlite: not a sigil database (application_id " +
+                                         std::to_string(app_id) + ")");
+  }
+  if (version > kLatestVersion) {
+    return make_error(Errc::storage, "sqlite: database schema version " + std::to_string(version) +
+                                         " is newer than this sigil supports (" +
+                                         std::to_string(kLatestVersion) + "); upgrade sigil");
+  }
+  return version;
+}
+
+// Moves the schema from version `index` to `index + 1` unless another opener already did.
+Status apply_migration(sqlite3* db, std::size_t index) {
+  const auto target = static_cast<std::int64_t>(index) + 1;
+  SIGIL_TRY(const std::int64_t version, schema_version(db));
+  if (version >= target) return {};
+  const std::string what = "migration " + std::to_string(target) + " failed";
+  SIGIL_TRY_STATUS(exec(db, kMigrations[index], what));
+  SIGIL_TRY_STATUS(exec(db, "PRAGMA user_version = " + std::to_string(target), what));
+  return exec(db, "PRAGMA application_id = " + std::to_string(kApplicationId), what);
+}
+
+Status migrate(sqlite3* db) {
+  SIGIL_TRY(const std::int64_t version, schema_version(db));
+  if (version == kLatestVersion) return {};
+  for (std::size_t i = static_cast<std::size_t>(version); i < kMigrations.size(); ++i) {
+    // BEGIN IMMEDIATE: two processes opening a fresh database apply each migration once.
+    SIGIL_TRY_STATUS(exec(db, "BEGIN IMMEDIATE", "cannot begin migration"));
+    Status st = apply_migration(db, i);
+    if (st) st = exec(db, "COMMIT", "cannot commit migration");
+    if (!st) {
+      if (sqlite3_get_autocommit(db) == 0) {
+        Status rolled_back = exec(db, "ROLLBACK", "cannot roll back migration");
+        if (!rolled_back) {
+          return make_error(Errc::storage,
+                            st.error().detail + "; then " + rolled_back.error().detail);
+        }
+      }
+      return st;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open(const std::string& path) {
+  if (path.empty()) return make_error(Errc::invalid_argument, "database path is empty");
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(path, ec);
+  if (ec) return make_error(Errc::io, "cannot resolve " + path + ": " + ec.message());
+  SIGIL_TRY_STATUS(create_private_file(absolute, /*must_be_new=*/false));
+  SIGIL_TRY(DbPtr db,
+            open_connection(absolute.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  SIGIL_TRY_STATUS(configure(db.get()));
+  SIGIL_TRY_STATUS(migrate(db.get()));
+  auto store = std::make_unique<SqliteStore>(std::move(db), absolute.string());
+  SIGIL_TRY_STATUS(store->prepare_statements());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<ConnectionSettings> connection_settings(Store& store) {
+  auto* sqlite_store = dynamic_cast<SqliteStore*>(&store);
+  if (sqlite_store == nullptr) {
+    return make_error(Errc::invalid_argument, "not a SQLite store");
+  }
+  return sqlite_store->settings();
+}
+
+}  // namespace sigil::store::sqlite

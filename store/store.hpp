@@ -1,0 +1,119 @@
+#pragma once
+// Issuance state behind narrow interfaces, in plain C++ types: no OpenSSL, no SQLite here.
+// store/sqlite/ implements them all; a PostgreSQL backend will implement the same.
+// Nothing here assumes one process owns the database.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ca/base/error.hpp"
+#include "ca/base/file.hpp"
+
+namespace sigil::store {
+
+enum class CertStatus { pending, valid, revoked };  // "expired" is derived from not_after
+const char* to_string(CertStatus s);
+
+// RFC 5280 CRLReason codes (7 is unused by the RFC).
+enum class RevocationReason : int {
+  unspecified = 0,
+  key_compromise = 1,
+  ca_compromise = 2,
+  affiliation_changed = 3,
+  superseded = 4,
+  cessation_of_operation = 5,
+  certificate_hold = 6,
+  remove_from_crl = 8,
+  privilege_withdrawn = 9,
+  aa_compromise = 10,
+};
+
+// Appended in the same transaction as the change it records.
+struct AuditEntry {
+  std::int64_t at = 0;     // unix seconds
+  std::string actor;       // "cli:root@host", an mTLS identity, an ACME account URL
+  std::string action;      // "issue", "revoke", "init", ...
+  std::string target;      // usually a serial
+  std::string outcome;     // "ok" or "refused"
+  std::string detail;      // human-readable, never key material
+};
+
+// The serial and the to-be-signed certificate, committed before the signature is made.
+struct PendingCertificate {
+  std::string serial;      // lower-case hex, no leading "00" beyond DER's
+  std::string issuer_id;   // hex SHA-256 of the issuing CA certificate's SPKI (keyed by issuer)
+  Bytes tbs_der;
+  std::string subject;     // RFC 4514 text, may be empty
+  std::vector<std::string> sans;  // "dns:a.example", "ip:10.0.0.1", "uri:spiffe://td/x", "email:a@b"
+  std::string profile;
+  std::string requester;
+  std::int64_t not_before = 0;
+  std::int64_t not_after = 0;
+  std::int64_t created_at = 0;
+};
+
+struct CertificateRecord {
+  std::string serial;
+  std::string issuer_id;
+  Bytes tbs_der;
+  Bytes der;               // empty while pending
+  std::string subject;
+  std::vector<std::string> sans;
+  std::string profile;
+  std::string requester;
+  std::int64_t not_before = 0;
+  std::int64_t not_after = 0;
+  std::int64_t created_at = 0;
+  CertStatus status = CertStatus::pending;
+  std::optional<std::int64_t> revoked_at;
+  std::optional<RevocationReason> revocation_reason;
+};
+
+struct ListFilter {
+  enum class Status { any, valid, revoked, expired };
+  Status status = Status::any;     // valid = status valid and not_after > now; expired = not_after <= now
+  std::optional<std::int64_t> expiring_before;  // not_after <= this (and still valid)
+  std::optional<std::string> profile;
+  std::int64_t now = 0;            // the caller's clock, for valid/expired
+  std::string page_token;          // opaque; empty for the first page
+  int limit = 100;                 // 1..1000
+};
+
+struct Page {
+  std::vector<CertificateRecord> items;  // ordered by (not_after, serial)
+  std::string next_page_token;           // empty when this is the last page
+};
+
+// Writes and reads of issued certificates.
+class CertificateLedger {
+ public:
+  virtual ~CertificateLedger() = default;
+  // Inserts a pending row; already_exists if the serial is taken. Audit row in the same transaction.
+  virtual Status reserve(const PendingCertificate& pending, const AuditEntry& audit) = 0;
+  // Stores the signed DER for a pending serial and marks it valid (one transaction with audit).
+  virtual Status complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) = 0;
+  virtual Result<std::optional<CertificateRecord>> find(const std::string& serial) = 0;
+  virtual Result<Page> list(const ListFilter& filter) = 0;
+  // not_found if unknown; conflict if already revoked or still pending. Audit in the same transaction.
+  virtual Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason,
+                        const AuditEntry& audit) = 0;
+};
+
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+  virtual Status append(const AuditEntry& entry) = 0;
+  virtual Result<std::vector<AuditEntry>> recent(int limit) = 0;  // newest first
+};
+
+class Store : public CertificateLedger, public AuditLog {
+ public:
+  // Consistent copy while others write (SQLite: online backup API). Writes atomically.
+  virtual Status backup(const std::string& path) = 0;
+  virtual Result<std::string> integrity_check() = 0;  // "ok" when healthy
+  virtual Result<std::int64_t> count() = 0;           // all certificate rows
+};
+
+}  // namespace sigil::store
