@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Sigil needs to build, test and run, from Debian 12 packages. Idempotent and
+# quiet when everything is already present. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libssl-dev openssl libsqlite3-dev sqlite3 libboost1.81-dev
+  nlohmann-json3-dev libcli11-dev doctest-dev
+  gnutls-bin            # certtool/ocsptool: a second X.509 implementation in the tests
+  clang libclang-rt-14-dev  # libFuzzer for ops/fuzz.sh
+  python3 iproute2 util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
