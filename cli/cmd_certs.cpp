@@ -14,44 +14,7 @@ namespace {
 using store::CertStatus;
 using store::RevocationReason;
 
-struct ReasonName {
-  RevocationReason reason;
-  const char* name;
-};
-// RFC 5280 §5.3.1. certificateHold and removeFromCRL are not offered: holds are not revocations.
-constexpr ReasonName kReasons[] = {
-    {RevocationReason::unspecified, "unspecified"},
-    {RevocationReason::key_compromise, "keyCompromise"},
-    {RevocationReason::ca_compromise, "cACompromise"},
-    {RevocationReason::affiliation_changed, "affiliationChanged"},
-    {RevocationReason::superseded, "superseded"},
-    {RevocationReason::cessation_of_operation, "cessationOfOperation"},
-    {RevocationReason::privilege_withdrawn, "privilegeWithdrawn"},
-    {RevocationReason::aa_compromise, "aACompromise"},
-};
-
-std::string reason_name(RevocationReason r) {
-  for (const auto& n : kReasons)
-    if (n.reason == r) return n.name;
-  return std::to_string(static_cast<int>(r));
-}
-
-Result<RevocationReason> parse_reason(const std::string& s) {
-  std::string names;
-  for (const auto& n : kReasons) {
-    if (s == n.name) return n.reason;
-    names += (names.empty() ? "" : "|") + std::string(n.name);
-  }
-  return make_error(Errc::invalid_argument, "unknown revocation reason '" + s + "' (use " + names + ")");
-}
-
-Result<std::string> normalize_serial(std::string s) {
-  s.erase(std::remove(s.begin(), s.end(), ':'), s.end());
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (s.empty() || s.size() > 40 || !from_hex(s.size() % 2 ? "0" + s : s))
-    return make_error(Errc::invalid_argument, "'" + s + "' is not a serial number (hex)");
-  return s;
-}
+std::string reason_name(RevocationReason r) { return store::to_string(r); }
 
 std::string status_of(const store::CertificateRecord& r, std::int64_t now) {
   if (r.status == CertStatus::valid && r.not_after <= now) return "expired";
@@ -125,7 +88,7 @@ Status run_list(const Globals& g, const ListOptions& o) {
 }
 
 Status run_show(const Globals& g, const std::string& serial_arg, bool pem) {
-  SIGIL_TRY(std::string serial, normalize_serial(serial_arg));
+  SIGIL_TRY(std::string serial, store::normalize_serial(serial_arg));
   SIGIL_TRY(auto ctx, open_store(g.home));
   SIGIL_TRY(auto rec, ctx->store->find(serial));
   if (!rec) return make_error(Errc::not_found, "no certificate with serial " + serial);
@@ -156,8 +119,8 @@ Status run_show(const Globals& g, const std::string& serial_arg, bool pem) {
 }
 
 Status run_revoke(const Globals& g, const std::string& serial_arg, const std::string& reason_text) {
-  SIGIL_TRY(std::string serial, normalize_serial(serial_arg));
-  SIGIL_TRY(RevocationReason reason, parse_reason(reason_text));
+  SIGIL_TRY(std::string serial, store::normalize_serial(serial_arg));
+  SIGIL_TRY(RevocationReason reason, store::parse_revocation_reason(reason_text));
   SIGIL_TRY(auto ctx, open_store(g.home));
   const std::int64_t now = to_unix(ctx->clock.now());
   SIGIL_TRY_STATUS(ctx->store->revoke(serial, now, reason,
@@ -204,9 +167,7 @@ void add_certificates(CLI::App& app, Globals& g) {
   auto reason = std::make_shared<std::string>("unspecified");
   CLI::App* revoke = app.add_subcommand("revoke", "Revoke a certificate");
   revoke->add_option("serial", *rserial, "Serial number (hex)")->required();
-  revoke->add_option("--reason", *reason,
-                     "unspecified|keyCompromise|cACompromise|affiliationChanged|superseded|cessationOfOperation|"
-                     "privilegeWithdrawn|aACompromise")
+  revoke->add_option("--reason", *reason, store::kRevocationReasonNames)
       ->capture_default_str();
   revoke->callback([&g, rserial, reason] { g.status = run_revoke(g, *rserial, *reason); });
 

@@ -69,5 +69,6 @@ void add_init(CLI::App& app, Globals& g);
 void add_issue(CLI::App& app, Globals& g);
 void add_certificates(CLI::App& app, Globals& g);  // list, show, revoke, backup
 void add_ca(CLI::App& app, Globals& g);            // root ..., intermediate ...
+void add_serve(CLI::App& app, Globals& g);
 
 }  // namespace sigil::cli

@@ -74,7 +74,7 @@ Result<Config> parse_config(std::string_view text) {
   if (j.is_discarded()) return make_error(Errc::malformed, "sigil.json: not valid JSON");
   Config c;
   SIGIL_TRY_STATUS(only_keys(j, "", {"name", "public_url", "database", "key_type", "server", "policy", "issuance",
-                                     "profiles", "authorization"}));
+                                     "profiles", "authorization", "listeners", "tls", "limits"}));
   SIGIL_TRY_STATUS(get_string(j, "", "name", c.name));
   SIGIL_TRY_STATUS(get_string(j, "", "public_url", c.public_url));
   SIGIL_TRY_STATUS(get_string(j, "", "database", c.database));
@@ -136,6 +136,39 @@ Result<Config> parse_config(std::string_view text) {
       c.authorization.push_back(std::move(r));
     }
   }
+  if (j.contains("listeners")) {
+    SIGIL_TRY_STATUS(only_keys(j["listeners"], "listeners", {"api", "acme", "public"}));
+    SIGIL_TRY_STATUS(get_string(j["listeners"], "listeners.", "api", c.listeners.api));
+    SIGIL_TRY_STATUS(get_string(j["listeners"], "listeners.", "acme", c.listeners.acme));
+    SIGIL_TRY_STATUS(get_string(j["listeners"], "listeners.", "public", c.listeners.public_));
+  }
+  if (j.contains("tls")) {
+    const json& t = j["tls"];
+    SIGIL_TRY_STATUS(only_keys(t, "tls", {"client_skew", "server_cert_ttl", "acme_allow_tls12"}));
+    SIGIL_TRY_STATUS(get_duration(t, "tls.", "client_skew", c.tls.client_skew));
+    SIGIL_TRY_STATUS(get_duration(t, "tls.", "server_cert_ttl", c.tls.server_cert_ttl));
+    if (t.contains("acme_allow_tls12")) {
+      if (!t["acme_allow_tls12"].is_boolean()) return key_error("tls.acme_allow_tls12", "must be true or false");
+      c.tls.acme_allow_tls12 = t["acme_allow_tls12"].get<bool>();
+    }
+    if (c.tls.client_skew > Seconds(3600)) return key_error("tls.client_skew", "must be at most 1h");
+    if (c.tls.server_cert_ttl < Seconds(60)) return key_error("tls.server_cert_ttl", "must be at least 1m");
+  }
+  if (j.contains("limits")) {
+    const json& l = j["limits"];
+    SIGIL_TRY_STATUS(only_keys(l, "limits", {"max_body", "max_header", "request_timeout", "max_connections_per_address"}));
+    auto number = [&](const char* key, std::int64_t& out, std::int64_t lo, std::int64_t hi) -> Status {
+      if (!l.contains(key)) return {};
+      if (!l[key].is_number_integer() || l[key].get<std::int64_t>() < lo || l[key].get<std::int64_t>() > hi)
+        return key_error(std::string("limits.") + key, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+      out = l[key].get<std::int64_t>();
+      return {};
+    };
+    SIGIL_TRY_STATUS(number("max_body", c.limits.max_body, 1024, 64 << 20));
+    SIGIL_TRY_STATUS(number("max_header", c.limits.max_header, 1024, 1 << 20));
+    SIGIL_TRY_STATUS(number("max_connections_per_address", c.limits.max_connections_per_address, 1, 1 << 20));
+    SIGIL_TRY_STATUS(get_duration(l, "limits.", "request_timeout", c.limits.request_timeout));
+  }
   return c;
 }
 
@@ -169,6 +202,14 @@ std::string to_json(const Config& c) {
     auth.push_back(o);
   }
   j["authorization"] = auth;
+  j["listeners"] = {{"api", c.listeners.api}, {"acme", c.listeners.acme}, {"public", c.listeners.public_}};
+  j["tls"] = {{"client_skew", format_duration(c.tls.client_skew)},
+              {"server_cert_ttl", format_duration(c.tls.server_cert_ttl)},
+              {"acme_allow_tls12", c.tls.acme_allow_tls12}};
+  j["limits"] = {{"max_body", c.limits.max_body},
+                 {"max_header", c.limits.max_header},
+                 {"request_timeout", format_duration(c.limits.request_timeout)},
+                 {"max_connections_per_address", c.limits.max_connections_per_address}};
   return j.dump(2) + "\n";
 }
 

@@ -24,6 +24,25 @@ struct ProfileTtls {
   std::string max_ttl;
 };
 
+struct ListenerAddresses {
+  std::string api = "127.0.0.1:9443";
+  std::string acme = "127.0.0.1:8443";
+  std::string public_ = "127.0.0.1:8080";
+};
+
+struct TlsOptions {
+  Seconds client_skew{60};          // notBefore of client certificates may be this far ahead
+  Seconds server_cert_ttl{86400};   // the server's own certificate, renewed at 2/3 of it
+  bool acme_allow_tls12 = false;    // TLS 1.2 (ECDHE+AEAD only) on the acme listener
+};
+
+struct LimitOptions {
+  std::int64_t max_body = 1 << 20;
+  std::int64_t max_header = 16 << 10;
+  Seconds request_timeout{10};
+  std::int64_t max_connections_per_address = 256;
+};
+
 struct Config {
   std::string name = "Example Internal CA";
   std::string public_url = "http://localhost:8080";
@@ -34,6 +53,9 @@ struct Config {
   Seconds backdate{5 * 60};
   std::vector<ProfileTtls> profiles;     // overrides of the defaults
   std::vector<AuthorizationRule> authorization;
+  ListenerAddresses listeners;
+  TlsOptions tls;
+  LimitOptions limits;
 
   // The effective profiles (defaults + overrides), validated.
   Result<policy::Profiles> effective_profiles() const;

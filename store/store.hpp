@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ca/base/error.hpp"
@@ -29,6 +30,15 @@ enum class RevocationReason : int {
   privilege_withdrawn = 9,
   aa_compromise = 10,
 };
+// RFC 5280 names ("keyCompromise", ...). Offered for revocation: all but certificateHold and
+// removeFromCRL (a hold is not a revocation).
+const char* to_string(RevocationReason r);
+// A serial as users type it ("0A:1B:..", "0a1b..") in the store's form: lower-case hex, no colons.
+Result<std::string> normalize_serial(std::string text);
+Result<RevocationReason> parse_revocation_reason(std::string_view name);
+inline constexpr const char* kRevocationReasonNames =
+    "unspecified|keyCompromise|cACompromise|affiliationChanged|superseded|cessationOfOperation|"
+    "privilegeWithdrawn|aACompromise";
 
 // Appended in the same transaction as the change it records.
 struct AuditEntry {

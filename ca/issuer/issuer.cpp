@@ -71,7 +71,7 @@ Result<std::unique_ptr<Issuer>> Issuer::create(const crypto::Signer& signer, cry
   return is;
 }
 
-Result<std::vector<GeneralName>> Issuer::approved_names(const crypto::Csr& csr, const policy::Profile& p) const {
+Result<std::vector<GeneralName>> Issuer::requested_names(const crypto::Csr& csr) const {
   std::vector<GeneralName> requested = csr.sans();
   // A CN outside the SANs is a name the requester expects to be certified (as Boulder does):
   // it joins the identifiers and passes the same checks.
@@ -88,6 +88,11 @@ Result<std::vector<GeneralName>> Issuer::approved_names(const crypto::Csr& csr, 
     if (!present) requested.insert(requested.begin(), *norm);
   }
   if (requested.empty()) return make_error(Errc::bad_csr, "the CSR names no identifier (no SAN, no CN)");
+  return requested;
+}
+
+Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>& requested,
+                                                 const policy::Profile& p) const {
   if (requested.size() > 100) return make_error(Errc::bad_csr, "more than 100 identifiers");
   std::vector<GeneralName> out;
   for (const auto& r : requested) {
@@ -118,11 +123,28 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
     return make_error(Errc::policy_violation, "TTL " + format_duration(ttl) + " exceeds the '" + profile->name +
                                                   "' profile's maximum of " + format_duration(profile->max_ttl));
 
-  SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_pem_or_der(req.csr));
-  if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature()); !v)
-    return make_error(Errc::bad_csr, "the CSR's signature does not verify");
-  SIGIL_TRY_STATUS(policy::check_key(csr.public_key()));
-  SIGIL_TRY(std::vector<GeneralName> names, approved_names(csr, *profile));
+  crypto::PublicKey key;
+  std::vector<GeneralName> requested;
+  if (!req.csr.empty()) {
+    SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_pem_or_der(req.csr));
+    if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature()); !v)
+      return make_error(Errc::bad_csr, "the CSR's signature does not verify");
+    key = csr.public_key();
+    if (!req.renewal_of) {
+      SIGIL_TRY(requested, requested_names(csr));
+    }
+  } else if (req.renewal_of) {
+    key = req.renewal_of->public_key();
+  } else {
+    return make_error(Errc::bad_csr, "no CSR");
+  }
+  if (req.renewal_of) {
+    const auto* san = req.renewal_of->tbs().find(crypto::oid::subject_alt_name);
+    if (!san) return make_error(Errc::invalid_argument, "the certificate to renew has no subjectAltName");
+    SIGIL_TRY(requested, crypto::decode_general_names(san->value));
+  }
+  SIGIL_TRY_STATUS(policy::check_key(key));
+  SIGIL_TRY(std::vector<GeneralName> names, approve(requested, *profile));
 
   // Validity: backdated for skew, never outside the issuer's own.
   const TimePoint now = clock_.now();
@@ -147,10 +169,10 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   spec.subject = crypto::encode_name(cn);
   spec.not_before = not_before;
   spec.not_after = not_after;
-  spec.spki = csr.public_key().spki;
-  spec.key_usage = profile->key_usage_for(csr.public_key().algorithm);
+  spec.spki = key.spki;
+  spec.key_usage = profile->key_usage_for(key.algorithm);
   spec.ext_key_usage = profile->ext_key_usage;
-  spec.subject_key_id = crypto::key_identifier(csr.public_key());
+  spec.subject_key_id = crypto::key_identifier(key);
   spec.authority_key_id = ca_key_id_;
   spec.sans = names;
   if (!urls_.crl.empty()) {

@@ -30,10 +30,13 @@ IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca
 std::string issuer_id(const crypto::Certificate& ca);
 
 struct Request {
-  std::string csr;                     // PEM or DER
+  std::string csr;                     // PEM or DER; may be empty for a renewal that keeps the key
   std::string profile;
   std::optional<Seconds> ttl;          // profile default when absent
   std::string requester;               // who asks: recorded with the certificate and in the audit log
+  // Renewal: the new certificate carries exactly this certificate's identities (checked
+  // against today's policy again); its key is the CSR's if one is given, else the same key.
+  const crypto::Certificate* renewal_of = nullptr;
 };
 
 class Issuer;
@@ -80,7 +83,9 @@ class Issuer {
  private:
   Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy::IdentifierPolicy identifiers,
          policy::Profiles profiles, Options options, const Clock& clock, store::CertificateLedger& ledger);
-  Result<std::vector<crypto::GeneralName>> approved_names(const crypto::Csr& csr, const policy::Profile& p) const;
+  Result<std::vector<crypto::GeneralName>> requested_names(const crypto::Csr& csr) const;
+  Result<std::vector<crypto::GeneralName>> approve(const std::vector<crypto::GeneralName>& requested,
+                                                   const policy::Profile& p) const;
 
   const crypto::Signer& signer_;
   crypto::Certificate ca_;

@@ -1,0 +1,317 @@
+#include "ca/api/api.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "ca/base/duration.hpp"
+#include "ca/base/encoding.hpp"
+
+namespace sigil::api {
+namespace {
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+Response health(const Request&) { return Response::json(200, R"({"status":"ok"})"); }
+
+// A JSON object body with only the given keys.
+Result<json> json_body(const Request& req, std::initializer_list<std::string_view> allowed) {
+  if (auto ct = req.header("content-type"); ct && ct->find("json") == std::string_view::npos)
+    return make_error(Errc::malformed, "the body must be application/json");
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) return make_error(Errc::malformed, "the body is not valid JSON");
+  if (!j.is_object()) return make_error(Errc::malformed, "the body must be a JSON object");
+  for (const auto& [k, v] : j.items()) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || k == a;
+    if (!ok) return make_error(Errc::malformed, "unknown field '" + k + "'");
+  }
+  return j;
+}
+
+Result<std::string> string_field(const json& j, const char* key, bool required) {
+  if (!j.contains(key)) {
+    if (required) return make_error(Errc::malformed, std::string("missing field '") + key + "'");
+    return std::string();
+  }
+  if (!j[key].is_string()) return make_error(Errc::malformed, std::string("field '") + key + "' must be a string");
+  return j[key].get<std::string>();
+}
+
+json record_json(const store::CertificateRecord& r, std::int64_t now) {
+  std::string status = store::to_string(r.status);
+  if (r.status == store::CertStatus::valid && r.not_after <= now) status = "expired";
+  json j = {{"serial", r.serial},       {"status", status},
+            {"profile", r.profile},     {"subject", r.subject},
+            {"sans", r.sans},           {"not_before", format_rfc3339(from_unix(r.not_before))},
+            {"not_after", format_rfc3339(from_unix(r.not_after))},
+            {"requester", r.requester}, {"issuer_id", r.issuer_id}};
+  if (r.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*r.revoked_at));
+  if (r.revocation_reason) j["revocation_reason"] = store::to_string(*r.revocation_reason);
+  return j;
+}
+
+class Api {
+ public:
+  explicit Api(Deps& d) : d_(d) {}
+
+  // Authorization failures are answered 403 and audited.
+  Response deny(const authz::Identity& id, const std::string& action, const std::string& target, const Error& e) {
+    d_.metrics.add("sigil_authorization_denials_total", {{"action", action}});
+    auto audit = d_.store.append({to_unix(d_.clock.now()), "api:" + id.value, action, target, "refused", e.detail});
+    if (!audit) storage_error(audit.error());
+    return Response::problem(e);
+  }
+
+  Response fail(const Error& e) {
+    if (e.code == Errc::storage) storage_error(e);
+    return Response::problem(e);
+  }
+
+  void storage_error(const Error&) { d_.metrics.add("sigil_store_errors_total", {}); }
+
+  Result<authz::Identity> caller(const Request& req) {
+    if (!req.peer) return make_error(Errc::unauthorized, "a client certificate is required");
+    return authz::identity_of(*req.peer);
+  }
+
+  Response issued_response(const issuer::Issued& out, const std::string& profile) {
+    d_.metrics.add("sigil_certificates_issued_total", {{"profile", profile}});
+    const auto leaf_end = out.chain_pem.find("-----END CERTIFICATE-----");
+    const std::string leaf = out.chain_pem.substr(0, leaf_end + std::string("-----END CERTIFICATE-----\n").size());
+    json j = {{"serial", out.serial},
+              {"certificate", leaf},
+              {"chain", out.chain_pem},
+              {"not_before", format_rfc3339(out.not_before)},
+              {"not_after", format_rfc3339(out.not_after)}};
+    return Response::json(201, j.dump()).with("Location", "/api/v1/certificates/" + out.serial);
+  }
+
+  Response create(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    auto body = json_body(req, {"csr", "profile", "ttl"});
+    if (!body) return fail(body.error());
+    auto csr = string_field(*body, "csr", true);
+    auto profile = string_field(*body, "profile", false);
+    auto ttl_text = string_field(*body, "ttl", false);
+    if (!csr) return fail(csr.error());
+    if (!profile) return fail(profile.error());
+    if (!ttl_text) return fail(ttl_text.error());
+    if (csr->find("-----BEGIN CERTIFICATE REQUEST-----") == std::string::npos)
+      return fail(make_error(Errc::bad_csr, "csr must be a PEM CERTIFICATE REQUEST"));
+    const std::string prof = profile->empty() ? "server" : *profile;
+    std::optional<Seconds> ttl;
+    if (!ttl_text->empty()) {
+      auto t = parse_duration(*ttl_text);
+      if (!t) return fail(t.error());
+      ttl = *t;
+    }
+    auto prepared = d_.issuer.prepare({*csr, prof, ttl, "api:" + id->value});
+    if (!prepared) return fail(prepared.error());
+    const auto* pc = &prepared->pending();
+    const auto policy = d_.policy.load();
+    if (auto ok = policy->may_issue(*id, pc->sans, prof, Seconds(pc->not_after - pc->not_before)); !ok)
+      return deny(*id, "issue", "", ok.error());
+    auto out = d_.issuer.issue(std::move(*prepared));
+    if (!out) return fail(out.error());
+    return issued_response(*out, prof);
+  }
+
+  Response list(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::read); !ok) return deny(*id, "list", "", ok.error());
+    store::ListFilter f;
+    f.now = to_unix(d_.clock.now());
+    auto q = [&](const char* k) -> std::string {
+      auto it = req.query.find(k);
+      return it == req.query.end() ? "" : it->second;
+    };
+    for (const auto& [k, v] : req.query)
+      if (k != "status" && k != "expiring_within" && k != "profile" && k != "page_token" && k != "limit")
+        return fail(make_error(Errc::malformed, "unknown query parameter '" + k + "'"));
+    const std::string status = q("status");
+    if (status == "valid") f.status = store::ListFilter::Status::valid;
+    else if (status == "revoked") f.status = store::ListFilter::Status::revoked;
+    else if (status == "expired") f.status = store::ListFilter::Status::expired;
+    else if (!status.empty()) return fail(make_error(Errc::malformed, "status must be valid, revoked or expired"));
+    if (const std::string w = q("expiring_within"); !w.empty()) {
+      auto d = parse_duration(w);
+      if (!d) return fail(d.error());
+      f.expiring_before = f.now + d->count();
+      if (f.status == store::ListFilter::Status::any) f.status = store::ListFilter::Status::valid;
+    }
+    if (const std::string p = q("profile"); !p.empty()) f.profile = p;
+    f.page_token = q("page_token");
+    if (const std::string l = q("limit"); !l.empty()) {
+      if (l.size() > 4 || l.find_first_not_of("0123456789") != std::string::npos)
+        return fail(make_error(Errc::malformed, "limit must be a number between 1 and 1000"));
+      f.limit = std::stoi(l);
+    }
+    auto page = d_.store.list(f);
+    if (!page) return fail(page.error());
+    json items = json::array();
+    for (const auto& r : page->items) items.push_back(record_json(r, f.now));
+    json j = {{"items", items}};
+    if (!page->next_page_token.empty()) j["next_page_token"] = page->next_page_token;
+    return Response::json(200, j.dump());
+  }
+
+  Response show(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    auto serial = store::normalize_serial(req.params.at("serial"));
+    if (!serial) return fail(serial.error());
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::read); !ok) return deny(*id, "read", *serial, ok.error());
+    auto rec = d_.store.find(*serial);
+    if (!rec) return fail(rec.error());
+    if (!*rec || (*rec)->der.empty()) return fail(make_error(Errc::not_found, "no certificate with serial " + *serial));
+    const auto& r = **rec;
+    const std::string pem = pem_encode("CERTIFICATE", r.der);
+    if (auto accept = req.header("accept"); accept && accept->find("application/pem-certificate-chain") != std::string_view::npos) {
+      const std::string chain = pem + d_.issuer.certificate().pem();
+      return Response::text(200, chain, "application/pem-certificate-chain");
+    }
+    json j = record_json(r, to_unix(d_.clock.now()));
+    j["certificate"] = pem;
+    return Response::json(200, j.dump());
+  }
+
+  Response revoke(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    auto serial = store::normalize_serial(req.params.at("serial"));
+    if (!serial) return fail(serial.error());
+    // An admin may revoke anything; any caller may revoke the very certificate it presents.
+    const bool self = req.peer && req.peer->serial_hex() == *serial;
+    if (!self) {
+      if (auto ok = d_.policy.load()->may(*id, authz::Action::revoke); !ok) return deny(*id, "revoke", *serial, ok.error());
+    }
+    auto body = json_body(req, {"reason"});
+    if (!body) return fail(body.error());
+    auto reason_text = string_field(*body, "reason", false);
+    if (!reason_text) return fail(reason_text.error());
+    auto reason = store::parse_revocation_reason(reason_text->empty() ? "unspecified" : *reason_text);
+    if (!reason) return fail(reason.error());
+    const std::int64_t now = to_unix(d_.clock.now());
+    if (auto s = d_.store.revoke(*serial, now, *reason,
+                                 {now, "api:" + id->value, "revoke", *serial, "ok",
+                                  std::string("reason=") + store::to_string(*reason)});
+        !s)
+      return fail(s.error());
+    d_.metrics.add("sigil_certificates_revoked_total", {{"reason", store::to_string(*reason)}});
+    json j = {{"serial", *serial}, {"status", "revoked"}, {"reason", store::to_string(*reason)},
+              {"revoked_at", format_rfc3339(from_unix(now))}};
+    return Response::json(200, j.dump());
+  }
+
+  Response renew(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    const crypto::Certificate& current = *req.peer;
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::renew_self); !ok)
+      return deny(*id, "renew", current.serial_hex(), ok.error());
+    auto body = json_body(req, {"csr", "rotate_key"});
+    if (!body) return fail(body.error());
+    auto csr = string_field(*body, "csr", false);
+    if (!csr) return fail(csr.error());
+    bool rotate = false;
+    if (body->contains("rotate_key")) {
+      if (!(*body)["rotate_key"].is_boolean()) return fail(make_error(Errc::malformed, "rotate_key must be true or false"));
+      rotate = (*body)["rotate_key"].get<bool>();
+    }
+    if (rotate && csr->empty()) return fail(make_error(Errc::bad_csr, "rotate_key needs a csr with the new key"));
+    if (!rotate && !csr->empty())
+      return fail(make_error(Errc::bad_csr, "a csr means a new key: set rotate_key to true, or send no csr to keep the key"));
+    auto rec = d_.store.find(current.serial_hex());
+    if (!rec) return fail(rec.error());
+    if (!*rec || (*rec)->der != current.der())
+      return fail(make_error(Errc::forbidden, "the presented certificate was not issued by this CA"));
+    const auto& old = **rec;
+    // Same lifetime as the certificate being renewed (the issuer caps it at the profile's maximum).
+    const auto profiles = d_.issuer.profiles();
+    const policy::Profile* p = profiles.find(old.profile);
+    if (!p) return fail(make_error(Errc::policy_violation, "profile '" + old.profile + "' no longer exists"));
+    const Seconds lifetime = std::min(Seconds(old.not_after - old.not_before), p->max_ttl);
+    if (rotate) {
+      auto new_key = crypto::Csr::from_pem_or_der(*csr);
+      if (new_key && new_key->public_key().spki == current.public_key().spki)
+        return fail(make_error(Errc::bad_csr, "rotate_key: the CSR has the same key as the current certificate"));
+    }
+    auto prepared = d_.issuer.prepare({*csr, old.profile, lifetime, "api-renew:" + id->value, &current});
+    if (!prepared) return fail(prepared.error());
+    auto out = d_.issuer.issue(std::move(*prepared));
+    if (!out) return fail(out.error());
+    Response resp = issued_response(*out, old.profile);
+    auto j = json::parse(resp.body);
+    j["replaces"] = current.serial_hex();
+    resp.body = j.dump();
+    return resp;
+  }
+
+  Response metrics(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::metrics); !ok) return deny(*id, "metrics", "", ok.error());
+    return Response::text(200, d_.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+  }
+
+ private:
+  Deps& d_;
+};
+
+template <class F>
+http::Handler bind(std::shared_ptr<Api> api, F f) {
+  return [api, f](const Request& r) { return ((*api).*f)(r); };
+}
+
+}  // namespace
+
+std::shared_ptr<const http::Router> api_router(Deps& deps) {
+  auto api = std::make_shared<Api>(deps);
+  auto r = std::make_shared<http::Router>();
+  using http::Auth;
+  r->add({"GET", "/health", Auth::none, health, "/health"});
+  r->add({"POST", "/api/v1/certificates", Auth::client_cert, bind(api, &Api::create), ""});
+  r->add({"GET", "/api/v1/certificates", Auth::client_cert, bind(api, &Api::list), ""});
+  r->add({"GET", "/api/v1/certificates/{serial}", Auth::client_cert, bind(api, &Api::show), ""});
+  r->add({"POST", "/api/v1/certificates/{serial}/revoke", Auth::client_cert, bind(api, &Api::revoke), ""});
+  r->add({"POST", "/api/v1/renew", Auth::client_cert, bind(api, &Api::renew), ""});
+  r->add({"GET", "/metrics", Auth::client_cert, bind(api, &Api::metrics), ""});
+  return r;
+}
+
+std::shared_ptr<const http::Router> acme_router(Deps& deps) {
+  auto api = std::make_shared<Api>(deps);
+  auto r = std::make_shared<http::Router>();
+  r->add({"GET", "/health", http::Auth::none, health, "/health"});
+  r->add({"POST", "/api/v1/renew", http::Auth::client_cert, bind(api, &Api::renew), ""});
+  return r;
+}
+
+std::shared_ptr<const http::Router> public_router(Deps&) {
+  auto r = std::make_shared<http::Router>();
+  r->add({"GET", "/health", http::Auth::none, health, "/health"});
+  return r;
+}
+
+void register_gauges(Deps& deps) {
+  deps.metrics.gauge_fn("sigil_certificates_expiring_7d", "Valid certificates expiring within 7 days", [&deps] {
+    store::ListFilter f;
+    f.now = to_unix(deps.clock.now());
+    f.status = store::ListFilter::Status::valid;
+    f.expiring_before = f.now + 7 * 86400;
+    f.limit = 1000;
+    double n = 0;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto page = deps.store.list(f);
+      if (!page) return -1.0;
+      n += static_cast<double>(page->items.size());
+      if (page->next_page_token.empty()) break;
+      f.page_token = page->next_page_token;
+    }
+    return n;
+  });
+}
+
+}  // namespace sigil::api

@@ -1,0 +1,96 @@
+#include "ca/authz/authz.hpp"
+
+#include <algorithm>
+
+#include "ca/crypto/oids.hpp"
+
+namespace sigil::authz {
+namespace {
+Error forbidden(std::string why) { return make_error(Errc::forbidden, std::move(why)); }
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::admin: return "admin";
+    case Role::issuer: return "issuer";
+    case Role::renew_self: return "renew-self";
+  }
+  return "?";
+}
+}  // namespace
+
+Result<Identity> identity_of(const crypto::Certificate& cert) {
+  if (const auto* e = cert.tbs().find(crypto::oid::subject_alt_name)) {
+    SIGIL_TRY(auto names, crypto::decode_general_names(e->value));
+    for (const auto& n : names)
+      if (n.type == crypto::GeneralName::Type::uri && n.value.rfind("spiffe://", 0) == 0)
+        return Identity{Identity::Kind::spiffe, n.value};
+    for (const auto& n : names)
+      if (n.type == crypto::GeneralName::Type::dns) return Identity{Identity::Kind::dns, n.value};
+  }
+  SIGIL_TRY(auto cn, crypto::name_common_name(cert.tbs().subject));
+  if (cn && !cn->empty()) return Identity{Identity::Kind::common_name, *cn};
+  return make_error(Errc::unauthorized, "the client certificate names no identity");
+}
+
+Result<Role> parse_role(std::string_view s) {
+  if (s == "admin") return Role::admin;
+  if (s == "issuer") return Role::issuer;
+  if (s == "renew-self") return Role::renew_self;
+  return make_error(Errc::invalid_argument, "unknown role '" + std::string(s) + "'");
+}
+
+bool pattern_match(std::string_view p, std::string_view v) {
+  std::size_t i = 0, j = 0;
+  while (i < p.size()) {
+    if (p[i] == '*') {
+      const std::size_t start = j;
+      while (j < v.size() && v[j] != '.' && v[j] != '/') ++j;
+      if (j == start) return false;  // a segment is never empty
+      ++i;
+      continue;
+    }
+    if (j >= v.size() || p[i] != v[j]) return false;
+    ++i;
+    ++j;
+  }
+  return j == v.size();
+}
+
+const Rule* Policy::rule_for(const Identity& id) const {
+  for (const auto& r : rules_)
+    if (pattern_match(r.identity, id.value)) return &r;
+  return nullptr;
+}
+
+Status Policy::may(const Identity& id, Action action) const {
+  const Rule* r = rule_for(id);
+  if (!r) return forbidden("identity '" + id.value + "' has no role");
+  switch (action) {
+    case Action::metrics:
+    case Action::renew_self: return {};  // every role may renew itself and read metrics
+    case Action::read:
+    case Action::revoke:
+      if (r->role == Role::admin) return {};
+      return forbidden("role " + std::string(role_name(r->role)) + " of '" + id.value + "' may not do this");
+  }
+  return forbidden("unknown action");
+}
+
+Status Policy::may_issue(const Identity& id, const std::vector<std::string>& names, const std::string& profile,
+                         Seconds ttl) const {
+  const Rule* r = rule_for(id);
+  if (!r) return forbidden("identity '" + id.value + "' has no role");
+  if (r->role == Role::admin) return {};
+  if (r->role != Role::issuer) return forbidden("role renew-self of '" + id.value + "' may not request new certificates");
+  if (!r->profiles.empty() && std::find(r->profiles.begin(), r->profiles.end(), profile) == r->profiles.end())
+    return forbidden("'" + id.value + "' may not use profile '" + profile + "'");
+  if (r->max_ttl && ttl > *r->max_ttl) return forbidden("'" + id.value + "' may not request a TTL this long");
+  for (const auto& n : names) {
+    const std::string value = n.substr(n.find(':') + 1);
+    bool ok = false;
+    for (const auto& p : r->identifiers) ok = ok || pattern_match(p, value);
+    if (!ok) return forbidden("'" + id.value + "' may not request " + n);
+  }
+  return {};
+}
+
+}  // namespace sigil::authz

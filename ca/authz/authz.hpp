@@ -1,0 +1,55 @@
+#pragma once
+// Authorization, kept apart from authentication: the TLS layer verified the caller's
+// certificate; this module turns it into an identity, the identity into a role, and the role
+// into a yes or no for one action.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ca/base/clock.hpp"
+#include "ca/base/error.hpp"
+#include "ca/crypto/x509.hpp"
+
+namespace sigil::authz {
+
+struct Identity {
+  enum class Kind { spiffe, dns, common_name };
+  Kind kind = Kind::dns;
+  std::string value;
+};
+// SPIFFE URI SAN, else the first DNS SAN, else the subject CN.
+Result<Identity> identity_of(const crypto::Certificate& cert);
+
+enum class Role { admin, issuer, renew_self };
+Result<Role> parse_role(std::string_view s);
+
+struct Rule {
+  std::string identity;                          // exact, or "*" standing for one segment
+  Role role = Role::renew_self;
+  std::vector<std::string> identifiers;          // issuer: patterns for the names it may request
+  std::vector<std::string> profiles;             // issuer: allowed profiles (empty: any)
+  std::optional<Seconds> max_ttl;                // issuer: cap below the profile's maximum
+};
+
+enum class Action { read, revoke, renew_self, metrics };
+
+// "*" matches one non-empty segment (no '.' or '/'); everything else matches itself.
+bool pattern_match(std::string_view pattern, std::string_view value);
+
+class Policy {
+ public:
+  explicit Policy(std::vector<Rule> rules) : rules_(std::move(rules)) {}
+  // The first rule whose identity pattern matches.
+  const Rule* rule_for(const Identity& id) const;
+  // Errc::forbidden with the reason, or ok.
+  Status may(const Identity& id, Action action) const;
+  // `names` as "dns:x", "ip:y", "uri:z", "email:w" (the issuer's approved identifiers).
+  Status may_issue(const Identity& id, const std::vector<std::string>& names, const std::string& profile,
+                   Seconds ttl) const;
+
+ private:
+  std::vector<Rule> rules_;
+};
+
+}  // namespace sigil::authz

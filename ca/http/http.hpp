@@ -1,0 +1,141 @@
+#pragma once
+// The plain HTTP facade. Handlers and everything above see these types only; Boost.Beast,
+// Asio and OpenSSL stay inside ca/http's sources.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ca/base/error.hpp"
+#include "ca/base/metrics.hpp"
+#include "ca/crypto/x509.hpp"
+
+namespace sigil::http {
+
+struct Request {
+  std::string method;                              // "GET", "POST", ...
+  std::string target;                              // raw request-target
+  std::string path;                                // target without the query
+  std::map<std::string, std::string> query;        // decoded
+  std::map<std::string, std::string> params;       // from the route pattern ("{serial}")
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;
+  std::string listener;                            // "api", "acme", "public"
+  // The verified client certificate (mTLS), or null.
+  std::shared_ptr<const crypto::Certificate> peer;
+
+  std::optional<std::string_view> header(std::string_view lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  static Response json(int status, std::string body);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // RFC 7807 problem document from an Error, through the one error table.
+  static Response problem(const Error& e);
+  static Response problem(int status, std::string_view type, std::string_view detail);
+  Response& with(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+// How a route authenticates its caller. The router enforces it before the handler runs.
+enum class Auth {
+  none,        // anyone (public data, /health)
+  client_cert, // a verified client certificate is required
+};
+
+struct Route {
+  std::string method;
+  std::string pattern;  // "/api/v1/certificates/{serial}"; "{x}" matches one segment
+  Auth auth = Auth::none;
+  Handler handler;
+  std::string name;     // metrics label; the pattern by default
+};
+
+class Router {
+ public:
+  void add(Route r);
+  // 404/405 problem documents when nothing matches; 401 when auth is missing.
+  Response dispatch(Request& req) const;
+  const Route* match(std::string_view method, std::string_view path, std::map<std::string, std::string>& params,
+                     bool& path_matched) const;
+
+ private:
+  std::vector<Route> routes_;
+};
+
+// How a listener speaks.
+enum class TlsMode {
+  none,             // plain HTTP
+  server,           // TLS, server authentication only (a client certificate may be offered)
+  mutual,           // TLS 1.3 only, a verified client certificate required at the handshake
+};
+
+// Material and rules for one TLS listener. A new snapshot replaces the old for new
+// handshakes; established connections keep theirs.
+struct TlsSettings {
+  std::string chain_pem;            // server certificate, then intermediates
+  std::string key_pem;              // never logged
+  std::string client_ca_pem;        // trust anchors for client certificates
+  bool allow_tls12 = false;         // server mode only: ECDHE+AEAD suites
+  std::chrono::seconds client_skew{60};
+  bool require_client_auth_eku = true;
+  // Called at the end of client-certificate verification with the verified leaf; an error
+  // refuses the handshake (revocation against the store: hard-fail).
+  std::function<Status(const crypto::Certificate& leaf)> check_client;
+};
+
+struct Limits {
+  std::size_t max_body = 1 << 20;
+  std::size_t max_header = 16 << 10;
+  std::chrono::milliseconds request_timeout{10'000};  // a whole request must arrive in this time
+  std::chrono::milliseconds idle_timeout{60'000};     // between keep-alive requests
+  int max_connections_per_address = 256;
+};
+
+struct ListenerConfig {
+  std::string name;                 // "api", "acme", "public"
+  std::string address;              // "127.0.0.1:9443", "[::1]:0"
+  TlsMode tls = TlsMode::none;
+  std::shared_ptr<const Router> router;
+};
+
+// One Beast/Asio server: a thread per core for I/O, a worker pool for handlers (which may
+// block on the store or sign).
+class Server {
+ public:
+  Server(Metrics& metrics, Limits limits, int io_threads = 0, int worker_threads = 0);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds now (port 0 picks one); returns the bound address ("127.0.0.1:40123").
+  Result<std::string> listen(const ListenerConfig& config, std::optional<TlsSettings> tls);
+  // Builds a new TLS snapshot for a listener; new handshakes use it at once.
+  Status update_tls(const std::string& listener, const TlsSettings& tls);
+  void start();
+  // Stops accepting, lets in-flight requests finish (bounded by `drain`), then stops.
+  void stop(std::chrono::milliseconds drain = std::chrono::milliseconds(5000));
+  void wait();  // until stopped
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+std::string percent_decode(std::string_view s, bool plus_is_space);
+
+}  // namespace sigil::http

@@ -1,0 +1,131 @@
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "ca/base/log.hpp"
+#include "ca/http/http.hpp"
+
+namespace sigil::http {
+
+std::optional<std::string_view> Request::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return std::string_view(v);
+  return std::nullopt;
+}
+
+Response Response::json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers.emplace_back("Content-Type", "application/json");
+  return r;
+}
+
+Response Response::text(int status, std::string body, std::string content_type) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers.emplace_back("Content-Type", std::move(content_type));
+  return r;
+}
+
+Response Response::problem(int status, std::string_view type, std::string_view detail) {
+  nlohmann::json j = {{"type", type}, {"status", status}, {"detail", detail}};
+  Response r;
+  r.status = status;
+  r.body = j.dump();
+  r.headers.emplace_back("Content-Type", "application/problem+json");
+  return r;
+}
+
+Response Response::problem(const Error& e) {
+  const ErrorInfo& i = info(e.code);
+  if (i.http_status >= 500) {
+    // Internal detail (SQL, OpenSSL's queue) goes to the log, never to the client.
+    log::error("request failed", {{"code", std::string(i.name)}, {"detail", e.detail}});
+    return problem(i.http_status, i.problem_type, "internal error");
+  }
+  return problem(i.http_status, i.problem_type, e.detail);
+}
+
+namespace {
+// Splits "/a/b/c" into segments; "" for the root.
+std::vector<std::string_view> segments(std::string_view p) {
+  std::vector<std::string_view> out;
+  std::size_t start = 1;
+  if (p.empty() || p[0] != '/') return out;
+  while (start <= p.size()) {
+    std::size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    out.push_back(p.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+}  // namespace
+
+void Router::add(Route r) {
+  if (r.name.empty()) r.name = r.pattern;
+  routes_.push_back(std::move(r));
+}
+
+const Route* Router::match(std::string_view method, std::string_view path, std::map<std::string, std::string>& params,
+                           bool& path_matched) const {
+  const auto segs = segments(path);
+  path_matched = false;
+  for (const auto& r : routes_) {
+    const auto pat = segments(r.pattern);
+    if (pat.size() != segs.size()) continue;
+    std::map<std::string, std::string> got;
+    bool ok = true;
+    for (std::size_t i = 0; ok && i < pat.size(); ++i) {
+      if (pat[i].size() > 2 && pat[i].front() == '{' && pat[i].back() == '}') {
+        if (segs[i].empty()) ok = false;
+        else got[std::string(pat[i].substr(1, pat[i].size() - 2))] = percent_decode(segs[i], false);
+      } else {
+        ok = pat[i] == segs[i];
+      }
+    }
+    if (!ok) continue;
+    path_matched = true;
+    if (r.method != method && !(method == "HEAD" && r.method == "GET")) continue;
+    params = std::move(got);
+    return &r;
+  }
+  return nullptr;
+}
+
+Response Router::dispatch(Request& req) const {
+  bool path_matched = false;
+  const Route* r = match(req.method, req.path, req.params, path_matched);
+  if (!r) {
+    if (path_matched) return Response::problem(405, "about:blank", "method not allowed");
+    return Response::problem(404, "about:blank", "no such resource");
+  }
+  if (r->auth == Auth::client_cert && !req.peer)
+    return Response::problem(401, "urn:ietf:params:acme:error:unauthorized", "a client certificate is required");
+  return r->handler(req);
+}
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace sigil::http

@@ -1,0 +1,589 @@
+// The only Boost.Beast/Asio code that serves: listeners, sessions, the TLS engine.
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "ca/base/log.hpp"
+#include "ca/crypto/handles.hpp"
+#include "ca/http/http.hpp"
+
+namespace sigil::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// ---------------------------------------------------------------- TLS snapshots
+
+struct TlsSnapshot {
+  explicit TlsSnapshot(TlsSettings s) : ctx(asio::ssl::context::tls_server), settings(std::move(s)) {}
+  asio::ssl::context ctx;
+  TlsSettings settings;
+  Metrics* metrics = nullptr;
+  std::string listener;
+};
+
+int snapshot_index() {
+  static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return idx;
+}
+
+int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                void*) {
+  // Only http/1.1; a client that offers ALPN without it is refused (RFC 7301 §3.2).
+  for (unsigned int i = 0; i < inlen;) {
+    const unsigned int len = in[i];
+    if (i + 1 + len > inlen) break;
+    if (len == 8 && std::memcmp(in + i + 1, "http/1.1", 8) == 0) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + len;
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+int servername_cb(SSL* ssl, int*, void*) {
+  if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name))
+    log::write(log::Level::debug, "tls sni", {{"name", sni}});
+  return SSL_TLSEXT_ERR_OK;  // SNI selects nothing
+}
+
+int verify_cb(int preverify_ok, X509_STORE_CTX* store) {
+  SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
+  if (!snap) return 0;
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  if (!preverify_ok) {
+    const int err = X509_STORE_CTX_get_error(store);
+    if (err == X509_V_ERR_CERT_NOT_YET_VALID && cert) {
+      // Clocks skew: accept a notBefore up to `client_skew` in the future.
+      time_t later = time(nullptr) + snap->settings.client_skew.count();
+      if (X509_cmp_time(X509_get0_notBefore(cert), &later) < 0) {
+        X509_STORE_CTX_set_error(store, X509_V_OK);
+        return 1;
+      }
+    }
+    return 0;
+  }
+  if (X509_STORE_CTX_get_error_depth(store) != 0 || !snap->settings.check_client) return 1;
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(cert, &der);
+  if (n <= 0) return 0;
+  auto parsed = crypto::Certificate::from_der(Bytes(der, der + n));
+  OPENSSL_free(der);
+  Status s = parsed ? snap->settings.check_client(*parsed) : Status(parsed.error());
+  if (!s) {
+    log::warn("client certificate refused", {{"listener", snap->listener}, {"reason", s.error().detail}});
+    X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
+    return 0;
+  }
+  return 1;
+}
+
+Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener, TlsMode mode, TlsSettings settings,
+                                                    Metrics& metrics) {
+  auto snap = std::make_shared<TlsSnapshot>(std::move(settings));
+  snap->metrics = &metrics;
+  snap->listener = listener;
+  SSL_CTX* ctx = snap->ctx.native_handle();
+  auto fail = [](std::string what) { return make_error(Errc::crypto, what + ": " + crypto::drain_openssl_errors()); };
+  const bool tls12 = mode == TlsMode::server && snap->settings.allow_tls12;
+  SSL_CTX_set_min_proto_version(ctx, tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  if (tls12 && SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) return fail("cipher list");
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // 0-RTT data is replayable: never accepted.
+  SSL_CTX_set_max_early_data(ctx, 0);
+  SSL_CTX_set_recv_max_early_data(ctx, 0);
+  SSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
+  SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+  SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(listener.data()),
+                                 static_cast<unsigned int>(std::min<std::size_t>(listener.size(), 32)));
+
+  boost::system::error_code ec;
+  snap->ctx.use_certificate_chain(asio::buffer(snap->settings.chain_pem), ec);
+  if (ec) return fail("server certificate chain");
+  snap->ctx.use_private_key(asio::buffer(snap->settings.key_pem), asio::ssl::context::pem, ec);
+  if (ec) return fail("server key");
+  if (SSL_CTX_check_private_key(ctx) != 1) return fail("server key does not match its certificate");
+
+  const bool want_clients = mode == TlsMode::mutual || !snap->settings.client_ca_pem.empty();
+  if (want_clients) {
+    snap->ctx.add_certificate_authority(asio::buffer(snap->settings.client_ca_pem), ec);
+    if (ec) return fail("client trust anchors");
+    // Tell clients which CA to pick a certificate from.
+    crypto::BioPtr bio(BIO_new_mem_buf(snap->settings.client_ca_pem.data(),
+                                       static_cast<int>(snap->settings.client_ca_pem.size())));
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(x)));
+      X509_free(x);
+    }
+    ERR_clear_error();
+    SSL_CTX_set_client_CA_list(ctx, names);
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
+    if (snap->settings.require_client_auth_eku) X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_CLIENT);
+    X509_VERIFY_PARAM_set_depth(param, 4);
+    int vmode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+    if (mode == TlsMode::mutual) vmode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, vmode, verify_cb);
+  }
+  SSL_CTX_set_ex_data(ctx, snapshot_index(), snap.get());
+  return snap;
+}
+
+std::string verify_failure_reason(SSL* ssl, const boost::system::error_code& ec) {
+  const long v = SSL_get_verify_result(ssl);
+  if (v != X509_V_OK) return X509_verify_cert_error_string(v);
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const char* r = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+    if (r) return r;
+  }
+  if (ec == beast::error::timeout) return "timeout";
+  return ec.message();
+}
+
+// ---------------------------------------------------------------- listeners and sessions
+
+struct SessionBase {
+  virtual ~SessionBase() = default;
+  virtual void close_if_idle() = 0;
+};
+
+}  // namespace
+
+struct Listener {
+  Listener(asio::io_context& ioc, ListenerConfig c) : config(std::move(c)), acceptor(ioc) {}
+  ListenerConfig config;
+  tcp::acceptor acceptor;
+  std::atomic<std::shared_ptr<TlsSnapshot>> tls;
+  std::mutex mu;
+  std::map<std::string, int> per_address;
+};
+
+struct Server::Impl {
+  Impl(Metrics& m, Limits l, int io, int workers_n)
+      : metrics(m),
+        limits(l),
+        io_threads(io > 0 ? io : std::max(1u, std::thread::hardware_concurrency())),
+        ioc(io_threads),
+        workers(static_cast<std::size_t>(workers_n > 0 ? workers_n : std::max(2u, std::thread::hardware_concurrency()))) {}
+
+  Metrics& metrics;
+  Limits limits;
+  int io_threads;
+  asio::io_context ioc;
+  asio::thread_pool workers;
+  std::vector<std::thread> threads;
+  std::vector<std::shared_ptr<Listener>> listeners;
+  std::atomic<bool> stopping{false};
+  std::mutex sessions_mu;
+  std::condition_variable sessions_cv;
+  std::list<std::weak_ptr<SessionBase>> sessions;
+  int active = 0;
+  bool stopped = false;
+  std::mutex stopped_mu;
+  std::condition_variable stopped_cv;
+
+  void accept(const std::shared_ptr<Listener>& l);
+  void session_started() {
+    std::lock_guard lock(sessions_mu);
+    ++active;
+  }
+  void session_ended() {
+    std::lock_guard lock(sessions_mu);
+    --active;
+    sessions_cv.notify_all();
+  }
+};
+
+namespace {
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Server::Impl& server, std::shared_ptr<Listener> listener, std::string remote, Stream stream,
+          std::shared_ptr<TlsSnapshot> tls)
+      : server_(server),
+        listener_(std::move(listener)),
+        remote_(std::move(remote)),
+        stream_(std::move(stream)),
+        tls_(std::move(tls)) {
+    server_.session_started();
+  }
+  ~Session() override {
+    {
+      std::lock_guard lock(listener_->mu);
+      if (--listener_->per_address[remote_] <= 0) listener_->per_address.erase(remote_);
+    }
+    server_.session_ended();
+  }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->begin(); });
+  }
+
+  void close_if_idle() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->idle_) beast::get_lowest_layer(self->stream_).cancel();
+    });
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  void begin() {
+    beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
+    if constexpr (kTls) {
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
+    } else {
+      read();
+    }
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      if (ec) {
+        const std::string reason = verify_failure_reason(ssl, ec);
+        server_.metrics.add("sigil_tls_handshake_failures_total", {{"listener", listener_->config.name}, {"reason", reason}});
+        log::write(log::Level::info, "tls handshake refused",
+                   {{"listener", listener_->config.name}, {"remote", remote_}, {"reason", reason}});
+        return;
+      }
+      if (X509* peer = SSL_get0_peer_certificate(ssl)) {
+        unsigned char* der = nullptr;
+        const int n = i2d_X509(peer, &der);
+        if (n > 0) {
+          auto cert = crypto::Certificate::from_der(Bytes(der, der + n));
+          if (cert) peer_ = std::make_shared<const crypto::Certificate>(std::move(*cert));
+        }
+        OPENSSL_free(der);
+      }
+      server_.metrics.add("sigil_tls_handshakes_total",
+                          {{"listener", listener_->config.name}, {"resumed", SSL_session_reused(ssl) ? "yes" : "no"}});
+    }
+    read();
+  }
+
+  void read() {
+    if (server_.stopping) return shutdown();
+    parser_.emplace();
+    parser_->body_limit(server_.limits.max_body);
+    parser_->header_limit(static_cast<std::uint32_t>(server_.limits.max_header));
+    idle_ = true;
+    beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    idle_ = false;
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+        ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset || ec == asio::error::eof) {
+      return shutdown();
+    }
+    if (ec == bhttp::error::body_limit) return fail(413, "request body too large");
+    if (ec == bhttp::error::header_limit) return fail(431, "request header fields too large");
+    if (ec) return fail(400, "malformed HTTP request");
+    auto msg = parser_->release();
+    keep_alive_ = msg.keep_alive();
+    auto req = std::make_shared<Request>();
+    req->method = std::string(msg.method_string());
+    req->target = std::string(msg.target());
+    const auto q = req->target.find('?');
+    req->path = req->target.substr(0, q);
+    if (q != std::string::npos) {
+      std::string_view qs = std::string_view(req->target).substr(q + 1);
+      while (!qs.empty()) {
+        const auto amp = qs.find('&');
+        const std::string_view kv = qs.substr(0, amp);
+        const auto eq = kv.find('=');
+        req->query[percent_decode(kv.substr(0, eq), true)] =
+            eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), true);
+        if (amp == std::string_view::npos) break;
+        qs = qs.substr(amp + 1);
+      }
+    }
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      req->headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    req->body = std::move(msg.body());
+    req->remote_address = remote_;
+    req->listener = listener_->config.name;
+    req->peer = peer_;
+    head_ = msg.method() == bhttp::verb::head;
+    version_ = msg.version();
+    const auto started = std::chrono::steady_clock::now();
+    // Handlers may block (store, signing): they run on the worker pool, never on I/O threads.
+    asio::post(server_.workers, [self = this->shared_from_this(), req, started] {
+      Response resp;
+      std::string route = "unmatched";
+      {
+        bool path_matched = false;
+        std::map<std::string, std::string> params;
+        if (const Route* r = self->listener_->config.router->match(req->method, req->path, params, path_matched))
+          route = r->name;
+      }
+      resp = self->listener_->config.router->dispatch(*req);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const Labels labels{{"listener", self->listener_->config.name}, {"route", route},
+                          {"method", req->method}, {"status", std::to_string(resp.status)}};
+      self->server_.metrics.add("sigil_http_requests_total", labels);
+      self->server_.metrics.observe("sigil_http_request_duration_seconds",
+                                    {{"listener", self->listener_->config.name}, {"route", route}}, secs);
+      asio::post(self->stream_.get_executor(), [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
+    });
+  }
+
+  void fail(int status, std::string_view detail) {
+    keep_alive_ = false;
+    server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name}, {"route", "unparsed"},
+                                                      {"method", "-"}, {"status", std::to_string(status)}});
+    write(Response::problem(status, "about:blank", detail));
+  }
+
+  void write(Response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(version_ ? version_ : 11);
+    res->result(static_cast<unsigned>(r.status));
+    bool has_cache = false;
+    for (auto& [k, v] : r.headers) {
+      has_cache = has_cache || beast::iequals(k, "cache-control");
+      res->set(k, v);
+    }
+    if (!has_cache) res->set(bhttp::field::cache_control, "no-store");
+    const bool keep = keep_alive_ && !server_.stopping;
+    res->keep_alive(keep);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    if (head_) res->body().clear();  // Content-Length stays that of the GET
+    beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
+    if (head_) {
+      auto sr = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*res);
+      bhttp::async_write_header(stream_, *sr, [self = this->shared_from_this(), res, sr, keep](beast::error_code ec, std::size_t) {
+        if (ec || !keep) return self->shutdown();
+        self->read();
+      });
+      return;
+    }
+    bhttp::async_write(stream_, *res, [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+      if (ec || !keep) return self->shutdown();
+      self->read();
+    });
+  }
+
+  void shutdown() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_).socket().close(ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.socket().close(ignored);
+    }
+  }
+
+  Server::Impl& server_;
+  std::shared_ptr<Listener> listener_;
+  std::string remote_;
+  Stream stream_;
+  std::shared_ptr<TlsSnapshot> tls_;  // keeps the SSL_CTX this connection was made with
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<const crypto::Certificate> peer_;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  bool idle_ = false;
+  unsigned version_ = 11;
+};
+
+Result<tcp::endpoint> parse_endpoint(const std::string& address) {
+  std::string host, port;
+  if (!address.empty() && address[0] == '[') {
+    const auto close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
+      return make_error(Errc::invalid_argument, "invalid listen address '" + address + "'");
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    const auto colon = address.rfind(':');
+    if (colon == std::string::npos) return make_error(Errc::invalid_argument, "invalid listen address '" + address + "' (HOST:PORT)");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  boost::system::error_code ec;
+  const auto ip = asio::ip::make_address(host, ec);
+  if (ec) return make_error(Errc::invalid_argument, "listen address must be an IP address: '" + address + "'");
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
+    return make_error(Errc::invalid_argument, "invalid port in '" + address + "'");
+  return tcp::endpoint(ip, static_cast<unsigned short>(std::stoi(port)));
+}
+
+std::string format_endpoint(const tcp::endpoint& e) {
+  const auto a = e.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+
+}  // namespace
+
+void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
+  l->acceptor.async_accept(asio::make_strand(ioc), [this, l](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping) return;
+      log::warn("accept failed", {{"listener", l->config.name}, {"error", ec.message()}});
+      return accept(l);
+    }
+    if (stopping) return;
+    beast::error_code ignored;
+    const auto ep = socket.remote_endpoint(ignored);
+    const std::string remote = ep.address().to_string();
+    {
+      std::lock_guard lock(l->mu);
+      int& n = l->per_address[remote];
+      if (n >= limits.max_connections_per_address) {
+        metrics.add("sigil_connections_refused_total", {{"listener", l->config.name}, {"reason", "per_address_limit"}});
+        socket.close(ignored);
+        if (n == 0) l->per_address.erase(remote);
+        return accept(l);
+      }
+      ++n;
+    }
+    std::shared_ptr<SessionBase> s;
+    if (l->config.tls == TlsMode::none) {
+      auto ps = std::make_shared<Session<beast::tcp_stream>>(*this, l, remote, beast::tcp_stream(std::move(socket)), nullptr);
+      ps->start();
+      s = ps;
+    } else {
+      std::shared_ptr<TlsSnapshot> snap = l->tls.load();
+      auto ts = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+          *this, l, remote, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), snap->ctx), snap);
+      ts->start();
+      s = ts;
+    }
+    {
+      std::lock_guard lock(sessions_mu);
+      sessions.remove_if([](const std::weak_ptr<SessionBase>& w) { return w.expired(); });
+      sessions.push_back(s);
+    }
+    accept(l);
+  });
+}
+
+Server::Server(Metrics& metrics, Limits limits, int io_threads, int worker_threads)
+    : impl_(std::make_unique<Impl>(metrics, limits, io_threads, worker_threads)) {
+  metrics.describe("sigil_http_requests_total", "counter", "HTTP requests by listener, route, method and status");
+  metrics.describe("sigil_http_request_duration_seconds", "histogram", "Request handling time by listener and route");
+  metrics.describe("sigil_tls_handshake_failures_total", "counter", "Refused TLS handshakes by listener and reason");
+  metrics.describe("sigil_tls_handshakes_total", "counter", "Completed TLS handshakes");
+}
+
+Server::~Server() {
+  stop(std::chrono::milliseconds(0));
+  wait();
+}
+
+Result<std::string> Server::listen(const ListenerConfig& config, std::optional<TlsSettings> tls) {
+  SIGIL_TRY(tcp::endpoint ep, parse_endpoint(config.address));
+  auto l = std::make_shared<Listener>(impl_->ioc, config);
+  if (config.tls != TlsMode::none) {
+    if (!tls) return make_error(Errc::invalid_argument, "listener " + config.name + " needs TLS settings");
+    SIGIL_TRY(auto snap, build_snapshot(config.name, config.tls, std::move(*tls), impl_->metrics));
+    l->tls.store(std::move(snap));
+  }
+  boost::system::error_code ec;
+  l->acceptor.open(ep.protocol(), ec);
+  if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && ep.address().is_v6()) l->acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) l->acceptor.bind(ep, ec);
+  if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(Errc::io, "cannot listen on " + config.address + " (" + config.name + "): " + ec.message());
+  const std::string bound = format_endpoint(l->acceptor.local_endpoint());
+  impl_->listeners.push_back(std::move(l));
+  return bound;
+}
+
+Status Server::update_tls(const std::string& listener, const TlsSettings& tls) {
+  for (auto& l : impl_->listeners) {
+    if (l->config.name != listener) continue;
+    SIGIL_TRY(auto snap, build_snapshot(listener, l->config.tls, tls, impl_->metrics));
+    l->tls.store(std::move(snap));
+    return {};
+  }
+  return make_error(Errc::not_found, "no TLS listener named " + listener);
+}
+
+void Server::start() {
+  for (auto& l : impl_->listeners) impl_->accept(l);
+  for (int i = 0; i < impl_->io_threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+}
+
+void Server::stop(std::chrono::milliseconds drain) {
+  if (impl_->stopping.exchange(true)) return;
+  asio::post(impl_->ioc, [this] {
+    for (auto& l : impl_->listeners) {
+      boost::system::error_code ignored;
+      l->acceptor.close(ignored);
+    }
+  });
+  {
+    std::lock_guard lock(impl_->sessions_mu);
+    for (auto& w : impl_->sessions)
+      if (auto s = w.lock()) s->close_if_idle();
+  }
+  std::unique_lock lock(impl_->sessions_mu);
+  impl_->sessions_cv.wait_for(lock, drain, [this] { return impl_->active == 0; });
+  lock.unlock();
+  impl_->ioc.stop();
+  impl_->workers.join();
+  std::lock_guard slock(impl_->stopped_mu);
+  impl_->stopped = true;
+  impl_->stopped_cv.notify_all();
+}
+
+void Server::wait() {
+  {
+    std::unique_lock lock(impl_->stopped_mu);
+    impl_->stopped_cv.wait(lock, [this] { return impl_->stopped; });
+  }
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+}
+
+}  // namespace sigil::http

@@ -1,0 +1,219 @@
+// sigil serve: wires the store, the issuer, authorization and the REST API into the TLS server,
+// keeps the server's own certificate fresh, and handles signals (HUP reload, TERM/INT drain).
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "ca/api/api.hpp"
+#include "ca/base/duration.hpp"
+#include "ca/base/encoding.hpp"
+#include "ca/base/file.hpp"
+#include "ca/base/log.hpp"
+#include "ca/http/http.hpp"
+#include "cli/common.hpp"
+
+namespace sigil::cli {
+namespace {
+
+struct ServeOptions {
+  std::string api_listen, acme_listen, public_listen;
+};
+
+Result<std::shared_ptr<const authz::Policy>> authz_policy(const Config& c) {
+  std::vector<authz::Rule> rules;
+  for (const auto& r : c.authorization) {
+    authz::Rule rule;
+    rule.identity = r.identity;
+    SIGIL_TRY(rule.role, authz::parse_role(r.role));
+    rule.identifiers = r.identifiers;
+    rule.profiles = r.profiles;
+    if (!r.max_ttl.empty()) {
+      SIGIL_TRY(rule.max_ttl, parse_duration(r.max_ttl));
+    }
+    rules.push_back(std::move(rule));
+  }
+  return std::make_shared<const authz::Policy>(std::move(rules));
+}
+
+// The server's own TLS identity: a fresh key in memory (never on disk), a certificate from the
+// intermediate like any other, stored and audited.
+struct ServerIdentity {
+  std::string chain_pem;
+  std::string key_pem;
+  TimePoint not_before, not_after;
+  std::string serial;
+};
+
+Result<ServerIdentity> issue_server_identity(IssuerContext& ctx) {
+  SIGIL_TRY(crypto::KeyType type, crypto::parse_key_type(ctx.config.key_type));
+  SIGIL_TRY(auto key, crypto::KeySigner::generate(type));
+  std::vector<crypto::GeneralName> names;
+  for (const auto& n : ctx.config.server_dns) names.push_back({crypto::GeneralName::Type::dns, n});
+  SIGIL_TRY(Bytes csr, crypto::make_csr(*key, crypto::encode_name(""), names));
+  const Seconds ttl = ctx.config.tls.server_cert_ttl;
+  SIGIL_TRY(auto prepared, ctx.issuer->prepare({std::string(as_chars(csr)), "server", ttl, "sigil-serve"}));
+  SIGIL_TRY(auto issued, ctx.issuer->issue(std::move(prepared)));
+  SIGIL_TRY(std::string key_pem, key->to_pem());
+  return ServerIdentity{issued.chain_pem, key_pem, issued.not_before, issued.not_after, issued.serial};
+}
+
+// Hard-fail revocation against the store on every handshake: the certificate must be one this
+// CA issued (same DER) and not revoked. A store error refuses the handshake.
+std::function<Status(const crypto::Certificate&)> client_check(store::Store& store) {
+  return [&store](const crypto::Certificate& leaf) -> Status {
+    SIGIL_TRY(auto rec, store.find(leaf.serial_hex()));
+    if (!rec || rec->der != leaf.der()) return make_error(Errc::unauthorized, "certificate not issued by this CA");
+    if (rec->status == store::CertStatus::revoked) return make_error(Errc::unauthorized, "certificate revoked");
+    if (rec->status != store::CertStatus::valid) return make_error(Errc::unauthorized, "certificate not valid");
+    return {};
+  };
+}
+
+Status run_serve(const Globals& g, const ServeOptions& o) {
+  // Signals go to the one thread that waits for them: block them before any thread exists.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  log::set_level(log::Level::info);
+
+  SIGIL_TRY(auto ctx, open_issuer(g.home));
+  Config& config = ctx->config;
+  if (!o.api_listen.empty()) config.listeners.api = o.api_listen;
+  if (!o.acme_listen.empty()) config.listeners.acme = o.acme_listen;
+  if (!o.public_listen.empty()) config.listeners.public_ = o.public_listen;
+  SIGIL_TRY(std::string root_pem, read_file(ctx->home.root_cert()));
+
+  Metrics metrics;
+  SIGIL_TRY(auto initial_policy, authz_policy(config));
+  std::atomic<std::shared_ptr<const authz::Policy>> policy(initial_policy);
+  api::Deps deps{*ctx->issuer, *ctx->store, policy, ctx->clock, metrics};
+  api::register_gauges(deps);
+
+  SIGIL_TRY(ServerIdentity identity, issue_server_identity(*ctx));
+  auto tls_for = [&](const ServerIdentity& id, bool api) {
+    http::TlsSettings t;
+    t.chain_pem = id.chain_pem;
+    t.key_pem = id.key_pem;
+    t.client_ca_pem = root_pem;
+    t.allow_tls12 = !api && config.tls.acme_allow_tls12;
+    t.client_skew = config.tls.client_skew;
+    t.require_client_auth_eku = api;  // the acme listener's renew route accepts any certificate Sigil issued
+    t.check_client = client_check(*ctx->store);
+    return t;
+  };
+
+  http::Limits limits;
+  limits.max_body = static_cast<std::size_t>(config.limits.max_body);
+  limits.max_header = static_cast<std::size_t>(config.limits.max_header);
+  limits.request_timeout = config.limits.request_timeout;
+  limits.max_connections_per_address = static_cast<int>(config.limits.max_connections_per_address);
+  http::Server server(metrics, limits);
+  SIGIL_TRY(std::string api_addr,
+            server.listen({"api", config.listeners.api, http::TlsMode::mutual, api::api_router(deps)}, tls_for(identity, true)));
+  SIGIL_TRY(std::string acme_addr, server.listen({"acme", config.listeners.acme, http::TlsMode::server,
+                                                  api::acme_router(deps)},
+                                                 tls_for(identity, false)));
+  SIGIL_TRY(std::string public_addr, server.listen({"public", config.listeners.public_, http::TlsMode::none,
+                                                    api::public_router(deps)},
+                                                   std::nullopt));
+  server.start();
+  std::cout << "api https://" << api_addr << "\n"
+            << "acme https://" << acme_addr << "\n"
+            << "public http://" << public_addr << "\n"
+            << std::flush;
+  log::info("serving", {{"api", api_addr}, {"acme", acme_addr}, {"public", public_addr},
+                        {"server_cert", identity.serial}, {"not_after", format_rfc3339(identity.not_after)}});
+
+  // The server's certificate is replaced at two thirds of its lifetime (or on SIGHUP).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false, renew_now = false;
+  auto renew = [&] {
+    auto next = issue_server_identity(*ctx);
+    if (!next) {
+      log::error("server certificate renewal failed", {{"error", next.error().detail}});
+      return false;
+    }
+    for (const char* l : {"api", "acme"}) {
+      if (auto s = server.update_tls(l, tls_for(*next, std::string(l) == "api")); !s) {
+        log::error("TLS update failed", {{"listener", l}, {"error", s.error().detail}});
+        return false;
+      }
+    }
+    metrics.add("sigil_server_certificate_renewals_total", {});
+    log::info("server certificate renewed", {{"serial", next->serial}, {"not_after", format_rfc3339(next->not_after)}});
+    identity = std::move(*next);
+    return true;
+  };
+  std::thread renewer([&] {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      const auto lifetime = identity.not_after - identity.not_before;
+      TimePoint due = identity.not_before + lifetime * 2 / 3;
+      const auto wait = std::max<std::chrono::system_clock::duration>(due - ctx->clock.now(), std::chrono::seconds(0));
+      cv.wait_for(lock, std::min<std::chrono::system_clock::duration>(wait, std::chrono::seconds(30)),
+                  [&] { return stopping || renew_now; });
+      if (stopping) break;
+      if (renew_now || ctx->clock.now() >= due) {
+        renew_now = false;
+        lock.unlock();
+        const bool ok = renew();
+        lock.lock();
+        if (!ok) cv.wait_for(lock, std::chrono::seconds(10), [&] { return stopping; });
+      }
+    }
+  });
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      log::info("reloading (SIGHUP)");
+      if (auto fresh = load_config(ctx->home.config())) {
+        if (auto p = authz_policy(*fresh)) policy.store(*p);
+        else log::error("reload: authorization policy refused", {{"error", p.error().detail}});
+      } else {
+        log::error("reload: sigil.json refused; keeping the running configuration", {{"error", fresh.error().detail}});
+      }
+      if (auto r = read_file(ctx->home.root_cert())) root_pem = *r;
+      std::lock_guard lock(mu);
+      renew_now = true;
+      cv.notify_all();
+      continue;
+    }
+    log::info("stopping: draining connections", {{"signal", std::to_string(sig)}});
+    break;
+  }
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+    cv.notify_all();
+  }
+  renewer.join();
+  server.stop(std::chrono::milliseconds(5000));
+  server.wait();
+  log::info("stopped");
+  return {};
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app, Globals& g) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* c = app.add_subcommand("serve", "Run the CA service: REST API (mTLS), ACME and public listeners");
+  c->add_option("--api-listen", o->api_listen, "api listener address (default from sigil.json: 127.0.0.1:9443; port 0 picks one)");
+  c->add_option("--acme-listen", o->acme_listen, "acme listener address (default 127.0.0.1:8443)");
+  c->add_option("--public-listen", o->public_listen, "public plain-HTTP listener address (default 127.0.0.1:8080)");
+  c->footer("Signals: SIGHUP reloads sigil.json's authorization policy and the trust anchors and renews the server\n"
+            "certificate; SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
+  c->callback([&g, o] { g.status = run_serve(g, *o); });
+}
+
+}  // namespace sigil::cli
