@@ -1,45 +1,25 @@
-// sigil list | show | revoke | backup: the certificate ledger, without any key.
-#include <algorithm>
-#include <cctype>
+// sigil list | show | revoke | backup: the certificate ledger, without any key. list, show and
+// revoke work on the local home or, with --server, through a running CA's REST API.
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "cli/common.hpp"
+#include "cli/remote.hpp"
 
 namespace sigil::cli {
 namespace {
-using store::CertStatus;
-using store::RevocationReason;
+using nlohmann::json;
 
-std::string reason_name(RevocationReason r) { return store::to_string(r); }
+std::string str(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
 
-std::string status_of(const store::CertificateRecord& r, std::int64_t now) {
-  if (r.status == CertStatus::valid && r.not_after <= now) return "expired";
-  return store::to_string(r.status);
-}
-
-nlohmann::json to_json(const store::CertificateRecord& r, std::int64_t now) {
-  nlohmann::json j = {{"serial", r.serial},
-                      {"status", status_of(r, now)},
-                      {"profile", r.profile},
-                      {"subject", r.subject},
-                      {"sans", r.sans},
-                      {"not_before", format_rfc3339(from_unix(r.not_before))},
-                      {"not_after", format_rfc3339(from_unix(r.not_after))},
-                      {"requester", r.requester},
-                      {"issuer_id", r.issuer_id},
-                      {"created_at", format_rfc3339(from_unix(r.created_at))}};
-  if (r.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*r.revoked_at));
-  if (r.revocation_reason) j["revocation_reason"] = reason_name(*r.revocation_reason);
-  return j;
-}
-
-std::string join(const std::vector<std::string>& v) {
+std::string join(const json& names) {
   std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  if (names.is_array())
+    for (const auto& s : names) out += (out.empty() ? "" : ",") + s.get<std::string>();
   return out;
 }
 
@@ -47,15 +27,14 @@ struct ListOptions {
   std::string status;
   std::string expiring_within;
   std::string profile;
+  RemoteOptions remote;
 };
 
-Status run_list(const Globals& g, const ListOptions& o) {
+Result<json> list_local(const Globals& g, const ListOptions& o) {
   store::ListFilter f;
   if (o.status == "valid") f.status = store::ListFilter::Status::valid;
   else if (o.status == "revoked") f.status = store::ListFilter::Status::revoked;
   else if (o.status == "expired") f.status = store::ListFilter::Status::expired;
-  else if (!o.status.empty())
-    return make_error(Errc::invalid_argument, "--status must be valid, revoked or expired");
   SIGIL_TRY(auto ctx, open_store(g.home));
   f.now = to_unix(ctx->clock.now());
   if (!o.expiring_within.empty()) {
@@ -65,73 +44,112 @@ Status run_list(const Globals& g, const ListOptions& o) {
   }
   if (!o.profile.empty()) f.profile = o.profile;
   f.limit = 1000;
-  std::vector<store::CertificateRecord> all;
+  json all = json::array();
   for (;;) {
     SIGIL_TRY(store::Page page, ctx->store->list(f));
-    for (auto& r : page.items) all.push_back(std::move(r));
+    for (const auto& r : page.items) all.push_back(api::certificate_json(r, f.now));
     if (page.next_page_token.empty()) break;
     f.page_token = page.next_page_token;
   }
+  return all;
+}
+
+Result<json> list_remote(const Globals& g, const ListOptions& o) {
+  SIGIL_TRY(Remote remote, Remote::connect(g, o.remote));
+  std::string query = "limit=1000";
+  if (!o.status.empty()) query += "&status=" + o.status;
+  if (!o.expiring_within.empty()) query += "&expiring_within=" + o.expiring_within;
+  if (!o.profile.empty()) query += "&profile=" + o.profile;
+  json all = json::array();
+  std::string token;
+  for (;;) {
+    SIGIL_TRY(json page, remote.call("GET", "/api/v1/certificates?" + query + (token.empty() ? "" : "&page_token=" + token)));
+    for (const auto& item : page["items"]) all.push_back(item);
+    token = str(page, "next_page_token");
+    if (token.empty()) break;
+  }
+  return all;
+}
+
+Status run_list(const Globals& g, const ListOptions& o) {
+  if (!o.status.empty() && o.status != "valid" && o.status != "revoked" && o.status != "expired")
+    return make_error(Errc::invalid_argument, "--status must be valid, revoked or expired");
+  if (!o.expiring_within.empty()) SIGIL_TRY_STATUS(parse_duration(o.expiring_within));
+  SIGIL_TRY(json all, o.remote.server.empty() ? list_local(g, o) : list_remote(g, o));
   if (g.json) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& r : all) j.push_back(to_json(r, f.now));
-    std::cout << j.dump(2) << "\n";
+    std::cout << all.dump(2) << "\n";
     return {};
   }
   std::cout << std::left << std::setw(34) << "SERIAL" << std::setw(9) << "STATUS" << std::setw(8) << "PROFILE"
             << std::setw(22) << "NOT AFTER" << "NAMES\n";
   for (const auto& r : all)
-    std::cout << std::setw(34) << r.serial << std::setw(9) << status_of(r, f.now) << std::setw(8) << r.profile
-              << std::setw(22) << format_rfc3339(from_unix(r.not_after)) << join(r.sans) << "\n";
+    std::cout << std::setw(34) << str(r, "serial") << std::setw(9) << str(r, "status") << std::setw(8)
+              << str(r, "profile") << std::setw(22) << str(r, "not_after") << join(r["sans"]) << "\n";
   std::cout << all.size() << " certificate" << (all.size() == 1 ? "" : "s") << "\n";
   return {};
 }
 
-Status run_show(const Globals& g, const std::string& serial_arg, bool pem) {
-  SIGIL_TRY(std::string serial, store::normalize_serial(serial_arg));
+// The certificate's JSON with its PEM as "certificate".
+Result<json> fetch(const Globals& g, const std::string& serial, const RemoteOptions& remote_opts) {
+  if (!remote_opts.server.empty()) {
+    SIGIL_TRY(Remote remote, Remote::connect(g, remote_opts));
+    return remote.call("GET", "/api/v1/certificates/" + serial);
+  }
   SIGIL_TRY(auto ctx, open_store(g.home));
   SIGIL_TRY(auto rec, ctx->store->find(serial));
   if (!rec) return make_error(Errc::not_found, "no certificate with serial " + serial);
-  const std::int64_t now = to_unix(ctx->clock.now());
+  json j = api::certificate_json(*rec, to_unix(ctx->clock.now()));
+  if (!rec->der.empty()) j["certificate"] = pem_encode("CERTIFICATE", rec->der);
+  return j;
+}
+
+Status run_show(const Globals& g, const std::string& serial_arg, bool pem, const RemoteOptions& remote) {
+  SIGIL_TRY(std::string serial, store::normalize_serial(serial_arg));
+  SIGIL_TRY(json j, fetch(g, serial, remote));
   if (pem) {
-    if (rec->der.empty()) return make_error(Errc::not_found, "certificate " + serial + " was never signed (pending)");
-    std::cout << pem_encode("CERTIFICATE", rec->der);
+    if (str(j, "certificate").empty()) return make_error(Errc::not_found, "certificate " + serial + " was never signed (pending)");
+    std::cout << str(j, "certificate");
     return {};
   }
   if (g.json) {
-    auto j = to_json(*rec, now);
-    if (!rec->der.empty()) j["certificate"] = pem_encode("CERTIFICATE", rec->der);
     std::cout << j.dump(2) << "\n";
     return {};
   }
-  std::cout << "serial:      " << rec->serial << "\n"
-            << "status:      " << status_of(*rec, now) << "\n"
-            << "profile:     " << rec->profile << "\n"
-            << "subject:     " << (rec->subject.empty() ? "(empty)" : rec->subject) << "\n"
-            << "names:       " << join(rec->sans) << "\n"
-            << "not before:  " << format_rfc3339(from_unix(rec->not_before)) << "\n"
-            << "not after:   " << format_rfc3339(from_unix(rec->not_after)) << "\n"
-            << "requester:   " << rec->requester << "\n";
-  if (rec->revoked_at)
-    std::cout << "revoked:     " << format_rfc3339(from_unix(*rec->revoked_at)) << " ("
-              << reason_name(rec->revocation_reason.value_or(RevocationReason::unspecified)) << ")\n";
+  std::cout << "serial:      " << str(j, "serial") << "\n"
+            << "status:      " << str(j, "status") << "\n"
+            << "profile:     " << str(j, "profile") << "\n"
+            << "subject:     " << (str(j, "subject").empty() ? "(empty)" : str(j, "subject")) << "\n"
+            << "names:       " << join(j["sans"]) << "\n"
+            << "not before:  " << str(j, "not_before") << "\n"
+            << "not after:   " << str(j, "not_after") << "\n"
+            << "requester:   " << str(j, "requester") << "\n";
+  if (!str(j, "revoked_at").empty())
+    std::cout << "revoked:     " << str(j, "revoked_at") << " (" << str(j, "revocation_reason") << ")\n";
   return {};
 }
 
-Status run_revoke(const Globals& g, const std::string& serial_arg, const std::string& reason_text) {
+Status run_revoke(const Globals& g, const std::string& serial_arg, const std::string& reason_text,
+                  const RemoteOptions& remote_opts) {
   SIGIL_TRY(std::string serial, store::normalize_serial(serial_arg));
-  SIGIL_TRY(RevocationReason reason, store::parse_revocation_reason(reason_text));
-  SIGIL_TRY(auto ctx, open_store(g.home));
-  const std::int64_t now = to_unix(ctx->clock.now());
-  SIGIL_TRY_STATUS(ctx->store->revoke(serial, now, reason,
-                                      {now, cli_actor(), "revoke", serial, "ok", "reason=" + reason_name(reason)}));
+  SIGIL_TRY(store::RevocationReason reason, store::parse_revocation_reason(reason_text));
+  json out;
+  if (!remote_opts.server.empty()) {
+    SIGIL_TRY(Remote remote, Remote::connect(g, remote_opts));
+    json body = {{"reason", store::to_string(reason)}};
+    SIGIL_TRY(out, remote.call("POST", "/api/v1/certificates/" + serial + "/revoke", &body));
+  } else {
+    SIGIL_TRY(auto ctx, open_store(g.home));
+    const std::int64_t now = to_unix(ctx->clock.now());
+    SIGIL_TRY_STATUS(ctx->store->revoke(serial, now, reason,
+                                        {now, cli_actor(), "revoke", serial, "ok",
+                                         std::string("reason=") + store::to_string(reason)}));
+    out = {{"serial", serial}, {"status", "revoked"}, {"reason", store::to_string(reason)},
+           {"revoked_at", format_rfc3339(from_unix(now))}};
+  }
   if (g.json)
-    std::cout << nlohmann::json{{"serial", serial}, {"status", "revoked"}, {"reason", reason_name(reason)},
-                                {"revoked_at", format_rfc3339(from_unix(now))}}
-                     .dump(2)
-              << "\n";
+    std::cout << out.dump(2) << "\n";
   else
-    std::cout << "revoked " << serial << " (" << reason_name(reason) << ")\n";
+    std::cout << "revoked " << serial << " (" << store::to_string(reason) << ")\n";
   return {};
 }
 
@@ -140,7 +158,7 @@ Status run_backup(const Globals& g, const std::string& out) {
   SIGIL_TRY_STATUS(ctx->store->backup(out));
   SIGIL_TRY(std::int64_t n, ctx->store->count());
   if (g.json)
-    std::cout << nlohmann::json{{"out", out}, {"certificates", n}}.dump(2) << "\n";
+    std::cout << json{{"out", out}, {"certificates", n}}.dump(2) << "\n";
   else
     std::cout << "backup of " << n << " certificates written to " << out << "\n";
   return {};
@@ -154,22 +172,32 @@ void add_certificates(CLI::App& app, Globals& g) {
   list->add_option("--status", lo->status, "valid|revoked|expired");
   list->add_option("--expiring-within", lo->expiring_within, "Only valid certificates expiring within, e.g. 7d");
   list->add_option("--profile", lo->profile, "Only this profile");
+  add_remote_flags(list, lo->remote);
   list->callback([&g, lo] { g.status = run_list(g, *lo); });
 
-  auto serial = std::make_shared<std::string>();
-  auto pem = std::make_shared<bool>(false);
+  struct ShowOptions {
+    std::string serial;
+    bool pem = false;
+    RemoteOptions remote;
+  };
+  auto so = std::make_shared<ShowOptions>();
   CLI::App* show = app.add_subcommand("show", "Show one certificate");
-  show->add_option("serial", *serial, "Serial number (hex)")->required();
-  show->add_flag("--pem", *pem, "Print the certificate as PEM");
-  show->callback([&g, serial, pem] { g.status = run_show(g, *serial, *pem); });
+  show->add_option("serial", so->serial, "Serial number (hex)")->required();
+  show->add_flag("--pem", so->pem, "Print the certificate as PEM");
+  add_remote_flags(show, so->remote);
+  show->callback([&g, so] { g.status = run_show(g, so->serial, so->pem, so->remote); });
 
-  auto rserial = std::make_shared<std::string>();
-  auto reason = std::make_shared<std::string>("unspecified");
+  struct RevokeOptions {
+    std::string serial;
+    std::string reason = "unspecified";
+    RemoteOptions remote;
+  };
+  auto ro = std::make_shared<RevokeOptions>();
   CLI::App* revoke = app.add_subcommand("revoke", "Revoke a certificate");
-  revoke->add_option("serial", *rserial, "Serial number (hex)")->required();
-  revoke->add_option("--reason", *reason, store::kRevocationReasonNames)
-      ->capture_default_str();
-  revoke->callback([&g, rserial, reason] { g.status = run_revoke(g, *rserial, *reason); });
+  revoke->add_option("serial", ro->serial, "Serial number (hex)")->required();
+  revoke->add_option("--reason", ro->reason, store::kRevocationReasonNames)->capture_default_str();
+  add_remote_flags(revoke, ro->remote);
+  revoke->callback([&g, ro] { g.status = run_revoke(g, ro->serial, ro->reason, ro->remote); });
 
   auto out = std::make_shared<std::string>();
   CLI::App* backup = app.add_subcommand("backup", "Consistent copy of the database, safe while the CA runs");

@@ -6,6 +6,7 @@
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "cli/common.hpp"
+#include "cli/remote.hpp"
 
 namespace sigil::cli {
 namespace {
@@ -18,6 +19,11 @@ struct IssueOptions {
   std::string profile = "server";
   std::string ttl;
   std::string out;
+  RemoteOptions remote;
+};
+
+struct IssuedOut {
+  std::string serial, chain_pem, not_before, not_after;
 };
 
 // "spiffe://td/x" -> URI, "a@b" -> email, an address -> IP, else DNS.
@@ -43,22 +49,42 @@ Status run_issue(const Globals& g, const IssueOptions& o) {
   if (!o.key_out.empty() && fs::exists(o.key_out))
     return make_error(Errc::already_exists, o.key_out + " already exists; refusing to overwrite a key");
 
-  SIGIL_TRY(auto ctx, open_issuer(g.home));
+  std::unique_ptr<IssuerContext> ctx;
+  if (o.remote.server.empty()) {
+    SIGIL_TRY(ctx, open_issuer(g.home));
+  }
   std::string csr;
   std::unique_ptr<crypto::KeySigner> key;
   if (!o.csr_file.empty()) {
     SIGIL_TRY(csr, read_file(o.csr_file, 1 << 20));
   } else {
-    SIGIL_TRY(crypto::KeyType type, crypto::parse_key_type(o.key_type.empty() ? ctx->config.key_type : o.key_type));
+    const std::string type_name = !o.key_type.empty() ? o.key_type : ctx ? ctx->config.key_type : "ec-p256";
+    SIGIL_TRY(crypto::KeyType type, crypto::parse_key_type(type_name));
     SIGIL_TRY(key, crypto::KeySigner::generate(type));
     std::vector<crypto::GeneralName> sans;
     for (const auto& n : o.names) sans.push_back(classify(n));
     SIGIL_TRY(Bytes der, crypto::make_csr(*key, crypto::encode_name(""), sans));
-    csr.assign(as_chars(der));
+    csr = pem_encode("CERTIFICATE REQUEST", der);
   }
 
-  SIGIL_TRY(auto prepared, ctx->issuer->prepare({csr, o.profile, ttl, cli_actor()}));
-  SIGIL_TRY(auto issued, ctx->issuer->issue(std::move(prepared)));
+  IssuedOut issued;
+  if (ctx) {
+    SIGIL_TRY(auto prepared, ctx->issuer->prepare({csr, o.profile, ttl, cli_actor()}));
+    SIGIL_TRY(auto done, ctx->issuer->issue(std::move(prepared)));
+    issued = {done.serial, done.chain_pem, format_rfc3339(done.not_before), format_rfc3339(done.not_after)};
+  } else {
+    if (csr.find("-----BEGIN") == std::string::npos) csr = pem_encode("CERTIFICATE REQUEST", as_bytes(csr));
+    SIGIL_TRY(Remote remote, Remote::connect(g, o.remote));
+    nlohmann::json body = {{"csr", csr}, {"profile", o.profile}};
+    if (!o.ttl.empty()) body["ttl"] = o.ttl;
+    SIGIL_TRY(auto j, remote.call("POST", "/api/v1/certificates", &body));
+    try {
+      issued = {j.at("serial").get<std::string>(), j.at("chain").get<std::string>(),
+                j.at("not_before").get<std::string>(), j.at("not_after").get<std::string>()};
+    } catch (const nlohmann::json::exception&) {
+      return make_error(Errc::internal, "the server's answer lacks serial, chain or validity");
+    }
+  }
 
   // Key first, then the chain; if the chain cannot be written, the key goes too.
   if (key) {
@@ -75,8 +101,8 @@ Status run_issue(const Globals& g, const IssueOptions& o) {
   if (g.json) {
     nlohmann::json j = {{"serial", issued.serial},
                         {"profile", o.profile},
-                        {"not_before", format_rfc3339(issued.not_before)},
-                        {"not_after", format_rfc3339(issued.not_after)},
+                        {"not_before", issued.not_before},
+                        {"not_after", issued.not_after},
                         {"chain", issued.chain_pem}};
     if (!o.out.empty()) j["out"] = o.out;
     if (key) j["key_out"] = o.key_out;
@@ -86,7 +112,7 @@ Status run_issue(const Globals& g, const IssueOptions& o) {
     std::cerr << "serial " << issued.serial << "\n";
   } else {
     std::cout << "serial " << issued.serial << "\n"
-              << "not after " << format_rfc3339(issued.not_after) << "\n"
+              << "not after " << issued.not_after << "\n"
               << "chain written to " << o.out << "\n";
   }
   return {};
@@ -104,6 +130,7 @@ void add_issue(CLI::App& app, Globals& g) {
   c->add_option("--profile", o->profile, "server|client|spiffe")->capture_default_str();
   c->add_option("--ttl", o->ttl, "Validity, e.g. 24h, 30d (default: the profile's)");
   c->add_option("--out", o->out, "Write the chain (leaf, then intermediate) here instead of stdout");
+  add_remote_flags(c, o->remote);
   c->callback([&g, o] { g.status = run_issue(g, *o); });
 }
 

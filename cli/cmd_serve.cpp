@@ -88,7 +88,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   if (!o.api_listen.empty()) config.listeners.api = o.api_listen;
   if (!o.acme_listen.empty()) config.listeners.acme = o.acme_listen;
   if (!o.public_listen.empty()) config.listeners.public_ = o.public_listen;
+  // Trust anchors for client certificates: the root; the intermediate rides along so clients
+  // that send only their leaf still verify.
   SIGIL_TRY(std::string root_pem, read_file(ctx->home.root_cert()));
+  root_pem += ctx->issuer->certificate().pem();
 
   Metrics metrics;
   SIGIL_TRY(auto initial_policy, authz_policy(config));
@@ -182,7 +185,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
       } else {
         log::error("reload: sigil.json refused; keeping the running configuration", {{"error", fresh.error().detail}});
       }
-      if (auto r = read_file(ctx->home.root_cert())) root_pem = *r;
+      if (auto r = read_file(ctx->home.root_cert())) root_pem = *r + ctx->issuer->certificate().pem();
       std::lock_guard lock(mu);
       renew_now = true;
       cv.notify_all();

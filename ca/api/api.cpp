@@ -37,19 +37,6 @@ Result<std::string> string_field(const json& j, const char* key, bool required) 
   return j[key].get<std::string>();
 }
 
-json record_json(const store::CertificateRecord& r, std::int64_t now) {
-  std::string status = store::to_string(r.status);
-  if (r.status == store::CertStatus::valid && r.not_after <= now) status = "expired";
-  json j = {{"serial", r.serial},       {"status", status},
-            {"profile", r.profile},     {"subject", r.subject},
-            {"sans", r.sans},           {"not_before", format_rfc3339(from_unix(r.not_before))},
-            {"not_after", format_rfc3339(from_unix(r.not_after))},
-            {"requester", r.requester}, {"issuer_id", r.issuer_id}};
-  if (r.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*r.revoked_at));
-  if (r.revocation_reason) j["revocation_reason"] = store::to_string(*r.revocation_reason);
-  return j;
-}
-
 class Api {
  public:
   explicit Api(Deps& d) : d_(d) {}
@@ -151,7 +138,7 @@ class Api {
     auto page = d_.store.list(f);
     if (!page) return fail(page.error());
     json items = json::array();
-    for (const auto& r : page->items) items.push_back(record_json(r, f.now));
+    for (const auto& r : page->items) items.push_back(certificate_json(r, f.now));
     json j = {{"items", items}};
     if (!page->next_page_token.empty()) j["next_page_token"] = page->next_page_token;
     return Response::json(200, j.dump());
@@ -172,7 +159,7 @@ class Api {
       const std::string chain = pem + d_.issuer.certificate().pem();
       return Response::text(200, chain, "application/pem-certificate-chain");
     }
-    json j = record_json(r, to_unix(d_.clock.now()));
+    json j = certificate_json(r, to_unix(d_.clock.now()));
     j["certificate"] = pem;
     return Response::json(200, j.dump());
   }
@@ -293,6 +280,24 @@ std::shared_ptr<const http::Router> public_router(Deps&) {
   auto r = std::make_shared<http::Router>();
   r->add({"GET", "/health", http::Auth::none, health, "/health"});
   return r;
+}
+
+nlohmann::json certificate_json(const store::CertificateRecord& r, std::int64_t now) {
+  std::string status = store::to_string(r.status);
+  if (r.status == store::CertStatus::valid && r.not_after <= now) status = "expired";
+  nlohmann::json j = {{"serial", r.serial},
+                      {"status", status},
+                      {"profile", r.profile},
+                      {"subject", r.subject},
+                      {"sans", r.sans},
+                      {"not_before", format_rfc3339(from_unix(r.not_before))},
+                      {"not_after", format_rfc3339(from_unix(r.not_after))},
+                      {"requester", r.requester},
+                      {"issuer_id", r.issuer_id},
+                      {"created_at", format_rfc3339(from_unix(r.created_at))}};
+  if (r.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*r.revoked_at));
+  if (r.revocation_reason) j["revocation_reason"] = store::to_string(*r.revocation_reason);
+  return j;
 }
 
 void register_gauges(Deps& deps) {

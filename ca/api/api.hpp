@@ -2,6 +2,7 @@
 // The REST API: JSON <-> domain, problem documents. Sees only the plain HTTP facade.
 #include <atomic>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "ca/authz/authz.hpp"
 #include "ca/base/clock.hpp"
@@ -28,6 +29,9 @@ std::shared_ptr<const http::Router> api_router(Deps& deps);
 std::shared_ptr<const http::Router> acme_router(Deps& deps);
 // The public listener's routes until revocation lands: health.
 std::shared_ptr<const http::Router> public_router(Deps& deps);
+
+// A certificate record as the API (and the CLI's --json) shows it; "expired" is derived.
+nlohmann::json certificate_json(const store::CertificateRecord& r, std::int64_t now);
 
 // Registers the scrape-time gauges the API owns (certificates expiring within 7 days).
 void register_gauges(Deps& deps);

@@ -1,6 +1,8 @@
 // The only Boost.Beast/Asio code that serves: listeners, sessions, the TLS engine.
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/core_names.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -43,17 +45,86 @@ namespace {
 
 // ---------------------------------------------------------------- TLS snapshots
 
+// Session-ticket keys shared by every snapshot of a server, so tickets survive a certificate
+// swap; a new key every `lifetime`, the two before it still accepted for decryption.
+class TicketKeys {
+ public:
+  struct Key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+    std::chrono::steady_clock::time_point created;
+  };
+  explicit TicketKeys(std::chrono::seconds lifetime) : lifetime_(lifetime) {}
+
+  Key current() {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (keys_.empty() || now - keys_.front().created >= lifetime_) {
+      Key k{};
+      RAND_bytes(k.name, sizeof k.name);
+      RAND_bytes(k.aes, sizeof k.aes);
+      RAND_bytes(k.hmac, sizeof k.hmac);
+      k.created = now;
+      keys_.insert(keys_.begin(), k);
+      if (keys_.size() > 3) keys_.pop_back();
+    }
+    return keys_.front();
+  }
+  // 1: the current key; 2: an older one (the client gets a fresh ticket); 0: unknown.
+  int find(const unsigned char* name, Key& out) {
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+      if (std::memcmp(keys_[i].name, name, 16) != 0) continue;
+      if (std::chrono::steady_clock::now() - keys_[i].created > lifetime_ * 3) return 0;
+      out = keys_[i];
+      return i == 0 ? 1 : 2;
+    }
+    return 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::chrono::seconds lifetime_;
+  std::vector<Key> keys_;
+};
+
 struct TlsSnapshot {
   explicit TlsSnapshot(TlsSettings s) : ctx(asio::ssl::context::tls_server), settings(std::move(s)) {}
   asio::ssl::context ctx;
   TlsSettings settings;
   Metrics* metrics = nullptr;
+  TicketKeys* tickets = nullptr;
   std::string listener;
 };
 
 int snapshot_index() {
   static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return idx;
+}
+
+int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
+              int enc) {
+  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
+  if (!snap || !snap->tickets) return 0;
+  TicketKeys::Key k{};
+  int rc = 1;
+  if (enc) {
+    k = snap->tickets->current();
+    std::memcpy(key_name, k.name, 16);
+    if (RAND_bytes(iv, 16) != 1) return -1;
+  } else {
+    rc = snap->tickets->find(key_name, k);
+    if (rc == 0) return 0;
+  }
+  char sha256[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string("key", k.hmac, sizeof k.hmac),
+                         OSSL_PARAM_construct_utf8_string("digest", sha256, 0), OSSL_PARAM_construct_end()};
+  const int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k.aes, iv)
+                     : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k.aes, iv);
+  OPENSSL_cleanse(&k, sizeof k);
+  if (ok != 1 || EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
+  return rc;
 }
 
 int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
@@ -111,9 +182,10 @@ int verify_cb(int preverify_ok, X509_STORE_CTX* store) {
 }
 
 Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener, TlsMode mode, TlsSettings settings,
-                                                    Metrics& metrics) {
+                                                    Metrics& metrics, TicketKeys& tickets) {
   auto snap = std::make_shared<TlsSnapshot>(std::move(settings));
   snap->metrics = &metrics;
+  snap->tickets = &tickets;
   snap->listener = listener;
   SSL_CTX* ctx = snap->ctx.native_handle();
   auto fail = [](std::string what) { return make_error(Errc::crypto, what + ": " + crypto::drain_openssl_errors()); };
@@ -127,6 +199,7 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
   SSL_CTX_set_recv_max_early_data(ctx, 0);
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
   SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
   SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(listener.data()),
                                  static_cast<unsigned int>(std::min<std::size_t>(listener.size(), 32)));
 
@@ -201,6 +274,7 @@ struct Server::Impl {
 
   Metrics& metrics;
   Limits limits;
+  TicketKeys tickets{std::chrono::hours(1)};
   int io_threads;
   asio::io_context ioc;
   asio::thread_pool workers;
@@ -291,8 +365,20 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         }
         OPENSSL_free(der);
       }
+      const bool resumed = SSL_session_reused(ssl) == 1;
+      // A resumed session skips chain verification: the revocation check runs again, so a
+      // certificate revoked since the ticket was issued is refused all the same.
+      if (resumed && peer_ && tls_->settings.check_client) {
+        if (auto ok = tls_->settings.check_client(*peer_); !ok) {
+          server_.metrics.add("sigil_tls_handshake_failures_total",
+                              {{"listener", listener_->config.name}, {"reason", "resumed session: " + ok.error().detail}});
+          log::write(log::Level::info, "tls resumption refused",
+                     {{"listener", listener_->config.name}, {"remote", remote_}, {"reason", ok.error().detail}});
+          return shutdown();
+        }
+      }
       server_.metrics.add("sigil_tls_handshakes_total",
-                          {{"listener", listener_->config.name}, {"resumed", SSL_session_reused(ssl) ? "yes" : "no"}});
+                          {{"listener", listener_->config.name}, {"resumed", resumed ? "yes" : "no"}});
     }
     read();
   }
@@ -524,7 +610,7 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
   auto l = std::make_shared<Listener>(impl_->ioc, config);
   if (config.tls != TlsMode::none) {
     if (!tls) return make_error(Errc::invalid_argument, "listener " + config.name + " needs TLS settings");
-    SIGIL_TRY(auto snap, build_snapshot(config.name, config.tls, std::move(*tls), impl_->metrics));
+    SIGIL_TRY(auto snap, build_snapshot(config.name, config.tls, std::move(*tls), impl_->metrics, impl_->tickets));
     l->tls.store(std::move(snap));
   }
   boost::system::error_code ec;
@@ -542,7 +628,7 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
 Status Server::update_tls(const std::string& listener, const TlsSettings& tls) {
   for (auto& l : impl_->listeners) {
     if (l->config.name != listener) continue;
-    SIGIL_TRY(auto snap, build_snapshot(listener, l->config.tls, tls, impl_->metrics));
+    SIGIL_TRY(auto snap, build_snapshot(listener, l->config.tls, tls, impl_->metrics, impl_->tickets));
     l->tls.store(std::move(snap));
     return {};
   }
