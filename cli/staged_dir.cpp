@@ -26,6 +26,8 @@ Result<StagedDir> StagedDir::open(const fs::path& final_dir, unsigned mode) {
     d.work_ = d.final_;
     return d;
   }
+  for (fs::path p = d.final_.parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path())
+    d.parents_.insert(d.parents_.begin(), p);
   SIGIL_TRY_STATUS(make_dirs(d.final_.parent_path()));
   d.work_ = d.final_.parent_path() / ("." + d.final_.filename().string() + ".staging-" + to_hex(crypto::random_bytes(6)));
   SIGIL_TRY_STATUS(make_dirs(d.work_, mode));
@@ -39,7 +41,8 @@ StagedDir::StagedDir(StagedDir&& o) noexcept
       staged_(o.staged_),
       committed_(o.committed_),
       active_(o.active_),
-      created_(std::move(o.created_)) {
+      created_(std::move(o.created_)),
+      parents_(std::move(o.parents_)) {
   o.active_ = false;
 }
 
@@ -74,6 +77,8 @@ void StagedDir::rollback() {
   std::error_code ec;
   if (staged_) {
     fs::remove_all(work_, ec);  // the staging directory, or the final one after commit
+    // Parents made for it go too, innermost first (only if empty: never someone else's files).
+    for (auto it = parents_.rbegin(); it != parents_.rend(); ++it) fs::remove(*it, ec);
   } else {
     for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
       fs::remove(*it, ec);

@@ -31,6 +31,7 @@ class StagedDir {
   std::filesystem::path final_, work_;
   bool staged_ = false, committed_ = false, active_ = true;
   std::vector<std::filesystem::path> created_;  // in-place mode: what to remove on rollback
+  std::vector<std::filesystem::path> parents_;  // ancestors this object created, outermost first
 };
 
 }  // namespace sigil::cli

@@ -49,6 +49,8 @@ Result<std::string> normalize_serial(std::string s) {
     out += c;
   }
   if (out.empty() || out.size() > 40) return make_error(Errc::invalid_argument, "'" + s + "' is not a serial number (hex)");
+  // The store keys serials by their DER octets in hex; a leading zero nibble is easily dropped.
+  if (out.size() % 2 != 0) out.insert(out.begin(), '0');
   return out;
 }
 

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
@@ -189,6 +191,9 @@ enum class Sql : std::size_t {
   begin,
   commit,
   rollback,
+  savepoint,
+  release,
+  rollback_to,
   insert_certificate,
   insert_san,
   insert_audit,
@@ -213,6 +218,9 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::begin, "begin transaction", "BEGIN IMMEDIATE"},
     {Sql::commit, "commit", "COMMIT"},
     {Sql::rollback, "rollback", "ROLLBACK"},
+    {Sql::savepoint, "savepoint", "SAVEPOINT op"},
+    {Sql::release, "release savepoint", "RELEASE op"},
+    {Sql::rollback_to, "roll back to savepoint", "ROLLBACK TO op"},
     {Sql::insert_certificate, "insert certificate",
      "INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
      "not_before, not_after, created_at, status) "
@@ -427,8 +435,7 @@ class SqliteStore final : public Store {
 
   Status reserve(const PendingCertificate& p, const AuditEntry& audit) override {
     if (p.serial.empty()) return make_error(Errc::invalid_argument, "serial is empty");
-    std::lock_guard lock(mu_);
-    return in_write_transaction([&]() -> Status {
+    return group_write([&]() -> Status {
       {
         Query q = use(Sql::insert_certificate);
         q.bind(1, p.serial).bind(2, p.issuer_id).bind(3, p.tbs_der).bind(4, p.subject);
@@ -453,8 +460,7 @@ class SqliteStore final : public Store {
 
   Status complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) override {
     if (der.empty()) return make_error(Errc::invalid_argument, "certificate DER is empty");
-    std::lock_guard lock(mu_);
-    return in_write_transaction([&]() -> Status {
+    return group_write([&]() -> Status {
       {
         Query q = use(Sql::mark_valid);
         q.bind(1, der).bind(2, serial);
@@ -557,8 +563,7 @@ class SqliteStore final : public Store {
       return make_error(Errc::invalid_argument,
                         "unknown revocation reason " + std::to_string(code));
     }
-    std::lock_guard lock(mu_);
-    return in_write_transaction([&]() -> Status {
+    return group_write([&]() -> Status {
       {
         Query q = use(Sql::mark_revoked);
         q.bind(1, at).bind(2, code).bind(3, serial);
@@ -570,8 +575,7 @@ class SqliteStore final : public Store {
   }
 
   Status append(const AuditEntry& entry) override {
-    std::lock_guard lock(mu_);
-    return in_write_transaction([&]() -> Status { return insert_audit(entry); });
+    return group_write([&]() -> Status { return insert_audit(entry); });
   }
 
   Result<std::vector<AuditEntry>> recent(int limit) override {
@@ -650,6 +654,63 @@ class SqliteStore final : public Store {
   Query use(Sql id) {
     const auto i = static_cast<std::size_t>(id);
     return Query(db_.get(), stmts_[i].get(), kSql[i].what);
+  }
+
+  // Group commit: concurrent writers queue their changes; one of them (the leader) runs every
+  // queued change in a single transaction, each inside its own savepoint so one refusal undoes
+  // only itself, and one COMMIT (one fsync with synchronous=FULL) makes the batch durable.
+  // Each writer returns only after the commit that holds its change.
+  struct WriteOp {
+    std::function<Status()> body;
+    Status result;
+    bool done = false;
+  };
+
+  Status group_write(std::function<Status()> body) {
+    WriteOp op{std::move(body), {}, false};
+    std::unique_lock ql(queue_mu_);
+    queue_.push_back(&op);
+    while (!op.done) {
+      if (leader_active_) {
+        queue_cv_.wait(ql);
+        continue;
+      }
+      leader_active_ = true;
+      std::vector<WriteOp*> batch;
+      batch.swap(queue_);
+      ql.unlock();
+      run_batch(batch);
+      ql.lock();
+      leader_active_ = false;
+      for (WriteOp* o : batch) o->done = true;
+      queue_cv_.notify_all();
+    }
+    return op.result;
+  }
+
+  void run_batch(std::vector<WriteOp*>& batch) {
+    std::lock_guard lock(mu_);
+    Status st = in_write_transaction([&]() -> Status {
+      for (WriteOp* o : batch) {
+        {
+          Query sp = use(Sql::savepoint);
+          SIGIL_TRY_STATUS(sp.run());
+        }
+        o->result = o->body();
+        if (!o->result) {
+          Query back = use(Sql::rollback_to);
+          SIGIL_TRY_STATUS(back.run());
+        }
+        Query release = use(Sql::release);
+        SIGIL_TRY_STATUS(release.run());
+      }
+      return {};
+    });
+    if (!st) {
+      // Nothing of the batch was committed: every change reports the failure.
+      for (WriteOp* o : batch)
+        if (o->result) o->result = st.error();
+    }
   }
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any failure rolls everything back.
@@ -735,6 +796,10 @@ class SqliteStore final : public Store {
     return it->second.get();
   }
 
+  std::mutex queue_mu_;     // guards the group-commit queue
+  std::condition_variable queue_cv_;
+  std::vector<WriteOp*> queue_;
+  bool leader_active_ = false;
   std::mutex mu_;           // guards the connection and every statement below
   DbPtr db_;                // declared before the statements: destroyed after them
   const std::string path_;  // absolute; backups open their own connection to it

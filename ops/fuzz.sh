@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Fuzzes the parsers that see untrusted bytes (CSR, certificate, PEM, DER) with libFuzzer under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero if any harness finds a crash,
+# a leak, a timeout or a broken round-trip property.
+#
+#   FUZZ_SECONDS=60 ops/fuzz.sh            # per harness (default 30)
+#   FUZZ_BUILD_DIR=build-fuzz              # where the standalone tests/fuzz project is built
+#   FUZZ_CXX=clang++                        # libFuzzer needs clang
+#   FUZZ_ONLY="csr pem"                     # a subset of harnesses
+#
+# The seed corpus is made at run time (Sigil's own encoders via fuzz_seeds, plus requests and
+# certificates from the openssl CLI); the growing corpus is kept in $FUZZ_BUILD_DIR/corpus/ and
+# crashing inputs in $FUZZ_BUILD_DIR/artifacts/<harness>/ (reproduce: build-fuzz/fuzz_csr FILE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${FUZZ_SECONDS:-30}
+build=${FUZZ_BUILD_DIR:-build-fuzz}
+cxx=${FUZZ_CXX:-clang++}
+harnesses=${FUZZ_ONLY:-"csr certificate pem der"}
+
+echo "== fuzz: building harnesses in $build ($cxx)"
+cmake -S tests/fuzz -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
+ninja -C "$build" -j "${JOBS:-2}"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sigil-fuzz.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+seeds="$work/seeds"
+
+echo "== fuzz: generating seeds"
+"$build/fuzz_seeds" "$seeds"
+if command -v openssl >/dev/null; then
+  # Requests and certificates from an independent encoder, with shapes Sigil never writes.
+  cat >"$work/req.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+attributes = attrs
+prompt = no
+[dn]
+C = DE
+O = Seed Org
+OU = Ops
+CN = o.example.internal
+[attrs]
+challengePassword = s3cret
+EOF
+  i=0
+  for alg in "ec -pkeyopt ec_paramgen_curve:P-256" "ec -pkeyopt ec_paramgen_curve:P-384" \
+             "ec -pkeyopt ec_paramgen_curve:P-521" "ed25519" "rsa:2048" "rsa:1024"; do
+    i=$((i + 1))
+    # shellcheck disable=SC2086  # $alg is several words on purpose
+    openssl req -new -newkey $alg -nodes -keyout /dev/null -config "$work/req.cnf" \
+      -addext "subjectAltName=DNS:o.example.internal,IP:10.0.0.1,URI:spiffe://example.internal/o,email:o@example.internal" \
+      -outform DER -out "$seeds/csr/openssl-$i.der" 2>/dev/null
+    openssl req -x509 -newkey $alg -nodes -keyout /dev/null -subj "/CN=OpenSSL Seed CA $i" -days 30 \
+      -addext "nameConstraints=critical,permitted;DNS:example.internal,permitted;IP:10.0.0.0/255.0.0.0,excluded;email:.bad.example" \
+      -addext "certificatePolicies=2.5.29.32.0" \
+      -outform DER -out "$seeds/certificate/openssl-$i.der" 2>/dev/null
+    cp "$seeds/certificate/openssl-$i.der" "$seeds/der/openssl-cert-$i.der"
+    openssl x509 -inform DER -in "$seeds/certificate/openssl-$i.der" -out "$seeds/pem/openssl-$i.pem"
+    openssl req -inform DER -in "$seeds/csr/openssl-$i.der" -out "$seeds/csr/openssl-$i.pem"
+  done
+fi
+
+status=0
+for h in $harnesses; do
+  corpus="$build/corpus/$h"
+  artifacts="$build/artifacts/$h"
+  log="$build/fuzz_$h.log"
+  mkdir -p "$corpus" "$artifacts"
+  echo "== fuzz: fuzz_$h for ${seconds}s"
+  if "$build/fuzz_$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+      -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds/$h" >"$log" 2>&1; then
+    runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1)
+    echo "   ok: ${runs:-?} runs, ${cov:-cov: ?}, corpus $(find "$corpus" -type f | wc -l) files"
+  else
+    status=1
+    echo "   FAILED (log: $log, artifacts: $artifacts/)"
+    grep -E 'ERROR:|SUMMARY:|property violated|runtime error|Test unit written' "$log" | head -20 || true
+  fi
+done
+exit $status
