@@ -152,7 +152,7 @@ Result<Config> parse_config(std::string_view text) {
       c.tls.acme_allow_tls12 = t["acme_allow_tls12"].get<bool>();
     }
     if (c.tls.client_skew > Seconds(3600)) return key_error("tls.client_skew", "must be at most 1h");
-    if (c.tls.server_cert_ttl < Seconds(60)) return key_error("tls.server_cert_ttl", "must be at least 1m");
+    if (c.tls.server_cert_ttl < Seconds(10)) return key_error("tls.server_cert_ttl", "must be at least 10s");
   }
   if (j.contains("limits")) {
     const json& l = j["limits"];
