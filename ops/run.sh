@@ -31,3 +31,6 @@ stamp=$(date +%Y%m%d%H%M%S)
 openssl verify -x509_strict -purpose sslserver -verify_hostname localhost \
   -CAfile "$SIGIL_HOME/ca/root.crt" -untrusted "$SIGIL_HOME/demo/demo-$stamp.pem" "$SIGIL_HOME/demo/demo-$stamp.pem"
 "$sigil" list --status valid
+
+echo "serving (Ctrl-C to stop); admin client: $SIGIL_HOME/admin/admin.crt"
+exec "$sigil" serve
