@@ -44,7 +44,9 @@ Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
   SIGIL_TRY_STATUS(save_state(root.paths, root.state));
   SIGIL_TRY_STATUS(write_file_new(o.out, cert.pem() + root.cert.pem(), kPublicMode));
   if (g.json)
-    std::cout << nlohmann::json{{"serial", cert.serial_hex()}, {"subject", subject}, {"out", o.out},
+    std::cout << nlohmann::json{{"serial", cert.serial_hex()},
+                                {"subject", subject},
+                                {"out", o.out},
                                 {"not_after", format_rfc3339(cert.tbs().not_after)}}
                      .dump(2)
               << "\n";
@@ -73,7 +75,9 @@ Status run_root_crl(const Globals& g, const RootOptions& o) {
   if (!o.out.empty()) SIGIL_TRY_STATUS(write_file_atomic(o.out, pem, kPublicMode));
   const std::string where = o.out.empty() ? root.paths.crl().string() : o.out;
   if (g.json)
-    std::cout << nlohmann::json{{"crl_number", p.number}, {"entries", p.revoked.size()}, {"out", where},
+    std::cout << nlohmann::json{{"crl_number", p.number},
+                                {"entries", p.revoked.size()},
+                                {"out", where},
                                 {"next_update", format_rfc3339(clock.now() + validity)}}
                      .dump(2)
               << "\n";
@@ -85,9 +89,9 @@ Status run_root_crl(const Globals& g, const RootOptions& o) {
 Status run_root_revoke(const Globals& g, const RootOptions& o) {
   SIGIL_TRY(crypto::Certificate cert, load_certificate(o.cert));
   int reason = -1;
-  const std::pair<const char*, int> reasons[] = {{"unspecified", 0}, {"keyCompromise", 1}, {"cACompromise", 2},
-                                                 {"affiliationChanged", 3}, {"superseded", 4},
-                                                 {"cessationOfOperation", 5}};
+  const std::pair<const char*, int> reasons[] = {{"unspecified", 0},  {"keyCompromise", 1},
+                                                 {"cACompromise", 2}, {"affiliationChanged", 3},
+                                                 {"superseded", 4},   {"cessationOfOperation", 5}};
   for (const auto& [n, c] : reasons)
     if (o.reason == n) reason = c;
   if (reason < 0) return make_error(Errc::invalid_argument, "unknown reason '" + o.reason + "'");
@@ -110,8 +114,9 @@ Status run_intermediate_csr(const Globals& g, const std::string& out_arg) {
   SIGIL_TRY(auto ctx, open_store(g.home));
   const fs::path out = out_arg.empty() ? ctx->home.dir / "ca" / "pending" / "intermediate.csr" : fs::path(out_arg);
   if (fs::exists(ctx->home.pending_key()))
-    return make_error(Errc::already_exists, ctx->home.pending_key().string() +
-                                                " exists: a CSR is already pending (install its certificate or delete it)");
+    return make_error(
+        Errc::already_exists,
+        ctx->home.pending_key().string() + " exists: a CSR is already pending (install its certificate or delete it)");
   SIGIL_TRY(crypto::KeyType type, crypto::parse_key_type(ctx->config.key_type));
   SIGIL_TRY(auto key, crypto::KeySigner::generate(type));
   SIGIL_TRY(Bytes csr, crypto::make_csr(*key, issuer::intermediate_subject(ctx->config.name), {}));
@@ -125,8 +130,9 @@ Status run_intermediate_csr(const Globals& g, const std::string& out_arg) {
   if (g.json)
     std::cout << nlohmann::json{{"csr", out.string()}, {"key", ctx->home.pending_key().string()}}.dump(2) << "\n";
   else
-    std::cout << "CSR written to " << out.string() << "\nsign it offline: sigil root sign-intermediate --root-dir RDIR --csr "
-              << out.string() << " --out intermediate.crt\n";
+    std::cout << "CSR written to " << out.string()
+              << "\nsign it offline: sigil root sign-intermediate --root-dir RDIR --csr " << out.string()
+              << " --out intermediate.crt\n";
   return {};
 }
 
@@ -148,7 +154,8 @@ Status run_intermediate_install(const Globals& g, const std::string& cert_file) 
     }
   }
   if (key_file.empty())
-    return make_error(Errc::invalid_argument, "the certificate matches neither the pending nor the current intermediate key");
+    return make_error(Errc::invalid_argument,
+                      "the certificate matches neither the pending nor the current intermediate key");
   // Keep the old pair for the record (an old intermediate keeps answering for its own), then
   // put the new pair in place: key first, so a crash in between leaves a detectable mismatch
   // rather than an unusable certificate.
@@ -169,11 +176,12 @@ Status run_intermediate_install(const Globals& g, const std::string& cert_file) 
   SIGIL_TRY_STATUS(ctx->store->append({now, cli_actor(), "intermediate.install", cert.serial_hex(), "ok",
                                        "not_after=" + format_rfc3339(cert.tbs().not_after)}));
   if (g.json)
-    std::cout << nlohmann::json{{"serial", cert.serial_hex()}, {"not_after", format_rfc3339(cert.tbs().not_after)}}.dump(2)
-              << "\n";
+    std::cout
+        << nlohmann::json{{"serial", cert.serial_hex()}, {"not_after", format_rfc3339(cert.tbs().not_after)}}.dump(2)
+        << "\n";
   else
-    std::cout << "installed intermediate " << cert.serial_hex() << ", valid until " << format_rfc3339(cert.tbs().not_after)
-              << "\n";
+    std::cout << "installed intermediate " << cert.serial_hex() << ", valid until "
+              << format_rfc3339(cert.tbs().not_after) << "\n";
   return {};
 }
 
@@ -181,7 +189,8 @@ Status run_intermediate_install(const Globals& g, const std::string& cert_file) 
 
 void add_ca(CLI::App& app, Globals& g) {
   auto o = std::make_shared<RootOptions>();
-  CLI::App* root = app.add_subcommand("root", "Offline root operations (the only commands that read the root directory)");
+  CLI::App* root =
+      app.add_subcommand("root", "Offline root operations (the only commands that read the root directory)");
   root->require_subcommand(1);
   auto add_root_flags = [&](CLI::App* c) {
     c->add_option("--root-dir", o->root_dir, "The offline root's directory")->required();
@@ -201,10 +210,12 @@ void add_ca(CLI::App& app, Globals& g) {
   crl->add_option("--next-update", o->next_update, "Validity of the CRL")->capture_default_str();
   crl->callback([&g, o] { g.status = run_root_crl(g, *o); });
 
-  CLI::App* rev = root->add_subcommand("revoke-intermediate", "Record the revocation of an intermediate (then run 'root crl')");
+  CLI::App* rev =
+      root->add_subcommand("revoke-intermediate", "Record the revocation of an intermediate (then run 'root crl')");
   add_root_flags(rev);
   rev->add_option("--cert", o->cert, "The intermediate's certificate")->required();
-  rev->add_option("--reason", o->reason, "unspecified|keyCompromise|cACompromise|affiliationChanged|superseded|cessationOfOperation")
+  rev->add_option("--reason", o->reason,
+                  "unspecified|keyCompromise|cACompromise|affiliationChanged|superseded|cessationOfOperation")
       ->capture_default_str();
   rev->callback([&g, o] { g.status = run_root_revoke(g, *o); });
 

@@ -14,7 +14,9 @@ namespace sigil::cli {
 namespace {
 using nlohmann::json;
 
-std::string str(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
+std::string str(const json& j, const char* k) {
+  return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+}
 
 std::string join(const json& names) {
   std::string out;
@@ -32,9 +34,12 @@ struct ListOptions {
 
 Result<json> list_local(const Globals& g, const ListOptions& o) {
   store::ListFilter f;
-  if (o.status == "valid") f.status = store::ListFilter::Status::valid;
-  else if (o.status == "revoked") f.status = store::ListFilter::Status::revoked;
-  else if (o.status == "expired") f.status = store::ListFilter::Status::expired;
+  if (o.status == "valid")
+    f.status = store::ListFilter::Status::valid;
+  else if (o.status == "revoked")
+    f.status = store::ListFilter::Status::revoked;
+  else if (o.status == "expired")
+    f.status = store::ListFilter::Status::expired;
   SIGIL_TRY(auto ctx, open_store(g.home));
   f.now = to_unix(ctx->clock.now());
   if (!o.expiring_within.empty()) {
@@ -63,7 +68,8 @@ Result<json> list_remote(const Globals& g, const ListOptions& o) {
   json all = json::array();
   std::string token;
   for (;;) {
-    SIGIL_TRY(json page, remote.call("GET", "/api/v1/certificates?" + query + (token.empty() ? "" : "&page_token=" + token)));
+    SIGIL_TRY(json page,
+              remote.call("GET", "/api/v1/certificates?" + query + (token.empty() ? "" : "&page_token=" + token)));
     for (const auto& item : page["items"]) all.push_back(item);
     token = str(page, "next_page_token");
     if (token.empty()) break;
@@ -81,7 +87,8 @@ Status run_list(const Globals& g, const ListOptions& o) {
     return {};
   }
   std::cout << std::left << std::setw(34) << "SERIAL" << std::setw(9) << "STATUS" << std::setw(8) << "PROFILE"
-            << std::setw(22) << "NOT AFTER" << "NAMES\n";
+            << std::setw(22) << "NOT AFTER"
+            << "NAMES\n";
   for (const auto& r : all)
     std::cout << std::setw(34) << str(r, "serial") << std::setw(9) << str(r, "status") << std::setw(8)
               << str(r, "profile") << std::setw(22) << str(r, "not_after") << join(r["sans"]) << "\n";
@@ -107,7 +114,8 @@ Status run_show(const Globals& g, const std::string& serial_arg, bool pem, const
   SIGIL_TRY(std::string serial, store::normalize_serial(serial_arg));
   SIGIL_TRY(json j, fetch(g, serial, remote));
   if (pem) {
-    if (str(j, "certificate").empty()) return make_error(Errc::not_found, "certificate " + serial + " was never signed (pending)");
+    if (str(j, "certificate").empty())
+      return make_error(Errc::not_found, "certificate " + serial + " was never signed (pending)");
     std::cout << str(j, "certificate");
     return {};
   }
@@ -140,10 +148,12 @@ Status run_revoke(const Globals& g, const std::string& serial_arg, const std::st
   } else {
     SIGIL_TRY(auto ctx, open_store(g.home));
     const std::int64_t now = to_unix(ctx->clock.now());
-    SIGIL_TRY_STATUS(ctx->store->revoke(serial, now, reason,
-                                        {now, cli_actor(), "revoke", serial, "ok",
-                                         std::string("reason=") + store::to_string(reason)}));
-    out = {{"serial", serial}, {"status", "revoked"}, {"reason", store::to_string(reason)},
+    SIGIL_TRY_STATUS(ctx->store->revoke(
+        serial, now, reason,
+        {now, cli_actor(), "revoke", serial, "ok", std::string("reason=") + store::to_string(reason)}));
+    out = {{"serial", serial},
+           {"status", "revoked"},
+           {"reason", store::to_string(reason)},
            {"revoked_at", format_rfc3339(from_unix(now))}};
   }
   if (g.json)

@@ -124,9 +124,11 @@ void add_issue(CLI::App& app, Globals& g) {
   auto o = std::make_shared<IssueOptions>();
   CLI::App* c = app.add_subcommand("issue", "Sign a certificate with the intermediate");
   c->add_option("--csr", o->csr_file, "CSR file (PEM or DER)");
-  c->add_option("--name", o->names, "Identifier to certify, repeatable (DNS name, IP, spiffe:// URI, email); a key is made here");
+  c->add_option("--name", o->names,
+                "Identifier to certify, repeatable (DNS name, IP, spiffe:// URI, email); a key is made here");
   c->add_option("--key-out", o->key_out, "Where to write the new private key (with --name; 0600)");
-  c->add_option("--key-type", o->key_type, "Key type for --name (default: the CA's key_type): " + std::string(crypto::kKeyTypeNames));
+  c->add_option("--key-type", o->key_type,
+                "Key type for --name (default: the CA's key_type): " + std::string(crypto::kKeyTypeNames));
   c->add_option("--profile", o->profile, "server|client|spiffe")->capture_default_str();
   c->add_option("--ttl", o->ttl, "Validity, e.g. 24h, 30d (default: the profile's)");
   c->add_option("--out", o->out, "Write the chain (leaf, then intermediate) here instead of stdout");

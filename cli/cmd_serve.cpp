@@ -119,20 +119,24 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   limits.max_connections_per_address = static_cast<int>(config.limits.max_connections_per_address);
   http::Server server(metrics, limits);
   SIGIL_TRY(std::string api_addr,
-            server.listen({"api", config.listeners.api, http::TlsMode::mutual, api::api_router(deps)}, tls_for(identity, true)));
-  SIGIL_TRY(std::string acme_addr, server.listen({"acme", config.listeners.acme, http::TlsMode::server,
-                                                  api::acme_router(deps)},
-                                                 tls_for(identity, false)));
-  SIGIL_TRY(std::string public_addr, server.listen({"public", config.listeners.public_, http::TlsMode::none,
-                                                    api::public_router(deps)},
-                                                   std::nullopt));
+            server.listen({"api", config.listeners.api, http::TlsMode::mutual, api::api_router(deps)},
+                          tls_for(identity, true)));
+  SIGIL_TRY(std::string acme_addr,
+            server.listen({"acme", config.listeners.acme, http::TlsMode::server, api::acme_router(deps)},
+                          tls_for(identity, false)));
+  SIGIL_TRY(
+      std::string public_addr,
+      server.listen({"public", config.listeners.public_, http::TlsMode::none, api::public_router(deps)}, std::nullopt));
   server.start();
   std::cout << "api https://" << api_addr << "\n"
             << "acme https://" << acme_addr << "\n"
             << "public http://" << public_addr << "\n"
             << std::flush;
-  log::info("serving", {{"api", api_addr}, {"acme", acme_addr}, {"public", public_addr},
-                        {"server_cert", identity.serial}, {"not_after", format_rfc3339(identity.not_after)}});
+  log::info("serving", {{"api", api_addr},
+                        {"acme", acme_addr},
+                        {"public", public_addr},
+                        {"server_cert", identity.serial},
+                        {"not_after", format_rfc3339(identity.not_after)}});
 
   // The server's certificate is replaced at two thirds of its lifetime (or on SIGHUP).
   std::mutex mu;
@@ -180,8 +184,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     if (sig == SIGHUP) {
       log::info("reloading (SIGHUP)");
       if (auto fresh = load_config(ctx->home.config())) {
-        if (auto p = authz_policy(*fresh)) policy.store(*p);
-        else log::error("reload: authorization policy refused", {{"error", p.error().detail}});
+        if (auto p = authz_policy(*fresh))
+          policy.store(*p);
+        else
+          log::error("reload: authorization policy refused", {{"error", p.error().detail}});
       } else {
         log::error("reload: sigil.json refused; keeping the running configuration", {{"error", fresh.error().detail}});
       }
@@ -211,11 +217,13 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
 void add_serve(CLI::App& app, Globals& g) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* c = app.add_subcommand("serve", "Run the CA service: REST API (mTLS), ACME and public listeners");
-  c->add_option("--api-listen", o->api_listen, "api listener address (default from sigil.json: 127.0.0.1:9443; port 0 picks one)");
+  c->add_option("--api-listen", o->api_listen,
+                "api listener address (default from sigil.json: 127.0.0.1:9443; port 0 picks one)");
   c->add_option("--acme-listen", o->acme_listen, "acme listener address (default 127.0.0.1:8443)");
   c->add_option("--public-listen", o->public_listen, "public plain-HTTP listener address (default 127.0.0.1:8080)");
-  c->footer("Signals: SIGHUP reloads sigil.json's authorization policy and the trust anchors and renews the server\n"
-            "certificate; SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
+  c->footer(
+      "Signals: SIGHUP reloads sigil.json's authorization policy and the trust anchors and renews the server\n"
+      "certificate; SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
   c->callback([&g, o] { g.status = run_serve(g, *o); });
 }
 

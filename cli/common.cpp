@@ -79,11 +79,13 @@ Result<std::string> root_passphrase(const std::string& file, bool confirm) {
       if (again != pass) return make_error(Errc::invalid_argument, "the passphrases differ");
     }
   } else {
-    return make_error(Errc::unauthorized,
-                      "no root passphrase: give --root-passphrase-file, set SIGIL_ROOT_PASSPHRASE, or run on a terminal");
+    return make_error(
+        Errc::unauthorized,
+        "no root passphrase: give --root-passphrase-file, set SIGIL_ROOT_PASSPHRASE, or run on a terminal");
   }
   if (pass.empty()) return make_error(Errc::invalid_argument, "the root passphrase must not be empty");
-  if (confirm && pass.size() < 8) return make_error(Errc::invalid_argument, "the root passphrase needs at least 8 characters");
+  if (confirm && pass.size() < 8)
+    return make_error(Errc::invalid_argument, "the root passphrase needs at least 8 characters");
   return pass;
 }
 

@@ -35,7 +35,9 @@ struct Home {
   fs::path pending_key() const { return dir / "ca" / "pending" / "intermediate.key"; }
   fs::path admin_key() const { return dir / "admin" / "admin.key"; }
   fs::path admin_cert() const { return dir / "admin" / "admin.crt"; }
-  fs::path database(const Config& c) const { return fs::path(c.database).is_absolute() ? fs::path(c.database) : dir / c.database; }
+  fs::path database(const Config& c) const {
+    return fs::path(c.database).is_absolute() ? fs::path(c.database) : dir / c.database;
+  }
 };
 
 // Config and store, for commands that never touch a key.

@@ -73,8 +73,9 @@ Result<Config> parse_config(std::string_view text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return make_error(Errc::malformed, "sigil.json: not valid JSON");
   Config c;
-  SIGIL_TRY_STATUS(only_keys(j, "", {"name", "public_url", "database", "key_type", "server", "policy", "issuance",
-                                     "profiles", "authorization", "listeners", "tls", "limits"}));
+  SIGIL_TRY_STATUS(only_keys(j, "",
+                             {"name", "public_url", "database", "key_type", "server", "policy", "issuance", "profiles",
+                              "authorization", "listeners", "tls", "limits"}));
   SIGIL_TRY_STATUS(get_string(j, "", "name", c.name));
   SIGIL_TRY_STATUS(get_string(j, "", "public_url", c.public_url));
   SIGIL_TRY_STATUS(get_string(j, "", "database", c.database));
@@ -88,8 +89,8 @@ Result<Config> parse_config(std::string_view text) {
   }
   if (j.contains("policy")) {
     const json& p = j["policy"];
-    SIGIL_TRY_STATUS(only_keys(p, "policy", {"dns_names", "allowed_domains", "allowed_ip_ranges",
-                                             "spiffe_trust_domain", "allow_wildcards"}));
+    SIGIL_TRY_STATUS(only_keys(
+        p, "policy", {"dns_names", "allowed_domains", "allowed_ip_ranges", "spiffe_trust_domain", "allow_wildcards"}));
     SIGIL_TRY_STATUS(get_strings(p, "policy.", "dns_names", c.policy.dns_names));
     SIGIL_TRY_STATUS(get_strings(p, "policy.", "allowed_domains", c.policy.dns_suffixes));
     SIGIL_TRY_STATUS(get_strings(p, "policy.", "allowed_ip_ranges", c.policy.ip_ranges));
@@ -156,11 +157,13 @@ Result<Config> parse_config(std::string_view text) {
   }
   if (j.contains("limits")) {
     const json& l = j["limits"];
-    SIGIL_TRY_STATUS(only_keys(l, "limits", {"max_body", "max_header", "request_timeout", "max_connections_per_address"}));
+    SIGIL_TRY_STATUS(
+        only_keys(l, "limits", {"max_body", "max_header", "request_timeout", "max_connections_per_address"}));
     auto number = [&](const char* key, std::int64_t& out, std::int64_t lo, std::int64_t hi) -> Status {
       if (!l.contains(key)) return {};
       if (!l[key].is_number_integer() || l[key].get<std::int64_t>() < lo || l[key].get<std::int64_t>() > hi)
-        return key_error(std::string("limits.") + key, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+        return key_error(std::string("limits.") + key,
+                         "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
       out = l[key].get<std::int64_t>();
       return {};
     };
@@ -217,7 +220,8 @@ Result<Config> load_config(const std::filesystem::path& file) {
   auto text = read_file(file);
   if (!text) {
     if (text.error().code == Errc::not_found)
-      return make_error(Errc::not_found, "no CA at this home (" + file.string() + " is missing); run 'sigil init' first");
+      return make_error(Errc::not_found,
+                        "no CA at this home (" + file.string() + " is missing); run 'sigil init' first");
     return text.error();
   }
   return parse_config(*text);

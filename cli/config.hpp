@@ -11,11 +11,11 @@
 namespace sigil::cli {
 
 struct AuthorizationRule {
-  std::string identity;                 // exact, or with "*" segments
-  std::string role;                     // admin | issuer | renew-self
-  std::vector<std::string> identifiers; // issuer: allowed identifier patterns
-  std::vector<std::string> profiles;    // issuer: allowed profiles
-  std::string max_ttl;                  // issuer: "" means the profile's maximum
+  std::string identity;                  // exact, or with "*" segments
+  std::string role;                      // admin | issuer | renew-self
+  std::vector<std::string> identifiers;  // issuer: allowed identifier patterns
+  std::vector<std::string> profiles;     // issuer: allowed profiles
+  std::string max_ttl;                   // issuer: "" means the profile's maximum
 };
 
 struct ProfileTtls {
@@ -31,9 +31,9 @@ struct ListenerAddresses {
 };
 
 struct TlsOptions {
-  Seconds client_skew{60};          // notBefore of client certificates may be this far ahead
-  Seconds server_cert_ttl{86400};   // the server's own certificate, renewed at 2/3 of it
-  bool acme_allow_tls12 = false;    // TLS 1.2 (ECDHE+AEAD only) on the acme listener
+  Seconds client_skew{60};         // notBefore of client certificates may be this far ahead
+  Seconds server_cert_ttl{86400};  // the server's own certificate, renewed at 2/3 of it
+  bool acme_allow_tls12 = false;   // TLS 1.2 (ECDHE+AEAD only) on the acme listener
 };
 
 struct LimitOptions {
@@ -46,12 +46,12 @@ struct LimitOptions {
 struct Config {
   std::string name = "Example Internal CA";
   std::string public_url = "http://localhost:8080";
-  std::string database = "sigil.db";     // relative to the home
-  std::string key_type = "ec-p256";      // for keys Sigil makes
+  std::string database = "sigil.db";  // relative to the home
+  std::string key_type = "ec-p256";   // for keys Sigil makes
   std::vector<std::string> server_dns = {"localhost"};
   policy::IdentifierPolicy policy;
   Seconds backdate{5 * 60};
-  std::vector<ProfileTtls> profiles;     // overrides of the defaults
+  std::vector<ProfileTtls> profiles;  // overrides of the defaults
   std::vector<AuthorizationRule> authorization;
   ListenerAddresses listeners;
   TlsOptions tls;

@@ -36,11 +36,16 @@ Result<nlohmann::json> Remote::call(const std::string& method, const std::string
   if (!j.is_discarded() && j.is_object() && j.contains("detail") && j["detail"].is_string())
     detail = j["detail"].get<std::string>() + " (HTTP " + std::to_string(resp.status) + ")";
   Errc code = Errc::internal;
-  if (resp.status == 400 || resp.status == 413 || resp.status == 431) code = Errc::invalid_argument;
-  else if (resp.status == 401) code = Errc::unauthorized;
-  else if (resp.status == 403) code = Errc::forbidden;
-  else if (resp.status == 404) code = Errc::not_found;
-  else if (resp.status == 409) code = Errc::conflict;
+  if (resp.status == 400 || resp.status == 413 || resp.status == 431)
+    code = Errc::invalid_argument;
+  else if (resp.status == 401)
+    code = Errc::unauthorized;
+  else if (resp.status == 403)
+    code = Errc::forbidden;
+  else if (resp.status == 404)
+    code = Errc::not_found;
+  else if (resp.status == 409)
+    code = Errc::conflict;
   return make_error(code, "server: " + detail);
 }
 

@@ -20,7 +20,8 @@ class Remote {
  public:
   static Result<Remote> connect(const Globals& g, const RemoteOptions& o);
   // A JSON call; a problem document becomes an Error with its detail.
-  Result<nlohmann::json> call(const std::string& method, const std::string& target, const nlohmann::json* body = nullptr);
+  Result<nlohmann::json> call(const std::string& method, const std::string& target,
+                              const nlohmann::json* body = nullptr);
 
  private:
   std::shared_ptr<http::Client> client_;

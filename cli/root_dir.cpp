@@ -10,7 +10,8 @@ using nlohmann::json;
 std::string to_json(const RootState& s) {
   json j = {{"public_url", s.public_url}, {"crl_number", s.crl_number}};
   json issued = json::array();
-  for (const auto& i : s.issued) issued.push_back({{"serial", i.serial}, {"subject", i.subject}, {"not_after", i.not_after}});
+  for (const auto& i : s.issued)
+    issued.push_back({{"serial", i.serial}, {"subject", i.subject}, {"not_after", i.not_after}});
   json revoked = json::array();
   for (const auto& r : s.revoked)
     revoked.push_back({{"serial", r.serial}, {"revoked_at", r.revoked_at}, {"reason", r.reason}});
@@ -31,8 +32,8 @@ Result<RootState> parse_root_state(std::string_view text) {
       s.issued.push_back({i.at("serial").get<std::string>(), i.at("subject").get<std::string>(),
                           i.at("not_after").get<std::int64_t>()});
     for (const auto& r : j.at("revoked"))
-      s.revoked.push_back({r.at("serial").get<std::string>(), r.at("revoked_at").get<std::int64_t>(),
-                           r.at("reason").get<int>()});
+      s.revoked.push_back(
+          {r.at("serial").get<std::string>(), r.at("revoked_at").get<std::int64_t>(), r.at("reason").get<int>()});
   } catch (const json::exception&) {
     return bad();
   }

@@ -4,9 +4,9 @@
 
 #include <system_error>
 
+#include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/crypto/crypto.hpp"
-#include "ca/base/encoding.hpp"
 
 namespace sigil::cli {
 namespace fs = std::filesystem;
@@ -18,7 +18,8 @@ Result<StagedDir> StagedDir::open(const fs::path& final_dir, unsigned mode) {
   std::error_code ec;
   const auto st = fs::status(d.final_, ec);
   if (fs::exists(st)) {
-    if (!fs::is_directory(st)) return make_error(Errc::already_exists, d.final_.string() + " exists and is not a directory");
+    if (!fs::is_directory(st))
+      return make_error(Errc::already_exists, d.final_.string() + " exists and is not a directory");
     if (!fs::is_empty(d.final_, ec) || ec)
       return make_error(Errc::already_exists, d.final_.string() + " is not empty; refusing to overwrite it");
     if (::access(d.final_.c_str(), W_OK | X_OK) != 0)
@@ -29,7 +30,8 @@ Result<StagedDir> StagedDir::open(const fs::path& final_dir, unsigned mode) {
   for (fs::path p = d.final_.parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path())
     d.parents_.insert(d.parents_.begin(), p);
   SIGIL_TRY_STATUS(make_dirs(d.final_.parent_path()));
-  d.work_ = d.final_.parent_path() / ("." + d.final_.filename().string() + ".staging-" + to_hex(crypto::random_bytes(6)));
+  d.work_ =
+      d.final_.parent_path() / ("." + d.final_.filename().string() + ".staging-" + to_hex(crypto::random_bytes(6)));
   SIGIL_TRY_STATUS(make_dirs(d.work_, mode));
   d.staged_ = true;
   return d;

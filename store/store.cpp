@@ -4,9 +4,12 @@ namespace sigil::store {
 
 const char* to_string(CertStatus s) {
   switch (s) {
-    case CertStatus::pending: return "pending";
-    case CertStatus::valid: return "valid";
-    case CertStatus::revoked: return "revoked";
+    case CertStatus::pending:
+      return "pending";
+    case CertStatus::valid:
+      return "valid";
+    case CertStatus::revoked:
+      return "revoked";
   }
   return "unknown";
 }
@@ -48,7 +51,8 @@ Result<std::string> normalize_serial(std::string s) {
       return make_error(Errc::invalid_argument, "'" + s + "' is not a serial number (hex)");
     out += c;
   }
-  if (out.empty() || out.size() > 40) return make_error(Errc::invalid_argument, "'" + s + "' is not a serial number (hex)");
+  if (out.empty() || out.size() > 40)
+    return make_error(Errc::invalid_argument, "'" + s + "' is not a serial number (hex)");
   // The store keys serials by their DER octets in hex; a leading zero nibble is easily dropped.
   if (out.size() % 2 != 0) out.insert(out.begin(), '0');
   return out;

@@ -42,20 +42,20 @@ inline constexpr const char* kRevocationReasonNames =
 
 // Appended in the same transaction as the change it records.
 struct AuditEntry {
-  std::int64_t at = 0;     // unix seconds
-  std::string actor;       // "cli:root@host", an mTLS identity, an ACME account URL
-  std::string action;      // "issue", "revoke", "init", ...
-  std::string target;      // usually a serial
-  std::string outcome;     // "ok" or "refused"
-  std::string detail;      // human-readable, never key material
+  std::int64_t at = 0;  // unix seconds
+  std::string actor;    // "cli:root@host", an mTLS identity, an ACME account URL
+  std::string action;   // "issue", "revoke", "init", ...
+  std::string target;   // usually a serial
+  std::string outcome;  // "ok" or "refused"
+  std::string detail;   // human-readable, never key material
 };
 
 // The serial and the to-be-signed certificate, committed before the signature is made.
 struct PendingCertificate {
-  std::string serial;      // lower-case hex, no leading "00" beyond DER's
-  std::string issuer_id;   // hex SHA-256 of the issuing CA certificate's SPKI (keyed by issuer)
+  std::string serial;     // lower-case hex, no leading "00" beyond DER's
+  std::string issuer_id;  // hex SHA-256 of the issuing CA certificate's SPKI (keyed by issuer)
   Bytes tbs_der;
-  std::string subject;     // RFC 4514 text, may be empty
+  std::string subject;            // RFC 4514 text, may be empty
   std::vector<std::string> sans;  // "dns:a.example", "ip:10.0.0.1", "uri:spiffe://td/x", "email:a@b"
   std::string profile;
   std::string requester;
@@ -68,7 +68,7 @@ struct CertificateRecord {
   std::string serial;
   std::string issuer_id;
   Bytes tbs_der;
-  Bytes der;               // empty while pending
+  Bytes der;  // empty while pending
   std::string subject;
   std::vector<std::string> sans;
   std::string profile;
@@ -83,12 +83,12 @@ struct CertificateRecord {
 
 struct ListFilter {
   enum class Status { any, valid, revoked, expired };
-  Status status = Status::any;     // valid = status valid and not_after > now; expired = not_after <= now
+  Status status = Status::any;                  // valid = status valid and not_after > now; expired = not_after <= now
   std::optional<std::int64_t> expiring_before;  // not_after <= this (and still valid)
   std::optional<std::string> profile;
-  std::int64_t now = 0;            // the caller's clock, for valid/expired
-  std::string page_token;          // opaque; empty for the first page
-  int limit = 100;                 // 1..1000
+  std::int64_t now = 0;    // the caller's clock, for valid/expired
+  std::string page_token;  // opaque; empty for the first page
+  int limit = 100;         // 1..1000
 };
 
 struct Page {

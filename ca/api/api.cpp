@@ -118,10 +118,14 @@ class Api {
       if (k != "status" && k != "expiring_within" && k != "profile" && k != "page_token" && k != "limit")
         return fail(make_error(Errc::malformed, "unknown query parameter '" + k + "'"));
     const std::string status = q("status");
-    if (status == "valid") f.status = store::ListFilter::Status::valid;
-    else if (status == "revoked") f.status = store::ListFilter::Status::revoked;
-    else if (status == "expired") f.status = store::ListFilter::Status::expired;
-    else if (!status.empty()) return fail(make_error(Errc::malformed, "status must be valid, revoked or expired"));
+    if (status == "valid")
+      f.status = store::ListFilter::Status::valid;
+    else if (status == "revoked")
+      f.status = store::ListFilter::Status::revoked;
+    else if (status == "expired")
+      f.status = store::ListFilter::Status::expired;
+    else if (!status.empty())
+      return fail(make_error(Errc::malformed, "status must be valid, revoked or expired"));
     if (const std::string w = q("expiring_within"); !w.empty()) {
       auto d = parse_duration(w);
       if (!d) return fail(d.error());
@@ -155,7 +159,8 @@ class Api {
     if (!*rec || (*rec)->der.empty()) return fail(make_error(Errc::not_found, "no certificate with serial " + *serial));
     const auto& r = **rec;
     const std::string pem = pem_encode("CERTIFICATE", r.der);
-    if (auto accept = req.header("accept"); accept && accept->find("application/pem-certificate-chain") != std::string_view::npos) {
+    if (auto accept = req.header("accept");
+        accept && accept->find("application/pem-certificate-chain") != std::string_view::npos) {
       const std::string chain = pem + d_.issuer.certificate().pem();
       return Response::text(200, chain, "application/pem-certificate-chain");
     }
@@ -172,7 +177,8 @@ class Api {
     // An admin may revoke anything; any caller may revoke the very certificate it presents.
     const bool self = req.peer && req.peer->serial_hex() == *serial;
     if (!self) {
-      if (auto ok = d_.policy.load()->may(*id, authz::Action::revoke); !ok) return deny(*id, "revoke", *serial, ok.error());
+      if (auto ok = d_.policy.load()->may(*id, authz::Action::revoke); !ok)
+        return deny(*id, "revoke", *serial, ok.error());
     }
     auto body = json_body(req, {"reason"});
     if (!body) return fail(body.error());
@@ -181,13 +187,15 @@ class Api {
     auto reason = store::parse_revocation_reason(reason_text->empty() ? "unspecified" : *reason_text);
     if (!reason) return fail(reason.error());
     const std::int64_t now = to_unix(d_.clock.now());
-    if (auto s = d_.store.revoke(*serial, now, *reason,
-                                 {now, "api:" + id->value, "revoke", *serial, "ok",
-                                  std::string("reason=") + store::to_string(*reason)});
+    if (auto s = d_.store.revoke(
+            *serial, now, *reason,
+            {now, "api:" + id->value, "revoke", *serial, "ok", std::string("reason=") + store::to_string(*reason)});
         !s)
       return fail(s.error());
     d_.metrics.add("sigil_certificates_revoked_total", {{"reason", store::to_string(*reason)}});
-    json j = {{"serial", *serial}, {"status", "revoked"}, {"reason", store::to_string(*reason)},
+    json j = {{"serial", *serial},
+              {"status", "revoked"},
+              {"reason", store::to_string(*reason)},
               {"revoked_at", format_rfc3339(from_unix(now))}};
     return Response::json(200, j.dump());
   }
@@ -204,12 +212,14 @@ class Api {
     if (!csr) return fail(csr.error());
     bool rotate = false;
     if (body->contains("rotate_key")) {
-      if (!(*body)["rotate_key"].is_boolean()) return fail(make_error(Errc::malformed, "rotate_key must be true or false"));
+      if (!(*body)["rotate_key"].is_boolean())
+        return fail(make_error(Errc::malformed, "rotate_key must be true or false"));
       rotate = (*body)["rotate_key"].get<bool>();
     }
     if (rotate && csr->empty()) return fail(make_error(Errc::bad_csr, "rotate_key needs a csr with the new key"));
     if (!rotate && !csr->empty())
-      return fail(make_error(Errc::bad_csr, "a csr means a new key: set rotate_key to true, or send no csr to keep the key"));
+      return fail(
+          make_error(Errc::bad_csr, "a csr means a new key: set rotate_key to true, or send no csr to keep the key"));
     auto rec = d_.store.find(current.serial_hex());
     if (!rec) return fail(rec.error());
     if (!*rec || (*rec)->der != current.der())

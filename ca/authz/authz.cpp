@@ -9,9 +9,12 @@ namespace {
 Error forbidden(std::string why) { return make_error(Errc::forbidden, std::move(why)); }
 const char* role_name(Role r) {
   switch (r) {
-    case Role::admin: return "admin";
-    case Role::issuer: return "issuer";
-    case Role::renew_self: return "renew-self";
+    case Role::admin:
+      return "admin";
+    case Role::issuer:
+      return "issuer";
+    case Role::renew_self:
+      return "renew-self";
   }
   return "?";
 }
@@ -66,7 +69,8 @@ Status Policy::may(const Identity& id, Action action) const {
   if (!r) return forbidden("identity '" + id.value + "' has no role");
   switch (action) {
     case Action::metrics:
-    case Action::renew_self: return {};  // every role may renew itself and read metrics
+    case Action::renew_self:
+      return {};  // every role may renew itself and read metrics
     case Action::read:
     case Action::revoke:
       if (r->role == Role::admin) return {};
@@ -80,7 +84,8 @@ Status Policy::may_issue(const Identity& id, const std::vector<std::string>& nam
   const Rule* r = rule_for(id);
   if (!r) return forbidden("identity '" + id.value + "' has no role");
   if (r->role == Role::admin) return {};
-  if (r->role != Role::issuer) return forbidden("role renew-self of '" + id.value + "' may not request new certificates");
+  if (r->role != Role::issuer)
+    return forbidden("role renew-self of '" + id.value + "' may not request new certificates");
   if (!r->profiles.empty() && std::find(r->profiles.begin(), r->profiles.end(), profile) == r->profiles.end())
     return forbidden("'" + id.value + "' may not use profile '" + profile + "'");
   if (r->max_ttl && ttl > *r->max_ttl) return forbidden("'" + id.value + "' may not request a TTL this long");

@@ -25,11 +25,11 @@ enum class Role { admin, issuer, renew_self };
 Result<Role> parse_role(std::string_view s);
 
 struct Rule {
-  std::string identity;                          // exact, or "*" standing for one segment
+  std::string identity;  // exact, or "*" standing for one segment
   Role role = Role::renew_self;
-  std::vector<std::string> identifiers;          // issuer: patterns for the names it may request
-  std::vector<std::string> profiles;             // issuer: allowed profiles (empty: any)
-  std::optional<Seconds> max_ttl;                // issuer: cap below the profile's maximum
+  std::vector<std::string> identifiers;  // issuer: patterns for the names it may request
+  std::vector<std::string> profiles;     // issuer: allowed profiles (empty: any)
+  std::optional<Seconds> max_ttl;        // issuer: cap below the profile's maximum
 };
 
 enum class Action { read, revoke, renew_self, metrics };

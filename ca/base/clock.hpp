@@ -41,9 +41,7 @@ class FakeClock final : public Clock {
   TimePoint now_;
 };
 
-inline std::int64_t to_unix(TimePoint t) {
-  return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count();
-}
+inline std::int64_t to_unix(TimePoint t) { return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count(); }
 inline TimePoint from_unix(std::int64_t s) { return TimePoint(Seconds(s)); }
 
 }  // namespace sigil

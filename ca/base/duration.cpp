@@ -27,13 +27,26 @@ Result<Seconds> parse_duration(std::string_view text) {
     if (i == text.size()) return bad();  // a unit is required
     std::int64_t unit = 0;
     switch (text[i]) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 7 * 86400; break;
-      case 'y': unit = 365 * 86400; break;
-      default: return bad();
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      case 'y':
+        unit = 365 * 86400;
+        break;
+      default:
+        return bad();
     }
     ++i;
     total += n * unit;
@@ -44,7 +57,10 @@ Result<Seconds> parse_duration(std::string_view text) {
 
 std::string format_duration(Seconds d) {
   const std::int64_t s = d.count();
-  struct Unit { std::int64_t secs; char c; };
+  struct Unit {
+    std::int64_t secs;
+    char c;
+  };
   for (Unit u : {Unit{365 * 86400, 'y'}, Unit{86400, 'd'}, Unit{3600, 'h'}, Unit{60, 'm'}}) {
     if (s != 0 && s % u.secs == 0) return std::to_string(s / u.secs) + u.c;
   }
@@ -65,11 +81,10 @@ Result<TimePoint> parse_rfc3339(std::string_view text) {
   const std::string s(text);
   char z = 0;
   int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z, &consumed) != 7 ||
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &z, &consumed) != 7 ||
       z != 'Z' || static_cast<std::size_t>(consumed) != s.size()) {
-    return make_error(Errc::invalid_argument,
-                      "invalid time '" + s + "' (use RFC 3339 UTC, e.g. 2026-01-02T15:04:05Z)");
+    return make_error(Errc::invalid_argument, "invalid time '" + s + "' (use RFC 3339 UTC, e.g. 2026-01-02T15:04:05Z)");
   }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;

@@ -15,9 +15,9 @@ std::string to_hex(std::span<const std::uint8_t> b);  // lower case
 Result<Bytes> from_hex(std::string_view hex);
 
 std::string base64_encode(std::span<const std::uint8_t> b);
-Result<Bytes> base64_decode(std::string_view text);  // ignores no whitespace; padding required
+Result<Bytes> base64_decode(std::string_view text);             // ignores no whitespace; padding required
 std::string base64url_encode(std::span<const std::uint8_t> b);  // no padding
-Result<Bytes> base64url_decode(std::string_view text);           // padding refused
+Result<Bytes> base64url_decode(std::string_view text);          // padding refused
 
 struct PemBlock {
   std::string label;  // "CERTIFICATE", "CERTIFICATE REQUEST", ...

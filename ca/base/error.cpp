@@ -6,7 +6,6 @@
 namespace sigil {
 namespace {
 
-
 struct Row {
   Errc code;
   ErrorInfo info;
@@ -19,8 +18,7 @@ constexpr std::array<Row, 16> kTable{{
     {Errc::malformed, {"malformed", 400, "urn:ietf:params:acme:error:malformed", 3}},
     {Errc::bad_csr, {"bad_csr", 400, "urn:ietf:params:acme:error:badCSR", 3}},
     {Errc::bad_public_key, {"bad_public_key", 400, "urn:ietf:params:acme:error:badPublicKey", 3}},
-    {Errc::rejected_identifier,
-     {"rejected_identifier", 400, "urn:ietf:params:acme:error:rejectedIdentifier", 3}},
+    {Errc::rejected_identifier, {"rejected_identifier", 400, "urn:ietf:params:acme:error:rejectedIdentifier", 3}},
     {Errc::policy_violation, {"policy_violation", 400, "urn:sigil:error:policyViolation", 3}},
     {Errc::lint_failed, {"lint_failed", 500, "urn:sigil:error:lintFailed", 7}},
     {Errc::not_found, {"not_found", 404, "about:blank", 4}},
@@ -33,7 +31,6 @@ constexpr std::array<Row, 16> kTable{{
     {Errc::crypto, {"crypto", 500, "urn:ietf:params:acme:error:serverInternal", 7}},
     {Errc::internal, {"internal", 500, "urn:ietf:params:acme:error:serverInternal", 7}},
 }};
-
 
 }  // namespace
 

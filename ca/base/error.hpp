@@ -11,26 +11,26 @@
 namespace sigil {
 
 enum class Errc {
-  invalid_argument,  // a caller's input is wrong (flag, JSON field, config key)
-  malformed,         // bytes that do not parse (PEM, DER, JSON)
-  bad_csr,           // CSR parses but is unacceptable (signature, identifiers vs CSR)
-  bad_public_key,    // key type or size below policy
+  invalid_argument,     // a caller's input is wrong (flag, JSON field, config key)
+  malformed,            // bytes that do not parse (PEM, DER, JSON)
+  bad_csr,              // CSR parses but is unacceptable (signature, identifiers vs CSR)
+  bad_public_key,       // key type or size below policy
   rejected_identifier,  // identifier outside the identifier policy
-  policy_violation,  // profile/TTL/other issuance rule
-  lint_failed,       // to-be-signed certificate failed the pre-sign lint
+  policy_violation,     // profile/TTL/other issuance rule
+  lint_failed,          // to-be-signed certificate failed the pre-sign lint
   not_found,
   already_exists,
   conflict,
-  unauthorized,      // authentication failed (bad passphrase, no credential)
-  forbidden,         // authenticated but not allowed
-  io,                // file system
-  storage,           // database
-  crypto,            // OpenSSL failure not caused by the input
+  unauthorized,  // authentication failed (bad passphrase, no credential)
+  forbidden,     // authenticated but not allowed
+  io,            // file system
+  storage,       // database
+  crypto,        // OpenSSL failure not caused by the input
   internal,
 };
 
 struct ErrorInfo {
-  std::string_view name;          // stable, machine-readable
+  std::string_view name;  // stable, machine-readable
   int http_status;
   std::string_view problem_type;  // RFC 7807 "type"
   int exit_code;                  // CLI
@@ -44,9 +44,7 @@ struct Error {
   std::string detail;
 
   // "detail" prefixed with some context: err.context("reading root.key")
-  Error context(std::string_view what) const& {
-    return Error{code, std::string(what) + ": " + detail};
-  }
+  Error context(std::string_view what) const& { return Error{code, std::string(what) + ": " + detail}; }
 };
 
 inline Error make_error(Errc code, std::string detail) { return Error{code, std::move(detail)}; }
@@ -55,22 +53,34 @@ inline Error make_error(Errc code, std::string detail) { return Error{code, std:
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }
 
-  T& value() & { assert(has_value()); return std::get<0>(v_); }
-  const T& value() const& { assert(has_value()); return std::get<0>(v_); }
-  T&& value() && { assert(has_value()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(has_value());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const { assert(!has_value()); return std::get<1>(v_); }
+  const Error& error() const {
+    assert(!has_value());
+    return std::get<1>(v_);
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -83,7 +93,10 @@ class [[nodiscard]] Result<void> {
   Result(Error error) : e_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
   bool has_value() const { return !e_.has_value(); }
   explicit operator bool() const { return has_value(); }
-  const Error& error() const { assert(e_); return *e_; }
+  const Error& error() const {
+    assert(e_);
+    return *e_;
+  }
 
  private:
   std::optional<Error> e_;
@@ -101,8 +114,8 @@ using Status = Result<void>;
   if (!tmp) return tmp.error();         \
   decl = std::move(tmp).value()
 #define SIGIL_TRY(decl, expr) SIGIL_TRY_IMPL(SIGIL_CONCAT(sigil_try_, __LINE__), decl, expr)
-#define SIGIL_TRY_STATUS(expr)                          \
-  do {                                                  \
-    auto sigil_status_ = (expr);                        \
-    if (!sigil_status_) return sigil_status_.error();   \
+#define SIGIL_TRY_STATUS(expr)                        \
+  do {                                                \
+    auto sigil_status_ = (expr);                      \
+    if (!sigil_status_) return sigil_status_.error(); \
   } while (0)

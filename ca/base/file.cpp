@@ -125,7 +125,7 @@ Status make_dirs(const fs::path& dir, unsigned mode) {
     if (cur.empty() || cur == "/") continue;
     if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return errno_error("cannot create directory", cur);
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return make_error(Errc::io, dir.string() + " is not a directory");
   return {};

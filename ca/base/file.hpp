@@ -16,20 +16,16 @@ using Bytes = std::vector<std::uint8_t>;
 constexpr unsigned kPrivateMode = 0600;
 constexpr unsigned kPublicMode = 0644;
 
-Status write_file_atomic(const std::filesystem::path& path, std::string_view data,
-                         unsigned mode = kPublicMode);
+Status write_file_atomic(const std::filesystem::path& path, std::string_view data, unsigned mode = kPublicMode);
 // Refuses to replace an existing file (O_EXCL semantics at the final name via link()).
-Status write_file_new(const std::filesystem::path& path, std::string_view data,
-                      unsigned mode = kPublicMode);
+Status write_file_new(const std::filesystem::path& path, std::string_view data, unsigned mode = kPublicMode);
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_size = 16u << 20);
 // mkdir -p with the given mode for directories it creates.
 Status make_dirs(const std::filesystem::path& dir, unsigned mode = 0755);
 // Syncs a directory so renames and creations within it are durable.
 Status sync_dir(const std::filesystem::path& dir);
 
-inline std::string_view as_chars(const Bytes& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+inline std::string_view as_chars(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 inline Bytes as_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
 }  // namespace sigil

@@ -23,10 +23,14 @@ std::string quote(std::string_view v) {
 }
 constexpr std::string_view name(Level l) {
   switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
   }
   return "?";
 }
@@ -36,8 +40,8 @@ void set_level(Level min) { g_min = min; }
 
 void write(Level level, std::string_view msg, std::initializer_list<Field> fields) {
   if (level < g_min.load()) return;
-  std::string line = "ts=" + format_rfc3339(SystemClock{}.now()) + " level=" + std::string(name(level)) +
-                     " msg=" + quote(msg);
+  std::string line =
+      "ts=" + format_rfc3339(SystemClock{}.now()) + " level=" + std::string(name(level)) + " msg=" + quote(msg);
   for (const auto& [k, v] : fields) line += " " + std::string(k) + "=" + quote(v);
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stderr);

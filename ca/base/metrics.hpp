@@ -15,7 +15,7 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class Metrics {
  public:
-  void add(const std::string& name, const Labels& labels, double v = 1);       // counter
+  void add(const std::string& name, const Labels& labels, double v = 1);      // counter
   void set(const std::string& name, const Labels& labels, double v);          // gauge
   void observe(const std::string& name, const Labels& labels, double value);  // histogram (seconds)
   // A gauge computed at scrape time (e.g. certificates expiring within 7 days).

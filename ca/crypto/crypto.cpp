@@ -29,12 +29,16 @@ const EVP_MD* fetched_md(SignatureAlgorithm alg) {
   static EVP_MD* sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
   switch (alg) {
     case SignatureAlgorithm::ecdsa_sha256:
-    case SignatureAlgorithm::rsa_sha256: return sha256;
+    case SignatureAlgorithm::rsa_sha256:
+      return sha256;
     case SignatureAlgorithm::ecdsa_sha384:
-    case SignatureAlgorithm::rsa_sha384: return sha384;
+    case SignatureAlgorithm::rsa_sha384:
+      return sha384;
     case SignatureAlgorithm::ecdsa_sha512:
-    case SignatureAlgorithm::rsa_sha512: return sha512;
-    case SignatureAlgorithm::ed25519: return nullptr;
+    case SignatureAlgorithm::rsa_sha512:
+      return sha512;
+    case SignatureAlgorithm::ed25519:
+      return nullptr;
   }
   return nullptr;
 }
@@ -66,11 +70,10 @@ Result<EvpPkeyPtr> verification_key(const PublicKey& key) {
       if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0) break;
       char group[8];
       std::strcpy(group, key.algorithm == KeyAlgorithm::ec_p256 ? "P-256" : "P-384");
-      OSSL_PARAM params[] = {
-          OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
-          OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<std::uint8_t*>(key.key.data()),
-                                            key.key.size()),
-          OSSL_PARAM_construct_end()};
+      OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+                             OSSL_PARAM_construct_octet_string(
+                                 OSSL_PKEY_PARAM_PUB_KEY, const_cast<std::uint8_t*>(key.key.data()), key.key.size()),
+                             OSSL_PARAM_construct_end()};
       if (EVP_PKEY_fromdata(ctx.get(), &out, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
         ERR_clear_error();
         return make_error(Errc::bad_public_key, "EC public key is not a point on the curve");
@@ -121,12 +124,18 @@ Result<KeyType> parse_key_type(std::string_view name) {
 
 std::string_view to_string(KeyType t) {
   switch (t) {
-    case KeyType::ec_p256: return "ec-p256";
-    case KeyType::ec_p384: return "ec-p384";
-    case KeyType::ed25519: return "ed25519";
-    case KeyType::rsa_2048: return "rsa-2048";
-    case KeyType::rsa_3072: return "rsa-3072";
-    case KeyType::rsa_4096: return "rsa-4096";
+    case KeyType::ec_p256:
+      return "ec-p256";
+    case KeyType::ec_p384:
+      return "ec-p384";
+    case KeyType::ed25519:
+      return "ed25519";
+    case KeyType::rsa_2048:
+      return "rsa-2048";
+    case KeyType::rsa_3072:
+      return "rsa-3072";
+    case KeyType::rsa_4096:
+      return "rsa-4096";
   }
   return "?";
 }
@@ -146,12 +155,24 @@ Result<std::unique_ptr<KeySigner>> KeySigner::adopt(std::unique_ptr<Impl> impl) 
 Result<std::unique_ptr<KeySigner>> KeySigner::generate(KeyType type) {
   EVP_PKEY* k = nullptr;
   switch (type) {
-    case KeyType::ec_p256: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
-    case KeyType::ec_p384: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"); break;
-    case KeyType::ed25519: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
-    case KeyType::rsa_2048: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048}); break;
-    case KeyType::rsa_3072: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{3072}); break;
-    case KeyType::rsa_4096: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{4096}); break;
+    case KeyType::ec_p256:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+      break;
+    case KeyType::ec_p384:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384");
+      break;
+    case KeyType::ed25519:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+      break;
+    case KeyType::rsa_2048:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
+      break;
+    case KeyType::rsa_3072:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{3072});
+      break;
+    case KeyType::rsa_4096:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{4096});
+      break;
   }
   if (!k) return make_error(Errc::crypto, "key generation failed: " + drain_openssl_errors());
   auto impl = std::make_unique<Impl>();
@@ -159,7 +180,8 @@ Result<std::unique_ptr<KeySigner>> KeySigner::generate(KeyType type) {
   return adopt(std::move(impl));
 }
 
-Result<std::unique_ptr<KeySigner>> KeySigner::from_pem(std::string_view pem, std::optional<std::string_view> passphrase) {
+Result<std::unique_ptr<KeySigner>> KeySigner::from_pem(std::string_view pem,
+                                                       std::optional<std::string_view> passphrase) {
   const bool encrypted = pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos;
   if (encrypted && !passphrase) return make_error(Errc::unauthorized, "the key is encrypted: a passphrase is needed");
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));

@@ -202,8 +202,7 @@ Result<std::int64_t> read_small_integer(const Tlv& t) {
 }
 
 Result<ByteView> read_bit_string_bytes(const Tlv& t) {
-  if (t.tag != tag::kBitString || t.contents.empty() || t.contents[0] != 0)
-    return bad("bad BIT STRING");
+  if (t.tag != tag::kBitString || t.contents.empty() || t.contents[0] != 0) return bad("bad BIT STRING");
   return t.contents.subspan(1);
 }
 
@@ -248,8 +247,8 @@ Result<TimePoint> read_time(const Tlv& t) {
   } else {
     return bad("expected a time");
   }
-  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-      tm.tm_min > 59 || tm.tm_sec > 59)
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 59)
     return bad("time out of range");
   return from_unix(static_cast<std::int64_t>(timegm(&tm)));
 }

@@ -16,10 +16,9 @@ namespace sigil::crypto::der {
 using ByteView = std::span<const std::uint8_t>;
 
 namespace tag {
-constexpr std::uint8_t kBoolean = 0x01, kInteger = 0x02, kBitString = 0x03, kOctetString = 0x04,
-                       kNull = 0x05, kOid = 0x06, kEnumerated = 0x0a, kUtf8String = 0x0c,
-                       kPrintableString = 0x13, kIa5String = 0x16, kUtcTime = 0x17,
-                       kGeneralizedTime = 0x18, kSequence = 0x30, kSet = 0x31;
+constexpr std::uint8_t kBoolean = 0x01, kInteger = 0x02, kBitString = 0x03, kOctetString = 0x04, kNull = 0x05,
+                       kOid = 0x06, kEnumerated = 0x0a, kUtf8String = 0x0c, kPrintableString = 0x13, kIa5String = 0x16,
+                       kUtcTime = 0x17, kGeneralizedTime = 0x18, kSequence = 0x30, kSet = 0x31;
 constexpr std::uint8_t context(unsigned n) { return static_cast<std::uint8_t>(0x80 | n); }
 constexpr std::uint8_t context_constructed(unsigned n) { return static_cast<std::uint8_t>(0xa0 | n); }
 }  // namespace tag

@@ -6,9 +6,9 @@
 namespace sigil::crypto::oid {
 
 using B = std::span<const std::uint8_t>;
-#define SIGIL_OID(name, ...)                                  \
+#define SIGIL_OID(name, ...)                                    \
   inline constexpr std::uint8_t name##_bytes[] = {__VA_ARGS__}; \
-  inline constexpr B name{name##_bytes}
+  inline constexpr B name { name##_bytes }
 
 // Keys and signatures
 SIGIL_OID(ec_public_key, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01);

@@ -25,9 +25,15 @@ constexpr unsigned kGnEmail = 1, kGnDns = 2, kGnUri = 6, kGnIp = 7;
 
 void write_general_name(Writer& w, const GeneralName& n) {
   switch (n.type) {
-    case GeneralName::Type::dns: w.string(tag::context(kGnDns), n.value); break;
-    case GeneralName::Type::email: w.string(tag::context(kGnEmail), n.value); break;
-    case GeneralName::Type::uri: w.string(tag::context(kGnUri), n.value); break;
+    case GeneralName::Type::dns:
+      w.string(tag::context(kGnDns), n.value);
+      break;
+    case GeneralName::Type::email:
+      w.string(tag::context(kGnEmail), n.value);
+      break;
+    case GeneralName::Type::uri:
+      w.string(tag::context(kGnUri), n.value);
+      break;
     case GeneralName::Type::ip: {
       auto b = ip_to_bytes(n.value);
       w.tlv(tag::context(kGnIp), b ? ByteView(*b) : ByteView{});
@@ -66,33 +72,48 @@ bool ascii_printable(std::string_view s) {
 
 std::string_view to_string(KeyAlgorithm a) {
   switch (a) {
-    case KeyAlgorithm::ec_p256: return "ec-p256";
-    case KeyAlgorithm::ec_p384: return "ec-p384";
-    case KeyAlgorithm::ed25519: return "ed25519";
-    case KeyAlgorithm::rsa: return "rsa";
+    case KeyAlgorithm::ec_p256:
+      return "ec-p256";
+    case KeyAlgorithm::ec_p384:
+      return "ec-p384";
+    case KeyAlgorithm::ed25519:
+      return "ed25519";
+    case KeyAlgorithm::rsa:
+      return "rsa";
   }
   return "?";
 }
 
 std::string_view to_string(SignatureAlgorithm a) {
   switch (a) {
-    case SignatureAlgorithm::ecdsa_sha256: return "ecdsa-with-SHA256";
-    case SignatureAlgorithm::ecdsa_sha384: return "ecdsa-with-SHA384";
-    case SignatureAlgorithm::ecdsa_sha512: return "ecdsa-with-SHA512";
-    case SignatureAlgorithm::ed25519: return "Ed25519";
-    case SignatureAlgorithm::rsa_sha256: return "sha256WithRSAEncryption";
-    case SignatureAlgorithm::rsa_sha384: return "sha384WithRSAEncryption";
-    case SignatureAlgorithm::rsa_sha512: return "sha512WithRSAEncryption";
+    case SignatureAlgorithm::ecdsa_sha256:
+      return "ecdsa-with-SHA256";
+    case SignatureAlgorithm::ecdsa_sha384:
+      return "ecdsa-with-SHA384";
+    case SignatureAlgorithm::ecdsa_sha512:
+      return "ecdsa-with-SHA512";
+    case SignatureAlgorithm::ed25519:
+      return "Ed25519";
+    case SignatureAlgorithm::rsa_sha256:
+      return "sha256WithRSAEncryption";
+    case SignatureAlgorithm::rsa_sha384:
+      return "sha384WithRSAEncryption";
+    case SignatureAlgorithm::rsa_sha512:
+      return "sha512WithRSAEncryption";
   }
   return "?";
 }
 
 SignatureAlgorithm signature_algorithm_for(KeyAlgorithm key) {
   switch (key) {
-    case KeyAlgorithm::ec_p256: return SignatureAlgorithm::ecdsa_sha256;
-    case KeyAlgorithm::ec_p384: return SignatureAlgorithm::ecdsa_sha384;
-    case KeyAlgorithm::ed25519: return SignatureAlgorithm::ed25519;
-    case KeyAlgorithm::rsa: return SignatureAlgorithm::rsa_sha256;
+    case KeyAlgorithm::ec_p256:
+      return SignatureAlgorithm::ecdsa_sha256;
+    case KeyAlgorithm::ec_p384:
+      return SignatureAlgorithm::ecdsa_sha384;
+    case KeyAlgorithm::ed25519:
+      return SignatureAlgorithm::ed25519;
+    case KeyAlgorithm::rsa:
+      return SignatureAlgorithm::rsa_sha256;
   }
   return SignatureAlgorithm::ecdsa_sha256;
 }
@@ -103,8 +124,10 @@ bool signature_fits_key(SignatureAlgorithm sig, KeyAlgorithm key) {
     case SignatureAlgorithm::ecdsa_sha384:
     case SignatureAlgorithm::ecdsa_sha512:
       return key == KeyAlgorithm::ec_p256 || key == KeyAlgorithm::ec_p384;
-    case SignatureAlgorithm::ed25519: return key == KeyAlgorithm::ed25519;
-    default: return key == KeyAlgorithm::rsa;
+    case SignatureAlgorithm::ed25519:
+      return key == KeyAlgorithm::ed25519;
+    default:
+      return key == KeyAlgorithm::rsa;
   }
 }
 
@@ -112,14 +135,31 @@ Bytes algorithm_identifier(SignatureAlgorithm a) {
   return build([&](Writer& w) {
     const auto m = w.begin(tag::kSequence);
     switch (a) {
-      case SignatureAlgorithm::ecdsa_sha256: w.oid(oid::ecdsa_with_sha256); break;
-      case SignatureAlgorithm::ecdsa_sha384: w.oid(oid::ecdsa_with_sha384); break;
-      case SignatureAlgorithm::ecdsa_sha512: w.oid(oid::ecdsa_with_sha512); break;
-      case SignatureAlgorithm::ed25519: w.oid(oid::ed25519); break;
+      case SignatureAlgorithm::ecdsa_sha256:
+        w.oid(oid::ecdsa_with_sha256);
+        break;
+      case SignatureAlgorithm::ecdsa_sha384:
+        w.oid(oid::ecdsa_with_sha384);
+        break;
+      case SignatureAlgorithm::ecdsa_sha512:
+        w.oid(oid::ecdsa_with_sha512);
+        break;
+      case SignatureAlgorithm::ed25519:
+        w.oid(oid::ed25519);
+        break;
       // RFC 4055 §5: the parameters of the PKCS#1 v1.5 algorithms are NULL.
-      case SignatureAlgorithm::rsa_sha256: w.oid(oid::sha256_with_rsa); w.null(); break;
-      case SignatureAlgorithm::rsa_sha384: w.oid(oid::sha384_with_rsa); w.null(); break;
-      case SignatureAlgorithm::rsa_sha512: w.oid(oid::sha512_with_rsa); w.null(); break;
+      case SignatureAlgorithm::rsa_sha256:
+        w.oid(oid::sha256_with_rsa);
+        w.null();
+        break;
+      case SignatureAlgorithm::rsa_sha384:
+        w.oid(oid::sha384_with_rsa);
+        w.null();
+        break;
+      case SignatureAlgorithm::rsa_sha512:
+        w.oid(oid::sha512_with_rsa);
+        w.null();
+        break;
     }
     w.end(m);
   });
@@ -129,7 +169,11 @@ Result<SignatureAlgorithm> parse_algorithm_identifier(ByteView whole) {
   SIGIL_TRY(Tlv seq, der::read_single(whole, tag::kSequence));
   Reader r(seq.contents);
   SIGIL_TRY(Tlv o, r.expect(tag::kOid));
-  struct Known { ByteView oid; SignatureAlgorithm alg; bool null_params; };
+  struct Known {
+    ByteView oid;
+    SignatureAlgorithm alg;
+    bool null_params;
+  };
   const Known known[] = {
       {oid::ecdsa_with_sha256, SignatureAlgorithm::ecdsa_sha256, false},
       {oid::ecdsa_with_sha384, SignatureAlgorithm::ecdsa_sha384, false},
@@ -199,7 +243,8 @@ Result<PublicKey> parse_spki(ByteView spki_der) {
     SIGIL_TRY(Tlv mod, kr.expect(tag::kInteger));
     SIGIL_TRY(Tlv exp, kr.expect(tag::kInteger));
     if (!kr.empty() || mod.contents.empty() || exp.contents.empty()) return bad("bad RSAPublicKey");
-    if ((mod.contents[0] & 0x80) || (exp.contents[0] & 0x80)) return make_error(Errc::bad_public_key, "negative RSA value");
+    if ((mod.contents[0] & 0x80) || (exp.contents[0] & 0x80))
+      return make_error(Errc::bad_public_key, "negative RSA value");
     if (mod.contents.size() > 1 && mod.contents[0] == 0 && !(mod.contents[1] & 0x80)) return bad("non-minimal modulus");
     ByteView m = mod.contents;
     while (!m.empty() && m[0] == 0) m = m.subspan(1);
@@ -223,10 +268,14 @@ Bytes key_identifier(const PublicKey& key) {
 
 std::string to_string(const GeneralName& n) {
   switch (n.type) {
-    case GeneralName::Type::dns: return "dns:" + n.value;
-    case GeneralName::Type::ip: return "ip:" + n.value;
-    case GeneralName::Type::uri: return "uri:" + n.value;
-    case GeneralName::Type::email: return "email:" + n.value;
+    case GeneralName::Type::dns:
+      return "dns:" + n.value;
+    case GeneralName::Type::ip:
+      return "ip:" + n.value;
+    case GeneralName::Type::uri:
+      return "uri:" + n.value;
+    case GeneralName::Type::email:
+      return "email:" + n.value;
   }
   return n.value;
 }
@@ -304,17 +353,26 @@ bool is_string_tag(std::uint8_t t) {
 Result<std::string> name_to_string(ByteView name_der) {
   std::vector<std::string> parts;
   SIGIL_TRY_STATUS(for_each_attribute(name_der, [&](ByteView type, const Tlv& v) {
-    struct Short { ByteView oid; const char* name; };
-    const Short shorts[] = {{oid::common_name, "CN"}, {oid::organization, "O"}, {oid::organizational_unit, "OU"},
-                            {oid::country, "C"}, {oid::locality, "L"}, {oid::state, "ST"},
-                            {oid::serial_number, "serialNumber"}, {oid::email_address, "emailAddress"}};
+    struct Short {
+      ByteView oid;
+      const char* name;
+    };
+    const Short shorts[] = {{oid::common_name, "CN"},
+                            {oid::organization, "O"},
+                            {oid::organizational_unit, "OU"},
+                            {oid::country, "C"},
+                            {oid::locality, "L"},
+                            {oid::state, "ST"},
+                            {oid::serial_number, "serialNumber"},
+                            {oid::email_address, "emailAddress"}};
     std::string key = der::oid_to_string(type);
     for (const Short& s : shorts)
       if (oid::equal(type, s.oid)) key = s.name;
     std::string value;
     if (is_string_tag(v.tag)) {
       for (char c : bytes_sv(v.contents)) {
-        if (c == ',' || c == '+' || c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' || c == '=') value += '\\';
+        if (c == ',' || c == '+' || c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' || c == '=')
+          value += '\\';
         value += (static_cast<unsigned char>(c) < 0x20) ? '?' : c;
       }
     } else {
@@ -349,9 +407,12 @@ bool name_is_empty(ByteView name_der) {
 
 ByteView eku_oid(Eku e) {
   switch (e) {
-    case Eku::server_auth: return oid::kp_server_auth;
-    case Eku::client_auth: return oid::kp_client_auth;
-    case Eku::ocsp_signing: return oid::kp_ocsp_signing;
+    case Eku::server_auth:
+      return oid::kp_server_auth;
+    case Eku::client_auth:
+      return oid::kp_client_auth;
+    case Eku::ocsp_signing:
+      return oid::kp_ocsp_signing;
   }
   return {};
 }
@@ -399,8 +460,7 @@ Result<Bytes> encode_tbs(const CertificateSpec& s) {
                       x.end(m);
                     }));
   }
-  write_extension(w, oid::subject_key_identifier, false,
-                  build([&](Writer& x) { x.octet_string(s.subject_key_id); }));
+  write_extension(w, oid::subject_key_identifier, false, build([&](Writer& x) { x.octet_string(s.subject_key_id); }));
   if (!s.authority_key_id.empty()) {
     write_extension(w, oid::authority_key_identifier, false, build([&](Writer& x) {
                       const auto m = x.begin(tag::kSequence);
@@ -627,11 +687,16 @@ Result<std::vector<GeneralName>> decode_general_names(ByteView v) {
   while (!r.empty()) {
     SIGIL_TRY(Tlv n, r.next());
     GeneralName g;
-    if (n.tag == tag::context(kGnDns)) g.type = GeneralName::Type::dns;
-    else if (n.tag == tag::context(kGnEmail)) g.type = GeneralName::Type::email;
-    else if (n.tag == tag::context(kGnUri)) g.type = GeneralName::Type::uri;
-    else if (n.tag == tag::context(kGnIp)) g.type = GeneralName::Type::ip;
-    else return make_error(Errc::bad_csr, "unsupported subjectAltName form (tag " + std::to_string(n.tag) + ")");
+    if (n.tag == tag::context(kGnDns))
+      g.type = GeneralName::Type::dns;
+    else if (n.tag == tag::context(kGnEmail))
+      g.type = GeneralName::Type::email;
+    else if (n.tag == tag::context(kGnUri))
+      g.type = GeneralName::Type::uri;
+    else if (n.tag == tag::context(kGnIp))
+      g.type = GeneralName::Type::ip;
+    else
+      return make_error(Errc::bad_csr, "unsupported subjectAltName form (tag " + std::to_string(n.tag) + ")");
     if (g.type == GeneralName::Type::ip) {
       SIGIL_TRY(g.value, ip_from_bytes(n.contents));
     } else {

@@ -21,11 +21,11 @@ std::string_view to_string(KeyAlgorithm a);
 
 struct PublicKey {
   KeyAlgorithm algorithm = KeyAlgorithm::ec_p256;
-  int bits = 0;          // RSA modulus size, or the curve size
-  Bytes spki;            // DER SubjectPublicKeyInfo, exactly as received
-  Bytes key;             // subjectPublicKey BIT STRING contents (EC point, RSAPublicKey, raw Ed25519)
-  Bytes rsa_modulus;     // big-endian, RSA only
-  Bytes rsa_exponent;    // big-endian, RSA only
+  int bits = 0;        // RSA modulus size, or the curve size
+  Bytes spki;          // DER SubjectPublicKeyInfo, exactly as received
+  Bytes key;           // subjectPublicKey BIT STRING contents (EC point, RSAPublicKey, raw Ed25519)
+  Bytes rsa_modulus;   // big-endian, RSA only
+  Bytes rsa_exponent;  // big-endian, RSA only
 };
 // Strict: known algorithms only (RSA, EC on P-256/P-384, Ed25519), no trailing bytes.
 Result<PublicKey> parse_spki(ByteView der);
@@ -45,7 +45,7 @@ struct GeneralName {
   std::string value;  // IP in text form ("10.0.0.1", "2001:db8::1")
   bool operator==(const GeneralName&) const = default;
 };
-std::string to_string(const GeneralName& n);  // "dns:a.example", "ip:10.0.0.1", ...
+std::string to_string(const GeneralName& n);                         // "dns:a.example", "ip:10.0.0.1", ...
 Result<GeneralName> parse_general_name_text(std::string_view text);  // inverse of to_string
 // IP text <-> 4 or 16 bytes.
 Result<Bytes> ip_to_bytes(std::string_view text);
@@ -58,29 +58,29 @@ Result<std::optional<std::string>> name_common_name(ByteView name_der);
 bool name_is_empty(ByteView name_der);
 
 namespace ku {
-constexpr std::uint32_t digital_signature = 1u << 0, content_commitment = 1u << 1,
-                        key_encipherment = 1u << 2, data_encipherment = 1u << 3,
-                        key_agreement = 1u << 4, key_cert_sign = 1u << 5, crl_sign = 1u << 6;
+constexpr std::uint32_t digital_signature = 1u << 0, content_commitment = 1u << 1, key_encipherment = 1u << 2,
+                        data_encipherment = 1u << 3, key_agreement = 1u << 4, key_cert_sign = 1u << 5,
+                        crl_sign = 1u << 6;
 }
 enum class Eku { server_auth, client_auth, ocsp_signing };
 ByteView eku_oid(Eku e);
 
 // Everything that goes into a to-be-signed certificate.
 struct CertificateSpec {
-  Bytes serial;                         // big-endian, positive, <= 20 octets
+  Bytes serial;  // big-endian, positive, <= 20 octets
   SignatureAlgorithm signature = SignatureAlgorithm::ecdsa_sha256;
-  Bytes issuer;                         // DER Name, the issuer's subject exactly
-  Bytes subject;                        // DER Name (may be an empty SEQUENCE)
+  Bytes issuer;   // DER Name, the issuer's subject exactly
+  Bytes subject;  // DER Name (may be an empty SEQUENCE)
   TimePoint not_before;
   TimePoint not_after;
-  Bytes spki;                           // DER SubjectPublicKeyInfo, copied verbatim
+  Bytes spki;  // DER SubjectPublicKeyInfo, copied verbatim
   bool is_ca = false;
-  std::optional<int> path_len;          // CA only
-  std::uint32_t key_usage = 0;          // ku:: bits
-  std::vector<Eku> ext_key_usage;       // omitted when empty
+  std::optional<int> path_len;     // CA only
+  std::uint32_t key_usage = 0;     // ku:: bits
+  std::vector<Eku> ext_key_usage;  // omitted when empty
   Bytes subject_key_id;
-  Bytes authority_key_id;               // omitted when empty (self-signed root)
-  std::vector<GeneralName> sans;        // SAN critical when subject is empty (RFC 5280 §4.2.1.6)
+  Bytes authority_key_id;         // omitted when empty (self-signed root)
+  std::vector<GeneralName> sans;  // SAN critical when subject is empty (RFC 5280 §4.2.1.6)
   std::vector<std::string> crl_urls;
   std::vector<std::string> ocsp_urls;
   std::vector<std::string> ca_issuer_urls;
@@ -99,13 +99,13 @@ struct Extension {
 
 // A parsed to-be-signed certificate; views point into the bytes it was parsed from.
 struct TbsView {
-  int version = 0;                 // 2 means v3
-  ByteView serial;                 // INTEGER contents
-  ByteView signature_alg;          // whole AlgorithmIdentifier
-  ByteView issuer;                 // whole Name
+  int version = 0;         // 2 means v3
+  ByteView serial;         // INTEGER contents
+  ByteView signature_alg;  // whole AlgorithmIdentifier
+  ByteView issuer;         // whole Name
   TimePoint not_before, not_after;
-  ByteView subject;                // whole Name
-  ByteView spki;                   // whole SubjectPublicKeyInfo
+  ByteView subject;  // whole Name
+  ByteView spki;     // whole SubjectPublicKeyInfo
   std::vector<Extension> extensions;
   const Extension* find(ByteView oid) const;
 };
@@ -150,7 +150,7 @@ struct BasicConstraints {
 };
 Result<BasicConstraints> decode_basic_constraints(ByteView v);
 Result<std::uint32_t> decode_key_usage(ByteView v);
-Result<std::vector<Bytes>> decode_ext_key_usage(ByteView v);  // OID contents
+Result<std::vector<Bytes>> decode_ext_key_usage(ByteView v);        // OID contents
 Result<std::vector<GeneralName>> decode_general_names(ByteView v);  // SAN; unknown forms refused
 Result<Bytes> decode_subject_key_id(ByteView v);
 Result<Bytes> decode_authority_key_id(ByteView v);  // keyIdentifier only

@@ -55,7 +55,8 @@ struct Client::Impl {
     if (ec) return make_error(Errc::io, "cannot connect to " + host + ":" + port + ": " + ec.message());
     if (tls) {
       tls_stream->handshake(asio::ssl::stream_base::client, ec);
-      if (ec) return make_error(Errc::unauthorized, "TLS handshake with " + host + ":" + port + " failed: " + ec.message());
+      if (ec)
+        return make_error(Errc::unauthorized, "TLS handshake with " + host + ":" + port + " failed: " + ec.message());
     }
     return {};
   }
@@ -115,14 +116,18 @@ Result<std::unique_ptr<Client>> Client::create(const std::string& base_url, Clie
     SSL_CTX* c = impl->ctx->native_handle();
     SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
     boost::system::error_code ec;
-    if (impl->options.ca_pem.empty()) return make_error(Errc::invalid_argument, "no CA certificate to verify the server with");
+    if (impl->options.ca_pem.empty())
+      return make_error(Errc::invalid_argument, "no CA certificate to verify the server with");
     impl->ctx->add_certificate_authority(asio::buffer(impl->options.ca_pem), ec);
-    if (ec) return make_error(Errc::invalid_argument, "cannot read the CA certificate: " + crypto::drain_openssl_errors());
+    if (ec)
+      return make_error(Errc::invalid_argument, "cannot read the CA certificate: " + crypto::drain_openssl_errors());
     impl->ctx->set_verify_mode(asio::ssl::verify_peer);
     if (!impl->options.cert_pem.empty()) {
       impl->ctx->use_certificate_chain(asio::buffer(impl->options.cert_pem), ec);
       if (!ec) impl->ctx->use_private_key(asio::buffer(impl->options.key_pem), asio::ssl::context::pem, ec);
-      if (ec) return make_error(Errc::invalid_argument, "cannot use the client certificate or key: " + crypto::drain_openssl_errors());
+      if (ec)
+        return make_error(Errc::invalid_argument,
+                          "cannot use the client certificate or key: " + crypto::drain_openssl_errors());
     }
     static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(c, alpn, sizeof alpn);

@@ -13,9 +13,9 @@
 namespace sigil::http {
 
 struct ClientOptions {
-  std::string ca_pem;         // trust anchors for the server (required for https)
-  std::string cert_pem;       // client certificate chain (optional)
-  std::string key_pem;        // its key
+  std::string ca_pem;    // trust anchors for the server (required for https)
+  std::string cert_pem;  // client certificate chain (optional)
+  std::string key_pem;   // its key
   std::chrono::milliseconds timeout{30'000};
 };
 

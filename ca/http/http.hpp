@@ -17,15 +17,15 @@
 namespace sigil::http {
 
 struct Request {
-  std::string method;                              // "GET", "POST", ...
-  std::string target;                              // raw request-target
-  std::string path;                                // target without the query
-  std::map<std::string, std::string> query;        // decoded
-  std::map<std::string, std::string> params;       // from the route pattern ("{serial}")
+  std::string method;                                        // "GET", "POST", ...
+  std::string target;                                        // raw request-target
+  std::string path;                                          // target without the query
+  std::map<std::string, std::string> query;                  // decoded
+  std::map<std::string, std::string> params;                 // from the route pattern ("{serial}")
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote_address;
-  std::string listener;                            // "api", "acme", "public"
+  std::string listener;  // "api", "acme", "public"
   // The verified client certificate (mTLS), or null.
   std::shared_ptr<const crypto::Certificate> peer;
 
@@ -52,8 +52,8 @@ using Handler = std::function<Response(const Request&)>;
 
 // How a route authenticates its caller. The router enforces it before the handler runs.
 enum class Auth {
-  none,        // anyone (public data, /health)
-  client_cert, // a verified client certificate is required
+  none,         // anyone (public data, /health)
+  client_cert,  // a verified client certificate is required
 };
 
 struct Route {
@@ -61,7 +61,7 @@ struct Route {
   std::string pattern;  // "/api/v1/certificates/{serial}"; "{x}" matches one segment
   Auth auth = Auth::none;
   Handler handler;
-  std::string name;     // metrics label; the pattern by default
+  std::string name;  // metrics label; the pattern by default
 };
 
 class Router {
@@ -78,18 +78,18 @@ class Router {
 
 // How a listener speaks.
 enum class TlsMode {
-  none,             // plain HTTP
-  server,           // TLS, server authentication only (a client certificate may be offered)
-  mutual,           // TLS 1.3 only, a verified client certificate required at the handshake
+  none,    // plain HTTP
+  server,  // TLS, server authentication only (a client certificate may be offered)
+  mutual,  // TLS 1.3 only, a verified client certificate required at the handshake
 };
 
 // Material and rules for one TLS listener. A new snapshot replaces the old for new
 // handshakes; established connections keep theirs.
 struct TlsSettings {
-  std::string chain_pem;            // server certificate, then intermediates
-  std::string key_pem;              // never logged
-  std::string client_ca_pem;        // trust anchors for client certificates
-  bool allow_tls12 = false;         // server mode only: ECDHE+AEAD suites
+  std::string chain_pem;      // server certificate, then intermediates
+  std::string key_pem;        // never logged
+  std::string client_ca_pem;  // trust anchors for client certificates
+  bool allow_tls12 = false;   // server mode only: ECDHE+AEAD suites
   std::chrono::seconds client_skew{60};
   bool require_client_auth_eku = true;
   // Called at the end of client-certificate verification with the verified leaf; an error
@@ -106,8 +106,8 @@ struct Limits {
 };
 
 struct ListenerConfig {
-  std::string name;                 // "api", "acme", "public"
-  std::string address;              // "127.0.0.1:9443", "[::1]:0"
+  std::string name;     // "api", "acme", "public"
+  std::string address;  // "127.0.0.1:9443", "[::1]:0"
   TlsMode tls = TlsMode::none;
   std::shared_ptr<const Router> router;
 };

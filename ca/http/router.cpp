@@ -79,8 +79,10 @@ const Route* Router::match(std::string_view method, std::string_view path, std::
     bool ok = true;
     for (std::size_t i = 0; ok && i < pat.size(); ++i) {
       if (pat[i].size() > 2 && pat[i].front() == '{' && pat[i].back() == '}') {
-        if (segs[i].empty()) ok = false;
-        else got[std::string(pat[i].substr(1, pat[i].size() - 2))] = percent_decode(segs[i], false);
+        if (segs[i].empty())
+          ok = false;
+        else
+          got[std::string(pat[i].substr(1, pat[i].size() - 2))] = percent_decode(segs[i], false);
       } else {
         ok = pat[i] == segs[i];
       }

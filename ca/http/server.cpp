@@ -1,14 +1,13 @@
 // The only Boost.Beast/Asio code that serves: listeners, sessions, the TLS engine.
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/core_names.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -26,6 +25,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <condition_variable>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -103,8 +103,7 @@ int snapshot_index() {
   return idx;
 }
 
-int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
-              int enc) {
+int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
   auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
   if (!snap || !snap->tickets) return 0;
   TicketKeys::Key k{};
@@ -215,8 +214,8 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
     snap->ctx.add_certificate_authority(asio::buffer(snap->settings.client_ca_pem), ec);
     if (ec) return fail("client trust anchors");
     // Tell clients which CA to pick a certificate from.
-    crypto::BioPtr bio(BIO_new_mem_buf(snap->settings.client_ca_pem.data(),
-                                       static_cast<int>(snap->settings.client_ca_pem.size())));
+    crypto::BioPtr bio(
+        BIO_new_mem_buf(snap->settings.client_ca_pem.data(), static_cast<int>(snap->settings.client_ca_pem.size())));
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
     while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
       sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(x)));
@@ -270,7 +269,8 @@ struct Server::Impl {
         limits(l),
         io_threads(io > 0 ? io : std::max(1u, std::thread::hardware_concurrency())),
         ioc(io_threads),
-        workers(static_cast<std::size_t>(workers_n > 0 ? workers_n : std::max(2u, std::thread::hardware_concurrency()))) {}
+        workers(
+            static_cast<std::size_t>(workers_n > 0 ? workers_n : std::max(2u, std::thread::hardware_concurrency()))) {}
 
   Metrics& metrics;
   Limits limits;
@@ -351,7 +351,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       SSL* ssl = stream_.native_handle();
       if (ec) {
         const std::string reason = verify_failure_reason(ssl, ec);
-        server_.metrics.add("sigil_tls_handshake_failures_total", {{"listener", listener_->config.name}, {"reason", reason}});
+        server_.metrics.add("sigil_tls_handshake_failures_total",
+                            {{"listener", listener_->config.name}, {"reason", reason}});
         log::write(log::Level::info, "tls handshake refused",
                    {{"listener", listener_->config.name}, {"remote", remote_}, {"reason", reason}});
         return;
@@ -370,8 +371,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       // certificate revoked since the ticket was issued is refused all the same.
       if (resumed && peer_ && tls_->settings.check_client) {
         if (auto ok = tls_->settings.check_client(*peer_); !ok) {
-          server_.metrics.add("sigil_tls_handshake_failures_total",
-                              {{"listener", listener_->config.name}, {"reason", "resumed session: " + ok.error().detail}});
+          server_.metrics.add(
+              "sigil_tls_handshake_failures_total",
+              {{"listener", listener_->config.name}, {"reason", "resumed session: " + ok.error().detail}});
           log::write(log::Level::info, "tls resumption refused",
                      {{"listener", listener_->config.name}, {"remote", remote_}, {"reason", ok.error().detail}});
           return shutdown();
@@ -446,19 +448,24 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       }
       resp = self->listener_->config.router->dispatch(*req);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      const Labels labels{{"listener", self->listener_->config.name}, {"route", route},
-                          {"method", req->method}, {"status", std::to_string(resp.status)}};
+      const Labels labels{{"listener", self->listener_->config.name},
+                          {"route", route},
+                          {"method", req->method},
+                          {"status", std::to_string(resp.status)}};
       self->server_.metrics.add("sigil_http_requests_total", labels);
       self->server_.metrics.observe("sigil_http_request_duration_seconds",
                                     {{"listener", self->listener_->config.name}, {"route", route}}, secs);
-      asio::post(self->stream_.get_executor(), [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
+      asio::post(self->stream_.get_executor(),
+                 [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
     });
   }
 
   void fail(int status, std::string_view detail) {
     keep_alive_ = false;
-    server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name}, {"route", "unparsed"},
-                                                      {"method", "-"}, {"status", std::to_string(status)}});
+    server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
+                                                      {"route", "unparsed"},
+                                                      {"method", "-"},
+                                                      {"status", std::to_string(status)}});
     write(Response::problem(status, "about:blank", detail));
   }
 
@@ -480,10 +487,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
     if (head_) {
       auto sr = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*res);
-      bhttp::async_write_header(stream_, *sr, [self = this->shared_from_this(), res, sr, keep](beast::error_code ec, std::size_t) {
-        if (ec || !keep) return self->shutdown();
-        self->read();
-      });
+      bhttp::async_write_header(stream_, *sr,
+                                [self = this->shared_from_this(), res, sr, keep](beast::error_code ec, std::size_t) {
+                                  if (ec || !keep) return self->shutdown();
+                                  self->read();
+                                });
       return;
     }
     bhttp::async_write(stream_, *res, [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
@@ -530,14 +538,16 @@ Result<tcp::endpoint> parse_endpoint(const std::string& address) {
     port = address.substr(close + 2);
   } else {
     const auto colon = address.rfind(':');
-    if (colon == std::string::npos) return make_error(Errc::invalid_argument, "invalid listen address '" + address + "' (HOST:PORT)");
+    if (colon == std::string::npos)
+      return make_error(Errc::invalid_argument, "invalid listen address '" + address + "' (HOST:PORT)");
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
   }
   boost::system::error_code ec;
   const auto ip = asio::ip::make_address(host, ec);
   if (ec) return make_error(Errc::invalid_argument, "listen address must be an IP address: '" + address + "'");
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535)
     return make_error(Errc::invalid_argument, "invalid port in '" + address + "'");
   return tcp::endpoint(ip, static_cast<unsigned short>(std::stoi(port)));
 }
@@ -573,13 +583,15 @@ void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
     }
     std::shared_ptr<SessionBase> s;
     if (l->config.tls == TlsMode::none) {
-      auto ps = std::make_shared<Session<beast::tcp_stream>>(*this, l, remote, beast::tcp_stream(std::move(socket)), nullptr);
+      auto ps =
+          std::make_shared<Session<beast::tcp_stream>>(*this, l, remote, beast::tcp_stream(std::move(socket)), nullptr);
       ps->start();
       s = ps;
     } else {
       std::shared_ptr<TlsSnapshot> snap = l->tls.load();
       auto ts = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-          *this, l, remote, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), snap->ctx), snap);
+          *this, l, remote, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), snap->ctx),
+          snap);
       ts->start();
       s = ts;
     }

@@ -36,7 +36,8 @@ Result<crypto::Certificate> sign_intermediate(const crypto::Signer& root_key, co
                                               const Clock& clock) {
   if (root_key.public_key().spki != root.public_key().spki)
     return make_error(Errc::invalid_argument, "the root key does not match root.crt");
-  if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature()); !v)
+  if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature());
+      !v)
     return make_error(Errc::bad_csr, "the CSR's signature does not verify");
   SIGIL_TRY_STATUS(policy::check_key(csr.public_key()));
   if (crypto::name_is_empty(csr.subject())) return make_error(Errc::bad_csr, "an intermediate needs a subject");
@@ -88,8 +89,8 @@ Status check_intermediate(const crypto::Certificate& cert, const crypto::Certifi
   if (auto v = crypto::verify_issued_by(cert, root); !v)
     return make_error(Errc::invalid_argument, "the certificate does not chain to the root: " + v.error().detail);
   const auto* bc_ext = cert.tbs().find(crypto::oid::basic_constraints);
-  auto bc = bc_ext ? crypto::decode_basic_constraints(bc_ext->value) : Result<crypto::BasicConstraints>(
-                                                                           make_error(Errc::malformed, "missing"));
+  auto bc = bc_ext ? crypto::decode_basic_constraints(bc_ext->value)
+                   : Result<crypto::BasicConstraints>(make_error(Errc::malformed, "missing"));
   if (!bc || !bc->ca || !bc_ext->critical) return make_error(Errc::invalid_argument, "the certificate is not a CA");
   const TimePoint now = clock.now();
   if (now < cert.tbs().not_before || now >= cert.tbs().not_after)

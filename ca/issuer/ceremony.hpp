@@ -11,7 +11,7 @@
 namespace sigil::issuer {
 
 struct RootParams {
-  std::string name;            // organisation; the CN is "<name> Root"
+  std::string name;  // organisation; the CN is "<name> Root"
   Seconds ttl{20LL * 365 * 86400};
 };
 Result<crypto::Certificate> make_root(const crypto::Signer& root_key, const RootParams& params, const Clock& clock);

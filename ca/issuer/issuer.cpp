@@ -45,8 +45,7 @@ Issuer::Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy
 
 Result<std::unique_ptr<Issuer>> Issuer::create(const crypto::Signer& signer, crypto::Certificate ca_cert,
                                                policy::IdentifierPolicy identifiers, policy::Profiles profiles,
-                                               Options options, const Clock& clock,
-                                               store::CertificateLedger& ledger) {
+                                               Options options, const Clock& clock, store::CertificateLedger& ledger) {
   if (signer.public_key().spki != ca_cert.public_key().spki)
     return make_error(Errc::invalid_argument, "the CA key does not match the CA certificate");
   if (!ca_cert.is_ca()) return make_error(Errc::invalid_argument, "the CA certificate is not a CA (basicConstraints)");
@@ -106,7 +105,8 @@ Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>&
     out.push_back(std::move(n));
   }
   if (p.require_spiffe) {
-    const auto uris = std::count_if(out.begin(), out.end(), [](const auto& n) { return n.type == GeneralName::Type::uri; });
+    const auto uris =
+        std::count_if(out.begin(), out.end(), [](const auto& n) { return n.type == GeneralName::Type::uri; });
     if (uris != 1)
       return make_error(Errc::rejected_identifier,
                         "profile 'spiffe' needs exactly one spiffe:// URI SAN, the CSR has " + std::to_string(uris));
@@ -127,7 +127,8 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   std::vector<GeneralName> requested;
   if (!req.csr.empty()) {
     SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_pem_or_der(req.csr));
-    if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature()); !v)
+    if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature());
+        !v)
       return make_error(Errc::bad_csr, "the CSR's signature does not verify");
     key = csr.public_key();
     if (!req.renewal_of) {
@@ -182,8 +183,8 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   }
   SIGIL_TRY(Bytes tbs, crypto::encode_tbs(spec));
 
-  const LintExpectations want{ca_, *profile, names, profile->max_ttl + options_.backdate, !urls_.crl.empty(),
-                              !urls_.crl.empty()};
+  const LintExpectations want{
+      ca_, *profile, names, profile->max_ttl + options_.backdate, !urls_.crl.empty(), !urls_.crl.empty()};
   if (auto findings = lint_leaf(tbs, want); !findings.empty()) {
     std::string detail = "refusing to sign: ";
     for (std::size_t i = 0; i < findings.size(); ++i) detail += (i ? "; " : "") + findings[i];

@@ -15,8 +15,8 @@
 namespace sigil::issuer {
 
 struct Options {
-  std::string public_url;             // base of the CDP and AIA URLs ("" writes none)
-  Seconds backdate{5 * 60};           // notBefore = now - backdate, for clock skew
+  std::string public_url;    // base of the CDP and AIA URLs ("" writes none)
+  Seconds backdate{5 * 60};  // notBefore = now - backdate, for clock skew
 };
 
 // URLs written into leaves, keyed by issuer so an old intermediate keeps answering for its own.
@@ -30,10 +30,10 @@ IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca
 std::string issuer_id(const crypto::Certificate& ca);
 
 struct Request {
-  std::string csr;                     // PEM or DER; may be empty for a renewal that keeps the key
+  std::string csr;  // PEM or DER; may be empty for a renewal that keeps the key
   std::string profile;
-  std::optional<Seconds> ttl;          // profile default when absent
-  std::string requester;               // who asks: recorded with the certificate and in the audit log
+  std::optional<Seconds> ttl;  // profile default when absent
+  std::string requester;       // who asks: recorded with the certificate and in the audit log
   // Renewal: the new certificate carries exactly this certificate's identities (checked
   // against today's policy again); its key is the CSR's if one is given, else the same key.
   const crypto::Certificate* renewal_of = nullptr;
@@ -70,8 +70,7 @@ class Issuer {
   // Checks that `signer` holds the key of `ca_cert` and that the CA may issue.
   static Result<std::unique_ptr<Issuer>> create(const crypto::Signer& signer, crypto::Certificate ca_cert,
                                                 policy::IdentifierPolicy identifiers, policy::Profiles profiles,
-                                                Options options, const Clock& clock,
-                                                store::CertificateLedger& ledger);
+                                                Options options, const Clock& clock, store::CertificateLedger& ledger);
 
   Result<Prepared> prepare(const Request& request) const;
   Result<Issued> issue(Prepared&& prepared);

@@ -11,9 +11,9 @@ using crypto::ByteView;
 
 bool same(ByteView a, ByteView b) { return std::equal(a.begin(), a.end(), b.begin(), b.end()); }
 
-const ByteView kKnown[] = {oid::basic_constraints,      oid::key_usage,          oid::ext_key_usage,
-                           oid::subject_key_identifier, oid::authority_key_identifier, oid::subject_alt_name,
-                           oid::crl_distribution_points, oid::authority_info_access};
+const ByteView kKnown[] = {
+    oid::basic_constraints,        oid::key_usage,        oid::ext_key_usage,           oid::subject_key_identifier,
+    oid::authority_key_identifier, oid::subject_alt_name, oid::crl_distribution_points, oid::authority_info_access};
 }  // namespace
 
 std::vector<std::string> lint_leaf(ByteView tbs_der, const LintExpectations& want) {
@@ -63,7 +63,8 @@ std::vector<std::string> lint_leaf(ByteView tbs_der, const LintExpectations& wan
   } else {
     auto ku = crypto::decode_key_usage(e->value);
     if (!e->critical) f.push_back("keyUsage not critical");
-    if (!ku || *ku != want.profile.key_usage_for(key->algorithm)) f.push_back("keyUsage does not fit the key and profile");
+    if (!ku || *ku != want.profile.key_usage_for(key->algorithm))
+      f.push_back("keyUsage does not fit the key and profile");
     if (ku && (*ku & (crypto::ku::key_cert_sign | crypto::ku::crl_sign))) f.push_back("leaf with CA key usage");
     if (ku && key->algorithm != crypto::KeyAlgorithm::rsa && (*ku & crypto::ku::key_encipherment))
       f.push_back("keyEncipherment on a non-RSA key");
@@ -110,9 +111,8 @@ std::vector<std::string> lint_leaf(ByteView tbs_der, const LintExpectations& wan
     if (!cn) {
       f.push_back("subject does not parse");
     } else if (*cn) {
-      const bool listed = names && std::any_of(names->begin(), names->end(), [&](const crypto::GeneralName& n) {
-                            return n.value == **cn;
-                          });
+      const bool listed = names && std::any_of(names->begin(), names->end(),
+                                               [&](const crypto::GeneralName& n) { return n.value == **cn; });
       if (!listed) f.push_back("subject common name is not among the subjectAltNames");
     }
     if (want.profile.require_spiffe && names) {

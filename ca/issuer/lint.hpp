@@ -14,7 +14,7 @@ struct LintExpectations {
   const crypto::Certificate& issuer;
   const policy::Profile& profile;
   std::vector<crypto::GeneralName> sans;  // exactly these, in this order
-  Seconds max_validity;                    // profile max + backdate
+  Seconds max_validity;                   // profile max + backdate
   bool expect_crl_url = false;
   bool expect_aia = false;
 };

@@ -91,7 +91,8 @@ Status check_spiffe_id(std::string_view uri, std::string_view trust_domain) {
   const std::string_view td = rest.substr(0, slash);
   if (!valid_trust_domain(td)) return rejected("invalid SPIFFE trust domain in '" + std::string(uri) + "'");
   if (td != trust_domain)
-    return rejected("SPIFFE ID '" + std::string(uri) + "' is outside the trust domain '" + std::string(trust_domain) + "'");
+    return rejected("SPIFFE ID '" + std::string(uri) + "' is outside the trust domain '" + std::string(trust_domain) +
+                    "'");
   if (slash == std::string_view::npos) return rejected("SPIFFE ID '" + std::string(uri) + "' has no path");
   std::string_view path = rest.substr(slash + 1);
   // SPIFFE ID spec §2.2: non-empty segments of [A-Za-z0-9._-], no "." or "..", no trailing slash.
@@ -100,7 +101,8 @@ Status check_spiffe_id(std::string_view uri, std::string_view trust_domain) {
     std::size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
     const std::string_view seg = path.substr(start, end - start);
-    if (seg.empty() || seg == "." || seg == "..") return rejected("invalid SPIFFE ID path in '" + std::string(uri) + "'");
+    if (seg.empty() || seg == "." || seg == "..")
+      return rejected("invalid SPIFFE ID path in '" + std::string(uri) + "'");
     for (char c : seg)
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
         return rejected("invalid character in SPIFFE ID '" + std::string(uri) + "'");
@@ -126,7 +128,8 @@ Result<GeneralName> normalize(const GeneralName& n) {
       const auto at = n.value.rfind('@');
       if (at == std::string::npos || at == 0) return rejected("invalid email address '" + n.value + "'");
       out.value = n.value.substr(0, at + 1) + lower(n.value.substr(at + 1));
-      if (!is_valid_dns_name(out.value.substr(at + 1), false)) return rejected("invalid email domain in '" + n.value + "'");
+      if (!is_valid_dns_name(out.value.substr(at + 1), false))
+        return rejected("invalid email domain in '" + n.value + "'");
       return out;
     }
     case Type::uri:
@@ -201,7 +204,8 @@ Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralNa
         const std::string domain = n.value.substr(n.value.rfind('@') + 1);
         if (c.value.find('@') != std::string::npos) return lower(c.value) == lower(n.value);
         std::string_view cons = c.value;
-        if (!cons.empty() && cons.front() == '.') return ends_with_label(domain, cons.substr(1)) && domain != cons.substr(1);
+        if (!cons.empty() && cons.front() == '.')
+          return ends_with_label(domain, cons.substr(1)) && domain != cons.substr(1);
         return domain == lower(cons);
       }
       case Type::uri: {
@@ -210,7 +214,8 @@ Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralNa
         std::string host = n.value.substr(start + 3);
         host = host.substr(0, host.find_first_of("/:?#"));
         std::string_view cons = c.value;
-        if (!cons.empty() && cons.front() == '.') return ends_with_label(host, cons.substr(1)) && host != cons.substr(1);
+        if (!cons.empty() && cons.front() == '.')
+          return ends_with_label(host, cons.substr(1)) && host != cons.substr(1);
         return lower(host) == lower(cons);
       }
     }
@@ -232,10 +237,12 @@ Status check_key(const crypto::PublicKey& key) {
   switch (key.algorithm) {
     case crypto::KeyAlgorithm::ec_p256:
     case crypto::KeyAlgorithm::ec_p384:
-    case crypto::KeyAlgorithm::ed25519: return {};
+    case crypto::KeyAlgorithm::ed25519:
+      return {};
     case crypto::KeyAlgorithm::rsa: {
       if (key.bits < 2048)
-        return make_error(Errc::bad_public_key, "RSA key of " + std::to_string(key.bits) + " bits is below the minimum of 2048");
+        return make_error(Errc::bad_public_key,
+                          "RSA key of " + std::to_string(key.bits) + " bits is below the minimum of 2048");
       if (key.bits > 8192) return make_error(Errc::bad_public_key, "RSA key larger than 8192 bits");
       if (key.bits % 8 != 0) return make_error(Errc::bad_public_key, "RSA modulus size must be a multiple of 8 bits");
       const Bytes f4{0x01, 0x00, 0x01};
@@ -253,7 +260,8 @@ bool Profile::allows(GeneralName::Type t) const {
 std::uint32_t Profile::key_usage_for(crypto::KeyAlgorithm key) const {
   std::uint32_t bits = crypto::ku::digital_signature;
   // RSA key transport in TLS 1.2 (non-ECDHE suites) needs keyEncipherment on server keys.
-  const bool server = std::find(ext_key_usage.begin(), ext_key_usage.end(), crypto::Eku::server_auth) != ext_key_usage.end();
+  const bool server =
+      std::find(ext_key_usage.begin(), ext_key_usage.end(), crypto::Eku::server_auth) != ext_key_usage.end();
   if (key == crypto::KeyAlgorithm::rsa && server) bits |= crypto::ku::key_encipherment;
   return bits;
 }
@@ -284,7 +292,8 @@ Status Profiles::set_ttls(std::string_view name, std::optional<Seconds> default_
   if (p.max_ttl > kHardMaxTtl || p.max_ttl.count() <= 0)
     return make_error(Errc::invalid_argument, "profile '" + p.name + "': max_ttl must be between 1s and 398d");
   if (p.default_ttl > p.max_ttl || p.default_ttl.count() <= 0)
-    return make_error(Errc::invalid_argument, "profile '" + p.name + "': default_ttl must be positive and at most max_ttl");
+    return make_error(Errc::invalid_argument,
+                      "profile '" + p.name + "': default_ttl must be positive and at most max_ttl");
   return {};
 }
 

@@ -21,11 +21,11 @@ bool is_valid_dns_name(std::string_view name, bool allow_wildcard);
 Status check_spiffe_id(std::string_view uri, std::string_view trust_domain);
 
 struct IdentifierPolicy {
-  std::vector<std::string> dns_names;      // exact names (the server's own)
-  std::vector<std::string> dns_suffixes;   // "corp.example": the name itself and every subdomain
-  std::vector<std::string> ip_ranges;      // CIDR, e.g. "10.0.0.0/8", "fd00::/8"
-  std::string spiffe_trust_domain;         // empty: no URI SANs at all
-  bool allow_wildcards = true;             // "*.svc.corp.example" when the suffix is allowed
+  std::vector<std::string> dns_names;     // exact names (the server's own)
+  std::vector<std::string> dns_suffixes;  // "corp.example": the name itself and every subdomain
+  std::vector<std::string> ip_ranges;     // CIDR, e.g. "10.0.0.0/8", "fd00::/8"
+  std::string spiffe_trust_domain;        // empty: no URI SANs at all
+  bool allow_wildcards = true;            // "*.svc.corp.example" when the suffix is allowed
 
   // Assumes `name` is normalised. Errc::rejected_identifier with the reason.
   Status check(const GeneralName& name) const;

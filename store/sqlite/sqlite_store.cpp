@@ -9,11 +9,11 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <map>
-#include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -76,8 +76,7 @@ Result<DbPtr> open_connection(const std::string& path, int flags) {
 
 Result<StmtPtr> prepare(sqlite3* db, std::string_view sql, unsigned flags = 0) {
   sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), flags, &raw,
-                                    nullptr);
+  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), flags, &raw, nullptr);
   StmtPtr stmt(raw);
   if (rc != SQLITE_OK || !stmt) return db_error(db, "cannot prepare statement");
   return stmt;
@@ -98,8 +97,7 @@ Status exec(sqlite3* db, std::string_view sql, std::string_view what) {
 // bind is reported by the next step().
 class Query {
  public:
-  Query(sqlite3* db, sqlite3_stmt* stmt, std::string_view what)
-      : db_(db), stmt_(stmt), what_(what) {}
+  Query(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) : db_(db), stmt_(stmt), what_(what) {}
   ~Query() {
     sqlite3_reset(stmt_);  // repeats the last step's error, already reported
     sqlite3_clear_bindings(stmt_);
@@ -183,7 +181,7 @@ Result<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
 
 // ---- the cached statements -----------------------------------------------------------------
 
-#define SIGIL_CERT_COLUMNS                                                                   \
+#define SIGIL_CERT_COLUMNS                                                                \
   "serial, issuer_id, tbs_der, der, subject, profile, requester, not_before, not_after, " \
   "created_at, status, revoked_at, revocation_reason"
 
@@ -235,10 +233,8 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::mark_revoked, "revoke certificate",
      "UPDATE certificates SET status = 'revoked', revoked_at = ?1, revocation_reason = ?2 "
      "WHERE serial = ?3 AND status = 'valid'"},
-    {Sql::status_of, "read certificate status",
-     "SELECT status FROM certificates WHERE serial = ?1"},
-    {Sql::find, "find certificate",
-     "SELECT " SIGIL_CERT_COLUMNS " FROM certificates WHERE serial = ?1"},
+    {Sql::status_of, "read certificate status", "SELECT status FROM certificates WHERE serial = ?1"},
+    {Sql::find, "find certificate", "SELECT " SIGIL_CERT_COLUMNS " FROM certificates WHERE serial = ?1"},
     {Sql::sans_of, "read subject alternative names",
      "SELECT name FROM certificate_sans WHERE serial = ?1 ORDER BY position"},
     {Sql::recent_audit, "read audit log",
@@ -271,8 +267,7 @@ bool is_known_reason(std::int64_t code) {
 // ---- page tokens ---------------------------------------------------------------------------
 // base64url(no padding) of "1:<not_after>:<serial>", the last key of the previous page.
 
-constexpr std::string_view kB64 =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 std::string base64url_encode(std::string_view in) {
   std::string out;
@@ -316,8 +311,7 @@ struct PageKey {
 };
 
 std::string encode_page_token(const CertificateRecord& last) {
-  return base64url_encode(std::string(kPageTokenVersion) + ":" + std::to_string(last.not_after) +
-                          ":" + last.serial);
+  return base64url_encode(std::string(kPageTokenVersion) + ":" + std::to_string(last.not_after) + ":" + last.serial);
 }
 
 Result<PageKey> decode_page_token(std::string_view token) {
@@ -373,8 +367,7 @@ Status fsync_file(const fs::path& path) {
 std::string unique_suffix() {
   static std::atomic<unsigned> counter{0};
   std::random_device rd;
-  return std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1)) + "." +
-         std::to_string(rd());
+  return std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1)) + "." + std::to_string(rd());
 }
 
 // Removes a temporary database (and whatever journal SQLite left beside it) unless released.
@@ -483,8 +476,7 @@ class SqliteStore final : public Store {
 
   Result<Page> list(const ListFilter& filter) override {
     if (filter.limit < 1 || filter.limit > kMaxLimit) {
-      return make_error(Errc::invalid_argument,
-                        "limit must be between 1 and " + std::to_string(kMaxLimit));
+      return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(kMaxLimit));
     }
     std::optional<PageKey> after;
     if (!filter.page_token.empty()) {
@@ -556,12 +548,10 @@ class SqliteStore final : public Store {
     return page;
   }
 
-  Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason,
-                const AuditEntry& audit) override {
+  Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason, const AuditEntry& audit) override {
     const auto code = static_cast<std::int64_t>(reason);
     if (!is_known_reason(code)) {
-      return make_error(Errc::invalid_argument,
-                        "unknown revocation reason " + std::to_string(code));
+      return make_error(Errc::invalid_argument, "unknown revocation reason " + std::to_string(code));
     }
     return group_write([&]() -> Status {
       {
@@ -580,8 +570,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<AuditEntry>> recent(int limit) override {
     if (limit < 1 || limit > kMaxLimit) {
-      return make_error(Errc::invalid_argument,
-                        "limit must be between 1 and " + std::to_string(kMaxLimit));
+      return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(kMaxLimit));
     }
     std::lock_guard lock(mu_);
     Query q = use(Sql::recent_audit);
@@ -729,8 +718,7 @@ class SqliteStore final : public Store {
       Query rollback = use(Sql::rollback);
       Status rolled_back = rollback.run();
       if (!rolled_back) {
-        return make_error(Errc::storage,
-                          st.error().detail + "; then " + rolled_back.error().detail);
+        return make_error(Errc::storage, st.error().detail + "; then " + rolled_back.error().detail);
       }
     }
     return st;
@@ -749,8 +737,8 @@ class SqliteStore final : public Store {
     q.bind(1, serial);
     SIGIL_TRY(bool row, q.step());
     if (!row) return make_error(Errc::not_found, "no certificate with serial " + serial);
-    return make_error(Errc::conflict, "cannot " + std::string(verb) + " certificate " + serial +
-                                          ": it is " + q.text(0));
+    return make_error(Errc::conflict,
+                      "cannot " + std::string(verb) + " certificate " + serial + ": it is " + q.text(0));
   }
 
   // Reads the current row of a SIGIL_CERT_COLUMNS query, and the row's SANs.
@@ -771,8 +759,8 @@ class SqliteStore final : public Store {
     if (!q.is_null(12)) {
       const std::int64_t code = q.int64(12);
       if (!is_known_reason(code)) {
-        return make_error(Errc::storage, "sqlite: unknown revocation reason " +
-                                             std::to_string(code) + " for " + r.serial);
+        return make_error(Errc::storage,
+                          "sqlite: unknown revocation reason " + std::to_string(code) + " for " + r.serial);
       }
       r.revocation_reason = static_cast<RevocationReason>(code);
     }
@@ -796,7 +784,7 @@ class SqliteStore final : public Store {
     return it->second.get();
   }
 
-  std::mutex queue_mu_;     // guards the group-commit queue
+  std::mutex queue_mu_;  // guards the group-commit queue
   std::condition_variable queue_cv_;
   std::vector<WriteOp*> queue_;
   bool leader_active_ = false;
@@ -829,13 +817,12 @@ Result<std::int64_t> schema_version(sqlite3* db) {
   SIGIL_TRY(const std::int64_t version, query_int(db, "PRAGMA user_version"));
   SIGIL_TRY(const std::int64_t app_id, query_int(db, "PRAGMA application_id"));
   if (app_id != kApplicationId && (app_id != 0 || version != 0)) {
-    return make_error(Errc::storage, "sqlite: not a sigil database (application_id " +
-                                         std::to_string(app_id) + ")");
+    return make_error(Errc::storage, "sqlite: not a sigil database (application_id " + std::to_string(app_id) + ")");
   }
   if (version > kLatestVersion) {
     return make_error(Errc::storage, "sqlite: database schema version " + std::to_string(version) +
-                                         " is newer than this sigil supports (" +
-                                         std::to_string(kLatestVersion) + "); upgrade sigil");
+                                         " is newer than this sigil supports (" + std::to_string(kLatestVersion) +
+                                         "); upgrade sigil");
   }
   return version;
 }
@@ -863,8 +850,7 @@ Status migrate(sqlite3* db) {
       if (sqlite3_get_autocommit(db) == 0) {
         Status rolled_back = exec(db, "ROLLBACK", "cannot roll back migration");
         if (!rolled_back) {
-          return make_error(Errc::storage,
-                            st.error().detail + "; then " + rolled_back.error().detail);
+          return make_error(Errc::storage, st.error().detail + "; then " + rolled_back.error().detail);
         }
       }
       return st;
@@ -881,8 +867,7 @@ Result<std::unique_ptr<Store>> open(const std::string& path) {
   const fs::path absolute = fs::absolute(path, ec);
   if (ec) return make_error(Errc::io, "cannot resolve " + path + ": " + ec.message());
   SIGIL_TRY_STATUS(create_private_file(absolute, /*must_be_new=*/false));
-  SIGIL_TRY(DbPtr db,
-            open_connection(absolute.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  SIGIL_TRY(DbPtr db, open_connection(absolute.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
   SIGIL_TRY_STATUS(configure(db.get()));
   SIGIL_TRY_STATUS(migrate(db.get()));
   auto store = std::make_unique<SqliteStore>(std::move(db), absolute.string());

@@ -13,7 +13,7 @@ struct ConnectionSettings {
   int synchronous = -1;      // 2 = FULL
   int foreign_keys = -1;     // 1 = on
   int busy_timeout_ms = -1;
-  int user_version = -1;     // schema version
+  int user_version = -1;  // schema version
 };
 
 // invalid_argument if `store` was not made by sqlite::open().
