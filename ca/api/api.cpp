@@ -186,13 +186,17 @@ class Api {
     if (!reason_text) return fail(reason_text.error());
     auto reason = store::parse_revocation_reason(reason_text->empty() ? "unspecified" : *reason_text);
     if (!reason) return fail(reason.error());
+    auto rec = d_.store.find(*serial);
+    if (!rec) return fail(rec.error());
+    if (!*rec) return fail(make_error(Errc::not_found, "no certificate with serial " + *serial));
     const std::int64_t now = to_unix(d_.clock.now());
     if (auto s = d_.store.revoke(
             *serial, now, *reason,
             {now, "api:" + id->value, "revoke", *serial, "ok", std::string("reason=") + store::to_string(*reason)});
         !s)
       return fail(s.error());
-    d_.metrics.add("sigil_certificates_revoked_total", {{"reason", store::to_string(*reason)}});
+    d_.metrics.add("sigil_certificates_revoked_total",
+                   {{"profile", (*rec)->profile}, {"reason", store::to_string(*reason)}});
     json j = {{"serial", *serial},
               {"status", "revoked"},
               {"reason", store::to_string(*reason)},

@@ -453,8 +453,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                           {"method", req->method},
                           {"status", std::to_string(resp.status)}};
       self->server_.metrics.add("sigil_http_requests_total", labels);
-      self->server_.metrics.observe("sigil_http_request_duration_seconds",
-                                    {{"listener", self->listener_->config.name}, {"route", route}}, secs);
+      self->server_.metrics.observe(
+          "sigil_http_request_duration_seconds",
+          {{"listener", self->listener_->config.name}, {"route", route}, {"status", std::to_string(resp.status)}},
+          secs);
       asio::post(self->stream_.get_executor(),
                  [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
     });
@@ -607,7 +609,7 @@ void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
 Server::Server(Metrics& metrics, Limits limits, int io_threads, int worker_threads)
     : impl_(std::make_unique<Impl>(metrics, limits, io_threads, worker_threads)) {
   metrics.describe("sigil_http_requests_total", "counter", "HTTP requests by listener, route, method and status");
-  metrics.describe("sigil_http_request_duration_seconds", "histogram", "Request handling time by listener and route");
+  metrics.describe("sigil_http_request_duration_seconds", "histogram", "Request handling time by listener, route and status");
   metrics.describe("sigil_tls_handshake_failures_total", "counter", "Refused TLS handshakes by listener and reason");
   metrics.describe("sigil_tls_handshakes_total", "counter", "Completed TLS handshakes");
 }
