@@ -112,6 +112,30 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     return t;
   };
 
+  // CRLs: built from the store now, then kept fresh (revocations by any process, half-life).
+  revocation::CrlPublisher crl(*ctx->key, ctx->issuer->certificate(), ctx->issuer->id(), *ctx->store, *ctx->store,
+                               ctx->clock, metrics, {});
+  SIGIL_TRY_STATUS(crl.rebuild());
+  crl.start();
+  const auto urls = issuer::urls_for(config.public_url, ctx->issuer->certificate());
+  auto path_of = [](const std::string& url) {
+    const auto scheme = url.find("://");
+    const auto slash = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
+    return slash == std::string::npos ? std::string("/") : url.substr(slash);
+  };
+  SIGIL_TRY(crypto::Certificate root_cert, load_certificate(ctx->home.root_cert()));
+  const fs::path root_crl_file = ctx->home.ca_dir() / "root.crl";
+  api::PublicDeps public_deps{ctx->issuer->certificate(), path_of(urls.ca_issuers), path_of(urls.crl),
+                              root_cert.der(), crl,
+                              [root_crl_file]() -> std::optional<Bytes> {
+                                auto text = read_file(root_crl_file);
+                                if (!text) return std::nullopt;
+                                if (text->find("-----BEGIN X509 CRL-----") == std::string::npos) return as_bytes(*text);
+                                auto der = pem_decode_one(*text, "X509 CRL");
+                                return der ? std::optional<Bytes>(*der) : std::nullopt;
+                              },
+                              ctx->clock};
+
   http::Limits limits;
   limits.max_body = static_cast<std::size_t>(config.limits.max_body);
   limits.max_header = static_cast<std::size_t>(config.limits.max_header);
@@ -126,7 +150,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
                           tls_for(identity, false)));
   SIGIL_TRY(
       std::string public_addr,
-      server.listen({"public", config.listeners.public_, http::TlsMode::none, api::public_router(deps)}, std::nullopt));
+      server.listen({"public", config.listeners.public_, http::TlsMode::none, api::public_router(public_deps)}, std::nullopt));
   server.start();
   std::cout << "api https://" << api_addr << "\n"
             << "acme https://" << acme_addr << "\n"
@@ -138,7 +162,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
                         {"server_cert", identity.serial},
                         {"not_after", format_rfc3339(identity.not_after)}});
 
-  // The server's certificate is replaced at two thirds of its lifetime (or on SIGHUP).
+  // The server's certificate is replaced at two thirds of its TTL (or on SIGHUP).
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false, renew_now = false;
@@ -162,8 +186,8 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   std::thread renewer([&] {
     std::unique_lock lock(mu);
     while (!stopping) {
-      const auto lifetime = identity.not_after - identity.not_before;
-      TimePoint due = identity.not_before + lifetime * 2 / 3;
+      // Two thirds into the TTL asked for (notBefore is backdated, so it cannot be the base).
+      const TimePoint due = identity.not_after - config.tls.server_cert_ttl / 3;
       const auto wait = std::max<std::chrono::system_clock::duration>(due - ctx->clock.now(), std::chrono::seconds(0));
       cv.wait_for(lock, std::min<std::chrono::system_clock::duration>(wait, std::chrono::seconds(30)),
                   [&] { return stopping || renew_now; });
@@ -206,6 +230,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     cv.notify_all();
   }
   renewer.join();
+  crl.stop();
   server.stop(std::chrono::milliseconds(5000));
   server.wait();
   log::info("stopped");

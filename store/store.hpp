@@ -3,10 +3,12 @@
 // store/sqlite/ implements them all; a PostgreSQL backend will implement the same.
 // Nothing here assumes one process owns the database.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ca/base/error.hpp"
@@ -111,6 +113,47 @@ class CertificateLedger {
                         const AuditEntry& audit) = 0;
 };
 
+struct RevokedSerial {
+  std::string serial;  // hex, as stored
+  std::int64_t revoked_at = 0;
+  RevocationReason reason = RevocationReason::unspecified;
+};
+
+// What revocation publishers read (CRL builder, OCSP responder, the TLS client check).
+class RevocationReader {
+ public:
+  virtual ~RevocationReader() = default;
+  // Revoked certificates of one issuer whose not_after >= `not_after_min` (expired entries may
+  // leave the CRL, RFC 5280 §3.3), in serial order, streamed: nothing is held in memory here.
+  virtual Status for_each_revoked(const std::string& issuer_id, std::int64_t not_after_min,
+                                  const std::function<Status(const RevokedSerial&)>& fn) = 0;
+  virtual Result<std::int64_t> count_revoked(const std::string& issuer_id, std::int64_t not_after_min) = 0;
+  // A counter that grows with every committed revocation, whichever process made it.
+  virtual Result<std::int64_t> revocation_sequence() = 0;
+  // Serials revoked after `sequence` (with their sequence numbers), oldest first.
+  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> revoked_since(std::int64_t sequence,
+                                                                                  int limit) = 0;
+};
+
+struct CrlRecord {
+  std::string issuer_id;
+  std::int64_t number = 0;
+  std::int64_t this_update = 0;
+  std::int64_t next_update = 0;
+  Bytes der;
+};
+
+// CRL numbers and the latest CRL per issuer. Numbers are allocated (committed) before the CRL
+// is signed, so a crash can skip a number and never reuse one (RFC 5280 §5.2.3).
+class CrlStore {
+ public:
+  virtual ~CrlStore() = default;
+  virtual Result<std::int64_t> next_crl_number(const std::string& issuer_id) = 0;
+  // Keeps the CRL unless a higher-numbered one is already saved.
+  virtual Status save_crl(const CrlRecord& crl) = 0;
+  virtual Result<std::optional<CrlRecord>> latest_crl(const std::string& issuer_id) = 0;
+};
+
 class AuditLog {
  public:
   virtual ~AuditLog() = default;
@@ -118,7 +161,7 @@ class AuditLog {
   virtual Result<std::vector<AuditEntry>> recent(int limit) = 0;  // newest first
 };
 
-class Store : public CertificateLedger, public AuditLog {
+class Store : public CertificateLedger, public AuditLog, public RevocationReader, public CrlStore {
  public:
   // Consistent copy while others write (SQLite: online backup API). Writes atomically.
   virtual Status backup(const std::string& path) = 0;

@@ -97,7 +97,8 @@ class Api {
     if (!prepared) return fail(prepared.error());
     const auto* pc = &prepared->pending();
     const auto policy = d_.policy.load();
-    if (auto ok = policy->may_issue(*id, pc->sans, prof, Seconds(pc->not_after - pc->not_before)); !ok)
+    // The requested lifetime (as clamped), without the backdating of notBefore.
+    if (auto ok = policy->may_issue(*id, pc->sans, prof, Seconds(pc->not_after - pc->created_at)); !ok)
       return deny(*id, "issue", "", ok.error());
     auto out = d_.issuer.issue(std::move(*prepared));
     if (!out) return fail(out.error());
@@ -233,7 +234,9 @@ class Api {
     const auto profiles = d_.issuer.profiles();
     const policy::Profile* p = profiles.find(old.profile);
     if (!p) return fail(make_error(Errc::policy_violation, "profile '" + old.profile + "' no longer exists"));
-    const Seconds lifetime = std::min(Seconds(old.not_after - old.not_before), p->max_ttl);
+    // created_at is when it was signed: not_after - created_at is the TTL asked for, without
+    // the backdating of notBefore (which would otherwise grow with every renewal).
+    const Seconds lifetime = std::min(Seconds(old.not_after - old.created_at), p->max_ttl);
     if (rotate) {
       auto new_key = crypto::Csr::from_pem_or_der(*csr);
       if (new_key && new_key->public_key().spki == current.public_key().spki)
@@ -290,9 +293,81 @@ std::shared_ptr<const http::Router> acme_router(Deps& deps) {
   return r;
 }
 
-std::shared_ptr<const http::Router> public_router(Deps&) {
+namespace {
+// A cacheable immutable-until-next-update document, with conditional GET.
+Response cacheable(const Request& req, std::string content_type, const Bytes& body, const std::string& etag,
+                   TimePoint last_modified, std::optional<TimePoint> expires, TimePoint now) {
+  const std::string lm = format_http_date(last_modified);
+  std::int64_t max_age = 3600;
+  if (expires) max_age = std::max<std::int64_t>(0, std::chrono::duration_cast<Seconds>(*expires - now).count());
+  auto headers = [&](Response& r) {
+    r.with("ETag", etag).with("Last-Modified", lm).with("Cache-Control", "public, max-age=" + std::to_string(max_age));
+    if (expires) r.with("Expires", format_http_date(*expires));
+  };
+  bool not_modified = false;
+  if (auto inm = req.header("if-none-match")) {
+    not_modified = inm->find(etag) != std::string_view::npos || *inm == "*";
+  } else if (auto ims = req.header("if-modified-since")) {
+    auto t = parse_http_date(*ims);
+    not_modified = t && to_unix(last_modified) <= to_unix(*t);
+  }
+  Response r;
+  if (not_modified) {
+    r.status = 304;
+  } else {
+    r.status = 200;
+    r.body.assign(body.begin(), body.end());
+    r.with("Content-Type", std::move(content_type));
+  }
+  headers(r);
+  return r;
+}
+}  // namespace
+
+std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
   auto r = std::make_shared<http::Router>();
   r->add({"GET", "/health", http::Auth::none, health, "/health"});
+  const auto started = d.clock.now();
+  auto intermediate_der = std::make_shared<Bytes>(d.intermediate.der());
+  const std::string inter_etag = "\"" + to_hex(crypto::sha256(*intermediate_der)).substr(0, 16) + "\"";
+  r->add({"GET", "/ca/{file}", http::Auth::none,
+          [&d, intermediate_der, inter_etag, started](const Request& req) {
+            const std::string& file = req.params.at("file");
+            const std::string root_etag = "\"" + to_hex(crypto::sha256(d.root_der)).substr(0, 16) + "\"";
+            if ("/ca/" + file == d.intermediate_path)
+              return cacheable(req, "application/pkix-cert", *intermediate_der, inter_etag, started, std::nullopt,
+                               d.clock.now());
+            if (file == "root.crt")
+              return cacheable(req, "application/pkix-cert", d.root_der, root_etag, started, std::nullopt, d.clock.now());
+            if (file == "roots.pem") {
+              const std::string pem = pem_encode("CERTIFICATE", d.root_der);
+              return cacheable(req, "application/x-pem-file", Bytes(pem.begin(), pem.end()), root_etag, started,
+                               std::nullopt, d.clock.now());
+            }
+            return Response::problem(404, "about:blank", "no such CA certificate");
+          },
+          "/ca/{file}"});
+  r->add({"GET", "/crl/{file}", http::Auth::none,
+          [&d](const Request& req) {
+            const std::string& file = req.params.at("file");
+            if ("/crl/" + file == d.crl_path) {
+              auto crl = d.crl.current();
+              if (!crl) return Response::problem(503, "about:blank", "the CRL is not ready yet");
+              return cacheable(req, "application/pkix-crl", crl->der, "\"" + std::to_string(crl->number) + "\"",
+                               crl->this_update, crl->next_update, d.clock.now());
+            }
+            if (file == "root.crl") {
+              auto der = d.root_crl ? d.root_crl() : std::nullopt;
+              if (!der) return Response::problem(404, "about:blank", "no root CRL installed (sigil root crl --out)");
+              auto parsed = crypto::parse_crl_times(*der);
+              const std::string etag = "\"" + to_hex(crypto::sha256(*der)).substr(0, 16) + "\"";
+              return cacheable(req, "application/pkix-crl", *der, etag,
+                               parsed ? parsed->first : d.clock.now(),
+                               parsed ? std::optional<TimePoint>(parsed->second) : std::nullopt, d.clock.now());
+            }
+            return Response::problem(404, "about:blank", "no such CRL");
+          },
+          "/crl/{file}"});
   return r;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // The REST API: JSON <-> domain, problem documents. Sees only the plain HTTP facade.
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,7 @@
 #include "ca/base/metrics.hpp"
 #include "ca/http/http.hpp"
 #include "ca/issuer/issuer.hpp"
+#include "ca/revocation/revocation.hpp"
 #include "store/store.hpp"
 
 namespace sigil::api {
@@ -27,8 +30,19 @@ std::shared_ptr<const http::Router> api_router(Deps& deps);
 // The acme listener's routes until ACME lands: health, and renewal for any certificate Sigil
 // issued (a server certificate has no clientAuth EKU, so it cannot use the api listener).
 std::shared_ptr<const http::Router> acme_router(Deps& deps);
-// The public listener's routes until revocation lands: health.
-std::shared_ptr<const http::Router> public_router(Deps& deps);
+// What relying parties fetch without TLS: CA certificates (AIA caIssuers, /ca/roots.pem) and
+// CRLs, with HTTP caching (ETag, Last-Modified, max-age to nextUpdate, 304, HEAD).
+struct PublicDeps {
+  const crypto::Certificate& intermediate;
+  std::string intermediate_path;  // "/ca/<id>.crt" (as in the leaves' AIA)
+  std::string crl_path;           // "/crl/<id>.crl" (as in the leaves' CDP)
+  Bytes root_der;
+  revocation::CrlPublisher& crl;
+  // The offline root's CRL (installed into the home by `sigil root crl --out`), if any.
+  std::function<std::optional<Bytes>()> root_crl;
+  const Clock& clock;
+};
+std::shared_ptr<const http::Router> public_router(PublicDeps& deps);
 
 // A certificate record as the API (and the CLI's --json) shows it; "expired" is derived.
 nlohmann::json certificate_json(const store::CertificateRecord& r, std::int64_t now);

@@ -91,4 +91,25 @@ Result<TimePoint> parse_rfc3339(std::string_view text) {
   return from_unix(static_cast<std::int64_t>(timegm(&tm)));
 }
 
+std::string format_http_date(TimePoint t) {
+  const std::time_t tt = static_cast<std::time_t>(to_unix(t));
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
+                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+Result<TimePoint> parse_http_date(std::string_view text) {
+  std::tm tm{};
+  const std::string s(text);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end != '\0') return make_error(Errc::invalid_argument, "invalid HTTP date '" + s + "'");
+  return from_unix(static_cast<std::int64_t>(timegm(&tm)));
+}
+
 }  // namespace sigil

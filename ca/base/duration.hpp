@@ -14,4 +14,8 @@ std::string format_duration(Seconds d);  // largest exact unit: "24h", "90d", "5
 std::string format_rfc3339(TimePoint t);  // 2026-11-26T20:04:52Z
 Result<TimePoint> parse_rfc3339(std::string_view text);
 
+// RFC 9110 §5.6.7 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string format_http_date(TimePoint t);
+Result<TimePoint> parse_http_date(std::string_view text);
+
 }  // namespace sigil

@@ -121,19 +121,55 @@ void Writer::string(std::uint8_t tag, std::string_view s) {
   tlv(tag, ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
 }
 
-void Writer::time(TimePoint t) {
-  const std::time_t tt = static_cast<std::time_t>(to_unix(t));
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  const int year = tm.tm_year + 1900;
-  if (year >= 1950 && year < 2050) {
-    std::strftime(buf, sizeof buf, "%y%m%d%H%M%SZ", &tm);
-    string(tag::kUtcTime, buf);
-  } else {
-    std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-    string(tag::kGeneralizedTime, buf);
+namespace {
+// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm): no locale, no libc calls,
+// cheap enough for a million CRL entries.
+void civil_from_days(std::int64_t z, int& y, int& m, int& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  y = static_cast<int>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
+}
+void two(char* out, int v) {
+  out[0] = static_cast<char>('0' + v / 10);
+  out[1] = static_cast<char>('0' + v % 10);
+}
+}  // namespace
+
+void Writer::time(TimePoint t, bool generalized) {
+  const std::int64_t secs = to_unix(t);
+  std::int64_t days = secs / 86400;
+  std::int64_t rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
   }
+  int y, mo, d;
+  civil_from_days(days, y, mo, d);
+  const int hh = static_cast<int>(rem / 3600), mi = static_cast<int>(rem / 60 % 60), ss = static_cast<int>(rem % 60);
+  char buf[16];
+  std::size_t n = 0;
+  const bool utc = !generalized && y >= 1950 && y < 2050;
+  if (utc) {
+    two(buf, y % 100);
+    n = 2;
+  } else {
+    two(buf, y / 100);
+    two(buf + 2, y % 100);
+    n = 4;
+  }
+  two(buf + n, mo);
+  two(buf + n + 2, d);
+  two(buf + n + 4, hh);
+  two(buf + n + 6, mi);
+  two(buf + n + 8, ss);
+  buf[n + 10] = 'Z';
+  string(utc ? tag::kUtcTime : tag::kGeneralizedTime, std::string_view(buf, n + 11));
 }
 
 void Writer::named_bits(std::uint32_t bits, int highest_bit) {
@@ -250,6 +286,16 @@ Result<TimePoint> read_time(const Tlv& t) {
   if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
       tm.tm_sec > 59)
     return bad("time out of range");
+  // TimePoint counts nanoseconds in 64 bits: it ends in April 2262. Later times (such as RFC
+  // 5280's 99991231235959Z, "no expiration") saturate to the last representable year.
+  if (tm.tm_year + 1900 > 2261) {
+    tm.tm_year = 2261 - 1900;
+    tm.tm_mon = 11;
+    tm.tm_mday = 31;
+    tm.tm_hour = 23;
+    tm.tm_min = 59;
+    tm.tm_sec = 59;
+  }
   return from_unix(static_cast<std::int64_t>(timegm(&tm)));
 }
 

@@ -43,7 +43,12 @@ class Writer {
   void octet_string(ByteView v) { tlv(tag::kOctetString, v); }
   void string(std::uint8_t tag, std::string_view s);
   // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; seconds, Zulu.
-  void time(TimePoint t);
+  // `generalized` forces GeneralizedTime (OCSP, RFC 6960, uses it always).
+  void time(TimePoint t, bool generalized = false);
+  void reserve(std::size_t n) { buf_.reserve(n); }
+  std::size_t size() const { return buf_.size(); }
+  // Removes bytes [from, size): undoes what was written since a mark.
+  void truncate(std::size_t from) { buf_.resize(from); }
   // KeyUsage-style named bit list with trailing zero bits trimmed (X.690 §11.2.2).
   void named_bits(std::uint32_t bits, int highest_bit);
 

@@ -499,8 +499,7 @@ Result<Bytes> encode_tbs(const CertificateSpec& s) {
                     }));
   }
   if (s.ocsp_no_check) {
-    static constexpr std::uint8_t kNocheck[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x05};
-    write_extension(w, kNocheck, false, build([](Writer& x) { x.null(); }));
+    write_extension(w, oid::ocsp_no_check, false, build([](Writer& x) { x.null(); }));
   }
   w.end(exts);
   w.end(exts_wrap);
@@ -889,44 +888,89 @@ Bytes encode_csr_info(ByteView subject_name, ByteView spki, const std::vector<Ge
   return w.take();
 }
 
-Bytes encode_tbs_crl(const CrlSpec& s) {
-  Writer w;
-  const auto m = w.begin(tag::kSequence);
-  w.small_integer(1);  // v2
-  w.raw(algorithm_identifier(s.signature));
-  w.raw(s.issuer);
-  w.time(s.this_update);
-  w.time(s.next_update);
-  if (!s.revoked.empty()) {
-    const auto list = w.begin(tag::kSequence);
-    for (const auto& e : s.revoked) {
-      const auto entry = w.begin(tag::kSequence);
-      w.unsigned_integer(e.serial);
-      w.time(e.revoked_at);
-      if (e.reason && *e.reason != 0) {
-        const auto exts = w.begin(tag::kSequence);
-        write_extension(w, oid::crl_reason, false, build([&](Writer& x) {
-                          const std::uint8_t code = static_cast<std::uint8_t>(*e.reason);
-                          x.tlv(tag::kEnumerated, ByteView(&code, 1));
-                        }));
-        w.end(exts);
-      }
-      w.end(entry);
-    }
-    w.end(list);
+CrlWriter::CrlWriter(const CrlSpec& header, std::size_t expected_entries) : header_(header) {
+  header_.revoked.clear();
+  // ~50 octets per entry (SEQUENCE, 17-octet INTEGER, UTCTime, reason extension) + the rest.
+  w_.reserve(expected_entries * 52 + header_.issuer.size() * 2 + 512);
+  outer_ = w_.begin(tag::kSequence);
+  tbs_start_ = w_.size();
+  tbs_ = w_.begin(tag::kSequence);
+  w_.small_integer(1);  // v2
+  w_.raw(algorithm_identifier(header_.signature));
+  w_.raw(header_.issuer);
+  w_.time(header_.this_update);
+  w_.time(header_.next_update);
+  list_begin_ = w_.size();
+  list_ = w_.begin(tag::kSequence);
+}
+
+void CrlWriter::add(ByteView serial, TimePoint revoked_at, int reason) {
+  const auto entry = w_.begin(tag::kSequence);
+  w_.unsigned_integer(serial);
+  w_.time(revoked_at);
+  if (reason != 0) {
+    // crlEntryExtensions { { reasonCode, OCTET STRING { ENUMERATED reason } } }, constant per code.
+    const std::uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01,
+                                static_cast<std::uint8_t>(reason)};
+    w_.raw(ext);
   }
-  const auto wrap = w.begin(tag::context_constructed(0));
-  const auto exts = w.begin(tag::kSequence);
-  write_extension(w, oid::authority_key_identifier, false, build([&](Writer& x) {
-                    const auto a = x.begin(tag::kSequence);
-                    x.tlv(tag::context(0), s.authority_key_id);
-                    x.end(a);
-                  }));
-  write_extension(w, oid::crl_number, false, build([&](Writer& x) { x.small_integer(s.crl_number); }));
-  w.end(exts);
-  w.end(wrap);
-  w.end(m);
-  return w.take();
+  w_.end(entry);
+  ++count_;
+}
+
+ByteView CrlWriter::tbs() {
+  if (!tbs_closed_) {
+    // RFC 5280 §5.1.2.6: with no entries, the list is absent, not empty.
+    if (count_ == 0) w_.truncate(list_begin_);
+    else w_.end(list_);
+    const auto wrap = w_.begin(tag::context_constructed(0));
+    const auto exts = w_.begin(tag::kSequence);
+    write_extension(w_, oid::authority_key_identifier, false, build([&](Writer& x) {
+                      const auto a = x.begin(tag::kSequence);
+                      x.tlv(tag::context(0), header_.authority_key_id);
+                      x.end(a);
+                    }));
+    write_extension(w_, oid::crl_number, false, build([&](Writer& x) { x.small_integer(header_.crl_number); }));
+    w_.end(exts);
+    w_.end(wrap);
+    w_.end(tbs_);
+    tbs_closed_ = true;
+  }
+  return ByteView(w_.bytes()).subspan(tbs_start_);
+}
+
+Bytes CrlWriter::finish(ByteView signature) {
+  tbs();
+  w_.raw(algorithm_identifier(header_.signature));
+  w_.bit_string(signature);
+  w_.end(outer_);
+  return w_.take();
+}
+
+Result<std::pair<TimePoint, TimePoint>> parse_crl_times(ByteView der) {
+  SIGIL_TRY(Tlv outer, der::read_single(der, tag::kSequence));
+  Reader r(outer.contents);
+  SIGIL_TRY(Tlv tbs, r.expect(tag::kSequence));
+  Reader t(tbs.contents);
+  Tlv version;
+  SIGIL_TRY(bool has_version, t.optional(tag::kInteger, version));
+  (void)has_version;
+  SIGIL_TRY(Tlv alg, t.expect(tag::kSequence));
+  SIGIL_TRY(Tlv issuer, t.expect(tag::kSequence));
+  SIGIL_TRY(Tlv this_update, t.next());
+  SIGIL_TRY(Tlv next_update, t.next());
+  (void)alg;
+  (void)issuer;
+  SIGIL_TRY(TimePoint a, der::read_time(this_update));
+  SIGIL_TRY(TimePoint b, der::read_time(next_update));
+  return std::make_pair(a, b);
+}
+
+Bytes encode_tbs_crl(const CrlSpec& s) {
+  CrlWriter w(s, s.revoked.size());
+  for (const auto& e : s.revoked) w.add(e.serial, e.revoked_at, e.reason.value_or(0));
+  const ByteView tbs = w.tbs();
+  return Bytes(tbs.begin(), tbs.end());
 }
 
 }  // namespace sigil::crypto

@@ -202,10 +202,34 @@ struct CrlSpec {
   SignatureAlgorithm signature = SignatureAlgorithm::ecdsa_sha256;
   Bytes issuer;  // DER Name
   TimePoint this_update, next_update;
-  std::vector<RevokedEntry> revoked;
+  std::vector<RevokedEntry> revoked;  // for encode_tbs_crl only; CrlWriter takes entries one by one
   Bytes authority_key_id;
   std::int64_t crl_number = 0;
 };
-Bytes encode_tbs_crl(const CrlSpec& spec);
+
+// Builds a signed CRL in one buffer, entries streamed in: no per-entry objects, no copy of
+// the TBS when the signature is appended. Peak memory is about the CRL's own size when
+// `expected_entries` is right.
+//   CrlWriter w(spec, n); w.add(...)...; auto tbs = w.tbs(); sig = sign(tbs); der = w.finish(sig);
+class CrlWriter {
+ public:
+  CrlWriter(const CrlSpec& header, std::size_t expected_entries);
+  // serial: big-endian magnitude; reason 0 (unspecified) writes no extension.
+  void add(ByteView serial, TimePoint revoked_at, int reason);
+  std::size_t count() const { return count_; }
+  // Closes the TBSCertList; the view stays valid until finish().
+  ByteView tbs();
+  Bytes finish(ByteView signature);
+
+ private:
+  CrlSpec header_;
+  der::Writer w_;
+  std::size_t outer_ = 0, tbs_start_ = 0, tbs_ = 0, list_ = 0, list_begin_ = 0, count_ = 0;
+  bool tbs_closed_ = false;
+};
+
+Bytes encode_tbs_crl(const CrlSpec& spec);  // small CRLs in one call (tests, the offline root)
+// thisUpdate and nextUpdate of a DER CRL (nextUpdate required).
+Result<std::pair<TimePoint, TimePoint>> parse_crl_times(ByteView der);
 
 }  // namespace sigil::crypto

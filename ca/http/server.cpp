@@ -224,7 +224,9 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
     ERR_clear_error();
     SSL_CTX_set_client_CA_list(ctx, names);
     X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
-    if (snap->settings.require_client_auth_eku) X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_CLIENT);
+    // Without an explicit purpose OpenSSL's server side checks "ssl_client": say "any" when a
+    // certificate without clientAuth (a server certificate renewing itself) is acceptable.
+    X509_VERIFY_PARAM_set_purpose(param, snap->settings.require_client_auth_eku ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_ANY);
     X509_VERIFY_PARAM_set_depth(param, 4);
     int vmode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
     if (mode == TlsMode::mutual) vmode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;

@@ -77,12 +77,12 @@ Result<Bytes> make_crl(const crypto::Signer& ca_key, const crypto::Certificate& 
   spec.issuer.assign(ca.tbs().subject.begin(), ca.tbs().subject.end());
   spec.this_update = now;
   spec.next_update = now + params.validity;
-  spec.revoked = params.revoked;
   spec.authority_key_id = *ski;
   spec.crl_number = params.number;
-  const Bytes tbs = crypto::encode_tbs_crl(spec);
-  SIGIL_TRY(Bytes sig, ca_key.sign(tbs));
-  return crypto::assemble_signed(tbs, spec.signature, sig);
+  crypto::CrlWriter w(spec, params.revoked.size());
+  for (const auto& e : params.revoked) w.add(e.serial, e.revoked_at, e.reason.value_or(0));
+  SIGIL_TRY(Bytes sig, ca_key.sign(w.tbs()));
+  return w.finish(sig);
 }
 
 Status check_intermediate(const crypto::Certificate& cert, const crypto::Certificate& root, const Clock& clock) {

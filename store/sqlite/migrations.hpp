@@ -13,7 +13,7 @@ namespace sigil::store::sqlite {
 // so a foreign SQLite file is refused instead of migrated.
 inline constexpr std::int32_t kApplicationId = 0x5349474C;
 
-inline constexpr std::array<std::string_view, 1> kMigrations{{
+inline constexpr std::array<std::string_view, 2> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -64,6 +64,21 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN
   SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
+)sql",
+    // 2: revocation sequence (how servers learn of revocations made by any process), the
+    // revoked-entries index for CRLs, and per-issuer CRL numbers with the latest CRL.
+    R"sql(
+ALTER TABLE certificates ADD COLUMN revocation_seq INTEGER;
+CREATE UNIQUE INDEX certificates_revocation_seq ON certificates (revocation_seq) WHERE revocation_seq IS NOT NULL;
+CREATE INDEX certificates_revoked ON certificates (issuer_id, serial) WHERE status = 'revoked';
+CREATE TABLE crl_state (
+  issuer_id   TEXT    PRIMARY KEY,
+  last_number INTEGER NOT NULL,
+  number      INTEGER,
+  this_update INTEGER,
+  next_update INTEGER,
+  der         BLOB
+);
 )sql",
 }};
 

@@ -203,6 +203,12 @@ enum class Sql : std::size_t {
   recent_audit,
   count,
   integrity_check,
+  revocation_sequence,
+  revoked_since,
+  count_revoked,
+  next_crl_number,
+  save_crl,
+  latest_crl,
   size_,
 };
 
@@ -231,7 +237,9 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::mark_valid, "complete certificate",
      "UPDATE certificates SET der = ?1, status = 'valid' WHERE serial = ?2 AND status = 'pending'"},
     {Sql::mark_revoked, "revoke certificate",
-     "UPDATE certificates SET status = 'revoked', revoked_at = ?1, revocation_reason = ?2 "
+     "UPDATE certificates SET status = 'revoked', revoked_at = ?1, revocation_reason = ?2, "
+     "revocation_seq = (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM certificates "
+     "WHERE revocation_seq IS NOT NULL) "
      "WHERE serial = ?3 AND status = 'valid'"},
     {Sql::status_of, "read certificate status", "SELECT status FROM certificates WHERE serial = ?1"},
     {Sql::find, "find certificate", "SELECT " SIGIL_CERT_COLUMNS " FROM certificates WHERE serial = ?1"},
@@ -241,6 +249,20 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
      "SELECT at, actor, action, target, outcome, detail FROM audit_log ORDER BY id DESC LIMIT ?1"},
     {Sql::count, "count certificates", "SELECT COUNT(*) FROM certificates"},
     {Sql::integrity_check, "integrity check", "PRAGMA integrity_check"},
+    {Sql::revocation_sequence, "read revocation sequence",
+     "SELECT COALESCE(MAX(revocation_seq), 0) FROM certificates WHERE revocation_seq IS NOT NULL"},
+    {Sql::revoked_since, "read recent revocations",
+     "SELECT serial, revocation_seq FROM certificates WHERE revocation_seq > ?1 ORDER BY revocation_seq LIMIT ?2"},
+    {Sql::count_revoked, "count revoked certificates",
+     "SELECT COUNT(*) FROM certificates WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2"},
+    {Sql::next_crl_number, "allocate CRL number",
+     "INSERT INTO crl_state (issuer_id, last_number) VALUES (?1, 1) "
+     "ON CONFLICT (issuer_id) DO UPDATE SET last_number = crl_state.last_number + 1 RETURNING last_number"},
+    {Sql::save_crl, "save CRL",
+     "UPDATE crl_state SET number = ?2, this_update = ?3, next_update = ?4, der = ?5 "
+     "WHERE issuer_id = ?1 AND (number IS NULL OR number < ?2)"},
+    {Sql::latest_crl, "read CRL",
+     "SELECT number, this_update, next_update, der FROM crl_state WHERE issuer_id = ?1 AND der IS NOT NULL"},
 }};
 
 constexpr bool sql_table_in_order() {
@@ -603,6 +625,87 @@ class SqliteStore final : public Store {
     return sync_dir(dir);
   }
 
+  Status for_each_revoked(const std::string& issuer_id, std::int64_t not_after_min,
+                          const std::function<Status(const RevokedSerial&)>& fn) override {
+    // Its own read-only connection: a long scan (a million entries) holds no lock writers need.
+    std::lock_guard lock(reader_mu_);
+    if (!reader_) {
+      SIGIL_TRY(reader_, open_connection(path_, SQLITE_OPEN_READONLY));
+      SIGIL_TRY(reader_scan_, prepare(reader_.get(),
+                                      "SELECT serial, revoked_at, revocation_reason FROM certificates "
+                                      "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY serial",
+                                      SQLITE_PREPARE_PERSISTENT));
+    }
+    Query q(reader_.get(), reader_scan_.get(), "read revoked certificates");
+    q.bind(1, issuer_id).bind(2, not_after_min);
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return {};
+      RevokedSerial r{q.text(0), q.int64(1), static_cast<RevocationReason>(q.int64(2))};
+      SIGIL_TRY_STATUS(fn(r));
+    }
+  }
+
+  Result<std::int64_t> count_revoked(const std::string& issuer_id, std::int64_t not_after_min) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::count_revoked);
+    q.bind(1, issuer_id).bind(2, not_after_min);
+    SIGIL_TRY(bool row, q.step());
+    return row ? q.int64(0) : 0;
+  }
+
+  Result<std::int64_t> revocation_sequence() override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::revocation_sequence);
+    SIGIL_TRY(bool row, q.step());
+    return row ? q.int64(0) : 0;
+  }
+
+  Result<std::vector<std::pair<std::string, std::int64_t>>> revoked_since(std::int64_t sequence, int limit) override {
+    if (limit < 1 || limit > 100000) return make_error(Errc::invalid_argument, "limit out of range");
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::revoked_since);
+    q.bind(1, sequence).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return out;
+      out.emplace_back(q.text(0), q.int64(1));
+    }
+  }
+
+  Result<std::int64_t> next_crl_number(const std::string& issuer_id) override {
+    std::int64_t number = 0;
+    SIGIL_TRY_STATUS(group_write([&]() -> Status {
+      Query q = use(Sql::next_crl_number);
+      q.bind(1, issuer_id);
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return make_error(Errc::storage, "sqlite: no CRL number returned");
+      number = q.int64(0);
+      SIGIL_TRY(bool more, q.step());  // runs the statement to completion
+      (void)more;
+      return {};
+    }));
+    return number;
+  }
+
+  Status save_crl(const CrlRecord& crl) override {
+    return group_write([&]() -> Status {
+      Query q = use(Sql::save_crl);
+      q.bind(1, crl.issuer_id).bind(2, crl.number).bind(3, crl.this_update).bind(4, crl.next_update).bind(5, crl.der);
+      return q.run();
+    });
+  }
+
+  Result<std::optional<CrlRecord>> latest_crl(const std::string& issuer_id) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::latest_crl);
+    q.bind(1, issuer_id);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return std::optional<CrlRecord>{};
+    return std::optional<CrlRecord>(CrlRecord{issuer_id, q.int64(0), q.int64(1), q.int64(2), q.blob(3)});
+  }
+
   Result<std::string> integrity_check() override {
     std::lock_guard lock(mu_);
     Query q = use(Sql::integrity_check);
@@ -784,6 +887,9 @@ class SqliteStore final : public Store {
     return it->second.get();
   }
 
+  std::mutex reader_mu_;  // guards reader_ and its statement
+  DbPtr reader_;          // read-only connection for long scans, opened on first use
+  StmtPtr reader_scan_;
   std::mutex queue_mu_;  // guards the group-commit queue
   std::condition_variable queue_cv_;
   std::vector<WriteOp*> queue_;
