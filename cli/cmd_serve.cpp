@@ -99,6 +99,20 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   api::Deps deps{*ctx->issuer, *ctx->store, policy, ctx->clock, metrics};
   api::register_gauges(deps);
 
+  // CRLs: built from the store now, then kept fresh (revocations by any process, half-life).
+  revocation::CrlOptions crl_options;
+  crl_options.validity = config.revocation.crl_validity;
+  revocation::CrlPublisher crl(*ctx->key, ctx->issuer->certificate(), ctx->issuer->id(), *ctx->store, *ctx->store,
+                               ctx->clock, metrics, crl_options);
+  SIGIL_TRY_STATUS(crl.rebuild());
+  crl.start();
+  // OCSP: a delegated responder, responses pre-signed, revocations applied within a poll.
+  revocation::OcspOptions ocsp_options;
+  ocsp_options.validity = config.revocation.ocsp_validity;
+  ocsp_options.responder_ttl = config.revocation.ocsp_responder_ttl;
+  ocsp_options.sign_with_intermediate = config.revocation.ocsp_sign_with_intermediate;
+  revocation::OcspResponder ocsp(*ctx->issuer, *ctx->key, *ctx->store, ctx->clock, metrics, ocsp_options);
+  SIGIL_TRY_STATUS(ocsp.start());
   SIGIL_TRY(ServerIdentity identity, issue_server_identity(*ctx));
   auto tls_for = [&](const ServerIdentity& id, bool api) {
     http::TlsSettings t;
@@ -109,14 +123,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     t.client_skew = config.tls.client_skew;
     t.require_client_auth_eku = api;  // the acme listener's renew route accepts any certificate Sigil issued
     t.check_client = client_check(*ctx->store);
+    t.ocsp_staple = [&ocsp, serial = id.serial] { return ocsp.staple(serial); };
     return t;
   };
 
-  // CRLs: built from the store now, then kept fresh (revocations by any process, half-life).
-  revocation::CrlPublisher crl(*ctx->key, ctx->issuer->certificate(), ctx->issuer->id(), *ctx->store, *ctx->store,
-                               ctx->clock, metrics, {});
-  SIGIL_TRY_STATUS(crl.rebuild());
-  crl.start();
   const auto urls = issuer::urls_for(config.public_url, ctx->issuer->certificate());
   auto path_of = [](const std::string& url) {
     const auto scheme = url.find("://");
@@ -126,7 +136,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   SIGIL_TRY(crypto::Certificate root_cert, load_certificate(ctx->home.root_cert()));
   const fs::path root_crl_file = ctx->home.ca_dir() / "root.crl";
   api::PublicDeps public_deps{ctx->issuer->certificate(), path_of(urls.ca_issuers), path_of(urls.crl),
-                              root_cert.der(), crl,
+                              root_cert.der(), crl, ocsp,
                               [root_crl_file]() -> std::optional<Bytes> {
                                 auto text = read_file(root_crl_file);
                                 if (!text) return std::nullopt;
@@ -230,9 +240,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     cv.notify_all();
   }
   renewer.join();
-  crl.stop();
   server.stop(std::chrono::milliseconds(5000));
   server.wait();
+  ocsp.stop();
+  crl.stop();
   log::info("stopped");
   return {};
 }

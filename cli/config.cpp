@@ -75,7 +75,7 @@ Result<Config> parse_config(std::string_view text) {
   Config c;
   SIGIL_TRY_STATUS(only_keys(j, "",
                              {"name", "public_url", "database", "key_type", "server", "policy", "issuance", "profiles",
-                              "authorization", "listeners", "tls", "limits"}));
+                              "authorization", "listeners", "tls", "limits", "revocation"}));
   SIGIL_TRY_STATUS(get_string(j, "", "name", c.name));
   SIGIL_TRY_STATUS(get_string(j, "", "public_url", c.public_url));
   SIGIL_TRY_STATUS(get_string(j, "", "database", c.database));
@@ -172,6 +172,25 @@ Result<Config> parse_config(std::string_view text) {
     SIGIL_TRY_STATUS(number("max_connections_per_address", c.limits.max_connections_per_address, 1, 1 << 20));
     SIGIL_TRY_STATUS(get_duration(l, "limits.", "request_timeout", c.limits.request_timeout));
   }
+  if (j.contains("revocation")) {
+    const json& r = j["revocation"];
+    SIGIL_TRY_STATUS(only_keys(r, "revocation", {"crl_validity", "ocsp_validity", "ocsp_responder_ttl",
+                                                 "ocsp_sign_with_intermediate"}));
+    SIGIL_TRY_STATUS(get_duration(r, "revocation.", "crl_validity", c.revocation.crl_validity));
+    SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_validity", c.revocation.ocsp_validity));
+    SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_responder_ttl", c.revocation.ocsp_responder_ttl));
+    if (r.contains("ocsp_sign_with_intermediate")) {
+      if (!r["ocsp_sign_with_intermediate"].is_boolean())
+        return key_error("revocation.ocsp_sign_with_intermediate", "must be true or false");
+      c.revocation.ocsp_sign_with_intermediate = r["ocsp_sign_with_intermediate"].get<bool>();
+    }
+    if (c.revocation.crl_validity < Seconds(60) || c.revocation.crl_validity > Seconds(366 * 86400))
+      return key_error("revocation.crl_validity", "must be between 1m and 366d");
+    if (c.revocation.ocsp_validity < Seconds(60) || c.revocation.ocsp_validity > Seconds(7 * 86400))
+      return key_error("revocation.ocsp_validity", "must be between 1m and 7d");
+    if (c.revocation.ocsp_responder_ttl < 2 * c.revocation.ocsp_validity)
+      return key_error("revocation.ocsp_responder_ttl", "must be at least twice ocsp_validity");
+  }
   return c;
 }
 
@@ -209,6 +228,10 @@ std::string to_json(const Config& c) {
   j["tls"] = {{"client_skew", format_duration(c.tls.client_skew)},
               {"server_cert_ttl", format_duration(c.tls.server_cert_ttl)},
               {"acme_allow_tls12", c.tls.acme_allow_tls12}};
+  j["revocation"] = {{"crl_validity", format_duration(c.revocation.crl_validity)},
+                     {"ocsp_validity", format_duration(c.revocation.ocsp_validity)},
+                     {"ocsp_responder_ttl", format_duration(c.revocation.ocsp_responder_ttl)},
+                     {"ocsp_sign_with_intermediate", c.revocation.ocsp_sign_with_intermediate}};
   j["limits"] = {{"max_body", c.limits.max_body},
                  {"max_header", c.limits.max_header},
                  {"request_timeout", format_duration(c.limits.request_timeout)},

@@ -43,6 +43,13 @@ struct LimitOptions {
   std::int64_t max_connections_per_address = 256;
 };
 
+struct RevocationOptions {
+  Seconds crl_validity{86400};            // CRL nextUpdate - thisUpdate
+  Seconds ocsp_validity{3600};            // OCSP response nextUpdate - thisUpdate
+  Seconds ocsp_responder_ttl{86400};      // delegated responder certificate
+  bool ocsp_sign_with_intermediate = false;
+};
+
 struct Config {
   std::string name = "Example Internal CA";
   std::string public_url = "http://localhost:8080";
@@ -56,6 +63,7 @@ struct Config {
   ListenerAddresses listeners;
   TlsOptions tls;
   LimitOptions limits;
+  RevocationOptions revocation;
 
   // The effective profiles (defaults + overrides), validated.
   Result<policy::Profiles> effective_profiles() const;

@@ -128,6 +128,10 @@ class RevocationReader {
   virtual Status for_each_revoked(const std::string& issuer_id, std::int64_t not_after_min,
                                   const std::function<Status(const RevokedSerial&)>& fn) = 0;
   virtual Result<std::int64_t> count_revoked(const std::string& issuer_id, std::int64_t not_after_min) = 0;
+  // Every signed (valid or revoked) certificate of one issuer with not_after >= `not_after_min`,
+  // streamed: what an OCSP pre-signer walks. `revoked_at` is 0 for valid ones.
+  virtual Status for_each_certificate(const std::string& issuer_id, std::int64_t not_after_min,
+                                      const std::function<Status(const RevokedSerial&, bool revoked)>& fn) = 0;
   // A counter that grows with every committed revocation, whichever process made it.
   virtual Result<std::int64_t> revocation_sequence() = 0;
   // Serials revoked after `sequence` (with their sequence numbers), oldest first.

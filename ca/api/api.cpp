@@ -4,6 +4,8 @@
 
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
+#include "ca/base/file.hpp"
+#include "ca/crypto/ocsp.hpp"
 
 namespace sigil::api {
 namespace {
@@ -347,6 +349,69 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
             return Response::problem(404, "about:blank", "no such CA certificate");
           },
           "/ca/{file}"});
+  // OCSP (RFC 6960 Appendix A, RFC 5019): POST application/ocsp-request, or GET with the
+  // base64 request in the path. Pre-signed answers are served on the I/O thread.
+  auto ocsp_response = [&d](const revocation::OcspAnswer& a) {
+    Response resp;
+    resp.status = 200;
+    resp.body.assign(a.der->begin(), a.der->end());
+    resp.with("Content-Type", "application/ocsp-response");
+    if (a.cacheable) {
+      const auto max_age = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<Seconds>(a.next_update - d.clock.now()).count());
+      resp.with("Cache-Control", "max-age=" + std::to_string(max_age) + ", public, no-transform, must-revalidate")
+          .with("Last-Modified", format_http_date(a.this_update))
+          .with("Expires", format_http_date(a.next_update))
+          .with("ETag", a.etag);
+    }
+    return resp;
+  };
+  constexpr std::size_t kMaxOcspRequest = 4096;
+  auto decode_get = [](const Request& req) -> std::optional<Bytes> {
+    std::string b64 = req.params.at("request");
+    if (b64.size() > kMaxOcspRequest * 2) return std::nullopt;
+    auto der = base64_decode(b64);
+    if (!der) return std::nullopt;
+    return *der;
+  };
+  auto malformed = [](int status) {
+    Response resp;
+    resp.status = status;
+    const Bytes body = crypto::ocsp::error_response(crypto::ocsp::ResponseStatus::malformed_request);
+    resp.body.assign(body.begin(), body.end());
+    resp.with("Content-Type", "application/ocsp-response");
+    return resp;
+  };
+  http::Route get{"GET", "/ocsp/{request*}", http::Auth::none,
+                  [&d, decode_get, ocsp_response, malformed](const Request& req) {
+                    auto der = decode_get(req);
+                    if (!der) return malformed(400);
+                    return ocsp_response(d.ocsp.respond(*der));
+                  },
+                  "/ocsp/{request}"};
+  get.fast = [&d, decode_get, ocsp_response](const Request& req) -> std::optional<Response> {
+    auto der = decode_get(req);
+    if (!der) return std::nullopt;
+    auto a = d.ocsp.respond_cached(*der);
+    if (!a) return std::nullopt;
+    if (auto inm = req.header("if-none-match"); inm && *inm == a->etag) {
+      Response nm;
+      nm.status = 304;
+      nm.with("ETag", a->etag);
+      return nm;
+    }
+    return ocsp_response(*a);
+  };
+  r->add(std::move(get));
+  r->add({"POST", "/ocsp", http::Auth::none,
+          [&d, ocsp_response, malformed](const Request& req) {
+            auto ct = req.header("content-type");
+            if (!ct || ct->find("application/ocsp-request") == std::string_view::npos)
+              return Response::problem(415, "about:blank", "Content-Type must be application/ocsp-request");
+            if (req.body.size() > kMaxOcspRequest) return malformed(413);
+            return ocsp_response(d.ocsp.respond(as_bytes(req.body)));
+          },
+          "/ocsp"});
   r->add({"GET", "/crl/{file}", http::Auth::none,
           [&d](const Request& req) {
             const std::string& file = req.params.at("file");

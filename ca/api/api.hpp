@@ -38,6 +38,7 @@ struct PublicDeps {
   std::string crl_path;           // "/crl/<id>.crl" (as in the leaves' CDP)
   Bytes root_der;
   revocation::CrlPublisher& crl;
+  revocation::OcspResponder& ocsp;
   // The offline root's CRL (installed into the home by `sigil root crl --out`), if any.
   std::function<std::optional<Bytes>()> root_crl;
   const Clock& clock;

@@ -58,10 +58,13 @@ enum class Auth {
 
 struct Route {
   std::string method;
-  std::string pattern;  // "/api/v1/certificates/{serial}"; "{x}" matches one segment
+  std::string pattern;  // "/api/v1/certificates/{serial}"; "{x}" is one segment, "{x*}" the rest
   Auth auth = Auth::none;
   Handler handler;
   std::string name;  // metrics label; the pattern by default
+  // Optional: tried first, on the I/O thread. It must not block (a memory lookup); returning
+  // nullopt hands the request to `handler` on the worker pool.
+  std::function<std::optional<Response>(const Request&)> fast = nullptr;
 };
 
 class Router {
@@ -95,6 +98,9 @@ struct TlsSettings {
   // Called at the end of client-certificate verification with the verified leaf; an error
   // refuses the handshake (revocation against the store: hard-fail).
   std::function<Status(const crypto::Certificate& leaf)> check_client;
+  // The OCSP response for the server's own certificate, stapled when a client asks
+  // (status_request); null: none.
+  std::function<std::shared_ptr<const Bytes>()> ocsp_staple;
 };
 
 struct Limits {

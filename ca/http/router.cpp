@@ -74,11 +74,18 @@ const Route* Router::match(std::string_view method, std::string_view path, std::
   path_matched = false;
   for (const auto& r : routes_) {
     const auto pat = segments(r.pattern);
-    if (pat.size() != segs.size()) continue;
+    const bool rest = !pat.empty() && pat.back().size() > 3 && pat.back().substr(pat.back().size() - 2) == "*}";
+    if (rest ? segs.size() < pat.size() : pat.size() != segs.size()) continue;
     std::map<std::string, std::string> got;
     bool ok = true;
     for (std::size_t i = 0; ok && i < pat.size(); ++i) {
-      if (pat[i].size() > 2 && pat[i].front() == '{' && pat[i].back() == '}') {
+      if (rest && i + 1 == pat.size()) {
+        // "{name*}": the remaining segments, '/' kept (base64 in OCSP GET paths has slashes).
+        std::string joined;
+        for (std::size_t j = i; j < segs.size(); ++j) joined += (j > i ? "/" : "") + std::string(segs[j]);
+        if (joined.empty()) ok = false;
+        else got[std::string(pat[i].substr(1, pat[i].size() - 3))] = percent_decode(joined, false);
+      } else if (pat[i].size() > 2 && pat[i].front() == '{' && pat[i].back() == '}') {
         if (segs[i].empty())
           ok = false;
         else

@@ -126,6 +126,18 @@ int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_C
   return rc;
 }
 
+int status_cb(SSL* ssl, void*) {
+  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
+  if (!snap || !snap->settings.ocsp_staple) return SSL_TLSEXT_ERR_NOACK;
+  auto der = snap->settings.ocsp_staple();
+  if (!der || der->empty()) return SSL_TLSEXT_ERR_NOACK;
+  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der->size()));
+  if (!copy) return SSL_TLSEXT_ERR_NOACK;
+  std::memcpy(copy, der->data(), der->size());
+  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der->size()));  // takes ownership
+  return SSL_TLSEXT_ERR_OK;
+}
+
 int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
                 void*) {
   // Only http/1.1; a client that offers ALPN without it is refused (RFC 7301 §3.2).
@@ -199,6 +211,7 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
   SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+  if (snap->settings.ocsp_staple) SSL_CTX_set_tlsext_status_cb(ctx, status_cb);
   SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(listener.data()),
                                  static_cast<unsigned int>(std::min<std::size_t>(listener.size(), 32)));
 
@@ -438,6 +451,23 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     head_ = msg.method() == bhttp::verb::head;
     version_ = msg.version();
     const auto started = std::chrono::steady_clock::now();
+    // The fast path: a non-blocking handler answers on this I/O thread (e.g. a pre-signed
+    // OCSP response); anything else goes to the worker pool.
+    {
+      bool path_matched = false;
+      const Route* r = listener_->config.router->match(req->method, req->path, req->params, path_matched);
+      if (r && r->fast && r->auth == Auth::none) {
+        if (auto resp = r->fast(*req)) {
+          const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+          server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name}, {"route", r->name},
+                                                            {"method", req->method}, {"status", std::to_string(resp->status)}});
+          server_.metrics.observe("sigil_http_request_duration_seconds",
+                                  {{"listener", listener_->config.name}, {"route", r->name}, {"status", std::to_string(resp->status)}},
+                                  secs);
+          return write(std::move(*resp));
+        }
+      }
+    }
     // Handlers may block (store, signing): they run on the worker pool, never on I/O threads.
     asio::post(server_.workers, [self = this->shared_from_this(), req, started] {
       Response resp;

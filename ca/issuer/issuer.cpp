@@ -206,6 +206,45 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   return p;
 }
 
+Result<Prepared> Issuer::prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl,
+                                                const std::string& requester) const {
+  SIGIL_TRY_STATUS(policy::check_key(key));
+  const TimePoint now = clock_.now();
+  if (now >= ca_.tbs().not_after) return make_error(Errc::policy_violation, "the issuing CA has expired");
+  crypto::CertificateSpec spec;
+  spec.serial = new_serial();
+  spec.signature = signer_.signature_algorithm();
+  spec.issuer.assign(ca_.tbs().subject.begin(), ca_.tbs().subject.end());
+  const std::string cn = "OCSP Responder " + id_.substr(0, 16);
+  spec.subject = crypto::encode_name(cn);
+  spec.not_before = std::max(now - options_.backdate, ca_.tbs().not_before);
+  spec.not_after = std::min(now + ttl, ca_.tbs().not_after);
+  spec.spki = key.spki;
+  spec.key_usage = crypto::ku::digital_signature;
+  spec.ext_key_usage = {crypto::Eku::ocsp_signing};
+  spec.subject_key_id = crypto::key_identifier(key);
+  spec.authority_key_id = ca_key_id_;
+  spec.ocsp_no_check = true;
+  SIGIL_TRY(Bytes tbs, crypto::encode_tbs(spec));
+  if (auto findings = lint_ocsp_responder(tbs, ca_, ttl + options_.backdate); !findings.empty()) {
+    std::string detail = "refusing to sign: ";
+    for (std::size_t i = 0; i < findings.size(); ++i) detail += (i ? "; " : "") + findings[i];
+    return make_error(Errc::lint_failed, detail);
+  }
+  Prepared p;
+  auto& pc = p.pending_;
+  pc.serial = to_hex(spec.serial);
+  pc.issuer_id = id_;
+  pc.tbs_der = std::move(tbs);
+  pc.subject = "CN=" + cn;
+  pc.profile = "ocsp-responder";
+  pc.requester = requester;
+  pc.not_before = to_unix(spec.not_before);
+  pc.not_after = to_unix(spec.not_after);
+  pc.created_at = to_unix(now);
+  return p;
+}
+
 Result<Issued> Issuer::issue(Prepared&& prepared) {
   Prepared p = std::move(prepared);
   if (p.used_) return make_error(Errc::internal, "a prepared certificate can be issued once");

@@ -131,4 +131,38 @@ std::vector<std::string> lint_leaf(ByteView tbs_der, const LintExpectations& wan
   return f;
 }
 
+std::vector<std::string> lint_ocsp_responder(ByteView tbs_der, const crypto::Certificate& issuer,
+                                             Seconds max_validity) {
+  std::vector<std::string> f;
+  auto tbs_r = crypto::parse_tbs(tbs_der);
+  if (!tbs_r) return {"TBS does not parse: " + tbs_r.error().detail};
+  const crypto::TbsView& t = *tbs_r;
+  if (t.version != 2) f.push_back("version is not v3");
+  if (t.serial.size() < 9 || (t.serial[0] & 0x80)) f.push_back("serial is not positive with 64 bits of entropy");
+  if (!same(t.issuer, issuer.tbs().subject)) f.push_back("issuer name differs from the issuing CA's subject");
+  if (t.not_before >= t.not_after || t.not_before < issuer.tbs().not_before || t.not_after > issuer.tbs().not_after)
+    f.push_back("validity outside the issuer's");
+  if (t.not_after - t.not_before > max_validity) f.push_back("validity too long for a responder certificate");
+  auto key = crypto::parse_spki(t.spki);
+  if (!key) f.push_back("subjectPublicKeyInfo does not parse");
+  const auto* bc = t.find(oid::basic_constraints);
+  auto bcv = bc ? crypto::decode_basic_constraints(bc->value) : Result<crypto::BasicConstraints>(make_error(Errc::malformed, ""));
+  if (!bc || !bc->critical || !bcv || bcv->ca) f.push_back("basicConstraints must be critical cA:FALSE");
+  const auto* ku = t.find(oid::key_usage);
+  auto kuv = ku ? crypto::decode_key_usage(ku->value) : Result<std::uint32_t>(make_error(Errc::malformed, ""));
+  if (!ku || !ku->critical || !kuv || *kuv != crypto::ku::digital_signature)
+    f.push_back("keyUsage must be critical digitalSignature only");
+  const auto* eku = t.find(oid::ext_key_usage);
+  auto ekuv = eku ? crypto::decode_ext_key_usage(eku->value) : Result<std::vector<Bytes>>(make_error(Errc::malformed, ""));
+  if (!eku || !ekuv || ekuv->size() != 1 || !oid::equal((*ekuv)[0], oid::kp_ocsp_signing))
+    f.push_back("extendedKeyUsage must be id-kp-OCSPSigning only");
+  if (!t.find(oid::ocsp_no_check)) f.push_back("id-pkix-ocsp-nocheck missing");
+  if (t.find(oid::subject_alt_name)) f.push_back("a responder certificate names no identity");
+  const auto* aki = t.find(oid::authority_key_identifier);
+  auto akiv = aki ? crypto::decode_authority_key_id(aki->value) : Result<Bytes>(make_error(Errc::malformed, ""));
+  if (!akiv || !issuer.subject_key_id() || *akiv != *issuer.subject_key_id()) f.push_back("authorityKeyIdentifier wrong");
+  if (!t.find(oid::subject_key_identifier)) f.push_back("subjectKeyIdentifier missing");
+  return f;
+}
+
 }  // namespace sigil::issuer

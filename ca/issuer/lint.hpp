@@ -20,5 +20,8 @@ struct LintExpectations {
 };
 
 std::vector<std::string> lint_leaf(crypto::ByteView tbs_der, const LintExpectations& want);
+// The delegated OCSP responder certificate: OCSPSigning only, nocheck, digitalSignature only.
+std::vector<std::string> lint_ocsp_responder(crypto::ByteView tbs_der, const crypto::Certificate& issuer,
+                                             Seconds max_validity);
 
 }  // namespace sigil::issuer

@@ -629,13 +629,7 @@ class SqliteStore final : public Store {
                           const std::function<Status(const RevokedSerial&)>& fn) override {
     // Its own read-only connection: a long scan (a million entries) holds no lock writers need.
     std::lock_guard lock(reader_mu_);
-    if (!reader_) {
-      SIGIL_TRY(reader_, open_connection(path_, SQLITE_OPEN_READONLY));
-      SIGIL_TRY(reader_scan_, prepare(reader_.get(),
-                                      "SELECT serial, revoked_at, revocation_reason FROM certificates "
-                                      "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY serial",
-                                      SQLITE_PREPARE_PERSISTENT));
-    }
+    if (!reader_) SIGIL_TRY_STATUS(open_reader());
     Query q(reader_.get(), reader_scan_.get(), "read revoked certificates");
     q.bind(1, issuer_id).bind(2, not_after_min);
     for (;;) {
@@ -644,6 +638,35 @@ class SqliteStore final : public Store {
       RevokedSerial r{q.text(0), q.int64(1), static_cast<RevocationReason>(q.int64(2))};
       SIGIL_TRY_STATUS(fn(r));
     }
+  }
+
+  Status for_each_certificate(const std::string& issuer_id, std::int64_t not_after_min,
+                              const std::function<Status(const RevokedSerial&, bool revoked)>& fn) override {
+    std::lock_guard lock(reader_mu_);
+    if (!reader_) SIGIL_TRY_STATUS(open_reader());
+    Query q(reader_.get(), reader_all_.get(), "read certificates");
+    q.bind(1, issuer_id).bind(2, not_after_min);
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return {};
+      const bool revoked = q.text(3) == "revoked";
+      RevokedSerial r{q.text(0), revoked ? q.int64(1) : 0,
+                      revoked ? static_cast<RevocationReason>(q.int64(2)) : RevocationReason::unspecified};
+      SIGIL_TRY_STATUS(fn(r, revoked));
+    }
+  }
+
+  Status open_reader() {
+    SIGIL_TRY(reader_, open_connection(path_, SQLITE_OPEN_READONLY));
+    SIGIL_TRY(reader_scan_, prepare(reader_.get(),
+                                    "SELECT serial, revoked_at, revocation_reason FROM certificates "
+                                    "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY serial",
+                                    SQLITE_PREPARE_PERSISTENT));
+    SIGIL_TRY(reader_all_, prepare(reader_.get(),
+                                   "SELECT serial, revoked_at, revocation_reason, status FROM certificates "
+                                   "WHERE issuer_id = ?1 AND status <> 'pending' AND not_after >= ?2",
+                                   SQLITE_PREPARE_PERSISTENT));
+    return {};
   }
 
   Result<std::int64_t> count_revoked(const std::string& issuer_id, std::int64_t not_after_min) override {
@@ -890,6 +913,7 @@ class SqliteStore final : public Store {
   std::mutex reader_mu_;  // guards reader_ and its statement
   DbPtr reader_;          // read-only connection for long scans, opened on first use
   StmtPtr reader_scan_;
+  StmtPtr reader_all_;
   std::mutex queue_mu_;  // guards the group-commit queue
   std::condition_variable queue_cv_;
   std::vector<WriteOp*> queue_;

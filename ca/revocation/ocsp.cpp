@@ -1,0 +1,330 @@
+#include <algorithm>
+
+#include "ca/base/duration.hpp"
+#include "ca/base/encoding.hpp"
+#include "ca/base/log.hpp"
+#include "ca/revocation/revocation.hpp"
+
+namespace sigil::revocation {
+namespace ocsp = crypto::ocsp;
+using crypto::ByteView;
+
+namespace {
+constexpr ocsp::HashAlg kHashes[] = {ocsp::HashAlg::sha1, ocsp::HashAlg::sha256, ocsp::HashAlg::sha384,
+                                     ocsp::HashAlg::sha512};
+// Serials as the store keys them: hex of the INTEGER's octets (ours never need a leading 00).
+std::string serial_hex(ByteView serial) { return to_hex(serial); }
+}  // namespace
+
+OcspResponder::OcspResponder(issuer::Issuer& issuer, const crypto::Signer& ca_key, store::Store& store,
+                             const Clock& clock, Metrics& metrics, OcspOptions options)
+    : issuer_(issuer),
+      ca_key_(ca_key),
+      store_(store),
+      clock_(clock),
+      metrics_(metrics),
+      options_(options),
+      issuer_id_(issuer.id()) {
+  const crypto::Certificate& ca = issuer_.certificate();
+  for (auto h : kHashes)
+    issuer_hashes_[h] = {ocsp::issuer_name_hash(h, ca.tbs().subject), ocsp::issuer_key_hash(h, ca.public_key())};
+  tokens_ = options_.live_signatures_per_second;
+  bucket_at_ = std::chrono::steady_clock::now();
+  metrics_.gauge_fn("sigil_ocsp_oldest_response_age_seconds", "Age of the oldest pre-signed OCSP response", [this] {
+    std::shared_lock lock(cache_mu_);
+    const TimePoint now = clock_.now();
+    double oldest = 0;
+    for (const auto& [k, e] : cache_) oldest = std::max(oldest, std::chrono::duration<double>(now - e->this_update).count());
+    return oldest;
+  });
+}
+
+OcspResponder::~OcspResponder() { stop(); }
+
+std::string OcspResponder::cache_key(ocsp::HashAlg h, ByteView serial) {
+  std::string k(1, static_cast<char>(h));
+  k.append(reinterpret_cast<const char*>(serial.data()), serial.size());
+  return k;
+}
+
+bool OcspResponder::ours(const ocsp::CertId& id) const {
+  auto it = issuer_hashes_.find(id.hash);
+  return it != issuer_hashes_.end() && it->second.first == id.issuer_name_hash &&
+         it->second.second == id.issuer_key_hash;
+}
+
+Status OcspResponder::rotate_responder() {
+  auto r = std::make_shared<Responder>();
+  if (options_.sign_with_intermediate) {
+    r->not_after = issuer_.certificate().tbs().not_after;
+  } else {
+    // A fresh key in memory, never on disk; its certificate is recorded like any other.
+    crypto::KeyType type = crypto::KeyType::ec_p256;
+    if (ca_key_.public_key().algorithm == crypto::KeyAlgorithm::ec_p384) type = crypto::KeyType::ec_p384;
+    SIGIL_TRY(r->key, crypto::KeySigner::generate(type));
+    SIGIL_TRY(auto prepared, issuer_.prepare_ocsp_responder(r->key->public_key(), options_.responder_ttl, "sigil-ocsp"));
+    SIGIL_TRY(auto issued, issuer_.issue(std::move(prepared)));
+    r->cert_der = issued.der;
+    r->not_after = issued.not_after;
+    log::info("OCSP responder certificate issued", {{"serial", issued.serial}, {"not_after", format_rfc3339(issued.not_after)}});
+  }
+  std::lock_guard lock(responder_mu_);
+  responder_ = std::move(r);
+  return {};
+}
+
+Result<Bytes> OcspResponder::sign(const ocsp::ResponseSpec& spec_in) {
+  std::shared_ptr<const Responder> r;
+  {
+    std::lock_guard lock(responder_mu_);
+    r = responder_;
+  }
+  if (!r) return make_error(Errc::internal, "no OCSP responder");
+  ocsp::ResponseSpec spec = spec_in;
+  if (r->key) {
+    spec.certs = {r->cert_der};
+    return ocsp::make_response(*r->key, spec);
+  }
+  return ocsp::make_response(ca_key_, spec);
+}
+
+Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, TimePoint now) {
+  ocsp::SingleResponse s;
+  s.id = id;
+  s.this_update = now;
+  s.next_update = now + options_.validity;
+  SIGIL_TRY(auto rec, store_.find(serial_hex(id.serial)));
+  if (!rec || rec->issuer_id != issuer_id_) {
+    s.status = ocsp::CertStatus::unknown;
+  } else if (rec->status == store::CertStatus::revoked) {
+    s.status = ocsp::CertStatus::revoked;
+    s.revoked_at = from_unix(rec->revoked_at.value_or(0));
+    s.reason = static_cast<int>(rec->revocation_reason.value_or(store::RevocationReason::unspecified));
+  } else {
+    // Pending serials answer good too: every serial ever signed is known (RFC 6960 §2.2).
+    s.status = ocsp::CertStatus::good;
+  }
+  return s;
+}
+
+Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(const ocsp::CertId& id,
+                                                                              bool allow_unknown_cache) {
+  const TimePoint now = clock_.now();
+  SIGIL_TRY(ocsp::SingleResponse single, status_of(id, now));
+  ocsp::ResponseSpec spec;
+  spec.produced_at = now;
+  spec.responses = {single};
+  SIGIL_TRY(Bytes der, sign(spec));
+  auto e = std::make_shared<Entry>();
+  e->this_update = single.this_update;
+  e->next_update = single.next_update;
+  e->status = single.status;
+  e->etag = "\"" + to_hex(crypto::sha256(der)).substr(0, 16) + "\"";
+  e->der = std::move(der);
+  metrics_.add("sigil_ocsp_signatures_total", {});
+  // Unknown serials are not kept (anyone can ask for any serial); known ones are.
+  if (single.status != ocsp::CertStatus::unknown || allow_unknown_cache) {
+    std::unique_lock lock(cache_mu_);
+    cache_[cache_key(id.hash, id.serial)] = e;
+  }
+  return std::shared_ptr<const Entry>(e);
+}
+
+bool OcspResponder::take_live_token() {
+  std::lock_guard lock(bucket_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  tokens_ = std::min(options_.live_signatures_per_second,
+                     tokens_ + std::chrono::duration<double>(now - bucket_at_).count() * options_.live_signatures_per_second);
+  bucket_at_ = now;
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+std::optional<OcspAnswer> OcspResponder::respond_cached(ByteView request_der) const {
+  auto req = ocsp::parse_request(request_der);
+  if (!req || req->nonce || req->ids.size() != 1) return std::nullopt;
+  std::shared_lock lock(cache_mu_);
+  auto it = cache_.find(cache_key(req->ids[0].hash, req->ids[0].serial));
+  if (it == cache_.end()) return std::nullopt;
+  const auto& e = it->second;
+  if (clock_.now() >= e->next_update) return std::nullopt;
+  // The entry answers exactly this CertID (the issuer hashes were checked when it was made).
+  if (!ours(req->ids[0])) return std::nullopt;
+  return OcspAnswer{std::shared_ptr<const Bytes>(e, &e->der), true, e->this_update, e->next_update, e->etag};
+}
+
+OcspAnswer OcspResponder::respond(ByteView request_der) {
+  auto error = [&](ocsp::ResponseStatus s, const char* why) {
+    metrics_.add("sigil_ocsp_responses_total", {{"status", why}});
+    return OcspAnswer{std::make_shared<const Bytes>(ocsp::error_response(s)), false, {}, {}, ""};
+  };
+  auto req = ocsp::parse_request(request_der);
+  if (!req) return error(ocsp::ResponseStatus::malformed_request, "malformedRequest");
+  for (const auto& id : req->ids)
+    if (!ours(id)) return error(ocsp::ResponseStatus::unauthorized, "unauthorized");
+  if (!req->nonce && req->ids.size() == 1) {
+    if (auto cached = respond_cached(request_der)) {
+      metrics_.add("sigil_ocsp_responses_total", {{"status", "cached"}});
+      return *cached;
+    }
+    if (!take_live_token()) return error(ocsp::ResponseStatus::try_later, "tryLater");
+    auto e = sign_entry(req->ids[0], false);
+    if (!e) {
+      log::error("OCSP signing failed", {{"error", e.error().detail}});
+      return error(ocsp::ResponseStatus::internal_error, "internalError");
+    }
+    metrics_.add("sigil_ocsp_responses_total", {{"status", "signed"}});
+    const auto& entry = *e;
+    return OcspAnswer{std::shared_ptr<const Bytes>(entry, &entry->der), entry->status != ocsp::CertStatus::unknown,
+                      entry->this_update, entry->next_update, entry->etag};
+  }
+  // A nonce (RFC 8954) or several CertIDs: a fresh signature, rate-limited.
+  if (!take_live_token()) return error(ocsp::ResponseStatus::try_later, "tryLater");
+  const TimePoint now = clock_.now();
+  ocsp::ResponseSpec spec;
+  spec.produced_at = now;
+  spec.nonce = req->nonce;
+  for (const auto& id : req->ids) {
+    auto single = status_of(id, now);
+    if (!single) return error(ocsp::ResponseStatus::internal_error, "internalError");
+    spec.responses.push_back(*single);
+  }
+  auto der = sign(spec);
+  if (!der) return error(ocsp::ResponseStatus::internal_error, "internalError");
+  metrics_.add("sigil_ocsp_signatures_total", {});
+  metrics_.add("sigil_ocsp_responses_total", {{"status", "nonce"}});
+  return OcspAnswer{std::make_shared<const Bytes>(std::move(*der)), false, now, now + options_.validity, ""};
+}
+
+std::shared_ptr<const Bytes> OcspResponder::staple(const std::string& serial) {
+  auto bytes = from_hex(serial);
+  if (!bytes) return nullptr;
+  const auto id = ocsp::make_cert_id(ocsp::HashAlg::sha1, issuer_.certificate(), *bytes);
+  {
+    std::shared_lock lock(cache_mu_);
+    auto it = cache_.find(cache_key(id.hash, id.serial));
+    if (it != cache_.end() && clock_.now() < it->second->this_update + options_.validity / 2)
+      return std::shared_ptr<const Bytes>(it->second, &it->second->der);
+  }
+  auto e = sign_entry(id, false);
+  if (!e) return nullptr;
+  return std::shared_ptr<const Bytes>(*e, &(*e)->der);
+}
+
+void OcspResponder::apply_revocations() {
+  auto changes = store_.revoked_since(seen_seq_, 10000);
+  if (!changes) {
+    log::error("OCSP: cannot read revocations", {{"error", changes.error().detail}});
+    return;
+  }
+  for (const auto& [serial, seq] : *changes) {
+    seen_seq_ = std::max(seen_seq_, seq);
+    auto bytes = from_hex(serial);
+    if (!bytes) continue;
+    // Every cached CertID form of this serial is replaced, and the SHA-1 one made if missing.
+    for (auto h : kHashes) {
+      bool cached = h == ocsp::HashAlg::sha1;
+      {
+        std::shared_lock lock(cache_mu_);
+        cached = cached || cache_.count(cache_key(h, *bytes));
+      }
+      if (!cached) continue;
+      if (auto e = sign_entry(ocsp::make_cert_id(h, issuer_.certificate(), *bytes), false); !e)
+        log::error("OCSP: re-signing after revocation failed", {{"serial", serial}, {"error", e.error().detail}});
+    }
+  }
+}
+
+void OcspResponder::sweep() {
+  const TimePoint now = clock_.now();
+  std::size_t signed_now = 0;
+  std::vector<std::pair<std::string, bool>> due;  // serial, revoked
+  auto s = store_.for_each_certificate(issuer_id_, to_unix(now), [&](const store::RevokedSerial& r, bool revoked) -> Status {
+    auto bytes = from_hex(r.serial);
+    if (!bytes) return {};
+    std::shared_lock lock(cache_mu_);
+    auto it = cache_.find(cache_key(ocsp::HashAlg::sha1, *bytes));
+    const bool fresh = it != cache_.end() && now < it->second->this_update + options_.validity / 2 &&
+                       (it->second->status == ocsp::CertStatus::revoked) == revoked;
+    if (!fresh) due.emplace_back(r.serial, revoked);
+    return {};
+  });
+  if (!s) log::error("OCSP sweep: cannot read certificates", {{"error", s.error().detail}});
+  for (const auto& [serial, revoked] : due) {
+    auto bytes = from_hex(serial);
+    if (!bytes) continue;
+    if (sign_entry(ocsp::make_cert_id(ocsp::HashAlg::sha1, issuer_.certificate(), *bytes), false)) ++signed_now;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+  }
+  // Other CertID forms in the cache age too: refresh them, and drop expired certificates' ones.
+  std::vector<ocsp::CertId> stale;
+  {
+    std::shared_lock lock(cache_mu_);
+    for (const auto& [k, e] : cache_) {
+      if (static_cast<ocsp::HashAlg>(k[0]) == ocsp::HashAlg::sha1) continue;
+      if (now >= e->this_update + options_.validity / 2) {
+        Bytes serial(k.begin() + 1, k.end());
+        stale.push_back(ocsp::make_cert_id(static_cast<ocsp::HashAlg>(k[0]), issuer_.certificate(), serial));
+      }
+    }
+  }
+  for (const auto& id : stale) (void)sign_entry(id, false);
+  if (signed_now + stale.size() > 0)
+    log::info("OCSP responses pre-signed", {{"count", std::to_string(signed_now + stale.size())}});
+  std::size_t cached = 0;
+  {
+    std::shared_lock lock(cache_mu_);
+    cached = cache_.size();
+  }
+  metrics_.set("sigil_ocsp_cached_responses", {}, static_cast<double>(cached));
+}
+
+Status OcspResponder::start() {
+  SIGIL_TRY_STATUS(rotate_responder());
+  SIGIL_TRY(seen_seq_, store_.revocation_sequence());
+  sweep();
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void OcspResponder::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void OcspResponder::run() {
+  auto last_sweep = std::chrono::steady_clock::now();
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, options_.poll, [&] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    apply_revocations();
+    {
+      std::shared_ptr<const Responder> r;
+      {
+        std::lock_guard rl(responder_mu_);
+        r = responder_;
+      }
+      // Rotate the responder certificate at two thirds of its life.
+      if (r && r->key && clock_.now() >= r->not_after - options_.responder_ttl / 3) {
+        if (auto s = rotate_responder(); !s) log::error("OCSP responder rotation failed", {{"error", s.error().detail}});
+      }
+    }
+    if (std::chrono::steady_clock::now() - last_sweep >= options_.sweep) {
+      sweep();
+      last_sweep = std::chrono::steady_clock::now();
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace sigil::revocation
