@@ -135,8 +135,12 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   };
   SIGIL_TRY(crypto::Certificate root_cert, load_certificate(ctx->home.root_cert()));
   const fs::path root_crl_file = ctx->home.ca_dir() / "root.crl";
-  api::PublicDeps public_deps{ctx->issuer->certificate(), path_of(urls.ca_issuers), path_of(urls.crl),
-                              root_cert.der(), crl, ocsp,
+  api::PublicDeps public_deps{ctx->issuer->certificate(),
+                              path_of(urls.ca_issuers),
+                              path_of(urls.crl),
+                              root_cert.der(),
+                              crl,
+                              ocsp,
                               [root_crl_file]() -> std::optional<Bytes> {
                                 auto text = read_file(root_crl_file);
                                 if (!text) return std::nullopt;
@@ -158,9 +162,9 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   SIGIL_TRY(std::string acme_addr,
             server.listen({"acme", config.listeners.acme, http::TlsMode::server, api::acme_router(deps)},
                           tls_for(identity, false)));
-  SIGIL_TRY(
-      std::string public_addr,
-      server.listen({"public", config.listeners.public_, http::TlsMode::none, api::public_router(public_deps)}, std::nullopt));
+  SIGIL_TRY(std::string public_addr,
+            server.listen({"public", config.listeners.public_, http::TlsMode::none, api::public_router(public_deps)},
+                          std::nullopt));
   server.start();
   std::cout << "api https://" << api_addr << "\n"
             << "acme https://" << acme_addr << "\n"

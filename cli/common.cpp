@@ -84,6 +84,7 @@ Result<std::string> root_passphrase(const std::string& file, bool confirm) {
         "no root passphrase: give --root-passphrase-file, set SIGIL_ROOT_PASSPHRASE, or run on a terminal");
   }
   if (pass.empty()) return make_error(Errc::invalid_argument, "the root passphrase must not be empty");
+  if (pass.size() > 1024) return make_error(Errc::invalid_argument, "the root passphrase must be at most 1024 bytes");
   if (confirm && pass.size() < 8)
     return make_error(Errc::invalid_argument, "the root passphrase needs at least 8 characters");
   return pass;

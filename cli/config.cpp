@@ -174,8 +174,8 @@ Result<Config> parse_config(std::string_view text) {
   }
   if (j.contains("revocation")) {
     const json& r = j["revocation"];
-    SIGIL_TRY_STATUS(only_keys(r, "revocation", {"crl_validity", "ocsp_validity", "ocsp_responder_ttl",
-                                                 "ocsp_sign_with_intermediate"}));
+    SIGIL_TRY_STATUS(only_keys(r, "revocation",
+                               {"crl_validity", "ocsp_validity", "ocsp_responder_ttl", "ocsp_sign_with_intermediate"}));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "crl_validity", c.revocation.crl_validity));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_validity", c.revocation.ocsp_validity));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_responder_ttl", c.revocation.ocsp_responder_ttl));

@@ -44,9 +44,9 @@ struct LimitOptions {
 };
 
 struct RevocationOptions {
-  Seconds crl_validity{86400};            // CRL nextUpdate - thisUpdate
-  Seconds ocsp_validity{3600};            // OCSP response nextUpdate - thisUpdate
-  Seconds ocsp_responder_ttl{86400};      // delegated responder certificate
+  Seconds crl_validity{86400};        // CRL nextUpdate - thisUpdate
+  Seconds ocsp_validity{3600};        // OCSP response nextUpdate - thisUpdate
+  Seconds ocsp_responder_ttl{86400};  // delegated responder certificate
   bool ocsp_sign_with_intermediate = false;
 };
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Fuzzes the parsers that see untrusted bytes (CSR, certificate, PEM, DER) with libFuzzer under
-# AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero if any harness finds a crash,
-# a leak, a timeout or a broken round-trip property.
+# Fuzzes the parsers that see untrusted bytes (CSR, certificate, PEM, DER, text codecs) with
+# libFuzzer under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero if any harness
+# finds a crash, a leak, a timeout, undefined behaviour or a broken round-trip property.
 #
 #   FUZZ_SECONDS=60 ops/fuzz.sh            # per harness (default 30)
 #   FUZZ_BUILD_DIR=build-fuzz              # where the standalone tests/fuzz project is built
 #   FUZZ_CXX=clang++                        # libFuzzer needs clang
 #   FUZZ_ONLY="csr pem"                     # a subset of harnesses
+#   FUZZ_KEEP_GOING=1                       # fork mode: keep fuzzing after a crash, collect them all
 #
 # The seed corpus is made at run time (Sigil's own encoders via fuzz_seeds, plus requests and
 # certificates from the openssl CLI); the growing corpus is kept in $FUZZ_BUILD_DIR/corpus/ and
@@ -17,7 +18,9 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 cxx=${FUZZ_CXX:-clang++}
-harnesses=${FUZZ_ONLY:-"csr certificate pem der"}
+harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp"}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 echo "== fuzz: building harnesses in $build ($cxx)"
 cmake -S tests/fuzz -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
@@ -62,22 +65,31 @@ EOF
   done
 fi
 
+extra=()
+if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then extra=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); fi
+
 status=0
 for h in $harnesses; do
   corpus="$build/corpus/$h"
   artifacts="$build/artifacts/$h"
   log="$build/fuzz_$h.log"
   mkdir -p "$corpus" "$artifacts"
+  touch "$work/start-$h"
   echo "== fuzz: fuzz_$h for ${seconds}s"
-  if "$build/fuzz_$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-      -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds/$h" >"$log" 2>&1; then
-    runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
-    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1)
+  rc=0
+  "$build/fuzz_$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "${extra[@]}" "$corpus" "$seeds/$h" >"$log" 2>&1 || rc=$?
+  # Fork mode can exit 0 after ignoring crashes: new artifacts count as failures too.
+  found=$(find "$artifacts" -type f -newer "$work/start-$h" | wc -l)
+  if [ "$rc" -eq 0 ] && [ "$found" -eq 0 ]; then
+    runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1 || true)
+    [ -n "$runs" ] || runs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)
+    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 || true)
     echo "   ok: ${runs:-?} runs, ${cov:-cov: ?}, corpus $(find "$corpus" -type f | wc -l) files"
   else
     status=1
-    echo "   FAILED (log: $log, artifacts: $artifacts/)"
-    grep -E 'ERROR:|SUMMARY:|property violated|runtime error|Test unit written' "$log" | head -20 || true
+    echo "   FAILED: exit $rc, $found new artifact(s) in $artifacts/ (log: $log)"
+    grep -E 'ERROR:|SUMMARY:|property violated|runtime error|Test unit written' "$log" | sort | uniq -c | head -20 || true
   fi
 done
 exit $status

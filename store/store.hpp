@@ -135,8 +135,7 @@ class RevocationReader {
   // A counter that grows with every committed revocation, whichever process made it.
   virtual Result<std::int64_t> revocation_sequence() = 0;
   // Serials revoked after `sequence` (with their sequence numbers), oldest first.
-  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> revoked_since(std::int64_t sequence,
-                                                                                  int limit) = 0;
+  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> revoked_since(std::int64_t sequence, int limit) = 0;
 };
 
 struct CrlRecord {

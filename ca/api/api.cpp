@@ -340,7 +340,8 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
               return cacheable(req, "application/pkix-cert", *intermediate_der, inter_etag, started, std::nullopt,
                                d.clock.now());
             if (file == "root.crt")
-              return cacheable(req, "application/pkix-cert", d.root_der, root_etag, started, std::nullopt, d.clock.now());
+              return cacheable(req, "application/pkix-cert", d.root_der, root_etag, started, std::nullopt,
+                               d.clock.now());
             if (file == "roots.pem") {
               const std::string pem = pem_encode("CERTIFICATE", d.root_der);
               return cacheable(req, "application/x-pem-file", Bytes(pem.begin(), pem.end()), root_etag, started,
@@ -357,8 +358,8 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
     resp.body.assign(a.der->begin(), a.der->end());
     resp.with("Content-Type", "application/ocsp-response");
     if (a.cacheable) {
-      const auto max_age = std::max<std::int64_t>(
-          0, std::chrono::duration_cast<Seconds>(a.next_update - d.clock.now()).count());
+      const auto max_age =
+          std::max<std::int64_t>(0, std::chrono::duration_cast<Seconds>(a.next_update - d.clock.now()).count());
       resp.with("Cache-Control", "max-age=" + std::to_string(max_age) + ", public, no-transform, must-revalidate")
           .with("Last-Modified", format_http_date(a.this_update))
           .with("Expires", format_http_date(a.next_update))
@@ -426,8 +427,7 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
               if (!der) return Response::problem(404, "about:blank", "no root CRL installed (sigil root crl --out)");
               auto parsed = crypto::parse_crl_times(*der);
               const std::string etag = "\"" + to_hex(crypto::sha256(*der)).substr(0, 16) + "\"";
-              return cacheable(req, "application/pkix-crl", *der, etag,
-                               parsed ? parsed->first : d.clock.now(),
+              return cacheable(req, "application/pkix-crl", *der, etag, parsed ? parsed->first : d.clock.now(),
                                parsed ? std::optional<TimePoint>(parsed->second) : std::nullopt, d.clock.now());
             }
             return Response::problem(404, "about:blank", "no such CRL");

@@ -2,9 +2,9 @@
 // The REST API: JSON <-> domain, problem documents. Sees only the plain HTTP facade.
 #include <atomic>
 #include <functional>
-#include <optional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "ca/authz/authz.hpp"
 #include "ca/base/clock.hpp"

@@ -42,6 +42,11 @@ class FakeClock final : public Clock {
 };
 
 inline std::int64_t to_unix(TimePoint t) { return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count(); }
-inline TimePoint from_unix(std::int64_t s) { return TimePoint(Seconds(s)); }
+// TimePoint counts nanoseconds in 64 bits (years 1678..2262): seconds outside that range
+// saturate instead of overflowing.
+inline TimePoint from_unix(std::int64_t s) {
+  constexpr std::int64_t kMax = 9'200'000'000;  // 2261-07-13
+  return TimePoint(Seconds(s > kMax ? kMax : s < -kMax ? -kMax : s));
+}
 
 }  // namespace sigil

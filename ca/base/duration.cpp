@@ -61,10 +61,20 @@ std::string format_duration(Seconds d) {
     std::int64_t secs;
     char c;
   };
-  for (Unit u : {Unit{365 * 86400, 'y'}, Unit{86400, 'd'}, Unit{3600, 'h'}, Unit{60, 'm'}}) {
-    if (s != 0 && s % u.secs == 0) return std::to_string(s / u.secs) + u.c;
+  const Unit units[] = {{365 * 86400, 'y'}, {86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+  for (Unit u : units) {
+    if (s != 0 && s % u.secs == 0 && s / u.secs <= 1'000'000'000) return std::to_string(s / u.secs) + u.c;
   }
-  return std::to_string(s) + "s";
+  // No single unit fits (parse_duration caps each number at 10^9): days, hours, minutes, seconds.
+  std::string out;
+  std::int64_t rest = s;
+  for (Unit u : {units[1], units[2], units[3], units[4]}) {
+    if (rest >= u.secs) {
+      out += std::to_string(rest / u.secs) + u.c;
+      rest %= u.secs;
+    }
+  }
+  return out.empty() ? "0s" : out;
 }
 
 std::string format_rfc3339(TimePoint t) {
@@ -76,18 +86,44 @@ std::string format_rfc3339(TimePoint t) {
   return buf;
 }
 
+namespace {
+bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+int days_in_month(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && leap(y) ? 29 : kDays[m - 1];
+}
+// Calendar fields in range (1970..2261: what a TimePoint holds); false otherwise.
+bool valid_civil(const std::tm& tm) {
+  const int y = tm.tm_year + 1900, m = tm.tm_mon + 1;
+  return y >= 1970 && y <= 2261 && m >= 1 && m <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= days_in_month(y, m) &&
+         tm.tm_hour >= 0 && tm.tm_hour <= 23 && tm.tm_min >= 0 && tm.tm_min <= 59 && tm.tm_sec >= 0 && tm.tm_sec <= 59;
+}
+}  // namespace
+
 Result<TimePoint> parse_rfc3339(std::string_view text) {
-  std::tm tm{};
-  const std::string s(text);
-  char z = 0;
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &z, &consumed) != 7 ||
-      z != 'Z' || static_cast<std::size_t>(consumed) != s.size()) {
-    return make_error(Errc::invalid_argument, "invalid time '" + s + "' (use RFC 3339 UTC, e.g. 2026-01-02T15:04:05Z)");
+  // Exactly YYYY-MM-DDTHH:MM:SSZ.
+  auto bad = [&] {
+    return make_error(Errc::invalid_argument,
+                      "invalid time '" + std::string(text) + "' (use RFC 3339 UTC, e.g. 2026-01-02T15:04:05Z)");
+  };
+  constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:ddZ";
+  if (text.size() != kShape.size()) return bad();
+  for (std::size_t i = 0; i < kShape.size(); ++i) {
+    if (kShape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(text[i])) : text[i] != kShape[i]) return bad();
   }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
+  auto num = [&](std::size_t at, std::size_t n) {
+    int v = 0;
+    for (std::size_t i = 0; i < n; ++i) v = v * 10 + (text[at + i] - '0');
+    return v;
+  };
+  std::tm tm{};
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(5, 2) - 1;
+  tm.tm_mday = num(8, 2);
+  tm.tm_hour = num(11, 2);
+  tm.tm_min = num(14, 2);
+  tm.tm_sec = num(17, 2);
+  if (!valid_civil(tm)) return bad();
   return from_unix(static_cast<std::int64_t>(timegm(&tm)));
 }
 
@@ -108,7 +144,8 @@ Result<TimePoint> parse_http_date(std::string_view text) {
   std::tm tm{};
   const std::string s(text);
   const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (!end || *end != '\0') return make_error(Errc::invalid_argument, "invalid HTTP date '" + s + "'");
+  if (!end || *end != '\0' || !valid_civil(tm))
+    return make_error(Errc::invalid_argument, "invalid HTTP date '" + s + "'");
   return from_unix(static_cast<std::int64_t>(timegm(&tm)));
 }
 

@@ -204,6 +204,8 @@ Result<std::string> KeySigner::to_pem(std::optional<std::string_view> passphrase
   int ok;
   if (passphrase) {
     if (passphrase->empty()) return make_error(Errc::invalid_argument, "empty passphrase");
+    // OpenSSL's PEM password callback buffer is 1024 bytes: longer could be written, never read.
+    if (passphrase->size() > 1024) return make_error(Errc::invalid_argument, "passphrase longer than 1024 bytes");
     ok = PEM_write_bio_PKCS8PrivateKey(bio.get(), impl_->pkey.get(), EVP_aes_256_cbc(), passphrase->data(),
                                        static_cast<int>(passphrase->size()), nullptr, nullptr);
   } else {

@@ -283,19 +283,15 @@ Result<TimePoint> read_time(const Tlv& t) {
   } else {
     return bad("expected a time");
   }
-  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-      tm.tm_sec > 59)
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
     return bad("time out of range");
-  // TimePoint counts nanoseconds in 64 bits: it ends in April 2262. Later times (such as RFC
-  // 5280's 99991231235959Z, "no expiration") saturate to the last representable year.
-  if (tm.tm_year + 1900 > 2261) {
-    tm.tm_year = 2261 - 1900;
-    tm.tm_mon = 11;
-    tm.tm_mday = 31;
-    tm.tm_hour = 23;
-    tm.tm_min = 59;
-    tm.tm_sec = 59;
-  }
+  const int year = tm.tm_year + 1900;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (tm.tm_mday < 1 || tm.tm_mday > kDays[tm.tm_mon] + (tm.tm_mon == 1 && leap ? 1 : 0)) return bad("no such day");
+  // TimePoint counts nanoseconds in 64 bits (years 1678..2262). A time outside that, such as
+  // RFC 5280's 99991231235959Z ("no expiration"), is refused rather than represented wrongly.
+  if (year < 1678 || year > 2261) return bad("time outside the years 1678..2261");
   return from_unix(static_cast<std::int64_t>(timegm(&tm)));
 }
 

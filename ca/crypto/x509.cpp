@@ -910,8 +910,8 @@ void CrlWriter::add(ByteView serial, TimePoint revoked_at, int reason) {
   w_.time(revoked_at);
   if (reason != 0) {
     // crlEntryExtensions { { reasonCode, OCTET STRING { ENUMERATED reason } } }, constant per code.
-    const std::uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01,
-                                static_cast<std::uint8_t>(reason)};
+    const std::uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55,
+                                0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, static_cast<std::uint8_t>(reason)};
     w_.raw(ext);
   }
   w_.end(entry);
@@ -921,8 +921,10 @@ void CrlWriter::add(ByteView serial, TimePoint revoked_at, int reason) {
 ByteView CrlWriter::tbs() {
   if (!tbs_closed_) {
     // RFC 5280 §5.1.2.6: with no entries, the list is absent, not empty.
-    if (count_ == 0) w_.truncate(list_begin_);
-    else w_.end(list_);
+    if (count_ == 0)
+      w_.truncate(list_begin_);
+    else
+      w_.end(list_);
     const auto wrap = w_.begin(tag::context_constructed(0));
     const auto exts = w_.begin(tag::kSequence);
     write_extension(w_, oid::authority_key_identifier, false, build([&](Writer& x) {

@@ -83,8 +83,10 @@ const Route* Router::match(std::string_view method, std::string_view path, std::
         // "{name*}": the remaining segments, '/' kept (base64 in OCSP GET paths has slashes).
         std::string joined;
         for (std::size_t j = i; j < segs.size(); ++j) joined += (j > i ? "/" : "") + std::string(segs[j]);
-        if (joined.empty()) ok = false;
-        else got[std::string(pat[i].substr(1, pat[i].size() - 3))] = percent_decode(joined, false);
+        if (joined.empty())
+          ok = false;
+        else
+          got[std::string(pat[i].substr(1, pat[i].size() - 3))] = percent_decode(joined, false);
       } else if (pat[i].size() > 2 && pat[i].front() == '{' && pat[i].back() == '}') {
         if (segs[i].empty())
           ok = false;

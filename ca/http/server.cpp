@@ -239,7 +239,8 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
     X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
     // Without an explicit purpose OpenSSL's server side checks "ssl_client": say "any" when a
     // certificate without clientAuth (a server certificate renewing itself) is acceptable.
-    X509_VERIFY_PARAM_set_purpose(param, snap->settings.require_client_auth_eku ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_ANY);
+    X509_VERIFY_PARAM_set_purpose(param,
+                                  snap->settings.require_client_auth_eku ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_ANY);
     X509_VERIFY_PARAM_set_depth(param, 4);
     int vmode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
     if (mode == TlsMode::mutual) vmode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
@@ -459,11 +460,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       if (r && r->fast && r->auth == Auth::none) {
         if (auto resp = r->fast(*req)) {
           const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name}, {"route", r->name},
-                                                            {"method", req->method}, {"status", std::to_string(resp->status)}});
-          server_.metrics.observe("sigil_http_request_duration_seconds",
-                                  {{"listener", listener_->config.name}, {"route", r->name}, {"status", std::to_string(resp->status)}},
-                                  secs);
+          server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
+                                                            {"route", r->name},
+                                                            {"method", req->method},
+                                                            {"status", std::to_string(resp->status)}});
+          server_.metrics.observe(
+              "sigil_http_request_duration_seconds",
+              {{"listener", listener_->config.name}, {"route", r->name}, {"status", std::to_string(resp->status)}},
+              secs);
           return write(std::move(*resp));
         }
       }
@@ -641,7 +645,8 @@ void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
 Server::Server(Metrics& metrics, Limits limits, int io_threads, int worker_threads)
     : impl_(std::make_unique<Impl>(metrics, limits, io_threads, worker_threads)) {
   metrics.describe("sigil_http_requests_total", "counter", "HTTP requests by listener, route, method and status");
-  metrics.describe("sigil_http_request_duration_seconds", "histogram", "Request handling time by listener, route and status");
+  metrics.describe("sigil_http_request_duration_seconds", "histogram",
+                   "Request handling time by listener, route and status");
   metrics.describe("sigil_tls_handshake_failures_total", "counter", "Refused TLS handshakes by listener and reason");
   metrics.describe("sigil_tls_handshakes_total", "counter", "Completed TLS handshakes");
 }

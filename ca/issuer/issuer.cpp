@@ -246,9 +246,9 @@ Result<Prepared> Issuer::prepare_ocsp_responder(const crypto::PublicKey& key, Se
 }
 
 Result<Issued> Issuer::issue(Prepared&& prepared) {
+  if (prepared.used_) return make_error(Errc::internal, "a prepared certificate can be issued once");
+  prepared.used_ = true;  // the moved-from token keeps it: a second issue() is refused
   Prepared p = std::move(prepared);
-  if (p.used_) return make_error(Errc::internal, "a prepared certificate can be issued once");
-  p.used_ = true;
   const auto& pc = p.pending_;
   const std::int64_t now = to_unix(clock_.now());
   auto audit = [&](std::string action, std::string detail) {

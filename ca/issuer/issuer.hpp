@@ -76,7 +76,8 @@ class Issuer {
   Result<Issued> issue(Prepared&& prepared);
   // The delegated OCSP responder certificate (RFC 6960 §4.2.2.2): id-kp-OCSPSigning,
   // id-pkix-ocsp-nocheck, no names; linted, recorded and signed like a leaf.
-  Result<Prepared> prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl, const std::string& requester) const;
+  Result<Prepared> prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl,
+                                          const std::string& requester) const;
 
   const crypto::Certificate& certificate() const { return ca_; }
   const std::string& id() const { return id_; }

@@ -146,21 +146,24 @@ std::vector<std::string> lint_ocsp_responder(ByteView tbs_der, const crypto::Cer
   auto key = crypto::parse_spki(t.spki);
   if (!key) f.push_back("subjectPublicKeyInfo does not parse");
   const auto* bc = t.find(oid::basic_constraints);
-  auto bcv = bc ? crypto::decode_basic_constraints(bc->value) : Result<crypto::BasicConstraints>(make_error(Errc::malformed, ""));
+  auto bcv = bc ? crypto::decode_basic_constraints(bc->value)
+                : Result<crypto::BasicConstraints>(make_error(Errc::malformed, ""));
   if (!bc || !bc->critical || !bcv || bcv->ca) f.push_back("basicConstraints must be critical cA:FALSE");
   const auto* ku = t.find(oid::key_usage);
   auto kuv = ku ? crypto::decode_key_usage(ku->value) : Result<std::uint32_t>(make_error(Errc::malformed, ""));
   if (!ku || !ku->critical || !kuv || *kuv != crypto::ku::digital_signature)
     f.push_back("keyUsage must be critical digitalSignature only");
   const auto* eku = t.find(oid::ext_key_usage);
-  auto ekuv = eku ? crypto::decode_ext_key_usage(eku->value) : Result<std::vector<Bytes>>(make_error(Errc::malformed, ""));
+  auto ekuv =
+      eku ? crypto::decode_ext_key_usage(eku->value) : Result<std::vector<Bytes>>(make_error(Errc::malformed, ""));
   if (!eku || !ekuv || ekuv->size() != 1 || !oid::equal((*ekuv)[0], oid::kp_ocsp_signing))
     f.push_back("extendedKeyUsage must be id-kp-OCSPSigning only");
   if (!t.find(oid::ocsp_no_check)) f.push_back("id-pkix-ocsp-nocheck missing");
   if (t.find(oid::subject_alt_name)) f.push_back("a responder certificate names no identity");
   const auto* aki = t.find(oid::authority_key_identifier);
   auto akiv = aki ? crypto::decode_authority_key_id(aki->value) : Result<Bytes>(make_error(Errc::malformed, ""));
-  if (!akiv || !issuer.subject_key_id() || *akiv != *issuer.subject_key_id()) f.push_back("authorityKeyIdentifier wrong");
+  if (!akiv || !issuer.subject_key_id() || *akiv != *issuer.subject_key_id())
+    f.push_back("authorityKeyIdentifier wrong");
   if (!t.find(oid::subject_key_identifier)) f.push_back("subjectKeyIdentifier missing");
   return f;
 }

@@ -223,6 +223,18 @@ Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralNa
   };
   for (const auto& e : nc.excluded)
     if (matches(e)) return rejected(crypto::to_string(n) + " is excluded by the issuing CA's name constraints");
+  // A wildcard covers every name one label below its base: refused if an excluded subtree lies there.
+  if (n.type == Type::dns && n.value.rfind("*.", 0) == 0) {
+    const std::string_view base = std::string_view(n.value).substr(2);
+    for (const auto& e : nc.excluded) {
+      if (e.type != Type::dns) continue;
+      std::string_view cons = e.value;
+      if (!cons.empty() && cons.front() == '.') cons = cons.substr(1);
+      const std::string lc = lower(cons);
+      if (lc.size() > base.size() && ends_with_label(lc, base))
+        return rejected(crypto::to_string(n) + " covers " + lc + ", excluded by the issuing CA's name constraints");
+    }
+  }
   bool any_of_type = false;
   for (const auto& p : nc.permitted) {
     if (p.type != n.type) continue;
@@ -287,13 +299,16 @@ Status Profiles::set_ttls(std::string_view name, std::optional<Seconds> default_
   auto it = profiles_.find(name);
   if (it == profiles_.end()) return make_error(Errc::invalid_argument, "unknown profile '" + std::string(name) + "'");
   Profile& p = it->second;
-  if (max_ttl) p.max_ttl = *max_ttl;
-  if (default_ttl) p.default_ttl = *default_ttl;
-  if (p.max_ttl > kHardMaxTtl || p.max_ttl.count() <= 0)
+  // Check first: a refused change leaves the profile as it was.
+  const Seconds max = max_ttl.value_or(p.max_ttl);
+  const Seconds def = default_ttl.value_or(p.default_ttl);
+  if (max > kHardMaxTtl || max.count() <= 0)
     return make_error(Errc::invalid_argument, "profile '" + p.name + "': max_ttl must be between 1s and 398d");
-  if (p.default_ttl > p.max_ttl || p.default_ttl.count() <= 0)
+  if (def > max || def.count() <= 0)
     return make_error(Errc::invalid_argument,
                       "profile '" + p.name + "': default_ttl must be positive and at most max_ttl");
+  p.max_ttl = max;
+  p.default_ttl = def;
   return {};
 }
 

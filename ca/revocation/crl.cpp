@@ -47,8 +47,8 @@ Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certific
 }
 
 CrlPublisher::CrlPublisher(const crypto::Signer& key, const crypto::Certificate& ca, std::string issuer_id,
-                           store::RevocationReader& reader, store::CrlStore& crls, const Clock& clock,
-                           Metrics& metrics, CrlOptions options)
+                           store::RevocationReader& reader, store::CrlStore& crls, const Clock& clock, Metrics& metrics,
+                           CrlOptions options)
     : key_(key),
       ca_(ca),
       issuer_id_(std::move(issuer_id)),
@@ -83,7 +83,9 @@ Status CrlPublisher::rebuild() {
   return {};
 }
 
-void CrlPublisher::start() { thread_ = std::thread([this] { run(); }); }
+void CrlPublisher::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void CrlPublisher::stop() {
   {

@@ -34,7 +34,8 @@ OcspResponder::OcspResponder(issuer::Issuer& issuer, const crypto::Signer& ca_ke
     std::shared_lock lock(cache_mu_);
     const TimePoint now = clock_.now();
     double oldest = 0;
-    for (const auto& [k, e] : cache_) oldest = std::max(oldest, std::chrono::duration<double>(now - e->this_update).count());
+    for (const auto& [k, e] : cache_)
+      oldest = std::max(oldest, std::chrono::duration<double>(now - e->this_update).count());
     return oldest;
   });
 }
@@ -62,11 +63,13 @@ Status OcspResponder::rotate_responder() {
     crypto::KeyType type = crypto::KeyType::ec_p256;
     if (ca_key_.public_key().algorithm == crypto::KeyAlgorithm::ec_p384) type = crypto::KeyType::ec_p384;
     SIGIL_TRY(r->key, crypto::KeySigner::generate(type));
-    SIGIL_TRY(auto prepared, issuer_.prepare_ocsp_responder(r->key->public_key(), options_.responder_ttl, "sigil-ocsp"));
+    SIGIL_TRY(auto prepared,
+              issuer_.prepare_ocsp_responder(r->key->public_key(), options_.responder_ttl, "sigil-ocsp"));
     SIGIL_TRY(auto issued, issuer_.issue(std::move(prepared)));
     r->cert_der = issued.der;
     r->not_after = issued.not_after;
-    log::info("OCSP responder certificate issued", {{"serial", issued.serial}, {"not_after", format_rfc3339(issued.not_after)}});
+    log::info("OCSP responder certificate issued",
+              {{"serial", issued.serial}, {"not_after", format_rfc3339(issued.not_after)}});
   }
   std::lock_guard lock(responder_mu_);
   responder_ = std::move(r);
@@ -133,8 +136,9 @@ Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(co
 bool OcspResponder::take_live_token() {
   std::lock_guard lock(bucket_mu_);
   const auto now = std::chrono::steady_clock::now();
-  tokens_ = std::min(options_.live_signatures_per_second,
-                     tokens_ + std::chrono::duration<double>(now - bucket_at_).count() * options_.live_signatures_per_second);
+  tokens_ =
+      std::min(options_.live_signatures_per_second,
+               tokens_ + std::chrono::duration<double>(now - bucket_at_).count() * options_.live_signatures_per_second);
   bucket_at_ = now;
   if (tokens_ < 1) return false;
   tokens_ -= 1;
@@ -240,16 +244,17 @@ void OcspResponder::sweep() {
   const TimePoint now = clock_.now();
   std::size_t signed_now = 0;
   std::vector<std::pair<std::string, bool>> due;  // serial, revoked
-  auto s = store_.for_each_certificate(issuer_id_, to_unix(now), [&](const store::RevokedSerial& r, bool revoked) -> Status {
-    auto bytes = from_hex(r.serial);
-    if (!bytes) return {};
-    std::shared_lock lock(cache_mu_);
-    auto it = cache_.find(cache_key(ocsp::HashAlg::sha1, *bytes));
-    const bool fresh = it != cache_.end() && now < it->second->this_update + options_.validity / 2 &&
-                       (it->second->status == ocsp::CertStatus::revoked) == revoked;
-    if (!fresh) due.emplace_back(r.serial, revoked);
-    return {};
-  });
+  auto s =
+      store_.for_each_certificate(issuer_id_, to_unix(now), [&](const store::RevokedSerial& r, bool revoked) -> Status {
+        auto bytes = from_hex(r.serial);
+        if (!bytes) return {};
+        std::shared_lock lock(cache_mu_);
+        auto it = cache_.find(cache_key(ocsp::HashAlg::sha1, *bytes));
+        const bool fresh = it != cache_.end() && now < it->second->this_update + options_.validity / 2 &&
+                           (it->second->status == ocsp::CertStatus::revoked) == revoked;
+        if (!fresh) due.emplace_back(r.serial, revoked);
+        return {};
+      });
   if (!s) log::error("OCSP sweep: cannot read certificates", {{"error", s.error().detail}});
   for (const auto& [serial, revoked] : due) {
     auto bytes = from_hex(serial);
@@ -316,7 +321,8 @@ void OcspResponder::run() {
       }
       // Rotate the responder certificate at two thirds of its life.
       if (r && r->key && clock_.now() >= r->not_after - options_.responder_ttl / 3) {
-        if (auto s = rotate_responder(); !s) log::error("OCSP responder rotation failed", {{"error", s.error().detail}});
+        if (auto s = rotate_responder(); !s)
+          log::error("OCSP responder rotation failed", {{"error", s.error().detail}});
       }
     }
     if (std::chrono::steady_clock::now() - last_sweep >= options_.sweep) {

@@ -4,14 +4,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
-#include <unordered_map>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "ca/base/clock.hpp"
 #include "ca/base/metrics.hpp"
@@ -33,13 +33,12 @@ struct PublishedCrl {
 // number (committed first: never reused), signs, and saves the result. Streams: no per-entry
 // objects are kept, and the DER is built in one buffer.
 Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certificate& ca, const std::string& issuer_id,
-                               store::RevocationReader& reader, store::CrlStore& crls, TimePoint now,
-                               Seconds validity);
+                               store::RevocationReader& reader, store::CrlStore& crls, TimePoint now, Seconds validity);
 
 struct CrlOptions {
-  Seconds validity{24 * 3600};                    // nextUpdate - thisUpdate
-  std::chrono::milliseconds poll{100};            // how often the store's revocation counter is read
-  std::chrono::milliseconds debounce{200};        // a burst of revocations makes one CRL
+  Seconds validity{24 * 3600};              // nextUpdate - thisUpdate
+  std::chrono::milliseconds poll{100};      // how often the store's revocation counter is read
+  std::chrono::milliseconds debounce{200};  // a burst of revocations makes one CRL
 };
 
 // Keeps one issuer's CRL fresh: after revocations (debounced) and before half of its validity.
@@ -74,18 +73,18 @@ class CrlPublisher {
 };
 
 struct OcspOptions {
-  Seconds validity{3600};                  // nextUpdate - thisUpdate; refreshed at half
-  Seconds responder_ttl{86400};            // the delegated responder certificate, rotated at 2/3
-  bool sign_with_intermediate = false;     // instead of a delegated responder certificate
-  std::chrono::milliseconds poll{100};     // revocations: how often the store is asked
-  Seconds sweep{30};                       // pre-signing of new and ageing responses
-  double live_signatures_per_second = 500; // nonce requests and cache misses (then tryLater)
+  Seconds validity{3600};                   // nextUpdate - thisUpdate; refreshed at half
+  Seconds responder_ttl{86400};             // the delegated responder certificate, rotated at 2/3
+  bool sign_with_intermediate = false;      // instead of a delegated responder certificate
+  std::chrono::milliseconds poll{100};      // revocations: how often the store is asked
+  Seconds sweep{30};                        // pre-signing of new and ageing responses
+  double live_signatures_per_second = 500;  // nonce requests and cache misses (then tryLater)
 };
 
 // One HTTP-independent answer to an OCSP request.
 struct OcspAnswer {
   std::shared_ptr<const Bytes> der;
-  bool cacheable = false;                  // a pre-signed response (no nonce)
+  bool cacheable = false;  // a pre-signed response (no nonce)
   TimePoint this_update, next_update;
   std::string etag;
 };

@@ -1,0 +1,92 @@
+#include <doctest/doctest.h>
+
+#include "ca/authz/authz.hpp"
+#include "ca/crypto/crypto.hpp"
+
+using namespace sigil;
+using namespace sigil::authz;
+
+namespace {
+// A self-signed certificate with the given subject CN and SANs (authz reads only names).
+crypto::Certificate cert_with(const std::string& cn, std::vector<crypto::GeneralName> sans) {
+  auto key = crypto::KeySigner::generate(crypto::KeyType::ec_p256).value();
+  crypto::CertificateSpec spec;
+  spec.serial = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
+  spec.signature = key->signature_algorithm();
+  spec.subject = crypto::encode_name(cn);
+  spec.issuer = spec.subject;
+  spec.not_before = SystemClock{}.now();
+  spec.not_after = spec.not_before + std::chrono::hours(1);
+  spec.spki = key->public_key().spki;
+  spec.key_usage = crypto::ku::digital_signature;
+  spec.subject_key_id = crypto::key_identifier(key->public_key());
+  spec.sans = std::move(sans);
+  auto tbs = crypto::encode_tbs(spec).value();
+  auto sig = key->sign(tbs).value();
+  return crypto::Certificate::from_der(crypto::assemble_signed(tbs, spec.signature, sig)).value();
+}
+using T = crypto::GeneralName::Type;
+}  // namespace
+
+TEST_CASE("pattern_match: '*' is exactly one non-empty segment") {
+  CHECK(pattern_match("sigil-admin", "sigil-admin"));
+  CHECK_FALSE(pattern_match("sigil-admin", "sigil-admin2"));
+  CHECK(pattern_match("*.svc.corp.example", "web.svc.corp.example"));
+  CHECK_FALSE(pattern_match("*.svc.corp.example", "a.web.svc.corp.example"));
+  CHECK_FALSE(pattern_match("*.svc.corp.example", ".svc.corp.example"));
+  CHECK_FALSE(pattern_match("*.svc.corp.example", "svc.corp.example"));
+  CHECK(pattern_match("spiffe://corp.example/ns/*/sa/web", "spiffe://corp.example/ns/prod/sa/web"));
+  CHECK_FALSE(pattern_match("spiffe://corp.example/ns/*/sa/web", "spiffe://corp.example/ns/a/b/sa/web"));
+  CHECK_FALSE(pattern_match("spiffe://corp.example/ns/*", "spiffe://corp.example/ns/"));
+}
+
+TEST_CASE("identity_of prefers the SPIFFE URI, then the first DNS SAN, then the CN") {
+  auto spiffe = cert_with("ignored", {{T::dns, "a.example"}, {T::uri, "spiffe://td/x"}});
+  CHECK(identity_of(spiffe)->value == "spiffe://td/x");
+  CHECK(identity_of(spiffe)->kind == Identity::Kind::spiffe);
+  auto dns = cert_with("ignored", {{T::uri, "https://not-spiffe"}, {T::dns, "b.example"}, {T::dns, "c.example"}});
+  CHECK(identity_of(dns)->value == "b.example");
+  auto cn = cert_with("just-a-name", {{T::email, "x@y.example"}});
+  CHECK(identity_of(cn)->value == "just-a-name");
+  auto none = cert_with("", {{T::email, "x@y.example"}});
+  CHECK(identity_of(none).error().code == Errc::unauthorized);
+}
+
+TEST_CASE("Policy: roles decide; the first matching rule wins") {
+  Rule admin{"sigil-admin", Role::admin, {}, {}, std::nullopt};
+  Rule issuer{"deployer.corp.example", Role::issuer, {"*.svc.corp.example"}, {"server"}, Seconds(72 * 3600)};
+  Rule renew{"*.svc.corp.example", Role::renew_self, {}, {}, std::nullopt};
+  Policy p({admin, issuer, renew});
+  const Identity a{Identity::Kind::dns, "sigil-admin"};
+  const Identity d{Identity::Kind::dns, "deployer.corp.example"};
+  const Identity w{Identity::Kind::dns, "web.svc.corp.example"};
+  const Identity nobody{Identity::Kind::dns, "stranger.example"};
+
+  CHECK(p.may(a, Action::read));
+  CHECK(p.may(a, Action::revoke));
+  CHECK(p.may_issue(a, {"dns:anything.example"}, "client", Seconds(86400 * 90)));
+
+  CHECK(p.may_issue(d, {"dns:web.svc.corp.example", "dns:api.svc.corp.example"}, "server", Seconds(3600)));
+  CHECK(p.may_issue(d, {"dns:web.svc.corp.example"}, "server", Seconds(72 * 3600)));
+  CHECK(p.may_issue(d, {"dns:web.svc.corp.example", "dns:evil.example"}, "server", Seconds(3600)).error().code ==
+        Errc::forbidden);
+  CHECK_FALSE(p.may_issue(d, {"dns:web.svc.corp.example"}, "client", Seconds(3600)));
+  CHECK_FALSE(p.may_issue(d, {"dns:web.svc.corp.example"}, "server", Seconds(73 * 3600)));
+  CHECK_FALSE(p.may(d, Action::read));
+  CHECK(p.may(d, Action::renew_self));
+
+  CHECK_FALSE(p.may_issue(w, {"dns:web.svc.corp.example"}, "server", Seconds(3600)));
+  CHECK_FALSE(p.may(w, Action::revoke));
+  CHECK(p.may(w, Action::renew_self));
+
+  CHECK(p.may(nobody, Action::renew_self).error().code == Errc::forbidden);
+  CHECK_FALSE(p.may(nobody, Action::metrics));
+  CHECK_FALSE(p.may_issue(nobody, {"dns:x"}, "server", Seconds(1)));
+}
+
+TEST_CASE("parse_role") {
+  CHECK(*parse_role("admin") == Role::admin);
+  CHECK(*parse_role("issuer") == Role::issuer);
+  CHECK(*parse_role("renew-self") == Role::renew_self);
+  CHECK_FALSE(parse_role("root"));
+}

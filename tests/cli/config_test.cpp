@@ -1,0 +1,57 @@
+#include <doctest/doctest.h>
+
+#include "cli/config.hpp"
+
+using namespace sigil;
+using namespace sigil::cli;
+
+TEST_CASE("to_json and parse_config round-trip every key") {
+  Config c;
+  c.name = "Corp CA";
+  c.policy.dns_names = {"ca.corp.example"};
+  c.policy.dns_suffixes = {"corp.example"};
+  c.policy.ip_ranges = {"10.0.0.0/8"};
+  c.policy.spiffe_trust_domain = "corp.example";
+  c.profiles.push_back({"server", "12h", "30d"});
+  c.authorization.push_back({"deployer", "issuer", {"*.corp.example"}, {"server"}, "48h"});
+  c.listeners.api = "[::1]:0";
+  c.tls.server_cert_ttl = Seconds(3600);
+  c.limits.max_body = 4096;
+  auto back = parse_config(to_json(c));
+  REQUIRE(back);
+  CHECK(back->name == "Corp CA");
+  CHECK(back->policy.ip_ranges == c.policy.ip_ranges);
+  CHECK(back->authorization.size() == 1);
+  CHECK(back->authorization[0].max_ttl == "48h");
+  CHECK(back->listeners.api == "[::1]:0");
+  CHECK(back->tls.server_cert_ttl == Seconds(3600));
+  CHECK(back->limits.max_body == 4096);
+  auto profiles = back->effective_profiles();
+  REQUIRE(profiles);
+  CHECK(profiles->find("server")->max_ttl == Seconds(30 * 86400));
+}
+
+TEST_CASE("parse_config refuses unknown keys and names the key in every error") {
+  auto check = [](const char* json, const char* key) {
+    auto r = parse_config(json);
+    REQUIRE_FALSE(r);
+    INFO(r.error().detail);
+    CHECK(r.error().detail.find(key) != std::string::npos);
+  };
+  check(R"({"nmae": "x"})", "nmae");
+  check(R"({"policy": {"allowed_domain": ["a"]}})", "policy.allowed_domain");
+  check(R"({"policy": {"allowed_domains": ["bad domain"]}})", "policy");
+  check(R"({"policy": {"allowed_ip_ranges": ["10.0.0.0/33"]}})", "policy");
+  check(R"({"profiles": {"server": {"max_ttl": "400d"}}})", "profiles.server");
+  check(R"({"profiles": {"nope": {"max_ttl": "1d"}}})", "profiles.nope");
+  check(R"({"authorization": [{"identity": "a", "role": "root"}]})", "authorization[0].role");
+  check(R"({"authorization": [{"role": "admin"}]})", "authorization[0].identity");
+  check(R"({"tls": {"client_skew": "2h"}})", "tls.client_skew");
+  check(R"({"tls": {"server_cert_ttl": "5s"}})", "tls.server_cert_ttl");
+  check(R"({"limits": {"max_body": 10}})", "limits.max_body");
+  check(R"({"limits": {"request_timeout": "soon"}})", "limits.request_timeout");
+  check(R"({"public_url": "ftp://x"})", "public_url");
+  check(R"({"issuance": {"backdate": "2d"}})", "issuance.backdate");
+  CHECK(parse_config("not json").error().code == Errc::malformed);
+  CHECK(parse_config("{}"));
+}

@@ -1,0 +1,86 @@
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "ca/base/metrics.hpp"
+#include "ca/http/http.hpp"
+
+using namespace sigil;
+using namespace sigil::http;
+
+namespace {
+Request req(std::string method, std::string path) {
+  Request r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.target = r.path;
+  return r;
+}
+}  // namespace
+
+TEST_CASE("Router matches methods and {params}, and answers 404/405/401 with problem documents") {
+  Router router;
+  router.add({"GET", "/health", Auth::none, [](const Request&) { return Response::json(200, "{}"); }, ""});
+  router.add({"GET", "/api/v1/certificates/{serial}", Auth::client_cert,
+              [](const Request& r) { return Response::json(200, "\"" + r.params.at("serial") + "\""); }, ""});
+
+  auto ok = req("GET", "/health");
+  CHECK(router.dispatch(ok).status == 200);
+  auto head = req("HEAD", "/health");
+  CHECK(router.dispatch(head).status == 200);
+
+  auto missing = req("GET", "/nope");
+  auto r404 = router.dispatch(missing);
+  CHECK(r404.status == 404);
+  CHECK(nlohmann::json::parse(r404.body)["status"] == 404);
+  bool problem = false;
+  for (const auto& [k, v] : r404.headers) problem = problem || (k == "Content-Type" && v == "application/problem+json");
+  CHECK(problem);
+
+  auto wrong_method = req("DELETE", "/health");
+  CHECK(router.dispatch(wrong_method).status == 405);
+
+  auto no_cert = req("GET", "/api/v1/certificates/0a1b");
+  CHECK(router.dispatch(no_cert).status == 401);
+
+  auto empty_param = req("GET", "/api/v1/certificates/");
+  CHECK(router.dispatch(empty_param).status == 404);
+}
+
+TEST_CASE("Route parameters are percent-decoded; queries decode '+' as space") {
+  Router router;
+  router.add(
+      {"GET", "/x/{id}", Auth::none, [](const Request& r) { return Response::text(200, r.params.at("id")); }, ""});
+  auto r = req("GET", "/x/0a%3A1b");
+  CHECK(router.dispatch(r).body == "0a:1b");
+  CHECK(percent_decode("a+b%20c%zz", true) == "a b c%zz");
+  CHECK(percent_decode("a+b", false) == "a+b");
+}
+
+TEST_CASE("Response::problem maps errors through the one table and hides internal detail") {
+  auto bad = Response::problem(make_error(Errc::bad_csr, "the CSR's signature does not verify"));
+  CHECK(bad.status == 400);
+  auto j = nlohmann::json::parse(bad.body);
+  CHECK(j["type"] == "urn:ietf:params:acme:error:badCSR");
+  CHECK(j["detail"] == "the CSR's signature does not verify");
+  auto internal = Response::problem(make_error(Errc::storage, "SQLITE_BUSY: database is locked in INSERT ..."));
+  CHECK(internal.status == 500);
+  CHECK(nlohmann::json::parse(internal.body)["detail"] == "internal error");
+  CHECK(Response::problem(make_error(Errc::forbidden, "no")).status == 403);
+}
+
+TEST_CASE("Metrics render Prometheus text") {
+  Metrics m;
+  m.describe("requests_total", "counter", "Requests");
+  m.add("requests_total", {{"route", "/a"}, {"status", "200"}});
+  m.add("requests_total", {{"route", "/a"}, {"status", "200"}}, 2);
+  m.observe("latency_seconds", {{"route", "/a"}}, 0.003);
+  m.gauge_fn("expiring", "Expiring soon", [] { return 7.0; });
+  const std::string text = m.render();
+  CHECK(text.find("# TYPE requests_total counter") != std::string::npos);
+  CHECK(text.find("requests_total{route=\"/a\",status=\"200\"} 3") != std::string::npos);
+  CHECK(text.find("latency_seconds_bucket{route=\"/a\",le=\"0.005\"} 1") != std::string::npos);
+  CHECK(text.find("latency_seconds_bucket{route=\"/a\",le=\"0.0025\"} 0") != std::string::npos);
+  CHECK(text.find("latency_seconds_count{route=\"/a\"} 1") != std::string::npos);
+  CHECK(text.find("expiring 7") != std::string::npos);
+  CHECK(m.value("requests_total", {{"route", "/a"}, {"status", "200"}}) == 3);
+}
