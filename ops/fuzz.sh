@@ -62,6 +62,12 @@ EOF
     cp "$seeds/certificate/openssl-$i.der" "$seeds/der/openssl-cert-$i.der"
     openssl x509 -inform DER -in "$seeds/certificate/openssl-$i.der" -out "$seeds/pem/openssl-$i.pem"
     openssl req -inform DER -in "$seeds/csr/openssl-$i.der" -out "$seeds/csr/openssl-$i.pem"
+    # OCSP requests for that certificate (issuer = itself): SHA-1 and SHA-256 CertIDs, +/- nonce.
+    openssl x509 -inform DER -in "$seeds/certificate/openssl-$i.der" -out "$work/c.pem" 2>/dev/null
+    mkdir -p "$seeds/ocsp"
+    openssl ocsp -issuer "$work/c.pem" -cert "$work/c.pem" -reqout "$seeds/ocsp/req-$i.der" 2>/dev/null || true
+    openssl ocsp -issuer "$work/c.pem" -cert "$work/c.pem" -sha256 -no_nonce -reqout "$seeds/ocsp/req256-$i.der" \
+      2>/dev/null || true
   done
 fi
 
@@ -73,7 +79,7 @@ for h in $harnesses; do
   corpus="$build/corpus/$h"
   artifacts="$build/artifacts/$h"
   log="$build/fuzz_$h.log"
-  mkdir -p "$corpus" "$artifacts"
+  mkdir -p "$corpus" "$artifacts" "$seeds/$h"
   touch "$work/start-$h"
   echo "== fuzz: fuzz_$h for ${seconds}s"
   rc=0

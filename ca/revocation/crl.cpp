@@ -42,7 +42,11 @@ Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certific
   out.next_update = spec.next_update;
   out.entries = w.count();
   out.der = w.finish(sig);
-  SIGIL_TRY_STATUS(crls.save_crl({issuer_id, number, to_unix(out.this_update), to_unix(out.next_update), out.der}));
+  // The record borrows the DER for the save and gives it back: one copy of a large CRL.
+  store::CrlRecord record{issuer_id, number, to_unix(out.this_update), to_unix(out.next_update), std::move(out.der)};
+  const Status saved = crls.save_crl(record);
+  out.der = std::move(record.der);
+  SIGIL_TRY_STATUS(saved);
   return out;
 }
 

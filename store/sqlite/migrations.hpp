@@ -65,19 +65,26 @@ BEGIN
   SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
 )sql",
-    // 2: revocation sequence (how servers learn of revocations made by any process), the
-    // revoked-entries index for CRLs, and per-issuer CRL numbers with the latest CRL.
+    // 2: revocation sequence (how servers learn of revocations made by any process), covering
+    // indexes for the CRL and OCSP scans (a million rows must stream without row lookups or
+    // sorting), per-issuer CRL numbers, and the latest CRL per issuer.
     R"sql(
 ALTER TABLE certificates ADD COLUMN revocation_seq INTEGER;
 CREATE UNIQUE INDEX certificates_revocation_seq ON certificates (revocation_seq) WHERE revocation_seq IS NOT NULL;
-CREATE INDEX certificates_revoked ON certificates (issuer_id, serial) WHERE status = 'revoked';
+CREATE INDEX certificates_revoked ON certificates (issuer_id, serial, not_after, revoked_at, revocation_reason)
+  WHERE status = 'revoked';
+CREATE INDEX certificates_live ON certificates (issuer_id, not_after, serial, status, revoked_at, revocation_reason)
+  WHERE status <> 'pending';
+CREATE TABLE crl_numbers (
+  issuer_id   TEXT    PRIMARY KEY,
+  last_number INTEGER NOT NULL
+);
 CREATE TABLE crl_state (
   issuer_id   TEXT    PRIMARY KEY,
-  last_number INTEGER NOT NULL,
-  number      INTEGER,
-  this_update INTEGER,
-  next_update INTEGER,
-  der         BLOB
+  number      INTEGER NOT NULL,
+  this_update INTEGER NOT NULL,
+  next_update INTEGER NOT NULL,
+  der         BLOB    NOT NULL
 );
 )sql",
 }};

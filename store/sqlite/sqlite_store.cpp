@@ -254,15 +254,17 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::revoked_since, "read recent revocations",
      "SELECT serial, revocation_seq FROM certificates WHERE revocation_seq > ?1 ORDER BY revocation_seq LIMIT ?2"},
     {Sql::count_revoked, "count revoked certificates",
-     "SELECT COUNT(*) FROM certificates WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2"},
+     "SELECT COUNT(*) FROM certificates INDEXED BY certificates_revoked "
+     "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2"},
     {Sql::next_crl_number, "allocate CRL number",
-     "INSERT INTO crl_state (issuer_id, last_number) VALUES (?1, 1) "
-     "ON CONFLICT (issuer_id) DO UPDATE SET last_number = crl_state.last_number + 1 RETURNING last_number"},
+     "INSERT INTO crl_numbers (issuer_id, last_number) VALUES (?1, 1) "
+     "ON CONFLICT (issuer_id) DO UPDATE SET last_number = crl_numbers.last_number + 1 RETURNING last_number"},
     {Sql::save_crl, "save CRL",
-     "UPDATE crl_state SET number = ?2, this_update = ?3, next_update = ?4, der = ?5 "
-     "WHERE issuer_id = ?1 AND (number IS NULL OR number < ?2)"},
+     "INSERT INTO crl_state (issuer_id, number, this_update, next_update, der) VALUES (?1, ?2, ?3, ?4, zeroblob(?5)) "
+     "ON CONFLICT (issuer_id) DO UPDATE SET number = ?2, this_update = ?3, next_update = ?4, der = zeroblob(?5) "
+     "WHERE crl_state.number < ?2 RETURNING rowid"},
     {Sql::latest_crl, "read CRL",
-     "SELECT number, this_update, next_update, der FROM crl_state WHERE issuer_id = ?1 AND der IS NOT NULL"},
+     "SELECT number, this_update, next_update, der FROM crl_state WHERE issuer_id = ?1"},
 }};
 
 constexpr bool sql_table_in_order() {
@@ -660,10 +662,12 @@ class SqliteStore final : public Store {
     SIGIL_TRY(reader_, open_connection(path_, SQLITE_OPEN_READONLY));
     SIGIL_TRY(reader_scan_, prepare(reader_.get(),
                                     "SELECT serial, revoked_at, revocation_reason FROM certificates "
+                                    "INDEXED BY certificates_revoked "
                                     "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY serial",
                                     SQLITE_PREPARE_PERSISTENT));
     SIGIL_TRY(reader_all_, prepare(reader_.get(),
                                    "SELECT serial, revoked_at, revocation_reason, status FROM certificates "
+                                   "INDEXED BY certificates_live "
                                    "WHERE issuer_id = ?1 AND status <> 'pending' AND not_after >= ?2",
                                    SQLITE_PREPARE_PERSISTENT));
     return {};
@@ -714,9 +718,26 @@ class SqliteStore final : public Store {
 
   Status save_crl(const CrlRecord& crl) override {
     return group_write([&]() -> Status {
-      Query q = use(Sql::save_crl);
-      q.bind(1, crl.issuer_id).bind(2, crl.number).bind(3, crl.this_update).bind(4, crl.next_update).bind(5, crl.der);
-      return q.run();
+      // The row gets a zero-filled blob of the right size, then the DER is written into it in
+      // place: no extra copy of a CRL that may be tens of megabytes.
+      std::int64_t rowid = 0;
+      {
+        Query q = use(Sql::save_crl);
+        q.bind(1, crl.issuer_id).bind(2, crl.number).bind(3, crl.this_update).bind(4, crl.next_update);
+        q.bind(5, static_cast<std::int64_t>(crl.der.size()));
+        SIGIL_TRY(bool row, q.step());
+        if (!row) return {};  // a newer CRL is already saved
+        rowid = q.int64(0);
+        SIGIL_TRY(bool more, q.step());
+        (void)more;
+      }
+      sqlite3_blob* blob = nullptr;
+      if (sqlite3_blob_open(db_.get(), "main", "crl_state", "der", rowid, 1, &blob) != SQLITE_OK)
+        return db_error(db_.get(), "open CRL blob");
+      const int rc = sqlite3_blob_write(blob, crl.der.data(), static_cast<int>(crl.der.size()), 0);
+      sqlite3_blob_close(blob);
+      if (rc != SQLITE_OK) return db_error(db_.get(), "write CRL blob");
+      return {};
     });
   }
 
