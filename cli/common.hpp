@@ -72,5 +72,6 @@ void add_issue(CLI::App& app, Globals& g);
 void add_certificates(CLI::App& app, Globals& g);  // list, show, revoke, backup
 void add_ca(CLI::App& app, Globals& g);            // root ..., intermediate ...
 void add_serve(CLI::App& app, Globals& g);
+void add_revocation(CLI::App& app, Globals& g);  // crl show, ocsp status
 
 }  // namespace sigil::cli

@@ -425,10 +425,10 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
             if (file == "root.crl") {
               auto der = d.root_crl ? d.root_crl() : std::nullopt;
               if (!der) return Response::problem(404, "about:blank", "no root CRL installed (sigil root crl --out)");
-              auto parsed = crypto::parse_crl_times(*der);
+              auto parsed = crypto::parse_crl_summary(*der);
               const std::string etag = "\"" + to_hex(crypto::sha256(*der)).substr(0, 16) + "\"";
-              return cacheable(req, "application/pkix-crl", *der, etag, parsed ? parsed->first : d.clock.now(),
-                               parsed ? std::optional<TimePoint>(parsed->second) : std::nullopt, d.clock.now());
+              return cacheable(req, "application/pkix-crl", *der, etag, parsed ? parsed->this_update : d.clock.now(),
+                               parsed ? std::optional<TimePoint>(parsed->next_update) : std::nullopt, d.clock.now());
             }
             return Response::problem(404, "about:blank", "no such CRL");
           },

@@ -949,23 +949,50 @@ Bytes CrlWriter::finish(ByteView signature) {
   return w_.take();
 }
 
-Result<std::pair<TimePoint, TimePoint>> parse_crl_times(ByteView der) {
+Result<CrlSummary> parse_crl_summary(ByteView der) {
   SIGIL_TRY(Tlv outer, der::read_single(der, tag::kSequence));
   Reader r(outer.contents);
   SIGIL_TRY(Tlv tbs, r.expect(tag::kSequence));
   Reader t(tbs.contents);
-  Tlv version;
-  SIGIL_TRY(bool has_version, t.optional(tag::kInteger, version));
+  Tlv skip;
+  SIGIL_TRY(bool has_version, t.optional(tag::kInteger, skip));
   (void)has_version;
-  SIGIL_TRY(Tlv alg, t.expect(tag::kSequence));
-  SIGIL_TRY(Tlv issuer, t.expect(tag::kSequence));
+  SIGIL_TRY(skip, t.expect(tag::kSequence));  // signature algorithm
+  SIGIL_TRY(skip, t.expect(tag::kSequence));  // issuer
+  CrlSummary out;
   SIGIL_TRY(Tlv this_update, t.next());
+  SIGIL_TRY(out.this_update, der::read_time(this_update));
   SIGIL_TRY(Tlv next_update, t.next());
-  (void)alg;
-  (void)issuer;
-  SIGIL_TRY(TimePoint a, der::read_time(this_update));
-  SIGIL_TRY(TimePoint b, der::read_time(next_update));
-  return std::make_pair(a, b);
+  SIGIL_TRY(out.next_update, der::read_time(next_update));
+  Tlv list;
+  SIGIL_TRY(bool has_list, t.optional(tag::kSequence, list));
+  if (has_list) {
+    Reader entries(list.contents);
+    while (!entries.empty()) {
+      SIGIL_TRY(skip, entries.expect(tag::kSequence));
+      ++out.entries;
+    }
+  }
+  Tlv exts_wrap;
+  SIGIL_TRY(bool has_exts, t.optional(tag::context_constructed(0), exts_wrap));
+  if (has_exts) {
+    SIGIL_TRY(Tlv exts, der::read_single(exts_wrap.contents, tag::kSequence));
+    Reader er(exts.contents);
+    while (!er.empty()) {
+      SIGIL_TRY(Tlv ext, er.expect(tag::kSequence));
+      Reader xr(ext.contents);
+      SIGIL_TRY(Tlv o, xr.expect(tag::kOid));
+      Tlv crit;
+      SIGIL_TRY(bool has_crit, xr.optional(tag::kBoolean, crit));
+      (void)has_crit;
+      SIGIL_TRY(Tlv value, xr.expect(tag::kOctetString));
+      if (oid::equal(o.contents, oid::crl_number)) {
+        SIGIL_TRY(Tlv n, der::read_single(value.contents, tag::kInteger));
+        SIGIL_TRY(out.number, der::read_small_integer(n));
+      }
+    }
+  }
+  return out;
 }
 
 Bytes encode_tbs_crl(const CrlSpec& s) {

@@ -229,7 +229,12 @@ class CrlWriter {
 };
 
 Bytes encode_tbs_crl(const CrlSpec& spec);  // small CRLs in one call (tests, the offline root)
-// thisUpdate and nextUpdate of a DER CRL (nextUpdate required).
-Result<std::pair<TimePoint, TimePoint>> parse_crl_times(ByteView der);
+// What `sigil crl show` and HTTP caching need of a DER CRL.
+struct CrlSummary {
+  TimePoint this_update, next_update;  // nextUpdate required
+  std::size_t entries = 0;
+  std::optional<std::int64_t> number;
+};
+Result<CrlSummary> parse_crl_summary(ByteView der);
 
 }  // namespace sigil::crypto

@@ -16,6 +16,20 @@ constexpr ocsp::HashAlg kHashes[] = {ocsp::HashAlg::sha1, ocsp::HashAlg::sha256,
 std::string serial_hex(ByteView serial) { return to_hex(serial); }
 }  // namespace
 
+OcspStatus ocsp_status(const std::optional<store::CertificateRecord>& rec, const std::string& issuer_id) {
+  OcspStatus s;
+  if (!rec || rec->issuer_id != issuer_id) return s;
+  if (rec->status == store::CertStatus::revoked) {
+    s.status = ocsp::CertStatus::revoked;
+    s.revoked_at = from_unix(rec->revoked_at.value_or(0));
+    s.reason = static_cast<int>(rec->revocation_reason.value_or(store::RevocationReason::unspecified));
+  } else {
+    // Pending serials answer good too: every serial ever signed is known (RFC 6960 §2.2).
+    s.status = ocsp::CertStatus::good;
+  }
+  return s;
+}
+
 OcspResponder::OcspResponder(issuer::Issuer& issuer, const crypto::Signer& ca_key, store::Store& store,
                              const Clock& clock, Metrics& metrics, OcspOptions options)
     : issuer_(issuer),
@@ -97,15 +111,11 @@ Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, Ti
   s.this_update = now;
   s.next_update = now + options_.validity;
   SIGIL_TRY(auto rec, store_.find(serial_hex(id.serial)));
-  if (!rec || rec->issuer_id != issuer_id_) {
-    s.status = ocsp::CertStatus::unknown;
-  } else if (rec->status == store::CertStatus::revoked) {
-    s.status = ocsp::CertStatus::revoked;
-    s.revoked_at = from_unix(rec->revoked_at.value_or(0));
-    s.reason = static_cast<int>(rec->revocation_reason.value_or(store::RevocationReason::unspecified));
-  } else {
-    // Pending serials answer good too: every serial ever signed is known (RFC 6960 §2.2).
-    s.status = ocsp::CertStatus::good;
+  const OcspStatus st = ocsp_status(rec, issuer_id_);
+  s.status = st.status;
+  if (st.status == ocsp::CertStatus::revoked) {
+    s.revoked_at = st.revoked_at;
+    s.reason = st.reason;
   }
   return s;
 }

@@ -72,6 +72,15 @@ class CrlPublisher {
   std::thread thread_;
 };
 
+// What OCSP says of a certificate, from its store record (one rule for the responder and for
+// `sigil ocsp status`): unknown if never issued by this issuer, else revoked or good.
+struct OcspStatus {
+  crypto::ocsp::CertStatus status = crypto::ocsp::CertStatus::unknown;
+  TimePoint revoked_at{};
+  int reason = 0;
+};
+OcspStatus ocsp_status(const std::optional<store::CertificateRecord>& record, const std::string& issuer_id);
+
 struct OcspOptions {
   Seconds validity{3600};                   // nextUpdate - thisUpdate; refreshed at half
   Seconds responder_ttl{86400};             // the delegated responder certificate, rotated at 2/3

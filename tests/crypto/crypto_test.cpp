@@ -938,10 +938,12 @@ TEST_CASE("CrlWriter: thousands of streamed entries, whatever the size hint, ver
       CHECK(ASN1_TIME_cmp_time_t(X509_REVOKED_get0_revocationDate(r), static_cast<time_t>(to_unix(test::t0()) - i)) ==
             0);
     }
-    auto times = parse_crl_times(der);
-    REQUIRE(times.has_value());
-    CHECK(times->first == test::t0());
-    CHECK(times->second == test::t0() + Seconds(86400));
+    auto summary = parse_crl_summary(der);
+    REQUIRE(summary.has_value());
+    CHECK(summary->this_update == test::t0());
+    CHECK(summary->next_update == test::t0() + Seconds(86400));
+    CHECK(summary->entries == static_cast<std::size_t>(kEntries));
+    CHECK(summary->number == 12);
   }
 }
 
@@ -974,11 +976,11 @@ TEST_CASE("CrlWriter and encode_tbs_crl write the same bytes; no entries means n
   CHECK(elements == 6);
 }
 
-TEST_CASE("parse_crl_times refuses what is not a CRL") {
-  CHECK_FALSE(parse_crl_times(Bytes{}).has_value());
-  CHECK_FALSE(parse_crl_times(Bytes{0x30, 0x00}).has_value());
+TEST_CASE("parse_crl_summary refuses what is not a CRL") {
+  CHECK_FALSE(parse_crl_summary(Bytes{}).has_value());
+  CHECK_FALSE(parse_crl_summary(Bytes{0x30, 0x00}).has_value());
   CrlFixture f;
-  CHECK_FALSE(parse_crl_times(f.root_der).has_value());  // a certificate: no times where a CRL has them
+  CHECK_FALSE(parse_crl_summary(f.root_der).has_value());  // a certificate: no times where a CRL has them
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   decode_everything(in);
   (void)parse_spki(in);
   (void)parse_algorithm_identifier(in);
-  (void)parse_crl_times(in);
+  (void)parse_crl_summary(in);
   (void)name_to_string(in);
   return 0;
 }
