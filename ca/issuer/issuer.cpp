@@ -11,6 +11,12 @@ namespace sigil::issuer {
 namespace {
 using crypto::GeneralName;
 
+Error lint_refusal(const std::vector<std::string>& findings) {
+  std::string detail = "refusing to sign: ";
+  for (std::size_t i = 0; i < findings.size(); ++i) detail += (i ? "; " : "") + findings[i];
+  return make_error(Errc::lint_failed, detail);
+}
+
 std::string trim_slash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
   return s;
@@ -185,11 +191,7 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
 
   const LintExpectations want{
       ca_, *profile, names, profile->max_ttl + options_.backdate, !urls_.crl.empty(), !urls_.crl.empty()};
-  if (auto findings = lint_leaf(tbs, want); !findings.empty()) {
-    std::string detail = "refusing to sign: ";
-    for (std::size_t i = 0; i < findings.size(); ++i) detail += (i ? "; " : "") + findings[i];
-    return make_error(Errc::lint_failed, detail);
-  }
+  if (auto findings = lint_leaf(tbs, want); !findings.empty()) return lint_refusal(findings);
 
   Prepared p;
   auto& pc = p.pending_;
@@ -226,11 +228,8 @@ Result<Prepared> Issuer::prepare_ocsp_responder(const crypto::PublicKey& key, Se
   spec.authority_key_id = ca_key_id_;
   spec.ocsp_no_check = true;
   SIGIL_TRY(Bytes tbs, crypto::encode_tbs(spec));
-  if (auto findings = lint_ocsp_responder(tbs, ca_, ttl + options_.backdate); !findings.empty()) {
-    std::string detail = "refusing to sign: ";
-    for (std::size_t i = 0; i < findings.size(); ++i) detail += (i ? "; " : "") + findings[i];
-    return make_error(Errc::lint_failed, detail);
-  }
+  if (auto findings = lint_ocsp_responder(tbs, ca_, ttl + options_.backdate); !findings.empty())
+    return lint_refusal(findings);
   Prepared p;
   auto& pc = p.pending_;
   pc.serial = to_hex(spec.serial);
