@@ -92,6 +92,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   // that send only their leaf still verify.
   SIGIL_TRY(std::string root_pem, read_file(ctx->home.root_cert()));
   root_pem += ctx->issuer->certificate().pem();
+  std::mutex root_mu;
 
   Metrics metrics;
   SIGIL_TRY(auto initial_policy, authz_policy(config));
@@ -118,7 +119,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     http::TlsSettings t;
     t.chain_pem = id.chain_pem;
     t.key_pem = id.key_pem;
-    t.client_ca_pem = root_pem;
+    {
+      std::lock_guard lock(root_mu);  // SIGHUP may replace it meanwhile
+      t.client_ca_pem = root_pem;
+    }
     t.allow_tls12 = !api && config.tls.acme_allow_tls12;
     t.client_skew = config.tls.client_skew;
     t.require_client_auth_eku = api;  // the acme listener's renew route accepts any certificate Sigil issued
@@ -229,7 +233,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
       } else {
         log::error("reload: sigil.json refused; keeping the running configuration", {{"error", fresh.error().detail}});
       }
-      if (auto r = read_file(ctx->home.root_cert())) root_pem = *r + ctx->issuer->certificate().pem();
+      if (auto r = read_file(ctx->home.root_cert())) {
+        std::lock_guard lock(root_mu);
+        root_pem = *r + ctx->issuer->certificate().pem();
+      }
       std::lock_guard lock(mu);
       renew_now = true;
       cv.notify_all();
