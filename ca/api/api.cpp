@@ -296,6 +296,22 @@ std::shared_ptr<const http::Router> acme_router(Deps& deps) {
 }
 
 namespace {
+// If-None-Match (RFC 9110 §13.1.2): "*" or a list of entity tags, compared weakly.
+bool etag_matches(std::string_view header, std::string_view etag) {
+  std::size_t pos = 0;
+  while (pos < header.size()) {
+    std::size_t end = header.find(',', pos);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view t = header.substr(pos, end - pos);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.substr(0, 2) == "W/") t.remove_prefix(2);
+    if (t == "*" || t == etag) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
 // A cacheable immutable-until-next-update document, with conditional GET.
 Response cacheable(const Request& req, std::string content_type, const Bytes& body, const std::string& etag,
                    TimePoint last_modified, std::optional<TimePoint> expires, TimePoint now) {
@@ -308,7 +324,7 @@ Response cacheable(const Request& req, std::string content_type, const Bytes& bo
   };
   bool not_modified = false;
   if (auto inm = req.header("if-none-match")) {
-    not_modified = inm->find(etag) != std::string_view::npos || *inm == "*";
+    not_modified = etag_matches(*inm, etag);
   } else if (auto ims = req.header("if-modified-since")) {
     auto t = parse_http_date(*ims);
     not_modified = t && to_unix(last_modified) <= to_unix(*t);
@@ -395,13 +411,13 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
     if (!der) return std::nullopt;
     auto a = d.ocsp.respond_cached(*der);
     if (!a) return std::nullopt;
-    if (auto inm = req.header("if-none-match"); inm && *inm == a->etag) {
-      Response nm;
-      nm.status = 304;
-      nm.with("ETag", a->etag);
-      return nm;
+    Response resp = ocsp_response(*a);
+    // A 304 carries the same caching headers as the 200 would (RFC 9110 §15.4.5).
+    if (auto inm = req.header("if-none-match"); inm && etag_matches(*inm, a->etag)) {
+      resp.status = 304;
+      resp.body.clear();
     }
-    return ocsp_response(*a);
+    return resp;
   };
   r->add(std::move(get));
   r->add({"POST", "/ocsp", http::Auth::none,

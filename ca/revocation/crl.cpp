@@ -73,7 +73,12 @@ Status CrlPublisher::rebuild() {
   const auto started = std::chrono::steady_clock::now();
   // Read before gathering: a revocation committed meanwhile shows as a newer sequence later.
   SIGIL_TRY(const std::int64_t seq, reader_.revocation_sequence());
-  SIGIL_TRY(PublishedCrl crl, build_crl(key_, ca_, issuer_id_, reader_, crls_, clock_.now(), options_.validity));
+  // thisUpdate is also Last-Modified: each CRL's must be later than the last one's, or a
+  // client revalidating by date (If-Modified-Since, one-second resolution) could keep a CRL
+  // that misses a revocation made in the same second.
+  TimePoint now = std::chrono::time_point_cast<Seconds>(clock_.now());
+  if (auto previous = current(); previous && now <= previous->this_update) now = previous->this_update + Seconds(1);
+  SIGIL_TRY(PublishedCrl crl, build_crl(key_, ca_, issuer_id_, reader_, crls_, now, options_.validity));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_.add("sigil_crl_builds_total", {});
   metrics_.set("sigil_crl_number", {}, static_cast<double>(crl.number));

@@ -138,7 +138,11 @@ Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(co
   // Unknown serials are not kept (anyone can ask for any serial); known ones are.
   if (single.status != ocsp::CertStatus::unknown || allow_unknown_cache) {
     std::unique_lock lock(cache_mu_);
-    cache_[cache_key(id.hash, id.serial)] = e;
+    auto& slot = cache_[cache_key(id.hash, id.serial)];
+    // Revocation is final: a "good" signed from a read that raced a revocation never replaces
+    // the "revoked" entry the revocation job stored meanwhile.
+    if (!slot || slot->status != ocsp::CertStatus::revoked || e->status == ocsp::CertStatus::revoked) slot = e;
+    else return std::shared_ptr<const Entry>(slot);
   }
   return std::shared_ptr<const Entry>(e);
 }
