@@ -165,7 +165,7 @@ expect_fail_with "openssl verify -crl_check_all: the second leaf fails (certific
 if crl_has "$C/crl2" "$SERIAL"; then pass "the first revocation is still listed"; else fail "the first revocation is still listed"; fi
 
 section "a certificate that expires: listed while valid, dropped once expired"
-check "CLI issues a certificate valid for 3 s" cli_cert "$H" "$C/short" server 3s short.example.internal
+check "CLI issues a certificate valid for 8 s" cli_cert "$H" "$C/short" server 8s short.example.internal
 split_chain "$C/short.crt" "$C/short.pem" "$C/ignored.pem"
 SHORT="$(cert_serial "$C/short.pem")"
 SHORT_END="$(cert_not_after "$C/short.pem")"
