@@ -230,6 +230,11 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
           policy.store(*p);
         else
           log::error("reload: authorization policy refused", {{"error", p.error().detail}});
+        // The identifier policy and profiles too (listeners, limits and TLS options need a restart).
+        auto profiles = fresh->effective_profiles();
+        auto updated =
+            profiles ? ctx->issuer->update_policy(fresh->policy, std::move(*profiles)) : Status(profiles.error());
+        if (!updated) log::error("reload: identifier policy refused", {{"error", updated.error().detail}});
       } else {
         log::error("reload: sigil.json refused; keeping the running configuration", {{"error", fresh.error().detail}});
       }
@@ -270,7 +275,7 @@ void add_serve(CLI::App& app, Globals& g) {
   c->add_option("--public-listen", o->public_listen, "public plain-HTTP listener address (default 127.0.0.1:8080)");
   c->footer(
       "Signals: SIGHUP reloads sigil.json's authorization policy and the trust anchors and renews the server\n"
-      "certificate; SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
+      "and renews the server certificate; SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
   c->callback([&g, o] { g.status = run_serve(g, *o); });
 }
 

@@ -120,7 +120,21 @@ Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>&
   return out;
 }
 
+policy::Profiles Issuer::profiles() const {
+  std::shared_lock lock(policy_mu_);
+  return profiles_;
+}
+
+Status Issuer::update_policy(policy::IdentifierPolicy identifiers, policy::Profiles profiles) {
+  SIGIL_TRY_STATUS(identifiers.validate());
+  std::unique_lock lock(policy_mu_);
+  identifiers_ = std::move(identifiers);
+  profiles_ = std::move(profiles);
+  return {};
+}
+
 Result<Prepared> Issuer::prepare(const Request& req) const {
+  std::shared_lock lock(policy_mu_);  // one policy for the whole request
   const policy::Profile* profile = profiles_.find(req.profile);
   if (!profile) return make_error(Errc::invalid_argument, "unknown profile '" + req.profile + "'");
   const Seconds ttl = req.ttl.value_or(profile->default_ttl);

@@ -4,6 +4,7 @@
 // Persist before sign (serial + TBS committed), persist before release (DER committed).
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,9 @@ class Issuer {
 
   const crypto::Certificate& certificate() const { return ca_; }
   const std::string& id() const { return id_; }
-  const policy::Profiles& profiles() const { return profiles_; }
+  policy::Profiles profiles() const;
+  // SIGHUP: a new identifier policy and profiles for requests prepared from now on.
+  Status update_policy(policy::IdentifierPolicy identifiers, policy::Profiles profiles);
 
  private:
   Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy::IdentifierPolicy identifiers,
@@ -92,6 +95,7 @@ class Issuer {
 
   const crypto::Signer& signer_;
   crypto::Certificate ca_;
+  mutable std::shared_mutex policy_mu_;  // guards identifiers_ and profiles_ (replaced on reload)
   policy::IdentifierPolicy identifiers_;
   policy::Profiles profiles_;
   Options options_;
