@@ -274,8 +274,9 @@ void add_serve(CLI::App& app, Globals& g) {
   c->add_option("--acme-listen", o->acme_listen, "acme listener address (default 127.0.0.1:8443)");
   c->add_option("--public-listen", o->public_listen, "public plain-HTTP listener address (default 127.0.0.1:8080)");
   c->footer(
-      "Signals: SIGHUP reloads sigil.json's authorization policy and the trust anchors and renews the server\n"
-      "and renews the server certificate; SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
+      "Signals: SIGHUP reloads sigil.json's authorization, identifier policy and profiles and the trust anchors\n"
+      "and renews the server certificate (listeners, limits and TLS options need a restart);\n"
+      "SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
   c->callback([&g, o] { g.status = run_serve(g, *o); });
 }
 
