@@ -33,7 +33,7 @@ for c in 1 16 64; do
   p99=$(printf '%s\n' "${runs[@]}" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' | median)
   lines+=("api issuance concurrency=$c requests_per_s(median)=$rps p99_ms(median)=$p99")
 done
-signing=$(build/tests/bench/issue_bench 2 3 | head -1)
+signing=$(build/tests/bench/issue_bench 2 3 | sed -n 1p)
 
 {
   echo
