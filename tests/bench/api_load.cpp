@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
     auto der = crypto::make_csr(*key, crypto::encode_name(""),
                                 {{crypto::GeneralName::Type::dns, "load" + std::to_string(i) + ".bench.localhost"}})
                    .value();
-    bodies.push_back(nlohmann::json{{"csr", pem_encode("CERTIFICATE REQUEST", der)}, {"profile", "server"}, {"ttl", "1h"}}.dump());
+    bodies.push_back(
+        nlohmann::json{{"csr", pem_encode("CERTIFICATE REQUEST", der)}, {"profile", "server"}, {"ttl", "1h"}}.dump());
   }
 
   std::atomic<long> ok{0}, failed{0};
@@ -69,8 +70,8 @@ int main(int argc, char** argv) {
         } else {
           failed++;
           if (failed.load() < 3)
-            std::fprintf(stderr, "request failed: %s\n", r ? (std::to_string(r->status) + " " + r->body).c_str()
-                                                             : r.error().detail.c_str());
+            std::fprintf(stderr, "request failed: %s\n",
+                         r ? (std::to_string(r->status) + " " + r->body).c_str() : r.error().detail.c_str());
         }
       }
       std::lock_guard lock(mu);
@@ -81,7 +82,9 @@ int main(int argc, char** argv) {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
-    return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
+    return latencies.empty() ? 0.0
+                             : latencies[std::min(latencies.size() - 1,
+                                                  static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
   };
   std::printf("concurrency=%d requests_per_s=%.0f ok=%ld failed=%ld p50_ms=%.2f p99_ms=%.2f\n", concurrency,
               static_cast<double>(ok.load()) / elapsed, ok.load(), failed.load(), pct(0.5), pct(0.99));

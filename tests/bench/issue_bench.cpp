@@ -84,12 +84,9 @@ Bytes openssl_issue(const Bytes& csr_der, EVP_PKEY* ca_key, X509* ca_cert, long 
   X509_set_pubkey(x, X509_REQ_get0_pubkey(req));
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, ca_cert, x, req, nullptr, 0);
-  const char* exts[][2] = {{"basicConstraints", "critical,CA:FALSE"},
-                           {"keyUsage", "critical,digitalSignature"},
-                           {"extendedKeyUsage", "serverAuth"},
-                           {"subjectKeyIdentifier", "hash"},
-                           {"authorityKeyIdentifier", "keyid"},
-                           {"subjectAltName", "DNS:host.bench.internal"}};
+  const char* exts[][2] = {{"basicConstraints", "critical,CA:FALSE"}, {"keyUsage", "critical,digitalSignature"},
+                           {"extendedKeyUsage", "serverAuth"},        {"subjectKeyIdentifier", "hash"},
+                           {"authorityKeyIdentifier", "keyid"},       {"subjectAltName", "DNS:host.bench.internal"}};
   for (auto& e : exts) {
     X509_EXTENSION* ext = X509V3_EXT_conf(nullptr, &ctx, e[0], e[1]);
     X509_add_ext(x, ext, -1);
@@ -112,9 +109,9 @@ void bench(crypto::KeyType type, double seconds, int runs) {
   auto root_key = must(crypto::KeySigner::generate(type), "root key");
   auto root = must(issuer::make_root(*root_key, {"Bench CA"}, clock), "root");
   auto ca_key = must(crypto::KeySigner::generate(type), "ca key");
-  auto ca_csr = must(crypto::Csr::from_der(must(crypto::make_csr(*ca_key, issuer::intermediate_subject("Bench CA"), {}),
-                                                "ca csr")),
-                     "ca csr parse");
+  auto ca_csr = must(
+      crypto::Csr::from_der(must(crypto::make_csr(*ca_key, issuer::intermediate_subject("Bench CA"), {}), "ca csr")),
+      "ca csr parse");
   auto ca_cert = must(issuer::sign_intermediate(*root_key, root, ca_csr, {}, clock), "intermediate");
   const Bytes ca_der = ca_cert.der();
 
@@ -123,9 +120,10 @@ void bench(crypto::KeyType type, double seconds, int runs) {
   std::vector<std::string> csr_text;
   for (int i = 0; i < 64; ++i) {
     auto k = must(crypto::KeySigner::generate(type), "leaf key");
-    csrs.push_back(must(crypto::make_csr(*k, crypto::encode_name(""),
-                                         {{crypto::GeneralName::Type::dns, "host" + std::to_string(i) + ".bench.internal"}}),
-                        "csr"));
+    csrs.push_back(
+        must(crypto::make_csr(*k, crypto::encode_name(""),
+                              {{crypto::GeneralName::Type::dns, "host" + std::to_string(i) + ".bench.internal"}}),
+             "csr"));
     csr_text.emplace_back(as_chars(csrs.back()));
   }
 
@@ -167,9 +165,10 @@ void bench(crypto::KeyType type, double seconds, int runs) {
   X509_free(ossl_ca);
   EVP_PKEY_free(pkey);
 
-  std::printf("key=%s sigil_issuances_per_s=%.0f prepare_only_per_s=%.0f sign_only_per_s=%.0f "
-              "openssl_obvious_issuances_per_s=%.0f speedup=%.2f\n",
-              name.c_str(), sigil_rate, prepare_rate, sign_rate, ossl_rate, sigil_rate / ossl_rate);
+  std::printf(
+      "key=%s sigil_issuances_per_s=%.0f prepare_only_per_s=%.0f sign_only_per_s=%.0f "
+      "openssl_obvious_issuances_per_s=%.0f speedup=%.2f\n",
+      name.c_str(), sigil_rate, prepare_rate, sign_rate, ossl_rate, sigil_rate / ossl_rate);
   std::fflush(stdout);
 }
 

@@ -122,9 +122,7 @@ class RawDb {
   RawDb(const RawDb&) = delete;
   RawDb& operator=(const RawDb&) = delete;
 
-  int exec(const std::string& sql) {
-    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-  }
+  int exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
   int extended_errcode() const { return sqlite3_extended_errcode(db_); }
   std::string text(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
@@ -144,8 +142,7 @@ class RawDb {
 };
 
 std::string base64url(const std::string& in) {
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out;
   std::uint32_t acc = 0;
   int bits = 0;
@@ -315,8 +312,7 @@ TEST_CASE("revoke: happy path, twice, pending, unknown, bad reason") {
   CHECK(*(*found)->revoked_at == 5'000);  // the first revocation stands
   CHECK(*(*found)->revocation_reason == RevocationReason::key_compromise);
 
-  auto still_pending =
-      store->revoke("02", 6'000, RevocationReason::unspecified, audit("revoke", "02"));
+  auto still_pending = store->revoke("02", 6'000, RevocationReason::unspecified, audit("revoke", "02"));
   REQUIRE_FALSE(still_pending.has_value());
   CHECK(still_pending.error().code == Errc::conflict);
 
@@ -371,12 +367,12 @@ TEST_CASE("list filters by status, expiry and profile") {
   TempDir dir;
   auto store = open_store(dir / "sigil.db");
   const std::int64_t now = 1'000;
-  issue(*store, pending("a", 2'000, "server"));   // valid
-  issue(*store, pending("b", 500, "server"));     // expired
-  issue(*store, pending("c", 3'000, "server"));   // revoked
-  issue(*store, pending("d", 800, "server"));     // revoked and expired
-  issue(*store, pending("f", 1'500, "client"));   // valid
-  issue(*store, pending("g", 1'000, "client"));   // expired exactly at now
+  issue(*store, pending("a", 2'000, "server"));                                   // valid
+  issue(*store, pending("b", 500, "server"));                                     // expired
+  issue(*store, pending("c", 3'000, "server"));                                   // revoked
+  issue(*store, pending("d", 800, "server"));                                     // revoked and expired
+  issue(*store, pending("f", 1'500, "client"));                                   // valid
+  issue(*store, pending("g", 1'000, "client"));                                   // expired exactly at now
   REQUIRE(store->reserve(pending("e", 2'500, "server"), audit("reserve", "e")));  // pending
   REQUIRE(store->revoke("c", 900, RevocationReason::superseded, audit("revoke", "c")));
   REQUIRE(store->revoke("d", 700, RevocationReason::unspecified, audit("revoke", "d")));
@@ -512,17 +508,17 @@ TEST_CASE("list validates its limit and page token") {
   f.limit = 100;
 
   const std::vector<std::string> malformed = {
-      "not a token!",                    // outside the alphabet
-      "A",                               // impossible length
-      "MTo1OjAx=",                       // padding is not part of the encoding
-      base64url("1:5"),                  // no serial
-      base64url("1:5:"),                 // empty serial
-      base64url("2:5:01"),               // unknown version
-      base64url("1:x5:01"),              // not a number
-      base64url("1::01"),                // empty number
+      "not a token!",                          // outside the alphabet
+      "A",                                     // impossible length
+      "MTo1OjAx=",                             // padding is not part of the encoding
+      base64url("1:5"),                        // no serial
+      base64url("1:5:"),                       // empty serial
+      base64url("2:5:01"),                     // unknown version
+      base64url("1:x5:01"),                    // not a number
+      base64url("1::01"),                      // empty number
       base64url("1:99999999999999999999:01"),  // out of range
       base64url(":5:01"),
-      std::string(5000, 'A'),            // too long
+      std::string(5000, 'A'),  // too long
   };
   for (const auto& token : malformed) {
     CAPTURE(token);
@@ -546,11 +542,11 @@ TEST_CASE("data persists across reopen and migrations run once") {
   {
     auto store = open_store(db);
     issue(*store, pending("01"));
-    REQUIRE(
-        store->revoke("01", 7, RevocationReason::cessation_of_operation, audit("revoke", "01")));
+    REQUIRE(store->revoke("01", 7, RevocationReason::cessation_of_operation, audit("revoke", "01")));
     RawDb raw(db);
-    schema_before = raw.text("SELECT group_concat(name, ',') FROM "
-                             "(SELECT name FROM sqlite_master ORDER BY name)");
+    schema_before = raw.text(
+        "SELECT group_concat(name, ',') FROM "
+        "(SELECT name FROM sqlite_master ORDER BY name)");
   }
   for (int reopen = 0; reopen < 3; ++reopen) {
     auto store = open_store(db);
@@ -570,8 +566,7 @@ TEST_CASE("data persists across reopen and migrations run once") {
                  "(SELECT name FROM sqlite_master ORDER BY name)") == schema_before);
   CHECK(schema_before.find("certificates_serial") != std::string::npos);
   CHECK(schema_before.find("audit_log_no_delete") != std::string::npos);
-  CHECK(raw.integer("PRAGMA user_version") ==
-        static_cast<std::int64_t>(sqlite::kMigrations.size()));
+  CHECK(raw.integer("PRAGMA user_version") == static_cast<std::int64_t>(sqlite::kMigrations.size()));
   CHECK(raw.integer("PRAGMA application_id") == sqlite::kApplicationId);
 }
 
@@ -597,9 +592,8 @@ TEST_CASE("a database from a newer sigil, or not from sigil, is refused untouche
   {
     sqlite3* handle = nullptr;
     REQUIRE(sqlite3_open(foreign.c_str(), &handle) == SQLITE_OK);
-    CHECK(sqlite3_exec(handle,
-                       "CREATE TABLE t (x); PRAGMA application_id = 42; PRAGMA user_version = 1",
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
+    CHECK(sqlite3_exec(handle, "CREATE TABLE t (x); PRAGMA application_id = 42; PRAGMA user_version = 1", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(handle);
   }
   auto not_ours = sqlite::open(foreign.string());
@@ -757,8 +751,7 @@ TEST_CASE("10,000 reserve+complete pairs, each its own durable transaction") {
     REQUIRE(store->reserve(p, audit("reserve", p.serial)));
     REQUIRE(store->complete(p.serial, kDer, audit("issue", p.serial)));
   }
-  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - start);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   MESSAGE("10,000 reserve+complete pairs in " << elapsed.count() << " ms");
   CHECK(count_of(*store) == kPairs);
   auto ok = store->integrity_check();
