@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev doctest-dev
   gnutls-bin            # certtool/ocsptool: a second X.509 implementation in the tests
   clang libclang-rt-14-dev  # libFuzzer for ops/fuzz.sh
+  clang-format git
   python3 iproute2 util-linux strace curl
 )
 

@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
-# The one test command (README, .ci/run): installs what is needed, builds, runs every test
-# (unit + integration), then the unit tests again under AddressSanitizer+UBSan, then a short
-# fuzzing smoke run of the parsers.
+# The one test command (README, .ci/run): installs what is needed, checks the format, runs the
+# unit tests under AddressSanitizer+UBSan, a short fuzzing smoke run of the parsers, then
+# builds and runs every test (unit + integration); the output ends with ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash ops/install-deps.sh
 
-echo "== build (RelWithDebInfo)"
-bash ops/build.sh build
-echo "== all tests"
-ctest --test-dir build --output-on-failure -j 2
+echo "== format (one .clang-format for the tree)"
+clang-format --dry-run --Werror $(git ls-files '*.cpp' '*.hpp')
 
 echo "== unit tests under ASan+UBSan"
 bash ops/build.sh build-asan -DSIGIL_SANITIZE=ON -DSIGIL_BENCH=OFF
@@ -19,3 +17,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzz smoke (${FUZZ_SECONDS:-20}s per parser)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash ops/fuzz.sh
+
+echo "== build (RelWithDebInfo) and all tests"
+bash ops/build.sh build
+ctest --test-dir build --output-on-failure -j 2

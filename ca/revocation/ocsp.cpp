@@ -141,8 +141,10 @@ Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(co
     auto& slot = cache_[cache_key(id.hash, id.serial)];
     // Revocation is final: a "good" signed from a read that raced a revocation never replaces
     // the "revoked" entry the revocation job stored meanwhile.
-    if (!slot || slot->status != ocsp::CertStatus::revoked || e->status == ocsp::CertStatus::revoked) slot = e;
-    else return std::shared_ptr<const Entry>(slot);
+    if (!slot || slot->status != ocsp::CertStatus::revoked || e->status == ocsp::CertStatus::revoked)
+      slot = e;
+    else
+      return std::shared_ptr<const Entry>(slot);
   }
   return std::shared_ptr<const Entry>(e);
 }

@@ -263,8 +263,7 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
      "INSERT INTO crl_state (issuer_id, number, this_update, next_update, der) VALUES (?1, ?2, ?3, ?4, zeroblob(?5)) "
      "ON CONFLICT (issuer_id) DO UPDATE SET number = ?2, this_update = ?3, next_update = ?4, der = zeroblob(?5) "
      "WHERE crl_state.number < ?2 RETURNING rowid"},
-    {Sql::latest_crl, "read CRL",
-     "SELECT number, this_update, next_update, der FROM crl_state WHERE issuer_id = ?1"},
+    {Sql::latest_crl, "read CRL", "SELECT number, this_update, next_update, der FROM crl_state WHERE issuer_id = ?1"},
 }};
 
 constexpr bool sql_table_in_order() {
