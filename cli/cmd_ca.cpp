@@ -13,8 +13,6 @@
 namespace sigil::cli {
 namespace {
 
-std::string url_base(const std::string& u) { return !u.empty() && u.back() == '/' ? u.substr(0, u.size() - 1) : u; }
-
 struct RootOptions {
   std::string root_dir;
   std::string passphrase_file;
@@ -33,10 +31,7 @@ Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
   if (fs::exists(o.out)) return make_error(Errc::already_exists, o.out + " already exists");
   SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
   SystemClock clock;
-  issuer::IntermediateParams p;
-  p.ttl = ttl;
-  p.crl_url = url_base(root.state.public_url) + "/crl/root.crl";
-  p.ca_issuers_url = url_base(root.state.public_url) + "/ca/root.crt";
+  const issuer::IntermediateParams p = issuer::intermediate_params(root.state.public_url, ttl);
   SIGIL_TRY(crypto::Certificate cert, issuer::sign_intermediate(*root.key, root.cert, csr, p, clock));
   SIGIL_TRY(std::string subject, crypto::name_to_string(cert.tbs().subject));
   // The root's ledger first: a certificate it signed is always on record.

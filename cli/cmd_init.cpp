@@ -70,11 +70,7 @@ Status run_init(const Globals& g, const InitOptions& o) {
   SIGIL_TRY(auto ca_key, crypto::KeySigner::generate(key_type));
   SIGIL_TRY(Bytes csr_der, crypto::make_csr(*ca_key, issuer::intermediate_subject(o.name), {}));
   SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_der(std::move(csr_der)));
-  const std::string base =
-      config.public_url.back() == '/' ? config.public_url.substr(0, config.public_url.size() - 1) : config.public_url;
-  issuer::IntermediateParams ip;
-  ip.crl_url = base + "/crl/root.crl";
-  ip.ca_issuers_url = base + "/ca/root.crt";
+  const issuer::IntermediateParams ip = issuer::intermediate_params(config.public_url);
   SIGIL_TRY(crypto::Certificate intermediate, issuer::sign_intermediate(*root_key, root, csr, ip, clock));
 
   RootState state;

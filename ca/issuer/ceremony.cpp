@@ -27,6 +27,18 @@ Result<crypto::Certificate> make_root(const crypto::Signer& root_key, const Root
   return crypto::Certificate::from_der(crypto::assemble_signed(tbs, spec.signature, sig));
 }
 
+IntermediateParams intermediate_params(const std::string& public_url, Seconds ttl) {
+  std::string base = public_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  IntermediateParams p;
+  p.ttl = ttl;
+  if (!base.empty()) {
+    p.crl_url = base + "/crl/root.crl";
+    p.ca_issuers_url = base + "/ca/root.crt";
+  }
+  return p;
+}
+
 Bytes intermediate_subject(const std::string& ca_name) {
   return crypto::encode_name(ca_name + " Intermediate", ca_name);
 }
