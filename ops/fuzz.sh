@@ -4,19 +4,19 @@
 # finds a crash, a leak, a timeout, undefined behaviour or a broken round-trip property.
 #
 #   FUZZ_SECONDS=60 ops/fuzz.sh            # per harness (default 30)
-#   FUZZ_BUILD_DIR=build-fuzz              # where the standalone tests/fuzz project is built
+#   FUZZ_BUILD_DIR=build/fuzz              # where the standalone tests/fuzz project is built
 #   FUZZ_CXX=clang++                        # libFuzzer needs clang
 #   FUZZ_ONLY="csr pem"                     # a subset of harnesses
 #   FUZZ_KEEP_GOING=1                       # fork mode: keep fuzzing after a crash, collect them all
 #
 # The seed corpus is made at run time (Sigil's own encoders via fuzz_seeds, plus requests and
 # certificates from the openssl CLI); the growing corpus is kept in $FUZZ_BUILD_DIR/corpus/ and
-# crashing inputs in $FUZZ_BUILD_DIR/artifacts/<harness>/ (reproduce: build-fuzz/fuzz_csr FILE).
+# crashing inputs in $FUZZ_BUILD_DIR/artifacts/<harness>/ (reproduce: build/fuzz/fuzz_csr FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-30}
-build=${FUZZ_BUILD_DIR:-build-fuzz}
+build=${FUZZ_BUILD_DIR:-build/fuzz}
 cxx=${FUZZ_CXX:-clang++}
 harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp"}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
