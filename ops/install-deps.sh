@@ -11,6 +11,11 @@ packages=(
   clang libclang-rt-14-dev  # libFuzzer for ops/fuzz.sh
   clang-format git
   python3 iproute2 util-linux strace curl
+  libc-ares-dev         # the ACME validation authority's DNS resolver
+  certbot lego          # real ACME clients in the integration tests
+  bind9 dnsutils        # an authoritative DNS server taking RFC 2136 updates (dns-01 tests)
+  pebble                # the ACME peer in the order benchmark
+  python3-cryptography  # the JWS test client (tests/integration/acme/)
 )
 
 missing=()

@@ -13,6 +13,7 @@
 
 #include "ca/base/error.hpp"
 #include "ca/base/file.hpp"
+#include "store/acme.hpp"
 
 namespace sigil::store {
 
@@ -164,7 +165,11 @@ class AuditLog {
   virtual Result<std::vector<AuditEntry>> recent(int limit) = 0;  // newest first
 };
 
-class Store : public CertificateLedger, public AuditLog, public RevocationReader, public CrlStore {
+class Store : public CertificateLedger,
+              public AuditLog,
+              public RevocationReader,
+              public CrlStore,
+              public AcmeRepository {
  public:
   // Consistent copy while others write (SQLite: online backup API). Writes atomically.
   virtual Status backup(const std::string& path) = 0;

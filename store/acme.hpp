@@ -1,0 +1,124 @@
+#pragma once
+// ACME state (RFC 8555) as plain records, and the repository that keeps it. Everything here
+// survives a restart; nonces are not here (they live in memory). Status strings are the RFC's
+// ("pending", "valid", ...); acme/model owns the transitions, the store only keeps them.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ca/base/error.hpp"
+#include "ca/base/file.hpp"
+
+namespace sigil::store {
+
+struct AuditEntry;  // store.hpp
+
+struct AcmeAccount {
+  std::string id;          // random, URL-safe; the account URL is <base>/acme/acct/<id>
+  std::string thumbprint;  // RFC 7638 JWK thumbprint (base64url) of the current key; unique
+  std::string jwk;         // the public JWK, canonical JSON text
+  std::string status;      // "valid" | "deactivated" | "revoked"
+  std::vector<std::string> contact;
+  bool terms_agreed = false;
+  std::string eab_kid;  // the EAB key it was bound with; "" when none
+  std::int64_t created_at = 0;
+};
+
+struct AcmeIdentifier {
+  std::string type;   // "dns" | "ip"
+  std::string value;  // for a wildcard order, "*.example.test"
+  bool operator==(const AcmeIdentifier&) const = default;
+};
+
+struct AcmeChallenge {
+  std::string type;            // "http-01" | "dns-01" | "tls-alpn-01"
+  std::string status;          // "pending" | "processing" | "valid" | "invalid"
+  std::int64_t validated = 0;  // unix seconds, when valid
+  std::string error;           // RFC 7807 problem JSON text when invalid; "" otherwise
+};
+
+struct AcmeAuthorization {
+  std::string id;
+  std::string account_id;
+  std::string order_id;
+  AcmeIdentifier identifier;  // without the "*." of a wildcard (RFC 8555 §7.1.4)
+  bool wildcard = false;
+  std::string status;  // "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked"
+  std::int64_t expires = 0;
+  std::string token;  // shared by the challenges of this authorization (base64url, 32 random octets)
+  std::vector<AcmeChallenge> challenges;
+};
+
+struct AcmeOrder {
+  std::string id;
+  std::string account_id;
+  std::string status;  // "pending" | "ready" | "processing" | "valid" | "invalid"
+  std::int64_t expires = 0;
+  std::vector<AcmeIdentifier> identifiers;
+  std::optional<std::int64_t> not_before;
+  std::optional<std::int64_t> not_after;
+  std::string profile;   // a Sigil profile name
+  std::string replaces;  // RFC 9773 certificate identifier of the certificate it replaces; "" when none
+  std::vector<std::string> authorization_ids;
+  std::string certificate_serial;  // when valid
+  std::string error;               // RFC 7807 problem JSON text when invalid; "" otherwise
+  std::int64_t created_at = 0;
+};
+
+struct EabKey {
+  std::string kid;
+  Bytes hmac_key;           // never logged or printed after creation
+  std::string description;  // free text for operators
+  // Identifier patterns the bound account may order ("*.svc.example", "10.0.0.0/8"); empty: policy only.
+  std::vector<std::string> allowed_identifiers;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> revoked_at;
+  std::string account_id;  // the account it was bound to; "" while unused (single use)
+};
+
+class AcmeRepository {
+ public:
+  virtual ~AcmeRepository() = default;
+
+  // already_exists if an account with the same thumbprint exists. With `eab_kid`, the EAB key
+  // is bound to the account in the same transaction; conflict if it is already bound or revoked.
+  virtual Status create_account(const AcmeAccount& account, const AuditEntry& audit) = 0;
+  virtual Result<std::optional<AcmeAccount>> account(const std::string& id) = 0;
+  virtual Result<std::optional<AcmeAccount>> account_by_thumbprint(const std::string& thumbprint) = 0;
+  // Replaces contact, terms_agreed, status, jwk and thumbprint of the account with that id;
+  // already_exists if the new thumbprint belongs to another account (key rollover).
+  virtual Status update_account(const AcmeAccount& account, const AuditEntry& audit) = 0;
+
+  // An order and its authorizations, in one transaction.
+  virtual Status create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
+                              const AuditEntry& audit) = 0;
+  virtual Result<std::optional<AcmeOrder>> order(const std::string& id) = 0;
+  // Compare-and-set: writes `order` only if the stored status is still `expected_status`;
+  // conflict otherwise (two finalize calls cannot both win).
+  virtual Status update_order(const AcmeOrder& order, const std::string& expected_status) = 0;
+  // The newest order that names `replaces` and is not invalid; for RFC 9773's one-replacement rule.
+  virtual Result<std::optional<AcmeOrder>> order_replacing(const std::string& replaces) = 0;
+
+  virtual Result<std::optional<AcmeAuthorization>> authorization(const std::string& id) = 0;
+  // Compare-and-set on the authorization's status, as update_order.
+  virtual Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status) = 0;
+  virtual Result<std::vector<AcmeAuthorization>> authorizations_of_order(const std::string& order_id) = 0;
+
+  // EAB keys (RFC 8555 §7.3.4). create: already_exists if the kid is taken.
+  virtual Status create_eab_key(const EabKey& key, const AuditEntry& audit) = 0;
+  virtual Result<std::optional<EabKey>> eab_key(const std::string& kid) = 0;
+  virtual Result<std::vector<EabKey>> list_eab_keys() = 0;
+  // not_found if unknown; conflict if already revoked.
+  virtual Status revoke_eab_key(const std::string& kid, std::int64_t at, const AuditEntry& audit) = 0;
+
+  // Fixed-window rate limit counter: adds one hit to (`key`, window starting at `window_start`)
+  // unless the count already reached `limit`. Returns true if the hit was taken, false if the
+  // limit is reached (nothing changes then). Atomic across processes sharing the database.
+  // Windows older than `window_start` for the same key may be deleted.
+  virtual Result<bool> rate_take(const std::string& key, std::int64_t window_start, std::int64_t limit) = 0;
+  // The hits counted so far in that window (0 when none).
+  virtual Result<std::int64_t> rate_count(const std::string& key, std::int64_t window_start) = 0;
+};
+
+}  // namespace sigil::store
