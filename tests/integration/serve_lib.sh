@@ -8,7 +8,8 @@
 # Gives, besides everything lib.sh gives:
 #   serve_init HOME [init args]   a CA (root directory HOME.root, domain example.internal)
 #   config_edit HOME PYTHON       edits HOME/sigil.json; the document is `j`
-#   serve_start HOME [TAG]        starts `sigil serve` on ephemeral ports; sets SERVE_PID,
+#   serve_start HOME [TAG [ARGS]] starts `sigil serve` on ephemeral ports (ARGS: more serve
+#                                 flags, e.g. --dns-resolver 127.0.0.1:P); sets SERVE_PID,
 #                                 API_PORT, ACME_PORT, PUBLIC_PORT, SERVE_ERR (its log); waits
 #                                 (bounded) until /health answers on all three listeners
 #   serve_stop [PID] [SECONDS]    SIGTERM, bounded wait; sets STOP_RC and STOP_SECS
@@ -90,10 +91,11 @@ _api_health_ok() {
 serve_start() {
   SERVE_HOME="$1"
   local tag="${2:-serve}"
+  shift $(($# >= 2 ? 2 : 1))
   SERVE_OUT="$WORK/$tag.out"
   SERVE_ERR="$WORK/$tag.err"
   "$SIGIL" --home "$SERVE_HOME" serve --api-listen 127.0.0.1:0 --acme-listen 127.0.0.1:0 \
-    --public-listen 127.0.0.1:0 >"$SERVE_OUT" 2>"$SERVE_ERR" &
+    --public-listen 127.0.0.1:0 "$@" >"$SERVE_OUT" 2>"$SERVE_ERR" &
   SERVE_PID=$!
   SERVE_PIDS+=("$SERVE_PID")
   if ! wait_for 15 grep -q '^public http://' "$SERVE_OUT"; then
