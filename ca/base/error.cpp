@@ -12,8 +12,8 @@ struct Row {
 };
 
 // Exit codes: 1 generic, 2 usage (CLI11's own), 3 input refused, 4 not found/exists,
-// 5 authentication, 6 I/O or storage, 7 internal.
-constexpr std::array<Row, 16> kTable{{
+// 5 authentication, 6 I/O or storage, 7 internal, 8 rate limited.
+constexpr std::array<Row, 25> kTable{{
     {Errc::invalid_argument, {"invalid_argument", 400, "about:blank", 3}},
     {Errc::malformed, {"malformed", 400, "urn:ietf:params:acme:error:malformed", 3}},
     {Errc::bad_csr, {"bad_csr", 400, "urn:ietf:params:acme:error:badCSR", 3}},
@@ -30,6 +30,18 @@ constexpr std::array<Row, 16> kTable{{
     {Errc::storage, {"storage", 500, "urn:ietf:params:acme:error:serverInternal", 6}},
     {Errc::crypto, {"crypto", 500, "urn:ietf:params:acme:error:serverInternal", 7}},
     {Errc::internal, {"internal", 500, "urn:ietf:params:acme:error:serverInternal", 7}},
+    {Errc::rate_limited, {"rate_limited", 429, "urn:ietf:params:acme:error:rateLimited", 8}},
+    {Errc::bad_nonce, {"bad_nonce", 400, "urn:ietf:params:acme:error:badNonce", 3}},
+    {Errc::bad_signature_algorithm,
+     {"bad_signature_algorithm", 400, "urn:ietf:params:acme:error:badSignatureAlgorithm", 3}},
+    {Errc::account_does_not_exist,
+     {"account_does_not_exist", 400, "urn:ietf:params:acme:error:accountDoesNotExist", 4}},
+    {Errc::external_account_required,
+     {"external_account_required", 400, "urn:ietf:params:acme:error:externalAccountRequired", 5}},
+    {Errc::order_not_ready, {"order_not_ready", 403, "urn:ietf:params:acme:error:orderNotReady", 3}},
+    {Errc::already_revoked, {"already_revoked", 400, "urn:ietf:params:acme:error:alreadyRevoked", 4}},
+    {Errc::already_replaced, {"already_replaced", 409, "urn:ietf:params:acme:error:alreadyReplaced", 4}},
+    {Errc::invalid_contact, {"invalid_contact", 400, "urn:ietf:params:acme:error:invalidContact", 3}},
 }};
 
 }  // namespace

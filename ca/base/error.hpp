@@ -27,6 +27,16 @@ enum class Errc {
   storage,       // database
   crypto,        // OpenSSL failure not caused by the input
   internal,
+  // ACME (RFC 8555 §6.7, RFC 9773 §7.4); usable anywhere the meaning fits.
+  rate_limited,             // 429 with Retry-After
+  bad_nonce,                // missing, unknown, used or expired anti-replay nonce
+  bad_signature_algorithm,  // JWS alg not accepted
+  account_does_not_exist,   // onlyReturnExisting for an unknown key; a kid that names nothing
+  external_account_required,
+  order_not_ready,     // finalize before "ready"
+  already_revoked,     // revoking a revoked certificate
+  already_replaced,    // RFC 9773: the certificate was already replaced by another order
+  invalid_contact,     // a contact URL that is not acceptable
 };
 
 struct ErrorInfo {
