@@ -8,6 +8,10 @@
 #include <mutex>
 #include <thread>
 
+#include "acme/jws/nonce.hpp"
+#include "acme/ra/ra.hpp"
+#include "acme/va/va.hpp"
+#include "acme/wfe/wfe.hpp"
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
@@ -21,7 +25,32 @@ namespace {
 
 struct ServeOptions {
   std::string api_listen, acme_listen, public_listen;
+  std::string dns_resolver;
+  int http01_port = 0, tlsalpn01_port = 0;
 };
+
+acme::va::Config va_config(const AcmeOptions& a) {
+  acme::va::Config v;
+  v.dns_resolver = a.validation.dns_resolver;
+  v.http01_port = static_cast<int>(a.validation.http01_port);
+  v.tlsalpn01_port = static_cast<int>(a.validation.tlsalpn01_port);
+  v.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(a.validation.timeout);
+  v.max_concurrency = static_cast<int>(a.validation.concurrency);
+  v.forbidden_ranges = a.validation.forbidden_ranges;
+  return v;
+}
+
+acme::ra::Config ra_config(const AcmeOptions& a) {
+  acme::ra::Config r;
+  r.order_lifetime = a.order_lifetime;
+  r.valid_authorization_lifetime = a.authorization_lifetime;
+  r.profiles = a.profiles;
+  r.eab_required = a.eab_required;
+  r.limits.new_orders_per_account_per_hour = a.new_orders_per_account_per_hour;
+  r.limits.failed_validations_per_identifier_per_hour = a.failed_validations_per_identifier_per_hour;
+  r.limits.new_accounts_per_address_per_hour = a.new_accounts_per_address_per_hour;
+  return r;
+}
 
 Result<std::shared_ptr<const authz::Policy>> authz_policy(const Config& c) {
   std::vector<authz::Rule> rules;
@@ -88,6 +117,9 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   if (!o.api_listen.empty()) config.listeners.api = o.api_listen;
   if (!o.acme_listen.empty()) config.listeners.acme = o.acme_listen;
   if (!o.public_listen.empty()) config.listeners.public_ = o.public_listen;
+  if (!o.dns_resolver.empty()) config.acme.validation.dns_resolver = o.dns_resolver;
+  if (o.http01_port) config.acme.validation.http01_port = o.http01_port;
+  if (o.tlsalpn01_port) config.acme.validation.tlsalpn01_port = o.tlsalpn01_port;
   // Trust anchors for client certificates: the root; the intermediate rides along so clients
   // that send only their leaf still verify.
   SIGIL_TRY(std::string root_pem, read_file(ctx->home.root_cert()));
@@ -154,6 +186,15 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
                               },
                               ctx->clock};
 
+  // ACME: the validation authority, the registration authority over the same store and issuer,
+  // and the web front end on the acme listener.
+  SIGIL_TRY(auto validator, acme::va::Validator::create(va_config(config.acme)));
+  acme::ra::Ra ra(ra_config(config.acme), *ctx->store, *ctx->issuer, *validator, ctx->clock);
+  acme::jws::NonceStore nonces(ctx->clock);
+  acme::wfe::Deps wfe_deps{ra, nonces, {config.acme.terms_of_service, config.acme.website}, ctx->clock, metrics};
+  auto acme_routes = api::acme_router(deps);
+  acme::wfe::add_routes(*acme_routes, wfe_deps);
+
   http::Limits limits;
   limits.max_body = static_cast<std::size_t>(config.limits.max_body);
   limits.max_header = static_cast<std::size_t>(config.limits.max_header);
@@ -163,9 +204,8 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   SIGIL_TRY(std::string api_addr,
             server.listen({"api", config.listeners.api, http::TlsMode::mutual, api::api_router(deps)},
                           tls_for(identity, true)));
-  SIGIL_TRY(std::string acme_addr,
-            server.listen({"acme", config.listeners.acme, http::TlsMode::server, api::acme_router(deps)},
-                          tls_for(identity, false)));
+  SIGIL_TRY(std::string acme_addr, server.listen({"acme", config.listeners.acme, http::TlsMode::server, acme_routes},
+                                                 tls_for(identity, false)));
   SIGIL_TRY(std::string public_addr,
             server.listen({"public", config.listeners.public_, http::TlsMode::none, api::public_router(public_deps)},
                           std::nullopt));
@@ -258,6 +298,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   renewer.join();
   server.stop(std::chrono::milliseconds(5000));
   server.wait();
+  ra.drain();
   ocsp.stop();
   crl.stop();
   log::info("stopped");
@@ -273,6 +314,13 @@ void add_serve(CLI::App& app, Globals& g) {
                 "api listener address (default from sigil.json: 127.0.0.1:9443; port 0 picks one)");
   c->add_option("--acme-listen", o->acme_listen, "acme listener address (default 127.0.0.1:8443)");
   c->add_option("--public-listen", o->public_listen, "public plain-HTTP listener address (default 127.0.0.1:8080)");
+  c->add_option("--dns-resolver", o->dns_resolver,
+                "DNS server for ACME validation, e.g. 127.0.0.1:8053 (default: acme.validation.dns_resolver, "
+                "else /etc/resolv.conf's)");
+  c->add_option("--http01-port", o->http01_port, "port ACME http-01 validation connects to (default 80)")
+      ->check(CLI::Range(1, 65535));
+  c->add_option("--tlsalpn01-port", o->tlsalpn01_port, "port ACME tls-alpn-01 validation connects to (default 443)")
+      ->check(CLI::Range(1, 65535));
   c->footer(
       "Signals: SIGHUP reloads sigil.json's authorization, identifier policy and profiles and the trust anchors\n"
       "and renews the server certificate (listeners, limits and TLS options need a restart);\n"

@@ -73,5 +73,6 @@ void add_certificates(CLI::App& app, Globals& g);  // list, show, revoke, backup
 void add_ca(CLI::App& app, Globals& g);            // root ..., intermediate ...
 void add_serve(CLI::App& app, Globals& g);
 void add_revocation(CLI::App& app, Globals& g);  // crl show, ocsp status
+void add_acme(CLI::App& app, Globals& g);        // acme eab create|list|revoke
 
 }  // namespace sigil::cli

@@ -52,6 +52,67 @@ Status get_duration(const json& obj, const std::string& where, const char* key, 
   return {};
 }
 
+Status get_bool(const json& obj, const std::string& where, const char* key, bool& out) {
+  if (!obj.contains(key)) return {};
+  if (!obj[key].is_boolean()) return key_error(where + key, "must be true or false");
+  out = obj[key].get<bool>();
+  return {};
+}
+
+Status get_int(const json& obj, const std::string& where, const char* key, std::int64_t& out, std::int64_t lo,
+               std::int64_t hi) {
+  if (!obj.contains(key)) return {};
+  if (!obj[key].is_number_integer() || obj[key].get<std::int64_t>() < lo || obj[key].get<std::int64_t>() > hi)
+    return key_error(where + key, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  out = obj[key].get<std::int64_t>();
+  return {};
+}
+
+Status parse_acme(const json& a, AcmeOptions& o) {
+  SIGIL_TRY_STATUS(only_keys(a, "acme",
+                             {"eab_required", "terms_of_service", "website", "profiles", "order_lifetime",
+                              "authorization_lifetime", "rate_limits", "validation"}));
+  SIGIL_TRY_STATUS(get_bool(a, "acme.", "eab_required", o.eab_required));
+  SIGIL_TRY_STATUS(get_string(a, "acme.", "terms_of_service", o.terms_of_service));
+  SIGIL_TRY_STATUS(get_string(a, "acme.", "website", o.website));
+  SIGIL_TRY_STATUS(get_strings(a, "acme.", "profiles", o.profiles));
+  for (const auto& p : o.profiles)
+    if (p != "server" && p != "client") return key_error("acme.profiles", "'" + p + "' cannot be offered over ACME");
+  if (o.profiles.empty()) return key_error("acme.profiles", "must offer at least one profile");
+  SIGIL_TRY_STATUS(get_duration(a, "acme.", "order_lifetime", o.order_lifetime));
+  SIGIL_TRY_STATUS(get_duration(a, "acme.", "authorization_lifetime", o.authorization_lifetime));
+  if (o.order_lifetime < Seconds(60) || o.authorization_lifetime < Seconds(60))
+    return key_error("acme.order_lifetime", "order and authorization lifetimes must be at least 1m");
+  if (a.contains("rate_limits")) {
+    const json& r = a["rate_limits"];
+    SIGIL_TRY_STATUS(only_keys(r, "acme.rate_limits",
+                               {"new_orders_per_account_per_hour", "failed_validations_per_identifier_per_hour",
+                                "new_accounts_per_address_per_hour"}));
+    const std::int64_t max = std::int64_t(1) << 40;
+    SIGIL_TRY_STATUS(
+        get_int(r, "acme.rate_limits.", "new_orders_per_account_per_hour", o.new_orders_per_account_per_hour, 1, max));
+    SIGIL_TRY_STATUS(get_int(r, "acme.rate_limits.", "failed_validations_per_identifier_per_hour",
+                             o.failed_validations_per_identifier_per_hour, 1, max));
+    SIGIL_TRY_STATUS(get_int(r, "acme.rate_limits.", "new_accounts_per_address_per_hour",
+                             o.new_accounts_per_address_per_hour, 1, max));
+  }
+  if (a.contains("validation")) {
+    const json& v = a["validation"];
+    SIGIL_TRY_STATUS(
+        only_keys(v, "acme.validation",
+                  {"dns_resolver", "http01_port", "tlsalpn01_port", "timeout", "concurrency", "forbidden_ranges"}));
+    SIGIL_TRY_STATUS(get_string(v, "acme.validation.", "dns_resolver", o.validation.dns_resolver));
+    SIGIL_TRY_STATUS(get_int(v, "acme.validation.", "http01_port", o.validation.http01_port, 1, 65535));
+    SIGIL_TRY_STATUS(get_int(v, "acme.validation.", "tlsalpn01_port", o.validation.tlsalpn01_port, 1, 65535));
+    SIGIL_TRY_STATUS(get_duration(v, "acme.validation.", "timeout", o.validation.timeout));
+    SIGIL_TRY_STATUS(get_int(v, "acme.validation.", "concurrency", o.validation.concurrency, 1, 1024));
+    SIGIL_TRY_STATUS(get_strings(v, "acme.validation.", "forbidden_ranges", o.validation.forbidden_ranges));
+    if (o.validation.timeout < Seconds(1) || o.validation.timeout > Seconds(300))
+      return key_error("acme.validation.timeout", "must be between 1s and 5m");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<policy::Profiles> Config::effective_profiles() const {
@@ -75,7 +136,7 @@ Result<Config> parse_config(std::string_view text) {
   Config c;
   SIGIL_TRY_STATUS(only_keys(j, "",
                              {"name", "public_url", "database", "key_type", "server", "policy", "issuance", "profiles",
-                              "authorization", "listeners", "tls", "limits", "revocation"}));
+                              "authorization", "listeners", "tls", "limits", "revocation", "acme"}));
   SIGIL_TRY_STATUS(get_string(j, "", "name", c.name));
   SIGIL_TRY_STATUS(get_string(j, "", "public_url", c.public_url));
   SIGIL_TRY_STATUS(get_string(j, "", "database", c.database));
@@ -191,6 +252,7 @@ Result<Config> parse_config(std::string_view text) {
     if (c.revocation.ocsp_responder_ttl < 2 * c.revocation.ocsp_validity)
       return key_error("revocation.ocsp_responder_ttl", "must be at least twice ocsp_validity");
   }
+  if (j.contains("acme")) SIGIL_TRY_STATUS(parse_acme(j["acme"], c.acme));
   return c;
 }
 
@@ -236,6 +298,24 @@ std::string to_json(const Config& c) {
                  {"max_header", c.limits.max_header},
                  {"request_timeout", format_duration(c.limits.request_timeout)},
                  {"max_connections_per_address", c.limits.max_connections_per_address}};
+  const AcmeOptions& a = c.acme;
+  j["acme"] = {{"eab_required", a.eab_required},
+               {"terms_of_service", a.terms_of_service},
+               {"website", a.website},
+               {"profiles", a.profiles},
+               {"order_lifetime", format_duration(a.order_lifetime)},
+               {"authorization_lifetime", format_duration(a.authorization_lifetime)},
+               {"rate_limits",
+                {{"new_orders_per_account_per_hour", a.new_orders_per_account_per_hour},
+                 {"failed_validations_per_identifier_per_hour", a.failed_validations_per_identifier_per_hour},
+                 {"new_accounts_per_address_per_hour", a.new_accounts_per_address_per_hour}}},
+               {"validation",
+                {{"dns_resolver", a.validation.dns_resolver},
+                 {"http01_port", a.validation.http01_port},
+                 {"tlsalpn01_port", a.validation.tlsalpn01_port},
+                 {"timeout", format_duration(a.validation.timeout)},
+                 {"concurrency", a.validation.concurrency},
+                 {"forbidden_ranges", a.validation.forbidden_ranges}}}};
   return j.dump(2) + "\n";
 }
 

@@ -50,6 +50,30 @@ struct RevocationOptions {
   bool ocsp_sign_with_intermediate = false;
 };
 
+struct AcmeValidationOptions {
+  std::string dns_resolver;  // "127.0.0.1:8053"; empty: the servers of /etc/resolv.conf
+  std::int64_t http01_port = 80;
+  std::int64_t tlsalpn01_port = 443;
+  Seconds timeout{10};
+  std::int64_t concurrency = 16;
+  // Addresses the validation authority never contacts (CIDR); the defaults when absent.
+  std::vector<std::string> forbidden_ranges = {"0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+                                               "::/128",    "fe80::/10",      "ff00::/8"};
+};
+
+struct AcmeOptions {
+  bool eab_required = false;
+  std::string terms_of_service;  // URL; when set, accounts must agree to it
+  std::string website;
+  std::vector<std::string> profiles = {"server", "client"};  // offered; the first is the default
+  Seconds order_lifetime{86400};
+  Seconds authorization_lifetime{86400};  // a valid authorization stays usable this long
+  std::int64_t new_orders_per_account_per_hour = 1000;
+  std::int64_t failed_validations_per_identifier_per_hour = 60;
+  std::int64_t new_accounts_per_address_per_hour = 300;
+  AcmeValidationOptions validation;
+};
+
 struct Config {
   std::string name = "Example Internal CA";
   std::string public_url = "http://localhost:8080";
@@ -64,6 +88,7 @@ struct Config {
   TlsOptions tls;
   LimitOptions limits;
   RevocationOptions revocation;
+  AcmeOptions acme;
 
   // The effective profiles (defaults + overrides), validated.
   Result<policy::Profiles> effective_profiles() const;

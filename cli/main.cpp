@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add_ca(app, g);
   add_serve(app, g);
   add_revocation(app, g);
+  add_acme(app, g);
   app.add_subcommand("version", "Print the version")->callback([&g] {
     if (g.json)
       std::cout << "{\"version\": \"" SIGIL_VERSION "\"}\n";

@@ -287,7 +287,7 @@ std::shared_ptr<const http::Router> api_router(Deps& deps) {
   return r;
 }
 
-std::shared_ptr<const http::Router> acme_router(Deps& deps) {
+std::shared_ptr<http::Router> acme_router(Deps& deps) {
   auto api = std::make_shared<Api>(deps);
   auto r = std::make_shared<http::Router>();
   r->add({"GET", "/health", http::Auth::none, health, "/health"});

@@ -29,7 +29,8 @@ struct Deps {
 std::shared_ptr<const http::Router> api_router(Deps& deps);
 // The acme listener's routes until ACME lands: health, and renewal for any certificate Sigil
 // issued (a server certificate has no clientAuth EKU, so it cannot use the api listener).
-std::shared_ptr<const http::Router> acme_router(Deps& deps);
+// The ACME routes (acme/wfe) are added to it by the composition root.
+std::shared_ptr<http::Router> acme_router(Deps& deps);
 // What relying parties fetch without TLS: CA certificates (AIA caIssuers, /ca/roots.pem) and
 // CRLs, with HTTP caching (ETag, Last-Modified, max-age to nextUpdate, 304, HEAD).
 struct PublicDeps {

@@ -33,10 +33,11 @@ enum class Errc {
   bad_signature_algorithm,  // JWS alg not accepted
   account_does_not_exist,   // onlyReturnExisting for an unknown key; a kid that names nothing
   external_account_required,
-  order_not_ready,     // finalize before "ready"
-  already_revoked,     // revoking a revoked certificate
-  already_replaced,    // RFC 9773: the certificate was already replaced by another order
-  invalid_contact,     // a contact URL that is not acceptable
+  order_not_ready,   // finalize before "ready"
+  already_revoked,   // revoking a revoked certificate
+  already_replaced,  // RFC 9773: the certificate was already replaced by another order
+  invalid_contact,   // a contact URL that is not acceptable
+  bad_revocation_reason,
 };
 
 struct ErrorInfo {

@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -263,6 +264,17 @@ Status verify_signature(const PublicKey& key, SignatureAlgorithm alg, ByteView d
   return {};
 }
 
+Status check_public_key(const PublicKey& key) {
+  auto pkey = verification_key(key);
+  if (!pkey) return make_error(Errc::bad_public_key, "the public key is not usable: " + pkey.error().detail);
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey->get(), nullptr));
+  if (!ctx || EVP_PKEY_public_check(ctx.get()) != 1) {
+    ERR_clear_error();
+    return make_error(Errc::bad_public_key, "the public key fails validation (e.g. a point off its curve)");
+  }
+  return {};
+}
+
 Status verify_issued_by(const Certificate& cert, const Certificate& issuer) {
   if (!std::equal(cert.tbs().issuer.begin(), cert.tbs().issuer.end(), issuer.tbs().subject.begin(),
                   issuer.tbs().subject.end()))
@@ -287,6 +299,20 @@ Bytes sha256(ByteView data) {
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), out.data(), &len, fetched_md(SignatureAlgorithm::ecdsa_sha256), nullptr);
   return out;
+}
+
+Bytes hmac_sha256(ByteView key, ByteView data) {
+  Bytes out(EVP_MAX_MD_SIZE);
+  std::size_t len = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(), data.data(), data.size(),
+                out.data(), out.size(), &len) == nullptr)
+    std::abort();  // only fails on allocation or a missing default provider
+  out.resize(len);
+  return out;
+}
+
+bool constant_time_equal(ByteView a, ByteView b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace sigil::crypto

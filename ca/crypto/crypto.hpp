@@ -56,11 +56,15 @@ class KeySigner final : public Signer {
 // internal failures and Errc::unauthorized when the signature does not verify.
 Status verify_signature(const PublicKey& key, SignatureAlgorithm alg, ByteView data, ByteView signature);
 Status verify_issued_by(const Certificate& cert, const Certificate& issuer);
+// The key is usable: an EC point on its curve, an RSA key OpenSSL accepts. bad_public_key otherwise.
+Status check_public_key(const PublicKey& key);
 
 // A signed CSR for `signer`'s key.
 Result<Bytes> make_csr(const Signer& signer, ByteView subject_name, const std::vector<GeneralName>& sans);
 
 Bytes random_bytes(std::size_t n);  // OpenSSL CSPRNG; aborts if the RNG fails
 Bytes sha256(ByteView data);
+Bytes hmac_sha256(ByteView key, ByteView data);
+bool constant_time_equal(ByteView a, ByteView b);  // false on different lengths
 
 }  // namespace sigil::crypto

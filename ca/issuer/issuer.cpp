@@ -120,6 +120,14 @@ Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>&
   return out;
 }
 
+Result<GeneralName> Issuer::check_identifier(const GeneralName& name, std::string_view profile) const {
+  std::shared_lock lock(policy_mu_);
+  const policy::Profile* p = profiles_.find(profile);
+  if (!p) return make_error(Errc::invalid_argument, "unknown profile '" + std::string(profile) + "'");
+  SIGIL_TRY(auto names, approve({name}, *p));
+  return names.at(0);
+}
+
 policy::Profiles Issuer::profiles() const {
   std::shared_lock lock(policy_mu_);
   return profiles_;

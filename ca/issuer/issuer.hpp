@@ -80,6 +80,10 @@ class Issuer {
   Result<Prepared> prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl,
                                           const std::string& requester) const;
 
+  // One identifier against today's policy, the CA's name constraints and the profile (what
+  // ACME checks at newOrder, before any CSR exists). Returns it normalised.
+  Result<crypto::GeneralName> check_identifier(const crypto::GeneralName& name, std::string_view profile) const;
+
   const crypto::Certificate& certificate() const { return ca_; }
   const std::string& id() const { return id_; }
   policy::Profiles profiles() const;

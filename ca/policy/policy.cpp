@@ -318,4 +318,11 @@ std::vector<std::string> Profiles::names() const {
   return out;
 }
 
+RenewalWindow renewal_window(TimePoint not_before, TimePoint not_after) {
+  const auto life = not_after - not_before;
+  return {not_before + life * 2 / 3, not_before + life * 3 / 4};
+}
+
+RenewalWindow renew_now(TimePoint now) { return {now - std::chrono::hours(2), now - std::chrono::hours(1)}; }
+
 }  // namespace sigil::policy

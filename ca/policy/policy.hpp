@@ -68,4 +68,13 @@ class Profiles {
   std::map<std::string, Profile, std::less<>> profiles_;
 };
 
+// When a certificate should be renewed (one definition for the server, ACME renewalInfo and
+// `sigil renew`): from two thirds to three quarters of its lifetime. A revoked certificate (or
+// one flagged for replacement) should be replaced now: the window lies in the past.
+struct RenewalWindow {
+  TimePoint start, end;
+};
+RenewalWindow renewal_window(TimePoint not_before, TimePoint not_after);
+RenewalWindow renew_now(TimePoint now);
+
 }  // namespace sigil::policy

@@ -1,0 +1,553 @@
+#include "acme/ra/ra.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "acme/model/model.hpp"
+#include "ca/base/duration.hpp"
+#include "ca/base/encoding.hpp"
+#include "ca/base/log.hpp"
+#include "ca/policy/policy.hpp"
+
+namespace sigil::acme::ra {
+namespace {
+
+using json = nlohmann::json;
+using crypto::GeneralName;
+
+constexpr std::int64_t kHour = 3600;
+
+std::string new_id() { return base64url_encode(crypto::random_bytes(12)); }
+
+std::string requester_of(const store::AcmeAccount& a) { return "acme:" + a.id; }
+
+store::AuditEntry audit(std::int64_t at, const std::string& actor, std::string action, std::string target,
+                        std::string detail = {}) {
+  return store::AuditEntry{at, actor, std::move(action), std::move(target), "ok", std::move(detail)};
+}
+
+std::string problem_json(const std::string& type, const std::string& detail, int status) {
+  return json{{"type", "urn:ietf:params:acme:error:" + type}, {"detail", detail}, {"status", status}}.dump();
+}
+
+Error not_found(const std::string& what) { return make_error(Errc::not_found, what + " does not exist"); }
+
+// The identifier as a GeneralName for the issuer's checks ("*.a.b" stays whole).
+Result<GeneralName> general_name(const store::AcmeIdentifier& id) {
+  if (id.type == "dns") return GeneralName{GeneralName::Type::dns, id.value};
+  if (id.type == "ip") return GeneralName{GeneralName::Type::ip, id.value};
+  return make_error(Errc::malformed, "identifier type '" + id.type + "' is not supported (dns, ip)");
+}
+
+store::AcmeIdentifier identifier_of(const GeneralName& n) {
+  return {n.type == GeneralName::Type::ip ? "ip" : "dns", n.value};
+}
+
+// EAB narrowing: the account may order only names under these domains and addresses in these ranges.
+Status check_eab_allowed(const std::vector<std::string>& allowed, const GeneralName& n) {
+  if (allowed.empty()) return {};
+  policy::IdentifierPolicy p;
+  for (const auto& a : allowed) (a.find('/') != std::string::npos ? p.ip_ranges : p.dns_suffixes).push_back(a);
+  GeneralName base = n;
+  if (base.type == GeneralName::Type::dns && base.value.rfind("*.", 0) == 0) base.value = base.value.substr(2);
+  auto st = p.check(base);
+  if (!st) return make_error(Errc::rejected_identifier, "the account's external binding does not allow " + n.value);
+  return {};
+}
+
+}  // namespace
+
+std::string account_path(const std::string& id) { return "/acme/acct/" + id; }
+
+Ra::Ra(Config config, store::Store& store, issuer::Issuer& issuer, va::Validator& va, const Clock& clock)
+    : config_(std::move(config)), store_(store), issuer_(issuer), va_(va), clock_(clock) {}
+
+Ra::~Ra() = default;
+
+std::int64_t Ra::now() const { return to_unix(clock_.now()); }
+
+Outcome<bool> Ra::take_rate(const std::string& key, std::int64_t limit, const std::string& what) {
+  const std::int64_t t = now();
+  const std::int64_t window = t - t % kHour;
+  auto taken = store_.rate_take(key, window, limit);
+  if (!taken) return Refusal{taken.error(), std::nullopt, {}};
+  if (!*taken)
+    return Refusal{
+        make_error(Errc::rate_limited, "too many " + what + " (limit " + std::to_string(limit) + " per hour)"),
+        window + kHour - t,
+        {}};
+  return true;
+}
+
+// ---- accounts --------------------------------------------------------------------------------
+
+Result<store::AcmeAccount> Ra::new_account(const NewAccount& req) {
+  if (config_.eab_required && !req.eab_kid)
+    return make_error(Errc::external_account_required, "this server requires an external account binding");
+  for (const auto& c : req.contact)
+    if (c.rfind("mailto:", 0) != 0 || c.size() <= 7 || c.find_first_of(",?\r\n ") != std::string::npos)
+      return make_error(Errc::invalid_contact, "contact '" + c + "' is not a plain mailto: URL");
+  auto rate = take_rate("new-account:" + req.remote_address, config_.limits.new_accounts_per_address_per_hour,
+                        "new accounts from " + req.remote_address);
+  if (auto* r = std::get_if<Refusal>(&rate)) return r->error;
+  store::AcmeAccount a;
+  a.id = new_id();
+  a.thumbprint = req.key.thumbprint;
+  a.jwk = req.key.canonical;
+  a.status = "valid";
+  a.contact = req.contact;
+  a.terms_agreed = req.terms_agreed;
+  a.eab_kid = req.eab_kid.value_or("");
+  a.created_at = now();
+  auto st = store_.create_account(
+      a, audit(a.created_at, "acme:" + a.id, "acme-new-account", a.id, a.eab_kid.empty() ? "" : "eab " + a.eab_kid));
+  if (!st) {
+    if (st.error().code == Errc::already_exists) {  // the same key raced us: that account it is
+      SIGIL_TRY(auto existing, store_.account_by_thumbprint(a.thumbprint));
+      if (existing) return *existing;
+    }
+    if (st.error().code == Errc::conflict || st.error().code == Errc::not_found)
+      return make_error(Errc::unauthorized, "the external account binding key cannot be used: " + st.error().detail);
+    return st.error();
+  }
+  log::info("acme account created", {{"account", a.id}});
+  return a;
+}
+
+Result<std::optional<store::AcmeAccount>> Ra::find_account(const std::string& thumbprint) {
+  return store_.account_by_thumbprint(thumbprint);
+}
+
+Result<store::AcmeAccount> Ra::account(const std::string& id) {
+  SIGIL_TRY(auto a, store_.account(id));
+  if (!a) return make_error(Errc::account_does_not_exist, "no account at this URL");
+  if (a->status != "valid") return make_error(Errc::unauthorized, "the account is " + a->status);
+  return *a;
+}
+
+Result<Bytes> Ra::eab_mac_key(const std::string& kid) {
+  SIGIL_TRY(auto k, store_.eab_key(kid));
+  if (!k) return not_found("the external account key");
+  if (k->revoked_at) return make_error(Errc::unauthorized, "the external account key was revoked");
+  if (!k->account_id.empty()) return make_error(Errc::unauthorized, "the external account key is already bound");
+  return k->hmac_key;
+}
+
+Result<store::AcmeAccount> Ra::update_account(store::AcmeAccount a, std::optional<std::vector<std::string>> contact,
+                                              bool deactivate) {
+  if (contact) {
+    for (const auto& c : *contact)
+      if (c.rfind("mailto:", 0) != 0 || c.size() <= 7 || c.find_first_of(",?\r\n ") != std::string::npos)
+        return make_error(Errc::invalid_contact, "contact '" + c + "' is not a plain mailto: URL");
+    a.contact = *contact;
+  }
+  if (deactivate) a.status = "deactivated";
+  SIGIL_TRY_STATUS(store_.update_account(
+      a, audit(now(), requester_of(a), deactivate ? "acme-deactivate-account" : "acme-update-account", a.id)));
+  return a;
+}
+
+Result<store::AcmeAccount> Ra::change_key(store::AcmeAccount a, const jws::Jwk& new_key) {
+  a.thumbprint = new_key.thumbprint;
+  a.jwk = new_key.canonical;
+  SIGIL_TRY_STATUS(store_.update_account(a, audit(now(), requester_of(a), "acme-key-change", a.id)));
+  return a;
+}
+
+// ---- orders ----------------------------------------------------------------------------------
+
+Result<std::vector<store::AcmeAuthorization>> Ra::authorizations(const store::AcmeOrder& o) {
+  SIGIL_TRY(auto list, store_.authorizations_of_order(o.id));
+  for (auto& a : list) resume_if_orphaned(a);
+  return list;
+}
+
+Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const NewOrder& req,
+                                     const std::string& remote_address) {
+  (void)remote_address;
+  const std::int64_t t = now();
+  if (req.identifiers.empty()) return Refusal{make_error(Errc::malformed, "the order names no identifier"), {}, {}};
+  if (req.identifiers.size() > 100) return Refusal{make_error(Errc::malformed, "more than 100 identifiers"), {}, {}};
+  const std::string profile = req.profile.empty() ? default_profile() : req.profile;
+  if (std::find(config_.profiles.begin(), config_.profiles.end(), profile) == config_.profiles.end())
+    return Refusal{make_error(Errc::malformed, "profile '" + profile + "' is not offered"), {}, {}};
+
+  // notBefore/notAfter (§7.4): the certificate starts at issuance (backdated); a notBefore in
+  // the future is refused, a notAfter sets the lifetime, within the profile's maximum.
+  if (req.not_before && *req.not_before > t + 300)
+    return Refusal{make_error(Errc::malformed, "notBefore in the future is not supported"), {}, {}};
+  if (req.not_after) {
+    const auto* p = issuer_.profiles().find(profile);
+    const std::int64_t ttl = *req.not_after - t;
+    if (ttl <= 0) return Refusal{make_error(Errc::malformed, "notAfter is in the past"), {}, {}};
+    if (p && ttl > p->max_ttl.count())
+      return Refusal{make_error(Errc::malformed,
+                                "notAfter exceeds the profile's maximum lifetime of " + format_duration(p->max_ttl)),
+                     {},
+                     {}};
+  }
+
+  std::vector<std::string> eab_allowed;
+  if (!account.eab_kid.empty()) {
+    auto k = store_.eab_key(account.eab_kid);
+    if (!k) return Refusal{k.error(), {}, {}};
+    if (*k) eab_allowed = (*k)->allowed_identifiers;
+  }
+
+  std::vector<store::AcmeIdentifier> ids;
+  std::vector<Subproblem> rejected;
+  for (const auto& raw : req.identifiers) {
+    auto gn = general_name(raw);
+    if (!gn) return Refusal{gn.error(), {}, {}};
+    auto checked = issuer_.check_identifier(*gn, profile);
+    if (checked && gn->type == GeneralName::Type::ip && checked->value != raw.value)
+      checked = make_error(Errc::malformed, "IP identifier '" + raw.value + "' is not in canonical form");
+    if (checked) {
+      if (auto st = check_eab_allowed(eab_allowed, *checked); !st) checked = st.error();
+    }
+    if (!checked) {
+      const Errc code = checked.error().code == Errc::malformed || checked.error().code == Errc::rejected_identifier
+                            ? checked.error().code
+                            : Errc::rejected_identifier;
+      rejected.push_back({code, checked.error().detail, raw});
+      continue;
+    }
+    auto id = identifier_of(*checked);
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+  }
+  if (!rejected.empty()) {
+    const std::string detail =
+        rejected.size() == 1 ? rejected[0].detail : std::to_string(rejected.size()) + " identifiers were refused";
+    return Refusal{make_error(rejected.size() == 1 ? rejected[0].code : Errc::rejected_identifier, detail),
+                   {},
+                   std::move(rejected)};
+  }
+
+  if (!req.replaces.empty()) {
+    auto cert = certificate_by_id(req.replaces);
+    if (!cert) return Refusal{cert.error(), {}, {}};
+    if (cert->requester != requester_of(account))
+      return Refusal{
+          make_error(Errc::unauthorized, "the certificate to replace was not issued to this account"), {}, {}};
+    auto prior = store_.order_replacing(req.replaces);
+    if (!prior) return Refusal{prior.error(), {}, {}};
+    if (*prior && model::order_status(**prior, {}, t) != "invalid")
+      return Refusal{
+          make_error(Errc::already_replaced, "the certificate is already being replaced by another order"), {}, {}};
+  }
+
+  auto rate = take_rate("new-order:" + account.id, config_.limits.new_orders_per_account_per_hour, "new orders");
+  if (auto* r = std::get_if<Refusal>(&rate)) return *r;
+
+  store::AcmeOrder o;
+  o.id = new_id();
+  o.account_id = account.id;
+  o.status = "pending";
+  o.expires = t + config_.order_lifetime.count();
+  o.identifiers = ids;
+  o.not_before = req.not_before;
+  o.not_after = req.not_after;
+  o.profile = profile;
+  o.replaces = req.replaces;
+  o.created_at = t;
+  std::vector<store::AcmeAuthorization> authzs;
+  for (const auto& id : ids) {
+    store::AcmeAuthorization a;
+    a.id = new_id();
+    a.account_id = account.id;
+    a.order_id = o.id;
+    a.wildcard = id.type == "dns" && id.value.rfind("*.", 0) == 0;
+    a.identifier = {id.type, a.wildcard ? id.value.substr(2) : id.value};
+    a.status = "pending";
+    a.expires = o.expires;
+    a.token = base64url_encode(crypto::random_bytes(32));
+    for (const auto& type : model::challenge_types(a.identifier, a.wildcard))
+      a.challenges.push_back({type, "pending", 0, ""});
+    o.authorization_ids.push_back(a.id);
+    authzs.push_back(std::move(a));
+  }
+  std::string names;
+  for (const auto& id : ids) names += (names.empty() ? "" : ",") + id.value;
+  if (auto st = store_.create_order(o, authzs, audit(t, requester_of(account), "acme-new-order", o.id, names)); !st)
+    return Refusal{st.error(), {}, {}};
+  return OrderView{std::move(o), std::move(authzs)};
+}
+
+Result<Ra::OrderView> Ra::order(const store::AcmeAccount& account, const std::string& id) {
+  SIGIL_TRY(auto o, store_.order(id));
+  if (!o || o->account_id != account.id) return not_found("the order");
+  SIGIL_TRY(auto authzs, authorizations(*o));
+  o->status = model::order_status(*o, authzs, now());
+  if (o->status == "invalid" && o->error.empty()) {
+    for (const auto& a : authzs)
+      for (const auto& c : a.challenges)
+        if (!c.error.empty()) o->error = c.error;
+    if (o->error.empty()) o->error = problem_json("malformed", "the order expired or an authorization failed", 403);
+  }
+  return OrderView{std::move(*o), std::move(authzs)};
+}
+
+Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std::string& order_id, ByteView csr_der) {
+  SIGIL_TRY(OrderView v, order(account, order_id));
+  if (v.order.status != "ready")
+    return make_error(Errc::order_not_ready, "the order is " + v.order.status + ", not ready");
+  auto csr = crypto::Csr::from_der(Bytes(csr_der.begin(), csr_der.end()));
+  if (!csr) return make_error(Errc::bad_csr, csr.error().detail);
+  // The CSR must name exactly the order's identifiers (SANs, and the CN if it has one).
+  std::vector<store::AcmeIdentifier> named;
+  auto add = [&](const GeneralName& g) -> Status {
+    auto n = policy::normalize(g);
+    if (!n) return make_error(Errc::bad_csr, "CSR: " + n.error().detail);
+    auto id = identifier_of(*n);
+    if (n->type != GeneralName::Type::dns && n->type != GeneralName::Type::ip)
+      return make_error(Errc::bad_csr, "CSR names " + crypto::to_string(*n) + ", which ACME cannot validate");
+    if (std::find(named.begin(), named.end(), id) == named.end()) named.push_back(id);
+    return {};
+  };
+  for (const auto& s : csr->sans()) SIGIL_TRY_STATUS(add(s));
+  if (const auto& cn = csr->common_name(); cn && !cn->empty()) {
+    const auto type = crypto::ip_to_bytes(*cn) ? GeneralName::Type::ip : GeneralName::Type::dns;
+    SIGIL_TRY_STATUS(add(GeneralName{type, *cn}));
+  }
+  for (const auto& n : named)
+    if (std::find(v.order.identifiers.begin(), v.order.identifiers.end(), n) == v.order.identifiers.end())
+      return make_error(Errc::bad_csr, "the CSR names " + n.value + ", which the order does not");
+  for (const auto& n : v.order.identifiers)
+    if (std::find(named.begin(), named.end(), n) == named.end())
+      return make_error(Errc::bad_csr, "the CSR does not name " + n.value + ", which the order does");
+
+  issuer::Request req;
+  req.csr.assign(csr_der.begin(), csr_der.end());
+  req.profile = v.order.profile;
+  req.requester = requester_of(account);
+  if (v.order.not_after) {
+    const std::int64_t ttl = *v.order.not_after - now();
+    if (ttl <= 0) return make_error(Errc::malformed, "the order's notAfter has passed");
+    req.ttl = Seconds(ttl);
+  }
+  // Every check first: a refused CSR leaves the order ready.
+  auto prepared = issuer_.prepare(req);
+  if (!prepared) {
+    const Errc c = prepared.error().code;
+    if (c == Errc::bad_public_key || c == Errc::bad_csr || c == Errc::rejected_identifier) return prepared.error();
+    if (c == Errc::invalid_argument || c == Errc::policy_violation || c == Errc::malformed)
+      return make_error(Errc::bad_csr, prepared.error().detail);
+    return prepared.error();
+  }
+  SIGIL_TRY(auto stored, store_.order(order_id));
+  if (!stored) return not_found("the order");
+  const std::string expected = stored->status;
+  store::AcmeOrder o = *stored;
+  o.status = "processing";
+  if (auto st = store_.update_order(o, expected); !st) {
+    if (st.error().code == Errc::conflict)
+      return make_error(Errc::order_not_ready, "the order is already being finalized");
+    return st.error();
+  }
+  auto issued = issuer_.issue(std::move(*prepared));
+  if (!issued) {
+    o.status = "invalid";
+    o.error = problem_json("serverInternal", "issuance failed", 500);
+    (void)store_.update_order(o, "processing");
+    return issued.error();
+  }
+  o.status = "valid";
+  o.certificate_serial = issued->serial;
+  SIGIL_TRY_STATUS(store_.update_order(o, "processing"));
+  v.order = std::move(o);
+  return v;
+}
+
+// ---- authorizations --------------------------------------------------------------------------
+
+Result<store::AcmeAuthorization> Ra::authorization(const store::AcmeAccount& account, const std::string& id) {
+  SIGIL_TRY(auto a, store_.authorization(id));
+  if (!a || a->account_id != account.id) return not_found("the authorization");
+  resume_if_orphaned(*a);
+  a->status = model::authorization_status(*a, now());
+  return *a;
+}
+
+Result<store::AcmeAuthorization> Ra::deactivate_authorization(const store::AcmeAccount& account,
+                                                              const std::string& id) {
+  SIGIL_TRY(auto a, authorization(account, id));
+  if (a.status != "pending" && a.status != "valid")
+    return make_error(Errc::malformed, "an authorization that is " + a.status + " cannot be deactivated");
+  SIGIL_TRY(auto stored, store_.authorization(id));
+  const std::string expected = stored->status;
+  a.status = "deactivated";
+  SIGIL_TRY_STATUS(store_.update_authorization(a, expected));
+  return a;
+}
+
+Outcome<store::AcmeAuthorization> Ra::answer_challenge(const store::AcmeAccount& account, const std::string& authz_id,
+                                                       const std::string& type) {
+  auto current = authorization(account, authz_id);
+  if (!current) return Refusal{current.error(), {}, {}};
+  store::AcmeAuthorization a = *current;
+  auto ch = std::find_if(a.challenges.begin(), a.challenges.end(), [&](const auto& c) { return c.type == type; });
+  if (ch == a.challenges.end()) return Refusal{not_found("the challenge"), {}, {}};
+  if (a.status != "pending" || ch->status != "pending") return a;  // nothing to start: answer as it stands
+  if (std::any_of(a.challenges.begin(), a.challenges.end(), [](const auto& c) { return c.status == "processing"; }))
+    return a;  // one validation per authorization at a time
+
+  const std::string name = (a.wildcard ? "*." : "") + a.identifier.value;
+  const std::int64_t t = now();
+  auto failed = store_.rate_count("failed-validation:" + name, t - t % kHour);
+  if (!failed) return Refusal{failed.error(), {}, {}};
+  if (*failed >= config_.limits.failed_validations_per_identifier_per_hour)
+    return Refusal{
+        make_error(Errc::rate_limited, "too many failed validations for " + name + " (limit " +
+                                           std::to_string(config_.limits.failed_validations_per_identifier_per_hour) +
+                                           " per hour)"),
+        t - t % kHour + kHour - t,
+        {}};
+
+  ch->status = "processing";
+  if (auto st = store_.update_authorization(a, "pending"); !st) {
+    if (st.error().code != Errc::conflict) return Refusal{st.error(), {}, {}};
+    auto again = authorization(account, authz_id);  // someone else answered first
+    if (!again) return Refusal{again.error(), {}, {}};
+    return *again;
+  }
+  start_validation(account, a, type);
+  return a;
+}
+
+void Ra::start_validation(const store::AcmeAccount& account, const store::AcmeAuthorization& a,
+                          const std::string& type) {
+  {
+    std::lock_guard lock(inflight_mu_);
+    if (!inflight_.insert(a.id).second) return;
+  }
+  va::Task task;
+  task.challenge_type = type;
+  task.identifier_type = a.identifier.type;
+  task.identifier = a.identifier.value;
+  task.token = a.token;
+  task.key_authorization = jws::key_authorization(a.token, account.thumbprint);
+  const std::string name = (a.wildcard ? "*." : "") + a.identifier.value;
+  auto st =
+      va_.submit(task, [this, id = a.id, type, name](va::Outcome out) { finish_validation(id, type, name, out); });
+  if (!st) {
+    va::Outcome out;
+    out.error_type = "serverInternal";
+    out.detail = "validation could not start: " + st.error().detail;
+    finish_validation(a.id, type, name, out);
+  }
+}
+
+void Ra::finish_validation(const std::string& authz_id, const std::string& type, const std::string& name,
+                           const va::Outcome& outcome) {
+  const std::int64_t t = now();
+  auto a = store_.authorization(authz_id);
+  if (a && *a && (*a)->status == "pending") {
+    store::AcmeAuthorization upd = **a;
+    for (auto& c : upd.challenges) {
+      if (c.type != type) continue;
+      if (outcome.valid) {
+        c.status = "valid";
+        c.validated = t;
+      } else {
+        c.status = "invalid";
+        c.error = problem_json(outcome.error_type.empty() ? "serverInternal" : outcome.error_type, outcome.detail, 400);
+      }
+    }
+    upd.status = outcome.valid ? "valid" : "invalid";
+    if (outcome.valid) upd.expires = t + config_.valid_authorization_lifetime.count();
+    if (auto st = store_.update_authorization(upd, "pending"); !st)
+      log::warn("acme validation result not stored", {{"authz", authz_id}, {"detail", st.error().detail}});
+    std::string addrs;
+    for (const auto& s : outcome.addresses_tried) addrs += (addrs.empty() ? "" : ",") + s;
+    (void)store_.append(
+        store::AuditEntry{t, "acme:" + upd.account_id, "acme-validate", name, outcome.valid ? "ok" : "refused",
+                          type + (addrs.empty() ? "" : " via " + addrs) +
+                              (outcome.valid ? "" : ": " + outcome.error_type + ": " + outcome.detail)});
+    if (!outcome.valid) (void)store_.rate_take("failed-validation:" + name, t - t % kHour, INT64_MAX);
+    log::info("acme validation", {{"authz", authz_id},
+                                  {"type", type},
+                                  {"identifier", name},
+                                  {"result", outcome.valid ? "valid" : "invalid"},
+                                  {"detail", outcome.detail}});
+  }
+  std::lock_guard lock(inflight_mu_);
+  inflight_.erase(authz_id);
+}
+
+void Ra::resume_if_orphaned(const store::AcmeAuthorization& a) {
+  if (a.status != "pending" || now() >= a.expires) return;
+  auto ch =
+      std::find_if(a.challenges.begin(), a.challenges.end(), [](const auto& c) { return c.status == "processing"; });
+  if (ch == a.challenges.end()) return;
+  {
+    std::lock_guard lock(inflight_mu_);
+    if (inflight_.count(a.id)) return;
+  }
+  // A validation that a previous process started and never finished (restart): run it again.
+  auto acct = store_.account(a.account_id);
+  if (!acct || !*acct) return;
+  start_validation(**acct, a, ch->type);
+}
+
+void Ra::drain() { va_.shutdown(); }
+
+// ---- certificates ----------------------------------------------------------------------------
+
+Result<std::string> Ra::certificate_chain(const std::string& serial) {
+  SIGIL_TRY(auto rec, store_.find(serial));
+  if (!rec || rec->der.empty() || rec->issuer_id != issuer_.id()) return not_found("the certificate");
+  SIGIL_TRY(auto cert, crypto::Certificate::from_der(rec->der));
+  return cert.pem() + issuer_.certificate().pem();
+}
+
+Status Ra::revoke(const store::AcmeAccount* account, const crypto::PublicKey* key, ByteView der, int reason) {
+  auto cert = crypto::Certificate::from_der(Bytes(der.begin(), der.end()));
+  if (!cert) return make_error(Errc::malformed, "the certificate does not parse: " + cert.error().detail);
+  SIGIL_TRY(auto rec, store_.find(cert->serial_hex()));
+  if (!rec || rec->der != cert->der() || rec->issuer_id != issuer_.id())
+    return make_error(Errc::not_found, "this CA did not issue that certificate");
+  if (account) {
+    if (rec->requester != requester_of(*account))
+      return make_error(Errc::unauthorized, "the account did not order that certificate");
+  } else if (!key || key->spki != cert->public_key().spki) {
+    return make_error(Errc::unauthorized, "the request is not signed by the certificate's key");
+  }
+  // RFC 8555 §7.6 with RFC 5280 codes; holds and CA compromise are not a subscriber's to claim.
+  static constexpr int kAllowed[] = {0, 1, 3, 4, 5, 9};
+  if (std::find(std::begin(kAllowed), std::end(kAllowed), reason) == std::end(kAllowed))
+    return make_error(Errc::bad_revocation_reason, "revocation reason " + std::to_string(reason) + " is not accepted");
+  if (rec->status == store::CertStatus::revoked)
+    return make_error(Errc::already_revoked, "the certificate is already revoked");
+  const std::string actor = account ? requester_of(*account) : "acme:certificate-key";
+  auto st = store_.revoke(rec->serial, now(), static_cast<store::RevocationReason>(reason),
+                          audit(now(), actor, "revoke", rec->serial, "acme"));
+  if (!st && st.error().code == Errc::conflict)
+    return make_error(Errc::already_revoked, "the certificate is already revoked");
+  return st;
+}
+
+Result<store::CertificateRecord> Ra::certificate_by_id(const std::string& cert_id) {
+  const auto dot = cert_id.find('.');
+  if (dot == std::string::npos) return make_error(Errc::malformed, "a certificate identifier is AKI.serial");
+  auto aki = base64url_decode(cert_id.substr(0, dot));
+  auto serial = base64url_decode(cert_id.substr(dot + 1));
+  if (!aki || !serial || serial->empty())
+    return make_error(Errc::malformed, "the certificate identifier is not base64url");
+  const auto ski = issuer_.certificate().subject_key_id();
+  if (!ski || *ski != *aki) return not_found("a certificate with that identifier");
+  SIGIL_TRY(auto rec, store_.find(to_hex(*serial)));
+  if (!rec || rec->der.empty() || rec->issuer_id != issuer_.id())
+    return not_found("a certificate with that identifier");
+  return *rec;
+}
+
+Result<RenewalInfo> Ra::renewal_info(const std::string& cert_id) {
+  SIGIL_TRY(auto rec, certificate_by_id(cert_id));
+  const TimePoint t = clock_.now();
+  policy::RenewalWindow w = rec.status == store::CertStatus::revoked
+                                ? policy::renew_now(t)
+                                : policy::renewal_window(from_unix(rec.not_before), from_unix(rec.not_after));
+  return RenewalInfo{w.start, w.end, ""};
+}
+
+}  // namespace sigil::acme::ra

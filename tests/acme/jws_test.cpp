@@ -1,0 +1,278 @@
+// acme/jws and acme/model: JWK parsing and thumbprints, JWS structure and signatures for every
+// accepted algorithm, EAB and key-change inner JWS, nonces, and the derived state machines.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "acme/jws/jws.hpp"
+#include "acme/jws/nonce.hpp"
+#include "acme/model/model.hpp"
+#include "ca/base/encoding.hpp"
+
+using namespace sigil;
+using namespace sigil::acme;
+using nlohmann::json;
+using crypto::ByteView;
+
+namespace {
+
+ByteView bytes(const std::string& s) { return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); }
+std::string b64(const std::string& s) { return base64url_encode(bytes(s)); }
+
+// The public JWK of a generated key, as a client would send it.
+json jwk_of(const crypto::KeySigner& k) {
+  const auto& pk = k.public_key();
+  switch (pk.algorithm) {
+    case crypto::KeyAlgorithm::ec_p256:
+    case crypto::KeyAlgorithm::ec_p384: {
+      const std::size_t n = (pk.key.size() - 1) / 2;
+      return {{"kty", "EC"},
+              {"crv", pk.algorithm == crypto::KeyAlgorithm::ec_p256 ? "P-256" : "P-384"},
+              {"x", base64url_encode(ByteView(pk.key).subspan(1, n))},
+              {"y", base64url_encode(ByteView(pk.key).subspan(1 + n, n))}};
+    }
+    case crypto::KeyAlgorithm::rsa:
+      return {{"kty", "RSA"}, {"n", base64url_encode(pk.rsa_modulus)}, {"e", base64url_encode(pk.rsa_exponent)}};
+    case crypto::KeyAlgorithm::ed25519:
+      return {{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", base64url_encode(pk.key)}};
+  }
+  return {};
+}
+
+const char* alg_of(const crypto::KeySigner& k) {
+  switch (k.public_key().algorithm) {
+    case crypto::KeyAlgorithm::ec_p256:
+      return "ES256";
+    case crypto::KeyAlgorithm::ec_p384:
+      return "ES384";
+    case crypto::KeyAlgorithm::rsa:
+      return "RS256";
+    case crypto::KeyAlgorithm::ed25519:
+      return "EdDSA";
+  }
+  return "";
+}
+
+// A flattened JWS signed by `k` over `header` (alg filled in unless given) and `payload`.
+std::string sign(const crypto::KeySigner& k, json header, const std::string& payload) {
+  if (!header.contains("alg")) header["alg"] = alg_of(k);
+  const std::string input = b64(header.dump()) + "." + b64(payload);
+  auto sig = k.sign(bytes(input));
+  REQUIRE(sig);
+  Bytes s = *sig;
+  const auto a = k.public_key().algorithm;
+  if (a == crypto::KeyAlgorithm::ec_p256 || a == crypto::KeyAlgorithm::ec_p384) {
+    auto raw = jws::ecdsa_der_to_raw(s, a == crypto::KeyAlgorithm::ec_p256 ? 32 : 48);
+    REQUIRE(raw);
+    s = *raw;
+  }
+  return json{{"protected", b64(header.dump())}, {"payload", b64(payload)}, {"signature", base64url_encode(s)}}.dump();
+}
+
+std::unique_ptr<crypto::KeySigner> key(crypto::KeyType t) {
+  auto k = crypto::KeySigner::generate(t);
+  REQUIRE(k);
+  return std::move(*k);
+}
+
+}  // namespace
+
+TEST_CASE("RFC 7638 thumbprint of the RFC's own example key") {
+  const std::string jwk =
+      R"({"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"})";
+  auto k = jws::parse_jwk(jwk);
+  REQUIRE(k);
+  CHECK(k->thumbprint == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+  CHECK(k->key.algorithm == crypto::KeyAlgorithm::rsa);
+  CHECK(k->key.bits == 2048);
+}
+
+TEST_CASE("JWKs: every accepted key type parses; private, weak and unknown keys are refused") {
+  for (auto t :
+       {crypto::KeyType::ec_p256, crypto::KeyType::ec_p384, crypto::KeyType::rsa_2048, crypto::KeyType::ed25519}) {
+    auto k = key(t);
+    auto parsed = jws::parse_jwk(jwk_of(*k).dump());
+    REQUIRE(parsed);
+    CHECK(parsed->key.spki == k->public_key().spki);  // the same key, byte for byte
+    CHECK(parsed->thumbprint.size() == 43);
+  }
+  auto ec = key(crypto::KeyType::ec_p256);
+  json priv = jwk_of(*ec);
+  priv["d"] = "AAAA";
+  CHECK(jws::parse_jwk(priv.dump()).error().code == Errc::malformed);
+  json off_curve = jwk_of(*ec);
+  off_curve["y"] = base64url_encode(Bytes(32, 7));
+  CHECK_FALSE(jws::parse_jwk(off_curve.dump()));
+  CHECK(jws::parse_jwk(R"({"kty":"EC","crv":"P-521","x":"AA","y":"AA"})").error().code == Errc::bad_public_key);
+  CHECK(jws::parse_jwk(R"({"kty":"oct","k":"AAAA"})").error().code == Errc::malformed);
+  CHECK(jws::parse_jwk(R"({"kty":"oct"})").error().code == Errc::bad_public_key);
+  // RSA 1024 is below the key policy.
+  const std::string small_n = base64url_encode(Bytes(128, 0xc3));
+  CHECK(jws::parse_jwk(json{{"kty", "RSA"}, {"n", small_n}, {"e", "AQAB"}}.dump()).error().code ==
+        Errc::bad_public_key);
+}
+
+TEST_CASE("JWS: each algorithm verifies; a flipped bit or the wrong key does not") {
+  for (auto t :
+       {crypto::KeyType::ec_p256, crypto::KeyType::ec_p384, crypto::KeyType::rsa_2048, crypto::KeyType::ed25519}) {
+    auto k = key(t);
+    const std::string body =
+        sign(*k, {{"nonce", "n1"}, {"url", "https://ca/acme/new-order"}, {"jwk", jwk_of(*k)}}, R"({"identifiers":[]})");
+    auto j = jws::parse(body);
+    REQUIRE(j);
+    CAPTURE(alg_of(*k));
+    CHECK(j->header.nonce == "n1");
+    CHECK(j->header.url == "https://ca/acme/new-order");
+    REQUIRE(j->header.jwk);
+    CHECK(jws::verify(*j, j->header.jwk->key));
+    j->signature[3] ^= 1;
+    CHECK(jws::verify(*j, j->header.jwk->key).error().code == Errc::malformed);
+    auto other = key(t);
+    auto j2 = jws::parse(body);
+    CHECK_FALSE(jws::verify(*j2, other->public_key()));
+  }
+}
+
+TEST_CASE("JWS structure: alg none/HS256, jwk+kid, unprotected header, missing url are refused") {
+  auto k = key(crypto::KeyType::ec_p256);
+  const json base = {{"nonce", "n"}, {"url", "https://ca/x"}, {"kid", "https://ca/acme/acct/1"}};
+  for (const char* alg : {"none", "HS256", "RS512", "ES512"}) {
+    json h = base;
+    h["alg"] = alg;
+    auto j = jws::parse(sign(*k, h, "{}"));
+    CAPTURE(alg);
+    REQUIRE_FALSE(j);
+    CHECK(j.error().code == Errc::bad_signature_algorithm);
+  }
+  json both = base;
+  both["jwk"] = jwk_of(*k);
+  CHECK(jws::parse(sign(*k, both, "{}")).error().code == Errc::malformed);
+  json no_url = base;
+  no_url.erase("url");
+  CHECK(jws::parse(sign(*k, no_url, "{}")).error().code == Errc::malformed);
+  json b64false = base;
+  b64false["b64"] = false;
+  CHECK(jws::parse(sign(*k, b64false, "{}")).error().code == Errc::malformed);
+  json doc = json::parse(sign(*k, base, "{}"));
+  doc["header"] = {{"kid", "x"}};
+  CHECK(jws::parse(doc.dump()).error().code == Errc::malformed);
+  CHECK(jws::parse("not json").error().code == Errc::malformed);
+  CHECK(jws::parse(R"({"protected":"!!","payload":"","signature":"AA"})").error().code == Errc::malformed);
+  // ES256 header on a P-384 key: the alg does not fit the key.
+  auto k384 = key(crypto::KeyType::ec_p384);
+  json h = base;
+  h["alg"] = "ES256";
+  auto j = jws::parse(sign(*k384, h, "{}"));
+  REQUIRE(j);
+  CHECK(jws::verify(*j, k384->public_key()).error().code == Errc::bad_signature_algorithm);
+  // POST-as-GET: an empty payload.
+  auto g = jws::parse(sign(*k, base, ""));
+  REQUIRE(g);
+  CHECK(g->post_as_get());
+  CHECK(jws::verify(*g, k->public_key()));
+}
+
+TEST_CASE("External account binding: the MAC, the url and the bound key are all checked") {
+  auto account = key(crypto::KeyType::ec_p256);
+  auto account_jwk = jws::parse_jwk(jwk_of(*account).dump());
+  REQUIRE(account_jwk);
+  const Bytes mac_key = crypto::random_bytes(32);
+  const std::string url = "https://ca/acme/new-account";
+  auto make = [&](const std::string& kid, const std::string& u, const Bytes& mk, const json& payload_jwk) {
+    const std::string prot = b64(json{{"alg", "HS256"}, {"kid", kid}, {"url", u}}.dump());
+    const std::string pay = b64(payload_jwk.dump());
+    const std::string input = prot + "." + pay;
+    return json{
+        {"protected", prot}, {"payload", pay}, {"signature", base64url_encode(crypto::hmac_sha256(mk, bytes(input)))}}
+        .dump();
+  };
+  auto lookup = [&](const std::string& kid) -> Result<Bytes> {
+    if (kid == "k1") return mac_key;
+    return make_error(Errc::not_found, "no");
+  };
+  auto ok = jws::verify_eab(make("k1", url, mac_key, jwk_of(*account)), *account_jwk, url, lookup);
+  REQUIRE(ok);
+  CHECK(*ok == "k1");
+  CHECK(jws::verify_eab(make("k1", url, crypto::random_bytes(32), jwk_of(*account)), *account_jwk, url, lookup)
+            .error()
+            .code == Errc::unauthorized);
+  CHECK(jws::verify_eab(make("k2", url, mac_key, jwk_of(*account)), *account_jwk, url, lookup).error().code ==
+        Errc::unauthorized);
+  CHECK(jws::verify_eab(make("k1", "https://ca/other", mac_key, jwk_of(*account)), *account_jwk, url, lookup)
+            .error()
+            .code == Errc::unauthorized);
+  auto other = key(crypto::KeyType::ec_p256);
+  CHECK(jws::verify_eab(make("k1", url, mac_key, jwk_of(*other)), *account_jwk, url, lookup).error().code ==
+        Errc::unauthorized);
+}
+
+TEST_CASE("keyChange inner JWS: signed by the new key, naming the account and its old key") {
+  auto old_key = key(crypto::KeyType::ec_p256);
+  auto new_key = key(crypto::KeyType::ed25519);
+  auto old_jwk = jws::parse_jwk(jwk_of(*old_key).dump());
+  REQUIRE(old_jwk);
+  const std::string url = "https://ca/acme/key-change", acct = "https://ca/acme/acct/A";
+  const json payload = {{"account", acct}, {"oldKey", jwk_of(*old_key)}};
+  auto got = jws::verify_key_change(sign(*new_key, {{"url", url}, {"jwk", jwk_of(*new_key)}}, payload.dump()), url,
+                                    acct, *old_jwk);
+  REQUIRE(got);
+  CHECK(got->key.spki == new_key->public_key().spki);
+  // Wrong account, wrong old key, a nonce inside, another url: refused.
+  CHECK_FALSE(jws::verify_key_change(sign(*new_key, {{"url", url}, {"jwk", jwk_of(*new_key)}},
+                                          json{{"account", acct + "x"}, {"oldKey", jwk_of(*old_key)}}.dump()),
+                                     url, acct, *old_jwk));
+  CHECK_FALSE(jws::verify_key_change(sign(*new_key, {{"url", url}, {"jwk", jwk_of(*new_key)}},
+                                          json{{"account", acct}, {"oldKey", jwk_of(*new_key)}}.dump()),
+                                     url, acct, *old_jwk));
+  CHECK_FALSE(jws::verify_key_change(
+      sign(*new_key, {{"url", url}, {"jwk", jwk_of(*new_key)}, {"nonce", "n"}}, payload.dump()), url, acct, *old_jwk));
+  CHECK_FALSE(jws::verify_key_change(sign(*new_key, {{"url", url + "2"}, {"jwk", jwk_of(*new_key)}}, payload.dump()),
+                                     url, acct, *old_jwk));
+  // Signed by the old key while naming the new one in jwk: the signature does not verify.
+  CHECK_FALSE(jws::verify_key_change(
+      sign(*old_key, {{"url", url}, {"jwk", jwk_of(*new_key)}, {"alg", "EdDSA"}}, payload.dump()), url, acct,
+      *old_jwk));
+}
+
+TEST_CASE("nonces are single-use, expire, and stay within capacity") {
+  FakeClock clock(from_unix(1'800'000'000));
+  jws::NonceStore store(clock, Seconds(60), 3);
+  const std::string a = store.issue();
+  CHECK(a.size() == 22);
+  CHECK(store.redeem(a));
+  CHECK_FALSE(store.redeem(a));  // replay
+  CHECK_FALSE(store.redeem("never-issued"));
+  const std::string b = store.issue();
+  clock.advance(Seconds(61));
+  CHECK_FALSE(store.redeem(b));  // expired
+  std::vector<std::string> many;
+  for (int i = 0; i < 5; ++i) many.push_back(store.issue());
+  CHECK(store.size() <= 3);
+  CHECK_FALSE(store.redeem(many[0]));  // evicted first
+  CHECK(store.redeem(many[4]));
+}
+
+TEST_CASE("model: order and authorization states follow RFC 8555 §7.1.6") {
+  store::AcmeAuthorization a;
+  a.status = "pending";
+  a.expires = 100;
+  CHECK(model::authorization_status(a, 50) == "pending");
+  CHECK(model::authorization_status(a, 100) == "expired");
+  store::AcmeOrder o;
+  o.status = "pending";
+  o.expires = 200;
+  store::AcmeAuthorization v = a;
+  v.status = "valid";
+  v.expires = 300;
+  CHECK(model::order_status(o, {a, v}, 50) == "pending");
+  CHECK(model::order_status(o, {v, v}, 50) == "ready");
+  store::AcmeAuthorization bad = a;
+  bad.status = "invalid";
+  CHECK(model::order_status(o, {bad, v}, 50) == "invalid");
+  CHECK(model::order_status(o, {v, v}, 200) == "invalid");  // the order expired
+  o.status = "valid";
+  CHECK(model::order_status(o, {v, v}, 250) == "valid");
+  CHECK(model::challenge_types({"dns", "a.example"}, true) == std::vector<std::string>{"dns-01"});
+  CHECK(model::challenge_types({"ip", "10.0.0.1"}, false) == std::vector<std::string>{"http-01", "tls-alpn-01"});
+  CHECK(model::challenge_types({"dns", "a.example"}, false).size() == 3);
+}
