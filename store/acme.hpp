@@ -81,31 +81,40 @@ class AcmeRepository {
  public:
   virtual ~AcmeRepository() = default;
 
-  // already_exists if an account with the same thumbprint exists. With `eab_kid`, the EAB key
-  // is bound to the account in the same transaction; conflict if it is already bound or revoked.
+  // already_exists if an account with the same thumbprint (or id) exists. With `eab_kid`, the EAB
+  // key is bound to the account in the same transaction; not_found if the kid is unknown, conflict
+  // if it is already bound or revoked.
   virtual Status create_account(const AcmeAccount& account, const AuditEntry& audit) = 0;
   virtual Result<std::optional<AcmeAccount>> account(const std::string& id) = 0;
   virtual Result<std::optional<AcmeAccount>> account_by_thumbprint(const std::string& thumbprint) = 0;
   // Replaces contact, terms_agreed, status, jwk and thumbprint of the account with that id;
-  // already_exists if the new thumbprint belongs to another account (key rollover).
+  // already_exists if the new thumbprint belongs to another account (key rollover); not_found if
+  // there is no account with that id.
   virtual Status update_account(const AcmeAccount& account, const AuditEntry& audit) = 0;
 
-  // An order and its authorizations, in one transaction.
+  // An order and its authorizations, in one transaction. Each authorization given must be named in
+  // order.authorization_ids and carry the order's id and account; ids named but not given must be
+  // authorizations stored already (not_found otherwise, as for an unknown account). already_exists
+  // if an id is taken.
   virtual Status create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
                               const AuditEntry& audit) = 0;
   virtual Result<std::optional<AcmeOrder>> order(const std::string& id) = 0;
-  // Compare-and-set: writes `order` only if the stored status is still `expected_status`;
-  // conflict otherwise (two finalize calls cannot both win).
+  // Compare-and-set: writes `order`'s status, expires, certificate_serial and error (the rest is
+  // fixed at creation) only if the stored status is still `expected_status`; conflict otherwise
+  // (two finalize calls cannot both win); not_found if the id is unknown.
   virtual Status update_order(const AcmeOrder& order, const std::string& expected_status) = 0;
   // The newest order that names `replaces` and is not invalid; for RFC 9773's one-replacement rule.
   virtual Result<std::optional<AcmeOrder>> order_replacing(const std::string& replaces) = 0;
 
   virtual Result<std::optional<AcmeAuthorization>> authorization(const std::string& id) = 0;
-  // Compare-and-set on the authorization's status, as update_order.
+  // Compare-and-set on the authorization's status, as update_order; writes status, expires and
+  // the challenges.
   virtual Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status) = 0;
+  // The authorizations the order names, in the order of its authorization_ids; empty if unknown.
   virtual Result<std::vector<AcmeAuthorization>> authorizations_of_order(const std::string& order_id) = 0;
 
-  // EAB keys (RFC 8555 §7.3.4). create: already_exists if the kid is taken.
+  // EAB keys (RFC 8555 §7.3.4). create: already_exists if the kid is taken; a new key has no
+  // account_id (invalid_argument otherwise). list: by created_at, then kid.
   virtual Status create_eab_key(const EabKey& key, const AuditEntry& audit) = 0;
   virtual Result<std::optional<EabKey>> eab_key(const std::string& kid) = 0;
   virtual Result<std::vector<EabKey>> list_eab_keys() = 0;
@@ -115,7 +124,7 @@ class AcmeRepository {
   // Fixed-window rate limit counter: adds one hit to (`key`, window starting at `window_start`)
   // unless the count already reached `limit`. Returns true if the hit was taken, false if the
   // limit is reached (nothing changes then). Atomic across processes sharing the database.
-  // Windows older than `window_start` for the same key may be deleted.
+  // Windows older than `window_start` for the same key may be deleted. A limit of 0 takes nothing.
   virtual Result<bool> rate_take(const std::string& key, std::int64_t window_start, std::int64_t limit) = 0;
   // The hits counted so far in that window (0 when none).
   virtual Result<std::int64_t> rate_count(const std::string& key, std::int64_t window_start) = 0;

@@ -514,7 +514,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     bool has_cache = false;
     for (auto& [k, v] : r.headers) {
       has_cache = has_cache || beast::iequals(k, "cache-control");
-      res->set(k, v);
+      res->insert(k, v);  // a repeated name (Link) stays repeated
     }
     if (!has_cache) res->set(bhttp::field::cache_control, "no-store");
     const bool keep = keep_alive_ && !server_.stopping;

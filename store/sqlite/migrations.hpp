@@ -13,7 +13,7 @@ namespace sigil::store::sqlite {
 // so a foreign SQLite file is refused instead of migrated.
 inline constexpr std::int32_t kApplicationId = 0x5349474C;
 
-inline constexpr std::array<std::string_view, 2> kMigrations{{
+inline constexpr std::array<std::string_view, 3> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -86,6 +86,108 @@ CREATE TABLE crl_state (
   next_update INTEGER NOT NULL,
   der         BLOB    NOT NULL
 );
+)sql",
+    // 3: ACME state (store/acme.hpp): EAB keys, accounts, orders, authorizations and their
+    // challenges, and rate-limit counters. Lists are child tables keyed by (parent, position),
+    // as certificate_sans. An order names its authorizations through acme_order_authorizations
+    // (whose key is the authorizations-by-order index), so an order may also name an
+    // authorization created for an earlier one. An empty eab_kid or replaces is stored as NULL.
+    R"sql(
+CREATE TABLE acme_eab_keys (
+  kid         TEXT    PRIMARY KEY,
+  hmac_key    BLOB    NOT NULL,
+  description TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  revoked_at  INTEGER,
+  account_id  TEXT    REFERENCES acme_accounts (id)
+);
+CREATE UNIQUE INDEX acme_eab_keys_account ON acme_eab_keys (account_id) WHERE account_id IS NOT NULL;
+
+CREATE TABLE acme_eab_allowed_identifiers (
+  kid      TEXT    NOT NULL REFERENCES acme_eab_keys (kid),
+  position INTEGER NOT NULL,
+  pattern  TEXT    NOT NULL,
+  PRIMARY KEY (kid, position)
+);
+
+CREATE TABLE acme_accounts (
+  id           TEXT    PRIMARY KEY,
+  thumbprint   TEXT    NOT NULL,
+  jwk          TEXT    NOT NULL,
+  status       TEXT    NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),
+  terms_agreed INTEGER NOT NULL CHECK (terms_agreed IN (0, 1)),
+  eab_kid      TEXT    REFERENCES acme_eab_keys (kid),
+  created_at   INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX acme_accounts_thumbprint ON acme_accounts (thumbprint);
+CREATE UNIQUE INDEX acme_accounts_eab_kid ON acme_accounts (eab_kid) WHERE eab_kid IS NOT NULL;
+
+CREATE TABLE acme_account_contacts (
+  account_id TEXT    NOT NULL REFERENCES acme_accounts (id),
+  position   INTEGER NOT NULL,
+  contact    TEXT    NOT NULL,
+  PRIMARY KEY (account_id, position)
+);
+
+CREATE TABLE acme_orders (
+  id                 TEXT    PRIMARY KEY,
+  account_id         TEXT    NOT NULL REFERENCES acme_accounts (id),
+  status             TEXT    NOT NULL CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),
+  expires            INTEGER NOT NULL,
+  not_before         INTEGER,
+  not_after          INTEGER,
+  profile            TEXT    NOT NULL,
+  replaces           TEXT,
+  certificate_serial TEXT    NOT NULL,
+  error              TEXT    NOT NULL,
+  created_at         INTEGER NOT NULL
+);
+CREATE INDEX acme_orders_replaces ON acme_orders (replaces, created_at) WHERE replaces IS NOT NULL;
+
+CREATE TABLE acme_order_identifiers (
+  order_id TEXT    NOT NULL REFERENCES acme_orders (id),
+  position INTEGER NOT NULL,
+  type     TEXT    NOT NULL,
+  value    TEXT    NOT NULL,
+  PRIMARY KEY (order_id, position)
+);
+
+CREATE TABLE acme_authorizations (
+  id               TEXT    PRIMARY KEY,
+  account_id       TEXT    NOT NULL REFERENCES acme_accounts (id),
+  order_id         TEXT    NOT NULL REFERENCES acme_orders (id),
+  identifier_type  TEXT    NOT NULL,
+  identifier_value TEXT    NOT NULL,
+  wildcard         INTEGER NOT NULL CHECK (wildcard IN (0, 1)),
+  status           TEXT    NOT NULL
+                   CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated', 'expired', 'revoked')),
+  expires          INTEGER NOT NULL,
+  token            TEXT    NOT NULL
+);
+
+CREATE TABLE acme_order_authorizations (
+  order_id         TEXT    NOT NULL REFERENCES acme_orders (id),
+  position         INTEGER NOT NULL,
+  authorization_id TEXT    NOT NULL REFERENCES acme_authorizations (id),
+  PRIMARY KEY (order_id, position)
+);
+
+CREATE TABLE acme_challenges (
+  authorization_id TEXT    NOT NULL REFERENCES acme_authorizations (id),
+  position         INTEGER NOT NULL,
+  type             TEXT    NOT NULL,
+  status           TEXT    NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),
+  validated        INTEGER NOT NULL,
+  error            TEXT    NOT NULL,
+  PRIMARY KEY (authorization_id, position)
+);
+
+CREATE TABLE acme_rate_counters (
+  key          TEXT    NOT NULL,
+  window_start INTEGER NOT NULL,
+  hits         INTEGER NOT NULL,
+  PRIMARY KEY (key, window_start)
+) WITHOUT ROWID;
 )sql",
 }};
 

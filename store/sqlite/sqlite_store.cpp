@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -13,8 +14,10 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -117,6 +120,11 @@ class Query {
     if (v.empty()) return check(sqlite3_bind_zeroblob(stmt_, i, 0));
     return check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
   }
+  Query& bind_null(int i) { return check(sqlite3_bind_null(stmt_, i)); }
+  Query& bind(int i, const std::optional<std::int64_t>& v) { return v ? bind(i, *v) : bind_null(i); }
+  // For optional references stored as NULL when empty (a foreign key or a partial index needs NULL).
+  Query& bind_or_null(int i, const std::string& v) { return v.empty() ? bind_null(i) : bind(i, v); }
+  Query& bind(int i, bool v) { return bind(i, std::int64_t{v ? 1 : 0}); }
 
   // true: a row is available; false: done.
   Result<bool> step() {
@@ -136,6 +144,10 @@ class Query {
 
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<std::int64_t> optional_int64(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return int64(col);
+  }
   std::string text(int col) const {
     const unsigned char* p = sqlite3_column_text(stmt_, col);  // before _bytes, per the docs
     const int n = sqlite3_column_bytes(stmt_, col);
@@ -185,8 +197,18 @@ Result<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
   "serial, issuer_id, tbs_der, der, subject, profile, requester, not_before, not_after, " \
   "created_at, status, revoked_at, revocation_reason"
 
+#define SIGIL_ACCOUNT_COLUMNS "id, thumbprint, jwk, status, terms_agreed, eab_kid, created_at"
+#define SIGIL_ORDER_COLUMNS                                                                                \
+  "id, account_id, status, expires, not_before, not_after, profile, replaces, certificate_serial, error, " \
+  "created_at"
+#define SIGIL_AUTHZ_COLUMNS                                                                       \
+  "a.id, a.account_id, a.order_id, a.identifier_type, a.identifier_value, a.wildcard, a.status, " \
+  "a.expires, a.token"
+#define SIGIL_EAB_COLUMNS "kid, hmac_key, description, created_at, revoked_at, account_id"
+
 enum class Sql : std::size_t {
   begin,
+  begin_read,
   commit,
   rollback,
   savepoint,
@@ -209,6 +231,41 @@ enum class Sql : std::size_t {
   next_crl_number,
   save_crl,
   latest_crl,
+  insert_account,
+  account_by_id,
+  account_by_thumbprint,
+  update_account,
+  insert_contact,
+  delete_contacts,
+  contacts_of,
+  insert_order,
+  order_by_id,
+  update_order,
+  order_status,
+  order_replacing,
+  insert_order_identifier,
+  order_identifiers,
+  insert_order_authorization,
+  order_authorization_ids,
+  insert_authorization,
+  authorization_by_id,
+  update_authorization,
+  authorization_status,
+  authorizations_of_order,
+  insert_challenge,
+  delete_challenges,
+  challenges_of,
+  insert_eab_key,
+  eab_key_by_kid,
+  list_eab_keys,
+  insert_eab_allowed,
+  eab_allowed_of,
+  bind_eab_key,
+  eab_state,
+  revoke_eab_key,
+  rate_prune,
+  rate_take,
+  rate_count,
   size_,
 };
 
@@ -220,6 +277,7 @@ struct SqlText {
 
 constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::begin, "begin transaction", "BEGIN IMMEDIATE"},
+    {Sql::begin_read, "begin read transaction", "BEGIN"},
     {Sql::commit, "commit", "COMMIT"},
     {Sql::rollback, "rollback", "ROLLBACK"},
     {Sql::savepoint, "savepoint", "SAVEPOINT op"},
@@ -264,6 +322,77 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
      "ON CONFLICT (issuer_id) DO UPDATE SET number = ?2, this_update = ?3, next_update = ?4, der = zeroblob(?5) "
      "WHERE crl_state.number < ?2 RETURNING rowid"},
     {Sql::latest_crl, "read CRL", "SELECT number, this_update, next_update, der FROM crl_state WHERE issuer_id = ?1"},
+    {Sql::insert_account, "insert ACME account",
+     "INSERT INTO acme_accounts (" SIGIL_ACCOUNT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+    {Sql::account_by_id, "read ACME account", "SELECT " SIGIL_ACCOUNT_COLUMNS " FROM acme_accounts WHERE id = ?1"},
+    {Sql::account_by_thumbprint, "read ACME account by thumbprint",
+     "SELECT " SIGIL_ACCOUNT_COLUMNS " FROM acme_accounts WHERE thumbprint = ?1"},
+    {Sql::update_account, "update ACME account",
+     "UPDATE acme_accounts SET thumbprint = ?1, jwk = ?2, status = ?3, terms_agreed = ?4 WHERE id = ?5"},
+    {Sql::insert_contact, "insert ACME account contact",
+     "INSERT INTO acme_account_contacts (account_id, position, contact) VALUES (?1, ?2, ?3)"},
+    {Sql::delete_contacts, "delete ACME account contacts", "DELETE FROM acme_account_contacts WHERE account_id = ?1"},
+    {Sql::contacts_of, "read ACME account contacts",
+     "SELECT contact FROM acme_account_contacts WHERE account_id = ?1 ORDER BY position"},
+    {Sql::insert_order, "insert ACME order",
+     "INSERT INTO acme_orders (" SIGIL_ORDER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+    {Sql::order_by_id, "read ACME order", "SELECT " SIGIL_ORDER_COLUMNS " FROM acme_orders WHERE id = ?1"},
+    {Sql::update_order, "update ACME order",
+     "UPDATE acme_orders SET status = ?1, expires = ?2, certificate_serial = ?3, error = ?4 "
+     "WHERE id = ?5 AND status = ?6"},
+    {Sql::order_status, "read ACME order status", "SELECT status FROM acme_orders WHERE id = ?1"},
+    // replaces = ?1 implies replaces IS NOT NULL, so the partial index serves it, in order.
+    {Sql::order_replacing, "find replacing ACME order",
+     "SELECT " SIGIL_ORDER_COLUMNS " FROM acme_orders INDEXED BY acme_orders_replaces "
+     "WHERE replaces = ?1 AND status <> 'invalid' ORDER BY created_at DESC, rowid DESC LIMIT 1"},
+    {Sql::insert_order_identifier, "insert ACME order identifier",
+     "INSERT INTO acme_order_identifiers (order_id, position, type, value) VALUES (?1, ?2, ?3, ?4)"},
+    {Sql::order_identifiers, "read ACME order identifiers",
+     "SELECT type, value FROM acme_order_identifiers WHERE order_id = ?1 ORDER BY position"},
+    {Sql::insert_order_authorization, "link ACME order to authorization",
+     "INSERT INTO acme_order_authorizations (order_id, position, authorization_id) VALUES (?1, ?2, ?3)"},
+    {Sql::order_authorization_ids, "read ACME order authorizations",
+     "SELECT authorization_id FROM acme_order_authorizations WHERE order_id = ?1 ORDER BY position"},
+    {Sql::insert_authorization, "insert ACME authorization",
+     "INSERT INTO acme_authorizations (id, account_id, order_id, identifier_type, identifier_value, wildcard, "
+     "status, expires, token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+    {Sql::authorization_by_id, "read ACME authorization",
+     "SELECT " SIGIL_AUTHZ_COLUMNS " FROM acme_authorizations AS a WHERE a.id = ?1"},
+    {Sql::update_authorization, "update ACME authorization",
+     "UPDATE acme_authorizations SET status = ?1, expires = ?2 WHERE id = ?3 AND status = ?4"},
+    {Sql::authorization_status, "read ACME authorization status",
+     "SELECT status FROM acme_authorizations WHERE id = ?1"},
+    {Sql::authorizations_of_order, "read ACME authorizations of order",
+     "SELECT " SIGIL_AUTHZ_COLUMNS " FROM acme_order_authorizations AS l "
+     "JOIN acme_authorizations AS a ON a.id = l.authorization_id WHERE l.order_id = ?1 ORDER BY l.position"},
+    {Sql::insert_challenge, "insert ACME challenge",
+     "INSERT INTO acme_challenges (authorization_id, position, type, status, validated, error) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+    {Sql::delete_challenges, "delete ACME challenges", "DELETE FROM acme_challenges WHERE authorization_id = ?1"},
+    {Sql::challenges_of, "read ACME challenges",
+     "SELECT type, status, validated, error FROM acme_challenges WHERE authorization_id = ?1 ORDER BY position"},
+    {Sql::insert_eab_key, "insert EAB key",
+     "INSERT INTO acme_eab_keys (" SIGIL_EAB_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, NULL)"},
+    {Sql::eab_key_by_kid, "read EAB key", "SELECT " SIGIL_EAB_COLUMNS " FROM acme_eab_keys WHERE kid = ?1"},
+    {Sql::list_eab_keys, "list EAB keys", "SELECT " SIGIL_EAB_COLUMNS " FROM acme_eab_keys ORDER BY created_at, kid"},
+    {Sql::insert_eab_allowed, "insert EAB allowed identifier",
+     "INSERT INTO acme_eab_allowed_identifiers (kid, position, pattern) VALUES (?1, ?2, ?3)"},
+    {Sql::eab_allowed_of, "read EAB allowed identifiers",
+     "SELECT pattern FROM acme_eab_allowed_identifiers WHERE kid = ?1 ORDER BY position"},
+    {Sql::bind_eab_key, "bind EAB key",
+     "UPDATE acme_eab_keys SET account_id = ?1 WHERE kid = ?2 AND account_id IS NULL AND revoked_at IS NULL"},
+    {Sql::eab_state, "read EAB key state", "SELECT account_id, revoked_at FROM acme_eab_keys WHERE kid = ?1"},
+    {Sql::revoke_eab_key, "revoke EAB key",
+     "UPDATE acme_eab_keys SET revoked_at = ?1 WHERE kid = ?2 AND revoked_at IS NULL"},
+    {Sql::rate_prune, "prune rate-limit windows",
+     "DELETE FROM acme_rate_counters WHERE key = ?1 AND window_start < ?2"},
+    // One statement: the count is tested and raised under the write lock, so two connections
+    // (or processes) cannot both take the last hit. No row comes back when the limit is reached.
+    {Sql::rate_take, "take rate-limit hit",
+     "INSERT INTO acme_rate_counters (key, window_start, hits) VALUES (?1, ?2, 1) "
+     "ON CONFLICT (key, window_start) DO UPDATE SET hits = hits + 1 WHERE hits < ?3 RETURNING hits"},
+    {Sql::rate_count, "read rate-limit count",
+     "SELECT hits FROM acme_rate_counters WHERE key = ?1 AND window_start = ?2"},
 }};
 
 constexpr bool sql_table_in_order() {
@@ -285,6 +414,56 @@ Result<CertStatus> parse_status(std::string_view s) {
 
 bool is_known_reason(std::int64_t code) {
   return (code >= 0 && code <= 10) && code != 7;  // RFC 5280: 7 is unused
+}
+
+// RFC 8555 status values, checked before a write so a caller's mistake is reported as such
+// (the schema's CHECK constraints are the backstop).
+bool is_one_of(std::string_view s, std::initializer_list<std::string_view> allowed) {
+  return std::find(allowed.begin(), allowed.end(), s) != allowed.end();
+}
+bool is_account_status(std::string_view s) { return is_one_of(s, {"valid", "deactivated", "revoked"}); }
+bool is_order_status(std::string_view s) {
+  return is_one_of(s, {"pending", "ready", "processing", "valid", "invalid"});
+}
+bool is_authorization_status(std::string_view s) {
+  return is_one_of(s, {"pending", "valid", "invalid", "deactivated", "expired", "revoked"});
+}
+bool is_challenge_status(std::string_view s) { return is_one_of(s, {"pending", "processing", "valid", "invalid"}); }
+
+Status check_account(const AcmeAccount& a) {
+  if (a.id.empty()) return make_error(Errc::invalid_argument, "account id is empty");
+  if (a.thumbprint.empty()) return make_error(Errc::invalid_argument, "account key thumbprint is empty");
+  if (!is_account_status(a.status)) {
+    return make_error(Errc::invalid_argument, "unknown account status '" + a.status + "'");
+  }
+  return {};
+}
+
+Status check_authorization(const AcmeAuthorization& authz) {
+  if (authz.id.empty()) return make_error(Errc::invalid_argument, "authorization id is empty");
+  if (!is_authorization_status(authz.status)) {
+    return make_error(Errc::invalid_argument, "unknown authorization status '" + authz.status + "'");
+  }
+  for (const AcmeChallenge& c : authz.challenges) {
+    if (!is_challenge_status(c.status)) {
+      return make_error(Errc::invalid_argument, "unknown challenge status '" + c.status + "'");
+    }
+  }
+  return {};
+}
+
+// What a failed INSERT or UPDATE means to the caller when a constraint refused it.
+struct ConstraintDetails {
+  std::string taken;    // a unique key (primary key, thumbprint, kid) is taken: already_exists
+  std::string missing;  // a referenced row does not exist: not_found
+};
+
+Status explain_constraint(const Status& failed, int rc, const ConstraintDetails& d) {
+  if ((rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) && !d.taken.empty()) {
+    return make_error(Errc::already_exists, d.taken);
+  }
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY && !d.missing.empty()) return make_error(Errc::not_found, d.missing);
+  return failed;
 }
 
 // ---- page tokens ---------------------------------------------------------------------------
@@ -749,6 +928,320 @@ class SqliteStore final : public Store {
     return std::optional<CrlRecord>(CrlRecord{issuer_id, q.int64(0), q.int64(1), q.int64(2), q.blob(3)});
   }
 
+  // ---- ACME ----
+
+  Status create_account(const AcmeAccount& a, const AuditEntry& audit) override {
+    SIGIL_TRY_STATUS(check_account(a));
+    return group_write([&]() -> Status {
+      {
+        Query q = use(Sql::insert_account);
+        q.bind(1, a.id).bind(2, a.thumbprint).bind(3, a.jwk).bind(4, a.status).bind(5, a.terms_agreed);
+        q.bind_or_null(6, a.eab_kid).bind(7, a.created_at);
+        Status st = q.run();
+        if (!st) {
+          if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE && !a.eab_kid.empty()) {
+            // Either the thumbprint is taken or the key is bound already; the thumbprint wins.
+            SIGIL_TRY(std::optional<AcmeAccount> holder, read_account(Sql::account_by_thumbprint, a.thumbprint));
+            if (!holder) return explain_eab_unavailable(a.eab_kid);
+          }
+          return explain_constraint(
+              st, q.last_rc(),
+              {q.last_rc() == SQLITE_CONSTRAINT_PRIMARYKEY ? "account " + a.id + " already exists"
+                                                           : "an account with this key already exists",
+               "no EAB key " + a.eab_kid});
+        }
+      }
+      SIGIL_TRY_STATUS(insert_contacts(a.id, a.contact));
+      if (!a.eab_kid.empty()) {
+        {
+          Query q = use(Sql::bind_eab_key);
+          q.bind(1, a.id).bind(2, a.eab_kid);
+          SIGIL_TRY_STATUS(q.run());
+        }
+        if (sqlite3_changes(db_.get()) == 0) return explain_eab_unavailable(a.eab_kid);
+      }
+      return insert_audit(audit);
+    });
+  }
+
+  Result<std::optional<AcmeAccount>> account(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    std::optional<AcmeAccount> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      SIGIL_TRY(out, read_account(Sql::account_by_id, id));
+      return {};
+    }));
+    return out;
+  }
+
+  Result<std::optional<AcmeAccount>> account_by_thumbprint(const std::string& thumbprint) override {
+    std::lock_guard lock(mu_);
+    std::optional<AcmeAccount> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      SIGIL_TRY(out, read_account(Sql::account_by_thumbprint, thumbprint));
+      return {};
+    }));
+    return out;
+  }
+
+  Status update_account(const AcmeAccount& a, const AuditEntry& audit) override {
+    SIGIL_TRY_STATUS(check_account(a));
+    return group_write([&]() -> Status {
+      {
+        Query q = use(Sql::update_account);
+        q.bind(1, a.thumbprint).bind(2, a.jwk).bind(3, a.status).bind(4, a.terms_agreed).bind(5, a.id);
+        Status st = q.run();
+        if (!st) return explain_constraint(st, q.last_rc(), {"another account already has this key", ""});
+      }
+      if (sqlite3_changes(db_.get()) == 0) return make_error(Errc::not_found, "no account " + a.id);
+      {
+        Query q = use(Sql::delete_contacts);
+        q.bind(1, a.id);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      SIGIL_TRY_STATUS(insert_contacts(a.id, a.contact));
+      return insert_audit(audit);
+    });
+  }
+
+  Status create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
+                      const AuditEntry& audit) override {
+    if (order.id.empty()) return make_error(Errc::invalid_argument, "order id is empty");
+    if (!is_order_status(order.status)) {
+      return make_error(Errc::invalid_argument, "unknown order status '" + order.status + "'");
+    }
+    for (const AcmeAuthorization& authz : authorizations) {
+      SIGIL_TRY_STATUS(check_authorization(authz));
+      if (authz.order_id != order.id || authz.account_id != order.account_id) {
+        return make_error(Errc::invalid_argument,
+                          "authorization " + authz.id + " does not belong to order " + order.id + "'s account");
+      }
+      const auto& ids = order.authorization_ids;
+      if (std::find(ids.begin(), ids.end(), authz.id) == ids.end()) {
+        return make_error(Errc::invalid_argument, "order " + order.id + " does not name authorization " + authz.id);
+      }
+    }
+    return group_write([&]() -> Status {
+      {
+        Query q = use(Sql::insert_order);
+        q.bind(1, order.id).bind(2, order.account_id).bind(3, order.status).bind(4, order.expires);
+        q.bind(5, order.not_before).bind(6, order.not_after).bind(7, order.profile).bind_or_null(8, order.replaces);
+        q.bind(9, order.certificate_serial).bind(10, order.error).bind(11, order.created_at);
+        Status st = q.run();
+        if (!st) {
+          return explain_constraint(st, q.last_rc(),
+                                    {"order " + order.id + " already exists", "no account " + order.account_id});
+        }
+      }
+      for (std::size_t i = 0; i < order.identifiers.size(); ++i) {
+        Query q = use(Sql::insert_order_identifier);
+        q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i));
+        q.bind(3, order.identifiers[i].type).bind(4, order.identifiers[i].value);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      for (const AcmeAuthorization& authz : authorizations) SIGIL_TRY_STATUS(insert_authorization(authz));
+      for (std::size_t i = 0; i < order.authorization_ids.size(); ++i) {
+        Query q = use(Sql::insert_order_authorization);
+        q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i)).bind(3, order.authorization_ids[i]);
+        Status st = q.run();
+        if (!st) {
+          return explain_constraint(st, q.last_rc(), {"", "no authorization " + order.authorization_ids[i]});
+        }
+      }
+      return insert_audit(audit);
+    });
+  }
+
+  Result<std::optional<AcmeOrder>> order(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    std::optional<AcmeOrder> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      SIGIL_TRY(out, read_order(Sql::order_by_id, id));
+      return {};
+    }));
+    return out;
+  }
+
+  Status update_order(const AcmeOrder& order, const std::string& expected_status) override {
+    if (!is_order_status(order.status)) {
+      return make_error(Errc::invalid_argument, "unknown order status '" + order.status + "'");
+    }
+    return group_write([&]() -> Status {
+      {
+        Query q = use(Sql::update_order);
+        q.bind(1, order.status).bind(2, order.expires).bind(3, order.certificate_serial).bind(4, order.error);
+        q.bind(5, order.id).bind(6, expected_status);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      if (sqlite3_changes(db_.get()) == 0) {
+        return explain_status_changed(Sql::order_status, "order", order.id, expected_status);
+      }
+      return {};
+    });
+  }
+
+  Result<std::optional<AcmeOrder>> order_replacing(const std::string& replaces) override {
+    if (replaces.empty()) return std::optional<AcmeOrder>{};  // "" means "replaces nothing"
+    std::lock_guard lock(mu_);
+    std::optional<AcmeOrder> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      SIGIL_TRY(out, read_order(Sql::order_replacing, replaces));
+      return {};
+    }));
+    return out;
+  }
+
+  Result<std::optional<AcmeAuthorization>> authorization(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    std::optional<AcmeAuthorization> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      Query q = use(Sql::authorization_by_id);
+      q.bind(1, id);
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return {};
+      SIGIL_TRY(out, read_authorization(q));
+      return {};
+    }));
+    return out;
+  }
+
+  Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status) override {
+    SIGIL_TRY_STATUS(check_authorization(authz));
+    return group_write([&]() -> Status {
+      {
+        Query q = use(Sql::update_authorization);
+        q.bind(1, authz.status).bind(2, authz.expires).bind(3, authz.id).bind(4, expected_status);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      if (sqlite3_changes(db_.get()) == 0) {
+        return explain_status_changed(Sql::authorization_status, "authorization", authz.id, expected_status);
+      }
+      {
+        Query q = use(Sql::delete_challenges);
+        q.bind(1, authz.id);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      return insert_challenges(authz);
+    });
+  }
+
+  Result<std::vector<AcmeAuthorization>> authorizations_of_order(const std::string& order_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<AcmeAuthorization> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      Query q = use(Sql::authorizations_of_order);
+      q.bind(1, order_id);
+      for (;;) {
+        SIGIL_TRY(bool row, q.step());
+        if (!row) return {};
+        SIGIL_TRY(AcmeAuthorization authz, read_authorization(q));
+        out.push_back(std::move(authz));
+      }
+    }));
+    return out;
+  }
+
+  Status create_eab_key(const EabKey& key, const AuditEntry& audit) override {
+    if (key.kid.empty()) return make_error(Errc::invalid_argument, "EAB key id is empty");
+    if (key.hmac_key.empty()) return make_error(Errc::invalid_argument, "EAB HMAC key is empty");
+    if (!key.account_id.empty()) {
+      return make_error(Errc::invalid_argument, "a new EAB key cannot be bound; create_account binds it");
+    }
+    return group_write([&]() -> Status {
+      {
+        Query q = use(Sql::insert_eab_key);
+        q.bind(1, key.kid).bind(2, key.hmac_key).bind(3, key.description).bind(4, key.created_at);
+        q.bind(5, key.revoked_at);
+        Status st = q.run();
+        if (!st) return explain_constraint(st, q.last_rc(), {"EAB key " + key.kid + " already exists", ""});
+      }
+      for (std::size_t i = 0; i < key.allowed_identifiers.size(); ++i) {
+        Query q = use(Sql::insert_eab_allowed);
+        q.bind(1, key.kid).bind(2, static_cast<std::int64_t>(i)).bind(3, key.allowed_identifiers[i]);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      return insert_audit(audit);
+    });
+  }
+
+  Result<std::optional<EabKey>> eab_key(const std::string& kid) override {
+    std::lock_guard lock(mu_);
+    std::optional<EabKey> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      Query q = use(Sql::eab_key_by_kid);
+      q.bind(1, kid);
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return {};
+      SIGIL_TRY(out, read_eab_key(q));
+      return {};
+    }));
+    return out;
+  }
+
+  Result<std::vector<EabKey>> list_eab_keys() override {
+    std::lock_guard lock(mu_);
+    std::vector<EabKey> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      Query q = use(Sql::list_eab_keys);
+      for (;;) {
+        SIGIL_TRY(bool row, q.step());
+        if (!row) return {};
+        SIGIL_TRY(EabKey key, read_eab_key(q));
+        out.push_back(std::move(key));
+      }
+    }));
+    return out;
+  }
+
+  Status revoke_eab_key(const std::string& kid, std::int64_t at, const AuditEntry& audit) override {
+    return group_write([&]() -> Status {
+      {
+        Query q = use(Sql::revoke_eab_key);
+        q.bind(1, at).bind(2, kid);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      if (sqlite3_changes(db_.get()) == 0) {
+        Query q = use(Sql::eab_state);
+        q.bind(1, kid);
+        SIGIL_TRY(bool row, q.step());
+        if (!row) return make_error(Errc::not_found, "no EAB key " + kid);
+        return make_error(Errc::conflict, "EAB key " + kid + " is already revoked");
+      }
+      return insert_audit(audit);
+    });
+  }
+
+  Result<bool> rate_take(const std::string& key, std::int64_t window_start, std::int64_t limit) override {
+    if (limit < 0) return make_error(Errc::invalid_argument, "rate limit is negative");
+    if (limit == 0) return false;  // nothing may be taken, so nothing is written
+    bool taken = false;
+    Status st = group_write([&]() -> Status {
+      {
+        Query q = use(Sql::rate_prune);
+        q.bind(1, key).bind(2, window_start);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      Query q = use(Sql::rate_take);
+      q.bind(1, key).bind(2, window_start).bind(3, limit);
+      SIGIL_TRY(taken, q.step());
+      if (taken) {
+        SIGIL_TRY(bool more, q.step());  // runs the statement to completion
+        (void)more;
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return taken;
+  }
+
+  Result<std::int64_t> rate_count(const std::string& key, std::int64_t window_start) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::rate_count);
+    q.bind(1, key).bind(2, window_start);
+    SIGIL_TRY(bool row, q.step());
+    return row ? q.int64(0) : 0;
+  }
+
   Result<std::string> integrity_check() override {
     std::lock_guard lock(mu_);
     Query q = use(Sql::integrity_check);
@@ -887,6 +1380,174 @@ class SqliteStore final : public Store {
                       "cannot " + std::string(verb) + " certificate " + serial + ": it is " + q.text(0));
   }
 
+  // Runs `body`, whose reads then see one snapshot (a record and its child rows agree even while
+  // other connections write). The caller holds mu_.
+  template <class Body>
+  Status in_read_transaction(Body&& body) {
+    {
+      Query begin = use(Sql::begin_read);
+      SIGIL_TRY_STATUS(begin.run());
+    }
+    Status st = body();
+    if (sqlite3_get_autocommit(db_.get()) == 0) {
+      Query end = use(Sql::commit);  // ends the read; nothing was written
+      Status ended = end.run();
+      if (!ended && sqlite3_get_autocommit(db_.get()) == 0) {
+        Query rollback = use(Sql::rollback);
+        (void)rollback.run();
+      }
+      if (st && !ended) return ended;
+    }
+    return st;
+  }
+
+  // Why a compare-and-set UPDATE matched no row.
+  Status explain_status_changed(Sql status_query, std::string_view kind, const std::string& id,
+                                const std::string& expected) {
+    Query q = use(status_query);
+    q.bind(1, id);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return make_error(Errc::not_found, "no " + std::string(kind) + " " + id);
+    return make_error(Errc::conflict,
+                      std::string(kind) + " " + id + " is " + q.text(0) + ", not " + expected + " as expected");
+  }
+
+  // Why an EAB key could not be bound.
+  Status explain_eab_unavailable(const std::string& kid) {
+    Query q = use(Sql::eab_state);
+    q.bind(1, kid);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return make_error(Errc::not_found, "no EAB key " + kid);
+    if (!q.is_null(1)) return make_error(Errc::conflict, "EAB key " + kid + " is revoked");
+    return make_error(Errc::conflict, "EAB key " + kid + " is already bound to an account");
+  }
+
+  Status insert_contacts(const std::string& account_id, const std::vector<std::string>& contact) {
+    for (std::size_t i = 0; i < contact.size(); ++i) {
+      Query q = use(Sql::insert_contact);
+      q.bind(1, account_id).bind(2, static_cast<std::int64_t>(i)).bind(3, contact[i]);
+      SIGIL_TRY_STATUS(q.run());
+    }
+    return {};
+  }
+
+  Status insert_authorization(const AcmeAuthorization& authz) {
+    {
+      Query q = use(Sql::insert_authorization);
+      q.bind(1, authz.id).bind(2, authz.account_id).bind(3, authz.order_id).bind(4, authz.identifier.type);
+      q.bind(5, authz.identifier.value).bind(6, authz.wildcard).bind(7, authz.status).bind(8, authz.expires);
+      q.bind(9, authz.token);
+      Status st = q.run();
+      if (!st) return explain_constraint(st, q.last_rc(), {"authorization " + authz.id + " already exists", ""});
+    }
+    return insert_challenges(authz);
+  }
+
+  Status insert_challenges(const AcmeAuthorization& authz) {
+    for (std::size_t i = 0; i < authz.challenges.size(); ++i) {
+      const AcmeChallenge& c = authz.challenges[i];
+      Query q = use(Sql::insert_challenge);
+      q.bind(1, authz.id).bind(2, static_cast<std::int64_t>(i)).bind(3, c.type).bind(4, c.status);
+      q.bind(5, c.validated).bind(6, c.error);
+      SIGIL_TRY_STATUS(q.run());
+    }
+    return {};
+  }
+
+  Result<std::vector<std::string>> read_strings(Sql id, const std::string& key) {
+    Query q = use(id);
+    q.bind(1, key);
+    std::vector<std::string> out;
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return out;
+      out.push_back(q.text(0));
+    }
+  }
+
+  // The account found by `id` (a SIGIL_ACCOUNT_COLUMNS query keyed by ?1), with its contacts.
+  Result<std::optional<AcmeAccount>> read_account(Sql id, const std::string& key) {
+    Query q = use(id);
+    q.bind(1, key);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return std::optional<AcmeAccount>{};
+    AcmeAccount a;
+    a.id = q.text(0);
+    a.thumbprint = q.text(1);
+    a.jwk = q.text(2);
+    a.status = q.text(3);
+    a.terms_agreed = q.int64(4) != 0;
+    a.eab_kid = q.text(5);  // NULL reads as ""
+    a.created_at = q.int64(6);
+    SIGIL_TRY(a.contact, read_strings(Sql::contacts_of, a.id));
+    return std::optional<AcmeAccount>(std::move(a));
+  }
+
+  // The order found by `id` (a SIGIL_ORDER_COLUMNS query keyed by ?1), with its identifiers
+  // and authorization ids.
+  Result<std::optional<AcmeOrder>> read_order(Sql id, const std::string& key) {
+    Query q = use(id);
+    q.bind(1, key);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return std::optional<AcmeOrder>{};
+    AcmeOrder o;
+    o.id = q.text(0);
+    o.account_id = q.text(1);
+    o.status = q.text(2);
+    o.expires = q.int64(3);
+    o.not_before = q.optional_int64(4);
+    o.not_after = q.optional_int64(5);
+    o.profile = q.text(6);
+    o.replaces = q.text(7);  // NULL reads as ""
+    o.certificate_serial = q.text(8);
+    o.error = q.text(9);
+    o.created_at = q.int64(10);
+    {
+      Query ids = use(Sql::order_identifiers);
+      ids.bind(1, o.id);
+      for (;;) {
+        SIGIL_TRY(bool more, ids.step());
+        if (!more) break;
+        o.identifiers.push_back(AcmeIdentifier{ids.text(0), ids.text(1)});
+      }
+    }
+    SIGIL_TRY(o.authorization_ids, read_strings(Sql::order_authorization_ids, o.id));
+    return std::optional<AcmeOrder>(std::move(o));
+  }
+
+  // Reads the current row of a SIGIL_AUTHZ_COLUMNS query, and the authorization's challenges.
+  Result<AcmeAuthorization> read_authorization(const Query& q) {
+    AcmeAuthorization a;
+    a.id = q.text(0);
+    a.account_id = q.text(1);
+    a.order_id = q.text(2);
+    a.identifier = AcmeIdentifier{q.text(3), q.text(4)};
+    a.wildcard = q.int64(5) != 0;
+    a.status = q.text(6);
+    a.expires = q.int64(7);
+    a.token = q.text(8);
+    Query c = use(Sql::challenges_of);
+    c.bind(1, a.id);
+    for (;;) {
+      SIGIL_TRY(bool row, c.step());
+      if (!row) return a;
+      a.challenges.push_back(AcmeChallenge{c.text(0), c.text(1), c.int64(2), c.text(3)});
+    }
+  }
+
+  // Reads the current row of a SIGIL_EAB_COLUMNS query, and the key's allowed identifiers.
+  Result<EabKey> read_eab_key(const Query& q) {
+    EabKey k;
+    k.kid = q.text(0);
+    k.hmac_key = q.blob(1);
+    k.description = q.text(2);
+    k.created_at = q.int64(3);
+    k.revoked_at = q.optional_int64(4);
+    k.account_id = q.text(5);  // NULL reads as ""
+    SIGIL_TRY(k.allowed_identifiers, read_strings(Sql::eab_allowed_of, k.kid));
+    return k;
+  }
+
   // Reads the current row of a SIGIL_CERT_COLUMNS query, and the row's SANs.
   Result<CertificateRecord> read_certificate(const Query& q) {
     CertificateRecord r;
@@ -946,6 +1607,10 @@ class SqliteStore final : public Store {
 };
 
 #undef SIGIL_CERT_COLUMNS
+#undef SIGIL_ACCOUNT_COLUMNS
+#undef SIGIL_ORDER_COLUMNS
+#undef SIGIL_AUTHZ_COLUMNS
+#undef SIGIL_EAB_COLUMNS
 
 // ---- opening: settings and migrations ------------------------------------------------------
 
