@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 struct Globals {
   std::string home;
   bool json = false;
-  Status status;  // the command's outcome
+  Status status;                 // the command's outcome
+  std::optional<int> exit_code;  // a command with its own exit codes (renew) sets this
 };
 
 // The home's layout. Nothing here ever points at the root directory.
@@ -73,6 +74,7 @@ void add_certificates(CLI::App& app, Globals& g);  // list, show, revoke, backup
 void add_ca(CLI::App& app, Globals& g);            // root ..., intermediate ...
 void add_serve(CLI::App& app, Globals& g);
 void add_revocation(CLI::App& app, Globals& g);  // crl show, ocsp status
-void add_acme(CLI::App& app, Globals& g);        // acme eab create|list|revoke
+void add_acme(CLI::App& app, Globals& g);   // acme eab create|list|revoke
+void add_renew(CLI::App& app, Globals& g);  // the rotation agent
 
 }  // namespace sigil::cli

@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "Machine-readable output");
   app.footer(
       "Exit codes: 0 ok; 2 usage; 3 input refused (malformed, policy, bad CSR or key); 4 not found or already exists;\n"
-      "5 authentication (e.g. wrong passphrase); 6 file or database error; 7 internal error.");
+      "5 authentication (e.g. wrong passphrase); 6 file or database error; 7 internal error; 8 rate limited.\n"
+      "`sigil renew` has its own (see sigil renew --help): 0, 10, 11.");
 
   add_init(app, g);
   add_issue(app, g);
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   add_serve(app, g);
   add_revocation(app, g);
   add_acme(app, g);
+  add_renew(app, g);
   app.add_subcommand("version", "Print the version")->callback([&g] {
     if (g.json)
       std::cout << "{\"version\": \"" SIGIL_VERSION "\"}\n";
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
     std::cerr << "sigil: error: " << e.what() << " (see --help)\n";
     return 2;
   }
+  if (g.exit_code) return *g.exit_code;
   if (!g.status) {
     std::cerr << "sigil: error: " << g.status.error().detail << "\n";
     return sigil::info(g.status.error().code).exit_code;

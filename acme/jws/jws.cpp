@@ -267,6 +267,54 @@ Result<Jwk> verify_key_change(std::string_view inner_json, const std::string& ou
   return new_key;
 }
 
+std::string public_jwk(const crypto::PublicKey& pk) {
+  switch (pk.algorithm) {
+    case crypto::KeyAlgorithm::ec_p256:
+    case crypto::KeyAlgorithm::ec_p384: {
+      const std::size_t n = (pk.key.size() - 1) / 2;
+      return json{{"crv", pk.algorithm == crypto::KeyAlgorithm::ec_p256 ? "P-256" : "P-384"},
+                  {"kty", "EC"},
+                  {"x", base64url_encode(ByteView(pk.key).subspan(1, n))},
+                  {"y", base64url_encode(ByteView(pk.key).subspan(1 + n, n))}}
+          .dump();
+    }
+    case crypto::KeyAlgorithm::rsa:
+      return json{{"e", base64url_encode(pk.rsa_exponent)}, {"kty", "RSA"}, {"n", base64url_encode(pk.rsa_modulus)}}
+          .dump();
+    case crypto::KeyAlgorithm::ed25519:
+      return json{{"crv", "Ed25519"}, {"kty", "OKP"}, {"x", base64url_encode(pk.key)}}.dump();
+  }
+  return "{}";
+}
+
+std::string alg_for(crypto::KeyAlgorithm key) {
+  switch (key) {
+    case crypto::KeyAlgorithm::ec_p256:
+      return "ES256";
+    case crypto::KeyAlgorithm::ec_p384:
+      return "ES384";
+    case crypto::KeyAlgorithm::rsa:
+      return "RS256";
+    case crypto::KeyAlgorithm::ed25519:
+      return "EdDSA";
+  }
+  return "";
+}
+
+Result<std::string> sign(const crypto::Signer& signer, const std::string& protected_json, const std::string& payload) {
+  const std::string prot = base64url_encode(bytes_of(protected_json));
+  const std::string pay = base64url_encode(bytes_of(payload));
+  const std::string input = prot + "." + pay;
+  const auto a = signer.public_key().algorithm;
+  if (a == crypto::KeyAlgorithm::rsa && signer.signature_algorithm() != crypto::SignatureAlgorithm::rsa_sha256)
+    return make_error(Errc::invalid_argument, "RSA account keys sign with RS256 only");
+  SIGIL_TRY(Bytes sig, signer.sign(bytes_of(input)));
+  if (a == crypto::KeyAlgorithm::ec_p256 || a == crypto::KeyAlgorithm::ec_p384) {
+    SIGIL_TRY(sig, ecdsa_der_to_raw(sig, a == crypto::KeyAlgorithm::ec_p256 ? 32 : 48));
+  }
+  return json{{"protected", prot}, {"payload", pay}, {"signature", base64url_encode(sig)}}.dump();
+}
+
 Result<Bytes> ecdsa_raw_to_der(ByteView raw) {
   if (raw.size() != 64 && raw.size() != 96) return malformed("ECDSA signature must be r || s");
   const std::size_t half = raw.size() / 2;

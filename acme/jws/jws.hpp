@@ -72,6 +72,12 @@ Result<std::string> verify_eab(std::string_view eab_json, const Jwk& account_key
 Result<Jwk> verify_key_change(std::string_view inner_json, const std::string& outer_url, const std::string& account_url,
                               const Jwk& old_key);
 
+// The client side (the renewal agent): the public JWK of a key (canonical form), its JWS alg,
+// and a flattened JWS over `protected_json` (which must carry alg) and `payload`.
+std::string public_jwk(const crypto::PublicKey& key);
+std::string alg_for(crypto::KeyAlgorithm key);
+Result<std::string> sign(const crypto::Signer& signer, const std::string& protected_json, const std::string& payload);
+
 // Raw ECDSA signature (r || s, JWS form) <-> DER ECDSA-Sig-Value (X.509 form).
 Result<Bytes> ecdsa_raw_to_der(ByteView raw);
 Result<Bytes> ecdsa_der_to_raw(ByteView der, std::size_t coordinate_size);
