@@ -74,7 +74,8 @@ void add_certificates(CLI::App& app, Globals& g);  // list, show, revoke, backup
 void add_ca(CLI::App& app, Globals& g);            // root ..., intermediate ...
 void add_serve(CLI::App& app, Globals& g);
 void add_revocation(CLI::App& app, Globals& g);  // crl show, ocsp status
-void add_acme(CLI::App& app, Globals& g);   // acme eab create|list|revoke
-void add_renew(CLI::App& app, Globals& g);  // the rotation agent
+void add_acme(CLI::App& app, Globals& g);        // acme eab create|list|revoke
+void add_renew(CLI::App& app, Globals& g);       // the rotation agent
+void add_trust(CLI::App& app, Globals& g);       // trust export
 
 }  // namespace sigil::cli

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   add_revocation(app, g);
   add_acme(app, g);
   add_renew(app, g);
+  add_trust(app, g);
   app.add_subcommand("version", "Print the version")->callback([&g] {
     if (g.json)
       std::cout << "{\"version\": \"" SIGIL_VERSION "\"}\n";

@@ -96,7 +96,6 @@ Result<Parts> split(std::string_view body, const char* what) {
   auto payload = base64url_decode(p.payload_b64);
   if (!payload) return malformed(std::string(what) + ": payload is not base64url");
   p.payload.assign(payload->begin(), payload->end());
-  if (p.signature.empty()) return malformed(std::string(what) + ": empty signature");
   return p;
 }
 
@@ -169,6 +168,9 @@ Result<Jws> parse(std::string_view body) {
   if (!accepted_alg(out.header.alg))
     return make_error(Errc::bad_signature_algorithm, "JWS alg \"" + out.header.alg + "\" is not accepted");
   if (h.contains("b64") || h.contains("crit")) return malformed("JWS: \"b64\" and \"crit\" are not accepted");
+  if (p.signature.empty()) return malformed("JWS: empty signature");
+  if (!h.contains("nonce") || !h["nonce"].is_string() || h["nonce"].get<std::string>().empty())
+    return make_error(Errc::bad_nonce, "JWS protected header carries no nonce");
   SIGIL_TRY(out.header.nonce, string_member(h, "nonce", "JWS protected header"));
   SIGIL_TRY(out.header.url, string_member(h, "url", "JWS protected header"));
   const bool has_jwk = h.contains("jwk"), has_kid = h.contains("kid");

@@ -36,7 +36,7 @@ Error not_found(const std::string& what) { return make_error(Errc::not_found, wh
 Result<GeneralName> general_name(const store::AcmeIdentifier& id) {
   if (id.type == "dns") return GeneralName{GeneralName::Type::dns, id.value};
   if (id.type == "ip") return GeneralName{GeneralName::Type::ip, id.value};
-  return make_error(Errc::malformed, "identifier type '" + id.type + "' is not supported (dns, ip)");
+  return make_error(Errc::unsupported_identifier, "identifier type '" + id.type + "' is not supported (dns, ip)");
 }
 
 store::AcmeIdentifier identifier_of(const GeneralName& n) {
@@ -198,7 +198,10 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
   std::vector<Subproblem> rejected;
   for (const auto& raw : req.identifiers) {
     auto gn = general_name(raw);
-    if (!gn) return Refusal{gn.error(), {}, {}};
+    if (!gn) {
+      rejected.push_back({gn.error().code, gn.error().detail, raw});
+      continue;
+    }
     auto checked = issuer_.check_identifier(*gn, profile);
     if (checked && gn->type == GeneralName::Type::ip && checked->value != raw.value)
       checked = make_error(Errc::malformed, "IP identifier '" + raw.value + "' is not in canonical form");
@@ -206,8 +209,9 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
       if (auto st = check_eab_allowed(eab_allowed, *checked); !st) checked = st.error();
     }
     if (!checked) {
-      const Errc code = checked.error().code == Errc::malformed || checked.error().code == Errc::rejected_identifier
-                            ? checked.error().code
+      const Errc c = checked.error().code;
+      const Errc code = c == Errc::malformed || c == Errc::rejected_identifier || c == Errc::unsupported_identifier
+                            ? c
                             : Errc::rejected_identifier;
       rejected.push_back({code, checked.error().detail, raw});
       continue;

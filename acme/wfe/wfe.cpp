@@ -132,7 +132,7 @@ class Wfe {
   Result<Verified> verify(const Request& req, KeyKind kind) {
     auto ct = req.header("content-type");
     if (!ct || ct->substr(0, 21) != "application/jose+json")
-      return make_error(Errc::malformed, "Content-Type must be application/jose+json");
+      return make_error(Errc::unsupported_media_type, "Content-Type must be application/jose+json");
     SIGIL_TRY(jws::Jws j, jws::parse(req.body));
     if (!d_.nonces.redeem(j.header.nonce)) return make_error(Errc::bad_nonce, "the nonce is unknown, used or expired");
     Verified v;
@@ -233,6 +233,8 @@ class Wfe {
     auto existing = d_.ra.find_account(key.thumbprint);
     if (!existing) return fail(req, existing.error());
     if (*existing) {
+      if ((*existing)->status != "valid")
+        return fail(req, make_error(Errc::unauthorized, "the account for this key is " + (*existing)->status));
       Response r = Response::json(200, account_json(**existing).dump());
       r.with("Location", v->base + ra::account_path((*existing)->id));
       return finish(req, std::move(r));

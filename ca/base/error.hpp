@@ -38,6 +38,8 @@ enum class Errc {
   already_replaced,  // RFC 9773: the certificate was already replaced by another order
   invalid_contact,   // a contact URL that is not acceptable
   bad_revocation_reason,
+  unsupported_identifier,  // an identifier type this server does not issue for
+  unsupported_media_type,  // 415 (ACME: a JWS must be application/jose+json)
 };
 
 struct ErrorInfo {

@@ -62,6 +62,10 @@ Status check_public_key(const PublicKey& key);
 // A signed CSR for `signer`'s key.
 Result<Bytes> make_csr(const Signer& signer, ByteView subject_name, const std::vector<GeneralName>& sans);
 
+// A PKCS#12 trust store of `anchors` (certificates only; Java sees trusted certificate entries),
+// integrity-protected with `password`.
+Result<Bytes> trust_store_pkcs12(const std::vector<const Certificate*>& anchors, const std::string& password);
+
 Bytes random_bytes(std::size_t n);  // OpenSSL CSPRNG; aborts if the RNG fails
 Bytes sha256(ByteView data);
 Bytes hmac_sha256(ByteView key, ByteView data);

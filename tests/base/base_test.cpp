@@ -107,11 +107,13 @@ constexpr ExpectedRow kExpected[] = {
     {Errc::already_replaced, "already_replaced", 409, 4},
     {Errc::invalid_contact, "invalid_contact", 400, 3},
     {Errc::bad_revocation_reason, "bad_revocation_reason", 400, 3},
+    {Errc::unsupported_identifier, "unsupported_identifier", 400, 3},
+    {Errc::unsupported_media_type, "unsupported_media_type", 415, 3},
 };
 
 TEST_CASE("every Errc has its own row in the error table") {
-  // The enum is dense from 0 to bad_revocation_reason; each value must find the row named after it.
-  const auto last = static_cast<int>(Errc::bad_revocation_reason);
+  // The enum is dense from 0 to unsupported_media_type; each value must find the row named after it.
+  const auto last = static_cast<int>(Errc::unsupported_media_type);
   REQUIRE(static_cast<int>(std::size(kExpected)) == last + 1);
   std::set<std::string_view> names;
   for (int i = 0; i <= last; ++i) {
