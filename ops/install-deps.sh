@@ -16,6 +16,7 @@ packages=(
   bind9 dnsutils        # an authoritative DNS server taking RFC 2136 updates (dns-01 tests)
   pebble                # the ACME peer in the order benchmark
   python3-cryptography  # the JWS test client (tests/integration/acme/)
+  systemd               # systemd-analyze verify/security of ops/systemd/ (tests/integration/ops_units.sh)
 )
 
 missing=()
