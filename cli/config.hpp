@@ -48,6 +48,8 @@ struct RevocationOptions {
   Seconds ocsp_validity{3600};        // OCSP response nextUpdate - thisUpdate
   Seconds ocsp_responder_ttl{86400};  // delegated responder certificate
   bool ocsp_sign_with_intermediate = false;
+  std::int64_t crl_shards = 1;   // 1: one CRL per issuer; N > 1: new certificates spread over N shard CRLs
+  Seconds delta_crl_interval{0};  // delta CRLs this often (and after revocations); 0: none
 };
 
 struct AcmeValidationOptions {
@@ -65,7 +67,9 @@ struct AcmeOptions {
   bool eab_required = false;
   std::string terms_of_service;  // URL; when set, accounts must agree to it
   std::string website;
-  std::vector<std::string> profiles = {"server", "client"};  // offered; the first is the default
+  // Offered; the first is the default. Only "server" by default: a client certificate for a name
+  // whose identity has a role in `authorization` would be an escalation for whoever controls DNS.
+  std::vector<std::string> profiles = {"server"};
   Seconds order_lifetime{86400};
   Seconds authorization_lifetime{86400};  // a valid authorization stays usable this long
   std::int64_t new_orders_per_account_per_hour = 1000;

@@ -434,10 +434,11 @@ void Ra::start_validation(const store::AcmeAccount& account, const store::AcmeAu
   auto st =
       va_.submit(task, [this, id = a.id, type, name](va::Outcome out) { finish_validation(id, type, name, out); });
   if (!st) {
-    va::Outcome out;
-    out.error_type = "serverInternal";
-    out.detail = "validation could not start: " + st.error().detail;
-    finish_validation(a.id, type, name, out);
+    // The VA is saturated: the challenge stays "processing" and the next read of its
+    // authorization (clients poll) starts it again.
+    log::warn("acme validation deferred", {{"authz", a.id}, {"detail", st.error().detail}});
+    std::lock_guard lock(inflight_mu_);
+    inflight_.erase(a.id);
   }
 }
 
