@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build/fuzz}
 cxx=${FUZZ_CXX:-clang++}
-harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp"}
+harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp jws"}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -69,6 +69,47 @@ EOF
     openssl ocsp -issuer "$work/c.pem" -cert "$work/c.pem" -sha256 -no_nonce -reqout "$seeds/ocsp/req256-$i.der" \
       2>/dev/null || true
   done
+fi
+
+# ACME requests as a client sends them: JWS with jwk and kid, JWKs of each key type.
+mkdir -p "$seeds/jws"
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then
+  /usr/bin/python3 - "$seeds/jws" <<'PY' || true
+import base64, json, sys
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, utils
+from cryptography.hazmat.primitives import hashes
+out = sys.argv[1]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+def jwk(k):
+    p = k.public_key()
+    if isinstance(k, ec.EllipticCurvePrivateKey):
+        n = p.public_numbers(); size = (p.curve.key_size + 7) // 8
+        return {"kty": "EC", "crv": "P-256" if size == 32 else "P-384",
+                "x": b64(n.x.to_bytes(size, "big")), "y": b64(n.y.to_bytes(size, "big"))}
+    if isinstance(k, rsa.RSAPrivateKey):
+        n = p.public_numbers()
+        return {"kty": "RSA", "n": b64(n.n.to_bytes((n.n.bit_length() + 7) // 8, "big")), "e": b64(n.e.to_bytes(3, "big"))}
+    from cryptography.hazmat.primitives import serialization as ser
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64(p.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw))}
+def sign(k, data):
+    if isinstance(k, ec.EllipticCurvePrivateKey):
+        size = (k.curve.key_size + 7) // 8
+        r, s = utils.decode_dss_signature(k.sign(data, ec.ECDSA(hashes.SHA256() if size == 32 else hashes.SHA384())))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if isinstance(k, rsa.RSAPrivateKey):
+        from cryptography.hazmat.primitives.asymmetric import padding
+        return k.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return k.sign(data)
+keys = {"ES256": ec.generate_private_key(ec.SECP256R1()), "ES384": ec.generate_private_key(ec.SECP384R1()),
+        "RS256": rsa.generate_private_key(65537, 2048), "EdDSA": ed25519.Ed25519PrivateKey.generate()}
+for alg, k in keys.items():
+    for mode in ("jwk", "kid"):
+        h = {"alg": alg, "nonce": "abc", "url": "https://ca/acme/new-order", mode: jwk(k) if mode == "jwk" else "https://ca/acme/acct/1"}
+        p = b64(json.dumps(h).encode()); pl = b64(b'{"identifiers":[{"type":"dns","value":"a.example"}]}')
+        doc = {"protected": p, "payload": pl, "signature": b64(sign(k, (p + "." + pl).encode()))}
+        open(f"{out}/{alg}-{mode}.json", "w").write(json.dumps(doc))
+    open(f"{out}/{alg}-jwk-only.json", "w").write(json.dumps(jwk(k)))
+PY
 fi
 
 extra=()

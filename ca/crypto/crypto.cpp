@@ -265,13 +265,11 @@ Status verify_signature(const PublicKey& key, SignatureAlgorithm alg, ByteView d
 }
 
 Status check_public_key(const PublicKey& key) {
+  // EVP_PKEY_fromdata refuses an EC point off its curve. No EVP_PKEY_public_check: for RSA it
+  // runs probabilistic tests whose verdict on a malformed modulus changes from call to call
+  // (found by fuzzing); RSA keys are held to size and exponent by the key policy instead.
   auto pkey = verification_key(key);
   if (!pkey) return make_error(Errc::bad_public_key, "the public key is not usable: " + pkey.error().detail);
-  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey->get(), nullptr));
-  if (!ctx || EVP_PKEY_public_check(ctx.get()) != 1) {
-    ERR_clear_error();
-    return make_error(Errc::bad_public_key, "the public key fails validation (e.g. a point off its curve)");
-  }
   return {};
 }
 
