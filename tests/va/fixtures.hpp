@@ -421,6 +421,10 @@ class TlsServer {
     REQUIRE(SSL_CTX_use_certificate(ctx_.get(), cert.get()) == 1);
     REQUIRE(SSL_CTX_use_PrivateKey(ctx_.get(), key.get()) == 1);
     SSL_CTX_set_alpn_select_cb(ctx_.get(), &TlsServer::select, this);
+    // The SNI is recorded while the ClientHello is processed, before the client can see the
+    // certificate: a test that reads it after the validation returns never races the server.
+    SSL_CTX_set_tlsext_servername_callback(ctx_.get(), &TlsServer::servername);
+    SSL_CTX_set_tlsext_servername_arg(ctx_.get(), this);
     listener_ = loopback_socket(SOCK_STREAM);
     REQUIRE(listener_.fd >= 0);
     REQUIRE(::listen(listener_.fd, 16) == 0);
@@ -436,9 +440,23 @@ class TlsServer {
     std::lock_guard lock(mu_);
     return sni_;
   }
-  int handshakes() const { return handshakes_; }
+  // Completed server-side handshakes; waits (up to 2 s) for at least `at_least`, since the
+  // server finishes its side after the client has what it needs.
+  int handshakes(int at_least = 0) const {
+    for (int i = 0; i < 200 && handshakes_ < at_least; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return handshakes_;
+  }
 
  private:
+  static int servername(SSL* ssl, int*, void* arg) {
+    auto* self = static_cast<TlsServer*>(arg);
+    if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
+      std::lock_guard lock(self->mu_);
+      self->sni_ = name;
+    }
+    return SSL_TLSEXT_ERR_OK;
+  }
+
   static int select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
                     void* arg) {
     auto* self = static_cast<TlsServer*>(arg);
@@ -471,10 +489,6 @@ class TlsServer {
       if (SSL_accept(ssl) == 1) {
         ++handshakes_;
         SSL_shutdown(ssl);
-      }
-      if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
-        std::lock_guard lock(mu_);
-        sni_ = name;
       }
       SSL_free(ssl);
       ERR_clear_error();
