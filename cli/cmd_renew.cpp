@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "ca/base/duration.hpp"
@@ -34,6 +35,7 @@ struct RenewOptions {
 struct Outcome {
   renew::Exit exit = renew::Exit::ok;
   std::string decision;
+  std::string window = "local";  // whose renewal window decided: "ca" or "local"
   std::string serial, new_serial;
   TimePoint not_after{}, new_not_after{};
   std::string error;
@@ -41,7 +43,8 @@ struct Outcome {
 
 void report(const Globals& g, const Outcome& o) {
   if (g.json) {
-    json j = {{"decision", o.decision}, {"serial", o.serial}, {"exit_code", static_cast<int>(o.exit)}};
+    json j = {
+        {"decision", o.decision}, {"window", o.window}, {"serial", o.serial}, {"exit_code", static_cast<int>(o.exit)}};
     if (o.not_after != TimePoint{}) j["not_after"] = format_rfc3339(o.not_after);
     if (!o.new_serial.empty()) {
       j["new_serial"] = o.new_serial;
@@ -53,10 +56,12 @@ void report(const Globals& g, const Outcome& o) {
   // The one log line of the run.
   if (o.error.empty())
     log::info("renew", {{"decision", o.decision},
+                        {"window", o.window},
                         {"serial", o.new_serial.empty() ? o.serial : o.new_serial},
                         {"not_after", format_rfc3339(o.new_serial.empty() ? o.not_after : o.new_not_after)}});
   else
     log::error("renew", {{"decision", o.decision},
+                         {"window", o.window},
                          {"serial", o.serial},
                          {"not_after", o.not_after == TimePoint{} ? "" : format_rfc3339(o.not_after)},
                          {"exit", std::to_string(static_cast<int>(o.exit))},
@@ -116,15 +121,26 @@ Result<renew::NewMaterial> renew_api(const RenewOptions& o, const std::string& c
   return m;
 }
 
+// GET /api/v1/renewal-info/{serial}: public, but the api listener wants a client certificate at
+// the handshake, so the current one is presented; a listener that refuses it (e.g. because it
+// was revoked, when the window says "now") is asked again without one.
 Result<policy::RenewalWindow> api_window(const RenewOptions& o, const std::string& ca_pem, const std::string& cert_pem,
                                          const std::string& key_pem, const crypto::Certificate& cert) {
-  http::ClientOptions co;
-  co.ca_pem = ca_pem;
-  co.cert_pem = cert_pem;
-  co.key_pem = key_pem;
-  co.timeout = std::chrono::seconds(15);
-  SIGIL_TRY(auto client, http::Client::create(o.server, co));
-  SIGIL_TRY(http::Response r, client->request("GET", "/api/v1/renewal-info/" + cert.serial_hex(), "", {}));
+  auto get = [&](bool with_cert) -> Result<http::Response> {
+    http::ClientOptions co;
+    co.ca_pem = ca_pem;
+    if (with_cert) {
+      co.cert_pem = cert_pem;
+      co.key_pem = key_pem;
+    }
+    co.timeout = std::chrono::seconds(15);
+    SIGIL_TRY(auto client, http::Client::create(o.server, co));
+    return client->request("GET", "/api/v1/renewal-info/" + cert.serial_hex(), "", {});
+  };
+  auto got = get(true);
+  if (!got) got = get(false);  // no HTTP answer: e.g. the certificate refused (TLS 1.3: after the handshake)
+  if (!got) return got.error();
+  const http::Response& r = *got;
   if (r.status != 200) return make_error(Errc::not_found, "renewal-info: HTTP " + std::to_string(r.status));
   json j = json::parse(r.body, nullptr, false);
   if (!j.is_object() || !j.contains("suggestedWindow")) return make_error(Errc::internal, "renewal-info: no window");
@@ -133,8 +149,8 @@ Result<policy::RenewalWindow> api_window(const RenewOptions& o, const std::strin
   return policy::RenewalWindow{start, end};
 }
 
-Outcome run(const RenewOptions& o) {
-  Outcome out;
+// The run, filling `out` as it learns (so that an exception still leaves the facts it found).
+Outcome run_into(const RenewOptions& o, Outcome& out) {
   SystemClock clock;
   const TimePoint now = clock.now();
   auto cert_pem = read_file(o.cert);
@@ -164,9 +180,11 @@ Outcome run(const RenewOptions& o) {
   auto ca_pem = read_file(o.ca);
   if (!ca_pem) return fail(ca_pem.error().context("--ca"));
 
-  // When: the CA's window if it offers one, else two thirds of the lifetime.
+  // When: the CA's window if it offers one, else two thirds of the lifetime. A CA that cannot be
+  // reached only matters once renewal is due (both paths alike): until then, exit 0.
   policy::RenewalWindow window = policy::renewal_window(cert.tbs().not_before, cert.tbs().not_after);
   std::unique_ptr<renew::AcmeClient> acme_client;
+  std::optional<Error> acme_error;
   if (!o.acme.empty()) {
     renew::AcmeClientOptions ao;
     ao.directory_url = o.acme;
@@ -177,16 +195,25 @@ Outcome run(const RenewOptions& o) {
     ao.eab_hmac = o.eab_hmac;
     ao.contact = o.contact;
     ao.http01_listen = o.http01_listen;
-    auto c = renew::AcmeClient::connect(ao);
-    if (!c) return fail(c.error());
-    acme_client = std::move(*c);
-    if (auto w = acme_client->renewal_info(cert); w && *w) window = **w;
+    if (auto c = renew::AcmeClient::connect(ao)) {
+      acme_client = std::move(*c);
+      if (auto w = acme_client->renewal_info(cert); w && *w) {
+        window = **w;
+        out.window = "ca";
+      }
+    } else {
+      acme_error = c.error();
+    }
   } else if (now < cert.tbs().not_after) {
-    if (auto w = api_window(o, *ca_pem, *cert_pem, *key_pem, cert)) window = *w;
+    if (auto w = api_window(o, *ca_pem, *cert_pem, *key_pem, cert)) {
+      window = *w;
+      out.window = "ca";
+    }
   }
   const renew::Decision d = renew::decide(now, window, o.force);
   out.decision = d.reason;
   if (!d.due) return out;
+  if (acme_error) return fail(acme_error->context("ACME directory " + o.acme));
   if (o.acme.empty() && now >= cert.tbs().not_after)
     return fail(make_error(Errc::unauthorized,
                            "the certificate has expired: renew it through ACME (--acme) or ask an admin to re-issue"));
@@ -219,6 +246,14 @@ Outcome run(const RenewOptions& o) {
   }
   auto fresh = crypto::certificates_from_pem(m.chain_pem);
   if (!fresh || fresh->empty()) return fail(make_error(Errc::internal, "the CA sent no certificate"));
+  // Never install a certificate for another key than the one written beside it.
+  {
+    auto k = crypto::KeySigner::from_pem(m.key_pem.empty() ? *key_pem : m.key_pem);
+    if (!k) return fail(k.error().context("--key"));
+    if ((*k)->public_key().spki != fresh->front().public_key().spki)
+      return fail(make_error(Errc::internal, "the CA's certificate " + fresh->front().serial_hex() +
+                                                 " is not for the key to install; nothing was changed"));
+  }
   if (auto st = renew::install({o.cert, o.key, o.chain}, m); !st) return fail(st.error());
   out.new_serial = m.serial;
   out.new_not_after = fresh->front().tbs().not_after;
@@ -229,6 +264,21 @@ Outcome run(const RenewOptions& o) {
       out.exit = renew::failure_exit(clock.now(), out.new_not_after);
       out.error = "renewed, but --exec failed with status " + std::to_string(rc);
     }
+  }
+  return out;
+}
+
+// A CA's answer of an unexpected shape (a JSON field of another type) must end as a failed
+// run with its exit code and log line, like any other refusal, never as a crash.
+Outcome run(const RenewOptions& o) {
+  Outcome out;
+  try {
+    run_into(o, out);
+  } catch (const std::exception& e) {
+    out.exit = out.not_after == TimePoint{} ? renew::Exit::failed_expiring
+                                            : renew::failure_exit(SystemClock{}.now(), out.not_after);
+    out.decision = "failed";
+    out.error = std::string("unexpected answer from the CA: ") + e.what();
   }
   return out;
 }
@@ -263,12 +313,16 @@ void add_renew(CLI::App& app, Globals& g) {
       "a new version, then swaps that one symlink, so both paths change together. The previous pair is\n"
       "kept as <cert>.prev and <key>.prev. On any failure nothing the consumer reads changes.\n"
       "Exit codes: 0 renewed or not yet due; 10 failed, the current certificate is still valid for more\n"
-      "than a day; 11 failed, the certificate has expired or expires within a day; 2 usage.");
+      "than a day; 11 failed, the certificate has expired or expires within a day; 2 usage. An unreachable\n"
+      "CA is a failure only once renewal is due. A failing --exec after a renewal is a failure too (10 or\n"
+      "11 by the new certificate's expiry; the new pair stays installed). One log line per run (stderr)\n"
+      "gives the decision, whose renewal window decided it (the CA's or the local one) and the expiry.");
   c->callback([&g, o] {
     if (o->server.empty() && o->acme.empty()) {
       g.status = make_error(Errc::invalid_argument, "give --server or --acme");
       return;
     }
+    log::set_level(log::Level::info);  // the run's one line (and nothing chattier)
     const Outcome out = run(*o);
     report(g, out);
     g.exit_code = static_cast<int>(out.exit);

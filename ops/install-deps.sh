@@ -16,6 +16,8 @@ packages=(
   bind9 dnsutils        # an authoritative DNS server taking RFC 2136 updates (dns-01 tests)
   pebble                # the ACME peer in the order benchmark
   python3-cryptography  # the JWS test client (tests/integration/acme/)
+  nginx                 # the zero-downtime consumer `sigil renew --exec` reloads (renew_e2e.sh)
+  default-jre-headless  # keytool: the PKCS#12 trust store as Java reads it (status_trust.sh)
   systemd               # systemd-analyze verify/security of ops/systemd/ (tests/integration/ops_units.sh)
 )
 

@@ -141,7 +141,10 @@ Result<Response> Client::request(const std::string& method, const std::string& t
   req.method_string(method);
   req.target(target);
   req.version(11);
-  req.set(bhttp::field::host, impl_->host);
+  // RFC 9110 §7.2: the port too unless it is the scheme's default (servers build URLs from it).
+  const bool default_port = impl_->port == (impl_->tls ? "443" : "80");
+  const std::string host = impl_->host.find(':') != std::string::npos ? "[" + impl_->host + "]" : impl_->host;
+  req.set(bhttp::field::host, default_port ? host : host + ":" + impl_->port);
   req.set(bhttp::field::user_agent, "sigil");
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;

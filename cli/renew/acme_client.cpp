@@ -38,6 +38,19 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
   return {url.substr(0, slash), url.substr(slash)};
 }
 
+// The Host header for an origin: "https://ca:8443" -> "ca:8443" (the default port left out). The
+// ACME server builds its URLs from it, and http::Client sends the host alone.
+std::string host_of(const std::string& origin) {
+  const auto scheme = origin.find("://");
+  std::string authority = scheme == std::string::npos ? origin : origin.substr(scheme + 3);
+  const bool tls = origin.rfind("https://", 0) == 0;
+  const std::string default_port = tls ? ":443" : ":80";
+  if (authority.size() > default_port.size() &&
+      authority.compare(authority.size() - default_port.size(), default_port.size(), default_port) == 0)
+    authority.resize(authority.size() - default_port.size());
+  return authority;
+}
+
 Error problem(const http::Response& r, const std::string& what) {
   auto j = json::parse(r.body, nullptr, false);
   std::string detail = what + ": HTTP " + std::to_string(r.status);
@@ -57,6 +70,7 @@ Result<std::string> ari_cert_id(const crypto::Certificate& cert) {
 struct AcmeClient::Impl {
   AcmeClientOptions options;
   std::string origin;
+  std::string host;  // the Host header: origin's authority
   std::unique_ptr<http::Client> client;
   json directory;
   std::string nonce;
@@ -66,7 +80,7 @@ struct AcmeClient::Impl {
   Result<http::Response> get(const std::string& url) {
     auto [o, path] = split_url(url);
     if (o != origin) return make_error(Errc::invalid_argument, "the ACME server sent a URL of another origin: " + url);
-    return client->request("GET", path, "", {});
+    return client->request("GET", path, "", {{"Host", host}});
   }
 
   Status fresh_nonce() {
@@ -90,7 +104,8 @@ struct AcmeClient::Impl {
         prot["kid"] = kid;
       nonce.clear();
       SIGIL_TRY(std::string body, acme::jws::sign(*account_key, prot.dump(), payload));
-      SIGIL_TRY(http::Response r, client->request("POST", path, body, {{"Content-Type", "application/jose+json"}}));
+      SIGIL_TRY(http::Response r,
+                client->request("POST", path, body, {{"Content-Type", "application/jose+json"}, {"Host", host}}));
       if (auto n = header(r, "replay-nonce")) nonce = *n;
       if (r.status == 400 && attempt == 0 && r.body.find("urn:ietf:params:acme:error:badNonce") != std::string::npos)
         continue;
@@ -162,12 +177,13 @@ Result<std::unique_ptr<AcmeClient>> AcmeClient::connect(AcmeClientOptions option
   auto impl = std::make_unique<Impl>();
   auto [origin, path] = split_url(options.directory_url);
   impl->origin = origin;
+  impl->host = host_of(origin);
   http::ClientOptions co;
   co.ca_pem = options.ca_pem;
   co.timeout = std::chrono::seconds(30);
   SIGIL_TRY(impl->client, http::Client::create(origin, co));
   impl->options = std::move(options);
-  SIGIL_TRY(http::Response r, impl->client->request("GET", path, "", {}));
+  SIGIL_TRY(http::Response r, impl->client->request("GET", path, "", {{"Host", impl->host}}));
   if (r.status != 200) return make_error(Errc::io, "ACME directory: HTTP " + std::to_string(r.status));
   impl->directory = json::parse(r.body, nullptr, false);
   if (!impl->directory.is_object()) return make_error(Errc::io, "ACME directory is not JSON");
@@ -204,10 +220,18 @@ Result<Renewed> AcmeClient::renew(const crypto::Certificate& cert, const crypto:
   }
   json order_req = {{"identifiers", ids}};
   if (c.directory.contains("renewalInfo")) {
-    SIGIL_TRY(std::string id, ari_cert_id(cert));
-    order_req["replaces"] = id;
+    if (auto id = ari_cert_id(cert)) order_req["replaces"] = *id;
   }
-  SIGIL_TRY(http::Response r, c.post(c.directory.value("newOrder", std::string()), order_req.dump()));
+  const std::string new_order = c.directory.value("newOrder", std::string());
+  SIGIL_TRY(http::Response r, c.post(new_order, order_req.dump()));
+  // `replaces` is advice (RFC 9773 §5): a server may refuse it, e.g. for a certificate another
+  // requester obtained (the first ACME renewal of one the REST API issued), one an earlier
+  // order of ours already replaces (a run that died before installing), or one of a previous
+  // intermediate. Ask once more without it; a refusal of the order itself comes back again.
+  if (r.status >= 400 && r.status < 500 && r.status != 429 && order_req.contains("replaces")) {
+    order_req.erase("replaces");
+    SIGIL_TRY(r, c.post(new_order, order_req.dump()));
+  }
   if (r.status != 201) return problem(r, "newOrder");
   auto order_url = header(r, "location");
   if (!order_url) return make_error(Errc::internal, "newOrder: no Location");
@@ -224,9 +248,10 @@ Result<Renewed> AcmeClient::renew(const crypto::Certificate& cert, const crypto:
     if (ar.status != 200) return problem(ar, "authorization");
     json authz = json::parse(ar.body, nullptr, false);
     if (authz.value("status", std::string()) == "valid") continue;
-    const json* http01 = nullptr;
+    // (A copy: value() returns a temporary, which a pointer into it would outlive.)
+    std::optional<json> http01;
     for (const auto& ch : authz.value("challenges", json::array()))
-      if (ch.value("type", std::string()) == "http-01") http01 = &ch;
+      if (ch.is_object() && ch.value("type", std::string()) == "http-01") http01 = ch;
     if (!http01)
       return make_error(Errc::invalid_argument, "no http-01 challenge offered for a name (wildcards need dns-01)");
     if (!responder) {
@@ -243,7 +268,7 @@ Result<Renewed> AcmeClient::renew(const crypto::Certificate& cert, const crypto:
       SIGIL_TRY(std::string bound,
                 responder->listen({"http01", c.options.http01_listen, http::TlsMode::none, router}, std::nullopt));
       responder->start();
-      log::info("http-01 responder listening", {{"address", bound}});
+      log::write(log::Level::debug, "http-01 responder listening", {{"address", bound}});
     }
     const std::string token = http01->value("token", std::string());
     {
@@ -254,9 +279,9 @@ Result<Renewed> AcmeClient::renew(const crypto::Certificate& cert, const crypto:
     if (cr.status != 200) return problem(cr, "challenge");
     SIGIL_TRY(json done, c.poll(authz_url.get<std::string>(), {"pending"}, Seconds(90)));
     if (done.value("status", std::string()) != "valid")
-      return make_error(Errc::unauthorized, "authorization for " + done["identifier"].value("value", std::string()) +
-                                                " is " + done.value("status", std::string()) + ": " +
-                                                done.dump().substr(0, 400));
+      return make_error(Errc::unauthorized,
+                        "authorization for " + done.value("identifier", json::object()).value("value", std::string()) +
+                            " is " + done.value("status", std::string()) + ": " + done.dump().substr(0, 400));
   }
   if (responder) responder->stop(std::chrono::milliseconds(500));
 

@@ -1,6 +1,8 @@
 // The rotation agent apart from the network: the renewal decision, jitter bounds, exit codes,
 // and the install of a new pair (versions, one symlink swap, .prev, nothing changed on failure).
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,4 +135,85 @@ TEST_CASE("install: a failure leaves what the consumer reads unchanged") {
   CHECK_FALSE(renew::install({cert, key, {}}, {"s1", "NEW\n", "NEWKEY\n"}));
   CHECK(slurp(cert) == "CERT-0\n");
   CHECK(slurp(key) == "KEY-0\n");
+}
+
+TEST_CASE("install: relative symlinks, so the directory works wherever it is mounted") {
+  TempDir d;
+  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+  REQUIRE(write_file_atomic(cert, "CERT-0\n"));
+  REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
+  REQUIRE(renew::install({cert, key, {}}, {"s1", "NEW\n", ""}));
+  CHECK(fs::read_symlink(cert) == ".sigil-renew/live/cert.pem");
+  CHECK(fs::read_symlink(key) == ".sigil-renew/live/key.pem");
+  const fs::path live = fs::read_symlink(d.path / ".sigil-renew/live");
+  CHECK(live.begin()->string() == "versions");
+  // Moved elsewhere, the pair still resolves.
+  const fs::path moved = d.path.string() + "-moved";
+  fs::rename(d.path, moved);
+  CHECK(slurp(moved / "svc.crt") == "NEW\n");
+  CHECK(slurp(moved / "svc.key") == "KEY-0\n");
+  fs::rename(moved, d.path);
+}
+
+TEST_CASE("install: what a killed run left behind is removed by the next") {
+  TempDir d;
+  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+  REQUIRE(write_file_atomic(cert, "CERT-0\n"));
+  REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
+  REQUIRE(renew::install({cert, key, {}}, {"s1", "C1\n", "K1\n"}));
+  // A version directory still under its temporary name, a symlink and .prev files half made.
+  const fs::path half = d.path / ".sigil-renew/versions/.tmp-0123456789ab";
+  fs::create_directories(half);
+  REQUIRE(write_file_atomic(half / "cert.pem", "HALF\n"));
+  fs::create_symlink(".sigil-renew/live/cert.pem", d.path / ".svc.crt.tmp-deadbeef");
+  fs::create_symlink("versions/x", d.path / ".sigil-renew/.live.tmp-deadbeef");
+  REQUIRE(write_file_atomic(d.path / ".svc.key.prev.tmp.12345", "K\n"));
+  REQUIRE(write_file_atomic(d.path / ".unrelated.tmp.1", "keep me\n"));
+  REQUIRE(renew::install({cert, key, {}}, {"s2", "C2\n", "K2\n"}));
+  CHECK_FALSE(fs::exists(half));
+  CHECK_FALSE(fs::is_symlink(d.path / ".svc.crt.tmp-deadbeef"));
+  CHECK_FALSE(fs::is_symlink(d.path / ".sigil-renew/.live.tmp-deadbeef"));
+  CHECK_FALSE(fs::exists(d.path / ".svc.key.prev.tmp.12345"));
+  CHECK(fs::exists(d.path / ".unrelated.tmp.1"));
+  CHECK(slurp(cert) == "C2\n");
+  CHECK(slurp(key) == "K2\n");
+}
+
+TEST_CASE("install: one run at a time; a run that fails after writing its version removes it") {
+  TempDir d;
+  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+  REQUIRE(write_file_atomic(cert, "CERT-0\n"));
+  REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
+  REQUIRE(renew::install({cert, key, {}}, {"s1", "C1\n", "K1\n"}));
+  const fs::path versions = d.path / ".sigil-renew/versions";
+  auto count = [&] {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(versions)) n += e.is_directory();
+    return n;
+  };
+  const int before = count();
+  {
+    // Another run holds the lock.
+    const int fd = ::open((d.path / ".sigil-renew/lock").c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+    auto st = renew::install({cert, key, {}}, {"s2", "C2\n", "K2\n"});
+    CHECK_FALSE(st);
+    if (!st) CHECK(st.error().detail.find("another sigil renew") != std::string::npos);
+    ::close(fd);
+  }
+  CHECK(slurp(cert) == "C1\n");
+  CHECK(count() == before);
+  // <cert>.prev cannot be replaced (a non-empty directory there): the new version is written,
+  // then the run fails, and takes its version away again.
+  fs::remove(d.path / "svc.crt.prev");
+  fs::create_directories(d.path / "svc.crt.prev/x");
+  CHECK_FALSE(renew::install({cert, key, {}}, {"s3", "C3\n", "K3\n"}));
+  CHECK(slurp(cert) == "C1\n");
+  CHECK(slurp(key) == "K1\n");
+  CHECK(count() == before);
+  fs::remove_all(d.path / "svc.crt.prev");
+  REQUIRE(renew::install({cert, key, {}}, {"s4", "C4\n", "K4\n"}));
+  CHECK(slurp(cert) == "C4\n");
+  CHECK(slurp(fs::path(cert.string() + ".prev")) == "C1\n");
 }
