@@ -133,8 +133,12 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   api::register_gauges(deps);
 
   // CRLs: built from the store now, then kept fresh (revocations by any process, half-life).
+  // New leaves name their CRL shard (open_issuer set the layout from revocation.*).
   revocation::CrlOptions crl_options;
   crl_options.validity = config.revocation.crl_validity;
+  crl_options.public_url = config.public_url;
+  crl_options.shards = static_cast<int>(config.revocation.crl_shards);
+  crl_options.delta_interval = config.revocation.delta_crl_interval;
   revocation::CrlPublisher crl(*ctx->key, ctx->issuer->certificate(), ctx->issuer->id(), *ctx->store, *ctx->store,
                                ctx->clock, metrics, crl_options);
   SIGIL_TRY_STATUS(crl.rebuild());

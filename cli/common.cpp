@@ -32,6 +32,9 @@ Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home) {
   issuer::Options opts{ctx->config.public_url, ctx->config.backdate};
   SIGIL_TRY(ctx->issuer, issuer::Issuer::create(*ctx->key, std::move(cert), ctx->config.policy, std::move(profiles),
                                                 opts, ctx->clock, *ctx->store));
+  // Local issuance (`sigil issue`) shards like the server does.
+  SIGIL_TRY_STATUS(ctx->issuer->update_crl_layout(
+      {static_cast<int>(ctx->config.revocation.crl_shards), ctx->config.revocation.delta_crl_interval.count() > 0}));
   return ctx;
 }
 

@@ -73,9 +73,11 @@ void add_issue(CLI::App& app, Globals& g);
 void add_certificates(CLI::App& app, Globals& g);  // list, show, revoke, backup
 void add_ca(CLI::App& app, Globals& g);            // root ..., intermediate ...
 void add_serve(CLI::App& app, Globals& g);
-void add_revocation(CLI::App& app, Globals& g);  // crl show, ocsp status
-void add_acme(CLI::App& app, Globals& g);        // acme eab create|list|revoke
-void add_renew(CLI::App& app, Globals& g);       // the rotation agent
-void add_trust(CLI::App& app, Globals& g);       // trust export
+void add_revocation(CLI::App& app, Globals& g);    // crl show, ocsp status
+void add_acme(CLI::App& app, Globals& g);          // acme eab create|list|revoke
+void add_renew(CLI::App& app, Globals& g);         // the rotation agent
+void add_trust(CLI::App& app, Globals& g);         // trust export
+void add_status(CLI::App& app, Globals& g);        // status (exit 1: needs action)
+void add_flag_renewal(CLI::App& app, Globals& g);  // flag-renewal --serial | --issued-before
 
 }  // namespace sigil::cli

@@ -4,6 +4,7 @@
 
 #include "ca/base/duration.hpp"
 #include "ca/base/file.hpp"
+#include "ca/issuer/issuer.hpp"
 
 namespace sigil::cli {
 namespace {
@@ -236,7 +237,8 @@ Result<Config> parse_config(std::string_view text) {
   if (j.contains("revocation")) {
     const json& r = j["revocation"];
     SIGIL_TRY_STATUS(only_keys(r, "revocation",
-                               {"crl_validity", "ocsp_validity", "ocsp_responder_ttl", "ocsp_sign_with_intermediate"}));
+                               {"crl_validity", "ocsp_validity", "ocsp_responder_ttl", "ocsp_sign_with_intermediate",
+                                "crl_shards", "delta_crl_interval"}));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "crl_validity", c.revocation.crl_validity));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_validity", c.revocation.ocsp_validity));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_responder_ttl", c.revocation.ocsp_responder_ttl));
@@ -251,6 +253,12 @@ Result<Config> parse_config(std::string_view text) {
       return key_error("revocation.ocsp_validity", "must be between 1m and 7d");
     if (c.revocation.ocsp_responder_ttl < 2 * c.revocation.ocsp_validity)
       return key_error("revocation.ocsp_responder_ttl", "must be at least twice ocsp_validity");
+    SIGIL_TRY_STATUS(get_int(r, "revocation.", "crl_shards", c.revocation.crl_shards, 1, issuer::kMaxCrlShards));
+    SIGIL_TRY_STATUS(get_duration(r, "revocation.", "delta_crl_interval", c.revocation.delta_crl_interval));
+    const Seconds delta = c.revocation.delta_crl_interval;
+    if (delta.count() != 0 && (delta < Seconds(60) || delta > c.revocation.crl_validity / 2))
+      return key_error("revocation.delta_crl_interval",
+                       "must be 0 (no delta CRLs) or between 1m and half of crl_validity");
   }
   if (j.contains("acme")) SIGIL_TRY_STATUS(parse_acme(j["acme"], c.acme));
   return c;
@@ -293,7 +301,9 @@ std::string to_json(const Config& c) {
   j["revocation"] = {{"crl_validity", format_duration(c.revocation.crl_validity)},
                      {"ocsp_validity", format_duration(c.revocation.ocsp_validity)},
                      {"ocsp_responder_ttl", format_duration(c.revocation.ocsp_responder_ttl)},
-                     {"ocsp_sign_with_intermediate", c.revocation.ocsp_sign_with_intermediate}};
+                     {"ocsp_sign_with_intermediate", c.revocation.ocsp_sign_with_intermediate},
+                     {"crl_shards", c.revocation.crl_shards},
+                     {"delta_crl_interval", format_duration(c.revocation.delta_crl_interval)}};
   j["limits"] = {{"max_body", c.limits.max_body},
                  {"max_header", c.limits.max_header},
                  {"request_timeout", format_duration(c.limits.request_timeout)},

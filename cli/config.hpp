@@ -48,7 +48,7 @@ struct RevocationOptions {
   Seconds ocsp_validity{3600};        // OCSP response nextUpdate - thisUpdate
   Seconds ocsp_responder_ttl{86400};  // delegated responder certificate
   bool ocsp_sign_with_intermediate = false;
-  std::int64_t crl_shards = 1;   // 1: one CRL per issuer; N > 1: new certificates spread over N shard CRLs
+  std::int64_t crl_shards = 1;    // 1: one CRL per issuer; N > 1: new certificates spread over N shard CRLs
   Seconds delta_crl_interval{0};  // delta CRLs this often (and after revocations); 0: none
 };
 

@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   add_acme(app, g);
   add_renew(app, g);
   add_trust(app, g);
+  add_status(app, g);
+  add_flag_renewal(app, g);
   app.add_subcommand("version", "Print the version")->callback([&g] {
     if (g.json)
       std::cout << "{\"version\": \"" SIGIL_VERSION "\"}\n";

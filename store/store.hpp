@@ -65,6 +65,9 @@ struct PendingCertificate {
   std::int64_t not_before = 0;
   std::int64_t not_after = 0;
   std::int64_t created_at = 0;
+  // The CRL shard whose URL the certificate's CRL distribution point names, fixed at issuance:
+  // 0 is the issuer's single CRL, 1..N the shards of `revocation.crl_shards` (ca/issuer).
+  int crl_shard = 0;
 };
 
 struct CertificateRecord {
@@ -82,6 +85,7 @@ struct CertificateRecord {
   CertStatus status = CertStatus::pending;
   std::optional<std::int64_t> revoked_at;
   std::optional<RevocationReason> revocation_reason;
+  int crl_shard = 0;
 };
 
 struct ListFilter {
@@ -112,6 +116,13 @@ class CertificateLedger {
   // not_found if unknown; conflict if already revoked or still pending. Audit in the same transaction.
   virtual Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason,
                         const AuditEntry& audit) = 0;
+  // Flags valid, unexpired certificates for early replacement (an incident): one serial, or
+  // every one issued (created_at) before `issued_before`. Returns how many were newly flagged;
+  // audit in the same transaction.
+  virtual Result<std::int64_t> flag_for_renewal(const std::optional<std::string>& serial,
+                                                std::optional<std::int64_t> issued_before, std::int64_t at,
+                                                const AuditEntry& audit) = 0;
+  virtual Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) = 0;
 };
 
 struct RevokedSerial {
@@ -120,15 +131,27 @@ struct RevokedSerial {
   RevocationReason reason = RevocationReason::unspecified;
 };
 
-// What revocation publishers read (CRL builder, OCSP responder, the TLS client check).
+// What revocation publishers read (CRL builder, OCSP responder, the TLS client check). A CRL's
+// scope is one issuer's CRL shard (PendingCertificate::crl_shard; 0 when unsharded).
 class RevocationReader {
  public:
   virtual ~RevocationReader() = default;
-  // Revoked certificates of one issuer whose not_after >= `not_after_min` (expired entries may
-  // leave the CRL, RFC 5280 §3.3), in serial order, streamed: nothing is held in memory here.
-  virtual Status for_each_revoked(const std::string& issuer_id, std::int64_t not_after_min,
+  // Revoked certificates of one issuer's shard whose not_after >= `not_after_min` (expired
+  // entries may leave the CRL, RFC 5280 §3.3), in serial order, streamed: nothing is held in
+  // memory here.
+  virtual Status for_each_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min,
                                   const std::function<Status(const RevokedSerial&)>& fn) = 0;
-  virtual Result<std::int64_t> count_revoked(const std::string& issuer_id, std::int64_t not_after_min) = 0;
+  virtual Result<std::int64_t> count_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min) = 0;
+  // The same, only those revoked after revocation_sequence() was `sequence` (a delta CRL's
+  // entries), in serial order.
+  virtual Status for_each_revoked_since(const std::string& issuer_id, int shard, std::int64_t sequence,
+                                        std::int64_t not_after_min,
+                                        const std::function<Status(const RevokedSerial&)>& fn) = 0;
+  // The shards of one issuer that some certificate with not_after >= `not_after_min` names
+  // (every CRL that must be published), ascending.
+  virtual Result<std::vector<int>> crl_shards(const std::string& issuer_id, std::int64_t not_after_min) = 0;
+  // The shards of one issuer's certificates revoked after `sequence`, ascending.
+  virtual Result<std::vector<int>> revoked_shards_since(const std::string& issuer_id, std::int64_t sequence) = 0;
   // Every signed (valid or revoked) certificate of one issuer with not_after >= `not_after_min`,
   // streamed: what an OCSP pre-signer walks. `revoked_at` is 0 for valid ones.
   virtual Status for_each_certificate(const std::string& issuer_id, std::int64_t not_after_min,
@@ -145,17 +168,23 @@ struct CrlRecord {
   std::int64_t this_update = 0;
   std::int64_t next_update = 0;
   Bytes der;
+  int shard = 0;
+  bool delta = false;                       // a delta CRL (RFC 5280 §5.2.4) of the shard
+  std::optional<std::int64_t> base_number;  // a delta's BaseCRLNumber
 };
 
-// CRL numbers and the latest CRL per issuer. Numbers are allocated (committed) before the CRL
-// is signed, so a crash can skip a number and never reuse one (RFC 5280 §5.2.3).
+// CRL numbers and the latest CRLs per issuer and shard. Numbers are allocated (committed) before
+// the CRL is signed, so a crash can skip a number and never reuse one (RFC 5280 §5.2.3). A shard's
+// complete and delta CRLs share its one sequence (RFC 5280 §5.2.4).
 class CrlStore {
  public:
   virtual ~CrlStore() = default;
-  virtual Result<std::int64_t> next_crl_number(const std::string& issuer_id) = 0;
-  // Keeps the CRL unless a higher-numbered one is already saved.
+  virtual Result<std::int64_t> next_crl_number(const std::string& issuer_id, int shard) = 0;
+  // Keeps the CRL unless a higher-numbered one of the same shard and kind is already saved.
   virtual Status save_crl(const CrlRecord& crl) = 0;
-  virtual Result<std::optional<CrlRecord>> latest_crl(const std::string& issuer_id) = 0;
+  virtual Result<std::optional<CrlRecord>> latest_crl(const std::string& issuer_id, int shard, bool delta) = 0;
+  // Every saved CRL of one issuer (the latest per shard and kind), by shard, complete first.
+  virtual Result<std::vector<CrlRecord>> list_crls(const std::string& issuer_id) = 0;
 };
 
 class AuditLog {

@@ -549,7 +549,8 @@ Result<store::CertificateRecord> Ra::certificate_by_id(const std::string& cert_i
 Result<RenewalInfo> Ra::renewal_info(const std::string& cert_id) {
   SIGIL_TRY(auto rec, certificate_by_id(cert_id));
   const TimePoint t = clock_.now();
-  policy::RenewalWindow w = rec.status == store::CertStatus::revoked
+  SIGIL_TRY(auto flagged, store_.renewal_flagged_at(rec.serial));
+  policy::RenewalWindow w = rec.status == store::CertStatus::revoked || flagged
                                 ? policy::renew_now(t)
                                 : policy::renewal_window(from_unix(rec.not_before), from_unix(rec.not_after));
   return RenewalInfo{w.start, w.end, ""};

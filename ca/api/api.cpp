@@ -255,6 +255,24 @@ class Api {
     return resp;
   }
 
+  // RFC 9773's JSON shape for cron clients that do not speak ACME: when to renew this
+  // certificate. Not secret (any caller may ask); "now" for revoked and flagged certificates.
+  Response renewal_info(const Request& req) {
+    auto serial = store::normalize_serial(req.params.at("serial"));
+    if (!serial) return fail(serial.error());
+    auto rec = d_.store.find(*serial);
+    if (!rec) return fail(rec.error());
+    if (!*rec || (*rec)->der.empty()) return fail(make_error(Errc::not_found, "no certificate with that serial"));
+    const auto& r = **rec;
+    auto flagged = d_.store.renewal_flagged_at(r.serial);
+    if (!flagged) return fail(flagged.error());
+    const policy::RenewalWindow w = r.status == store::CertStatus::revoked || *flagged
+                                        ? policy::renew_now(d_.clock.now())
+                                        : policy::renewal_window(from_unix(r.not_before), from_unix(r.not_after));
+    json j = {{"suggestedWindow", {{"start", format_rfc3339(w.start)}, {"end", format_rfc3339(w.end)}}}};
+    return Response::json(200, j.dump()).with("Retry-After", "21600");
+  }
+
   Response metrics(const Request& req) {
     auto id = caller(req);
     if (!id) return fail(id.error());
@@ -283,6 +301,7 @@ std::shared_ptr<const http::Router> api_router(Deps& deps) {
   r->add({"GET", "/api/v1/certificates/{serial}", Auth::client_cert, bind(api, &Api::show), ""});
   r->add({"POST", "/api/v1/certificates/{serial}/revoke", Auth::client_cert, bind(api, &Api::revoke), ""});
   r->add({"POST", "/api/v1/renew", Auth::client_cert, bind(api, &Api::renew), ""});
+  r->add({"GET", "/api/v1/renewal-info/{serial}", Auth::none, bind(api, &Api::renewal_info), ""});
   r->add({"GET", "/metrics", Auth::client_cert, bind(api, &Api::metrics), ""});
   return r;
 }
@@ -292,6 +311,7 @@ std::shared_ptr<http::Router> acme_router(Deps& deps) {
   auto r = std::make_shared<http::Router>();
   r->add({"GET", "/health", http::Auth::none, health, "/health"});
   r->add({"POST", "/api/v1/renew", http::Auth::client_cert, bind(api, &Api::renew), ""});
+  r->add({"GET", "/api/v1/renewal-info/{serial}", http::Auth::none, bind(api, &Api::renewal_info), ""});
   return r;
 }
 
@@ -313,8 +333,11 @@ bool etag_matches(std::string_view header, std::string_view etag) {
 }
 
 // A cacheable immutable-until-next-update document, with conditional GET.
+// `date_is_exact` false: another version was served with the same Last-Modified second, so an
+// If-Modified-Since equal to it cannot prove the client has this one (200, not 304).
 Response cacheable(const Request& req, std::string content_type, const Bytes& body, const std::string& etag,
-                   TimePoint last_modified, std::optional<TimePoint> expires, TimePoint now) {
+                   TimePoint last_modified, std::optional<TimePoint> expires, TimePoint now,
+                   bool date_is_exact = true) {
   const std::string lm = format_http_date(last_modified);
   std::int64_t max_age = 3600;
   if (expires) max_age = std::max<std::int64_t>(0, std::chrono::duration_cast<Seconds>(*expires - now).count());
@@ -327,7 +350,8 @@ Response cacheable(const Request& req, std::string content_type, const Bytes& bo
     not_modified = etag_matches(*inm, etag);
   } else if (auto ims = req.header("if-modified-since")) {
     auto t = parse_http_date(*ims);
-    not_modified = t && to_unix(last_modified) <= to_unix(*t);
+    not_modified =
+        t && (to_unix(last_modified) < to_unix(*t) || (date_is_exact && to_unix(last_modified) == to_unix(*t)));
   }
   Response r;
   if (not_modified) {
@@ -429,15 +453,28 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
             return ocsp_response(d.ocsp.respond(as_bytes(req.body)));
           },
           "/ocsp"});
+  // The intermediate's CRLs (ca/revocation: /crl/<id>.crl, and with shards /crl/<id>/<k>.crl, each
+  // with its -delta.crl), as the leaves' CDP and FreshestCRL name them. A CRL's number is its
+  // ETag: unique per URL (a shard's complete and delta CRLs share one sequence, at two URLs).
+  auto intermediate_crl = [&d](const Request& req, const std::string& path) -> std::optional<Response> {
+    auto crl = d.crl.find(path);
+    if (!crl) {
+      if (path == d.crl_path) return Response::problem(503, "about:blank", "the CRL is not ready yet");
+      return std::nullopt;
+    }
+    return cacheable(req, "application/pkix-crl", crl->der, "\"" + std::to_string(crl->number) + "\"", crl->this_update,
+                     crl->next_update, d.clock.now(), !crl->same_second_as_previous);
+  };
+  r->add({"GET", "/crl/{dir}/{file}", http::Auth::none,
+          [intermediate_crl](const Request& req) {
+            auto resp = intermediate_crl(req, "/crl/" + req.params.at("dir") + "/" + req.params.at("file"));
+            return resp ? std::move(*resp) : Response::problem(404, "about:blank", "no such CRL");
+          },
+          "/crl/{dir}/{file}"});
   r->add({"GET", "/crl/{file}", http::Auth::none,
-          [&d](const Request& req) {
+          [&d, intermediate_crl](const Request& req) {
             const std::string& file = req.params.at("file");
-            if ("/crl/" + file == d.crl_path) {
-              auto crl = d.crl.current();
-              if (!crl) return Response::problem(503, "about:blank", "the CRL is not ready yet");
-              return cacheable(req, "application/pkix-crl", crl->der, "\"" + std::to_string(crl->number) + "\"",
-                               crl->this_update, crl->next_update, d.clock.now());
-            }
+            if (auto resp = intermediate_crl(req, "/crl/" + file)) return std::move(*resp);
             if (file == "root.crl") {
               auto der = d.root_crl ? d.root_crl() : std::nullopt;
               if (!der) return Response::problem(404, "about:blank", "no root CRL installed (sigil root crl --out)");

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cassert>
 
 #include "ca/base/encoding.hpp"
 #include "ca/crypto/oids.hpp"
@@ -62,6 +63,56 @@ void write_access_description(Writer& w, ByteView method, const std::string& url
   w.oid(method);
   w.string(tag::context(kGnUri), url);
   w.end(m);
+}
+
+// CRLDistributionPoints / FreshestCRL: one DistributionPoint per URL, each a fullName URI.
+Bytes distribution_points(const std::vector<std::string>& urls) {
+  return build([&](Writer& x) {
+    const auto m = x.begin(tag::kSequence);
+    for (const auto& url : urls) {
+      const auto dp = x.begin(tag::kSequence);
+      const auto dpn = x.begin(tag::context_constructed(0));   // distributionPoint
+      const auto full = x.begin(tag::context_constructed(0));  // fullName
+      x.string(tag::context(kGnUri), url);
+      x.end(full);
+      x.end(dpn);
+      x.end(dp);
+    }
+    x.end(m);
+  });
+}
+
+// IssuingDistributionPoint { distributionPoint [0] { fullName [0] { URI } }, onlyContainsUserCerts [1] }
+Bytes issuing_distribution_point(const std::string& url, bool only_user_certs) {
+  return build([&](Writer& x) {
+    const auto m = x.begin(tag::kSequence);
+    const auto dpn = x.begin(tag::context_constructed(0));
+    const auto full = x.begin(tag::context_constructed(0));
+    x.string(tag::context(kGnUri), url);
+    x.end(full);
+    x.end(dpn);
+    if (only_user_certs) {
+      const std::uint8_t t[] = {0xff};
+      x.tlv(tag::context(1), t);  // [1] IMPLICIT BOOLEAN TRUE (FALSE, the default, is omitted)
+    }
+    x.end(m);
+  });
+}
+
+// The URIs of a DistributionPointName's fullName ([0] GeneralNames); nameRelativeToCRLIssuer
+// names none.
+Result<std::vector<std::string>> full_name_urls(const Tlv& dpn) {
+  Reader r(dpn.contents);  // a CHOICE, so [0] is an explicit tag around it
+  SIGIL_TRY(Tlv choice, r.next());
+  if (!r.empty()) return bad("trailing bytes in a distribution point name");
+  std::vector<std::string> out;
+  if (choice.tag != tag::context_constructed(0)) return out;
+  Reader names(choice.contents);
+  while (!names.empty()) {
+    SIGIL_TRY(Tlv n, names.next());
+    if (n.tag == tag::context(kGnUri)) out.push_back(bytes_sv(n.contents));
+  }
+  return out;
 }
 
 bool ascii_printable(std::string_view s) {
@@ -475,21 +526,9 @@ Result<Bytes> encode_tbs(const CertificateSpec& s) {
                       x.end(m);
                     }));
   }
-  if (!s.crl_urls.empty()) {
-    write_extension(w, oid::crl_distribution_points, false, build([&](Writer& x) {
-                      const auto m = x.begin(tag::kSequence);
-                      for (const auto& url : s.crl_urls) {
-                        const auto dp = x.begin(tag::kSequence);
-                        const auto dpn = x.begin(tag::context_constructed(0));
-                        const auto full = x.begin(tag::context_constructed(0));
-                        x.string(tag::context(kGnUri), url);
-                        x.end(full);
-                        x.end(dpn);
-                        x.end(dp);
-                      }
-                      x.end(m);
-                    }));
-  }
+  if (!s.crl_urls.empty()) write_extension(w, oid::crl_distribution_points, false, distribution_points(s.crl_urls));
+  if (!s.freshest_crl_urls.empty())
+    write_extension(w, oid::freshest_crl, false, distribution_points(s.freshest_crl_urls));
   if (!s.ocsp_urls.empty() || !s.ca_issuer_urls.empty()) {
     write_extension(w, oid::authority_info_access, false, build([&](Writer& x) {
                       const auto m = x.begin(tag::kSequence);
@@ -722,6 +761,49 @@ Result<Bytes> decode_authority_key_id(ByteView v) {
   return Bytes(id.contents.begin(), id.contents.end());
 }
 
+Result<std::vector<std::string>> decode_distribution_point_urls(ByteView v) {
+  SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
+  Reader r(seq.contents);
+  std::vector<std::string> out;
+  if (r.empty()) return bad("empty distribution points");
+  while (!r.empty()) {
+    SIGIL_TRY(Tlv dp, r.expect(tag::kSequence));
+    Reader dr(dp.contents);
+    Tlv dpn;
+    SIGIL_TRY(bool has_name, dr.optional(tag::context_constructed(0), dpn));
+    if (!has_name) return bad("distribution point without a name");
+    SIGIL_TRY(std::vector<std::string> urls, full_name_urls(dpn));
+    out.insert(out.end(), urls.begin(), urls.end());
+  }
+  return out;
+}
+
+Result<IssuingDistributionPoint> decode_issuing_distribution_point(ByteView v) {
+  SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
+  Reader r(seq.contents);
+  IssuingDistributionPoint idp;
+  Tlv t;
+  SIGIL_TRY(bool has_dp, r.optional(tag::context_constructed(0), t));
+  if (has_dp) {
+    SIGIL_TRY(idp.urls, full_name_urls(t));
+  }
+  // [1], [2], [4], [5]: IMPLICIT BOOLEAN DEFAULT FALSE, so DER has them only when TRUE.
+  auto flag = [&](unsigned n, bool& out) -> Status {
+    SIGIL_TRY(bool present, r.optional(tag::context(n), t));
+    if (!present) return {};
+    if (t.contents.size() != 1 || t.contents[0] != 0xff) return bad("issuingDistributionPoint: bad BOOLEAN");
+    out = true;
+    return {};
+  };
+  SIGIL_TRY_STATUS(flag(1, idp.only_user_certs));
+  SIGIL_TRY_STATUS(flag(2, idp.only_ca_certs));
+  SIGIL_TRY(idp.only_some_reasons, r.optional(tag::context(3), t));
+  SIGIL_TRY_STATUS(flag(4, idp.indirect_crl));
+  SIGIL_TRY_STATUS(flag(5, idp.only_attribute_certs));
+  if (!r.empty()) return bad("issuingDistributionPoint: trailing fields");
+  return idp;
+}
+
 Result<NameConstraints> decode_name_constraints(ByteView v) {
   SIGIL_TRY(Tlv seq, der::read_single(v, tag::kSequence));
   Reader r(seq.contents);
@@ -890,8 +972,12 @@ Bytes encode_csr_info(ByteView subject_name, ByteView spki, const std::vector<Ge
 
 CrlWriter::CrlWriter(const CrlSpec& header, std::size_t expected_entries) : header_(header) {
   header_.revoked.clear();
+  // A delta CRL points at no further delta (RFC 5280 §5.2.6).
+  assert(!header_.base_crl_number || header_.freshest_crl_urls.empty());
+  std::size_t urls = header_.idp_url.size();
+  for (const auto& u : header_.freshest_crl_urls) urls += u.size() + 16;
   // ~50 octets per entry (SEQUENCE, 17-octet INTEGER, UTCTime, reason extension) + the rest.
-  w_.reserve(expected_entries * 52 + header_.issuer.size() * 2 + 512);
+  w_.reserve(expected_entries * 52 + header_.issuer.size() * 2 + urls + 512);
   outer_ = w_.begin(tag::kSequence);
   tbs_start_ = w_.size();
   tbs_ = w_.begin(tag::kSequence);
@@ -933,6 +1019,16 @@ ByteView CrlWriter::tbs() {
                       x.end(a);
                     }));
     write_extension(w_, oid::crl_number, false, build([&](Writer& x) { x.small_integer(header_.crl_number); }));
+    if (header_.base_crl_number) {
+      write_extension(w_, oid::delta_crl_indicator, true,
+                      build([&](Writer& x) { x.small_integer(*header_.base_crl_number); }));
+    }
+    if (!header_.idp_url.empty()) {
+      write_extension(w_, oid::issuing_distribution_point, true,
+                      issuing_distribution_point(header_.idp_url, header_.idp_only_user_certs));
+    }
+    if (!header_.freshest_crl_urls.empty())
+      write_extension(w_, oid::freshest_crl, false, distribution_points(header_.freshest_crl_urls));
     w_.end(exts);
     w_.end(wrap);
     w_.end(tbs_);
@@ -984,11 +1080,23 @@ Result<CrlSummary> parse_crl_summary(ByteView der) {
       SIGIL_TRY(Tlv o, xr.expect(tag::kOid));
       Tlv crit;
       SIGIL_TRY(bool has_crit, xr.optional(tag::kBoolean, crit));
-      (void)has_crit;
+      bool critical = false;
+      if (has_crit) {
+        SIGIL_TRY(critical, der::read_boolean(crit));
+      }
       SIGIL_TRY(Tlv value, xr.expect(tag::kOctetString));
       if (oid::equal(o.contents, oid::crl_number)) {
         SIGIL_TRY(Tlv n, der::read_single(value.contents, tag::kInteger));
         SIGIL_TRY(out.number, der::read_small_integer(n));
+      } else if (oid::equal(o.contents, oid::delta_crl_indicator)) {
+        SIGIL_TRY(Tlv n, der::read_single(value.contents, tag::kInteger));
+        SIGIL_TRY(out.base_number, der::read_small_integer(n));
+        out.delta_indicator_critical = critical;
+      } else if (oid::equal(o.contents, oid::issuing_distribution_point)) {
+        SIGIL_TRY(out.idp, decode_issuing_distribution_point(value.contents));
+        out.idp_critical = critical;
+      } else if (oid::equal(o.contents, oid::freshest_crl)) {
+        SIGIL_TRY(out.freshest_crl_urls, decode_distribution_point_urls(value.contents));
       }
     }
   }

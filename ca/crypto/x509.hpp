@@ -82,6 +82,7 @@ struct CertificateSpec {
   Bytes authority_key_id;         // omitted when empty (self-signed root)
   std::vector<GeneralName> sans;  // SAN critical when subject is empty (RFC 5280 §4.2.1.6)
   std::vector<std::string> crl_urls;
+  std::vector<std::string> freshest_crl_urls;  // FreshestCRL (RFC 5280 §4.2.1.15): where delta CRLs are
   std::vector<std::string> ocsp_urls;
   std::vector<std::string> ca_issuer_urls;
   bool ocsp_no_check = false;
@@ -159,6 +160,16 @@ struct NameConstraints {
   std::vector<GeneralName> excluded;
 };
 Result<NameConstraints> decode_name_constraints(ByteView v);
+// CRLDistributionPoints and FreshestCRL (same syntax): the fullName URIs of every distribution
+// point, in order. Other name forms are skipped; a distribution point naming none is refused.
+Result<std::vector<std::string>> decode_distribution_point_urls(ByteView v);
+// IssuingDistributionPoint (RFC 5280 §5.2.5), the parts Sigil writes and checks.
+struct IssuingDistributionPoint {
+  std::vector<std::string> urls;  // distributionPoint fullName URIs
+  bool only_user_certs = false, only_ca_certs = false, indirect_crl = false, only_attribute_certs = false;
+  bool only_some_reasons = false;
+};
+Result<IssuingDistributionPoint> decode_issuing_distribution_point(ByteView v);
 
 // A certification request, parsed strictly. Views point into `der`.
 class Csr {
@@ -205,6 +216,14 @@ struct CrlSpec {
   std::vector<RevokedEntry> revoked;  // for encode_tbs_crl only; CrlWriter takes entries one by one
   Bytes authority_key_id;
   std::int64_t crl_number = 0;
+  // Issuing Distribution Point (RFC 5280 §5.2.5), critical: the CRL's scope is the certificates
+  // whose CRL distribution point is this URL (a shard). Empty: no IDP (the CA's whole scope).
+  std::string idp_url;
+  bool idp_only_user_certs = true;  // onlyContainsUserCerts (with idp_url)
+  // A delta CRL (RFC 5280 §5.2.4): critical Delta CRL Indicator naming its base's CRL number.
+  std::optional<std::int64_t> base_crl_number;
+  // A complete CRL's pointers to its delta CRLs (RFC 5280 §5.2.6, non-critical; never in a delta).
+  std::vector<std::string> freshest_crl_urls;
 };
 
 // Builds a signed CRL in one buffer, entries streamed in: no per-entry objects, no copy of
@@ -234,6 +253,11 @@ struct CrlSummary {
   TimePoint this_update, next_update;  // nextUpdate required
   std::size_t entries = 0;
   std::optional<std::int64_t> number;
+  std::optional<IssuingDistributionPoint> idp;
+  bool idp_critical = false;
+  std::optional<std::int64_t> base_number;  // Delta CRL Indicator: this is a delta CRL
+  bool delta_indicator_critical = false;
+  std::vector<std::string> freshest_crl_urls;
 };
 Result<CrlSummary> parse_crl_summary(ByteView der);
 

@@ -29,7 +29,29 @@ IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca
   if (public_url.empty()) return {};
   const std::string base = trim_slash(public_url);
   const std::string short_id = issuer_id(ca).substr(0, 16);
-  return {base + "/crl/" + short_id + ".crl", base + "/ocsp", base + "/ca/" + short_id + ".crt"};
+  return {base + crl_path(ca, 0), base + "/ocsp", base + "/ca/" + short_id + ".crt"};
+}
+
+std::string crl_path(const crypto::Certificate& ca, int shard, bool delta) {
+  const std::string short_id = issuer_id(ca).substr(0, 16);
+  const std::string suffix = delta ? "-delta.crl" : ".crl";
+  if (shard == 0) return "/crl/" + short_id + suffix;
+  return "/crl/" + short_id + "/" + std::to_string(shard) + suffix;
+}
+
+std::string crl_url(const std::string& public_url, const crypto::Certificate& ca, int shard, bool delta) {
+  if (public_url.empty()) return {};
+  return trim_slash(public_url) + crl_path(ca, shard, delta);
+}
+
+int crl_shard_for(crypto::ByteView serial, int shards) {
+  if (shards <= 1) return 0;
+  // The serial's low 64 bits are CSPRNG output: uniform over the shards (the bias of 2^64 mod N
+  // is below 2^-50).
+  std::uint64_t low = 0;
+  const std::size_t n = std::min<std::size_t>(serial.size(), 8);
+  for (std::size_t i = serial.size() - n; i < serial.size(); ++i) low = (low << 8) | serial[i];
+  return 1 + static_cast<int>(low % static_cast<std::uint64_t>(shards));
 }
 
 Bytes new_serial() {
@@ -133,6 +155,14 @@ policy::Profiles Issuer::profiles() const {
   return profiles_;
 }
 
+Status Issuer::update_crl_layout(CrlLayout layout) {
+  if (layout.shards < 1 || layout.shards > kMaxCrlShards)
+    return make_error(Errc::invalid_argument, "CRL shards must be between 1 and " + std::to_string(kMaxCrlShards));
+  std::unique_lock lock(policy_mu_);
+  crl_layout_ = layout;
+  return {};
+}
+
 Status Issuer::update_policy(policy::IdentifierPolicy identifiers, policy::Profiles profiles) {
   SIGIL_TRY_STATUS(identifiers.validate());
   std::unique_lock lock(policy_mu_);
@@ -204,8 +234,12 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   spec.subject_key_id = crypto::key_identifier(key);
   spec.authority_key_id = ca_key_id_;
   spec.sans = names;
+  // The CRL shard is fixed here, with the serial, and recorded with the certificate.
+  int shard = 0;
   if (!urls_.crl.empty()) {
-    spec.crl_urls = {urls_.crl};
+    shard = crl_shard_for(spec.serial, crl_layout_.shards);
+    spec.crl_urls = {crl_url(options_.public_url, ca_, shard)};
+    if (crl_layout_.deltas) spec.freshest_crl_urls = {crl_url(options_.public_url, ca_, shard, true)};
     spec.ocsp_urls = {urls_.ocsp};
     spec.ca_issuer_urls = {urls_.ca_issuers};
   }
@@ -227,6 +261,7 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   pc.not_before = to_unix(not_before);
   pc.not_after = to_unix(not_after);
   pc.created_at = to_unix(now);
+  pc.crl_shard = shard;
   return p;
 }
 

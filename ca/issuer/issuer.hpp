@@ -15,6 +15,16 @@
 
 namespace sigil::issuer {
 
+// How new certificates name their CRL (RFC 5280 §5.2.5, §5.2.6). With one shard, every leaf
+// names the issuer's single CRL (shard 0); with N > 1, a leaf gets shard 1..N from its serial
+// (uniform) and that shard's URL. A certificate's shard is stored with it and never changes, so
+// changing `shards` later leaves earlier certificates and their CRLs as they were.
+struct CrlLayout {
+  int shards = 1;       // 1..kMaxCrlShards
+  bool deltas = false;  // leaves also carry a FreshestCRL pointer to their shard's delta CRL
+};
+inline constexpr int kMaxCrlShards = 1024;
+
 struct Options {
   std::string public_url;    // base of the CDP and AIA URLs ("" writes none)
   Seconds backdate{5 * 60};  // notBefore = now - backdate, for clock skew
@@ -22,11 +32,18 @@ struct Options {
 
 // URLs written into leaves, keyed by issuer so an old intermediate keeps answering for its own.
 struct IssuerUrls {
-  std::string crl;         // <public>/crl/<issuer-key-id>.crl
+  std::string crl;         // <public>/crl/<issuer-key-id>.crl (shard 0)
   std::string ocsp;        // <public>/ocsp
   std::string ca_issuers;  // <public>/ca/<issuer-key-id>.crt
 };
 IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca);
+// A CRL's path on the public listener (the URL is <public> + path): shard 0 is
+// /crl/<issuer-key-id>.crl, shard k > 0 /crl/<issuer-key-id>/<k>.crl; a shard's delta CRL is the
+// same path with "-delta" before ".crl".
+std::string crl_path(const crypto::Certificate& ca, int shard, bool delta = false);
+std::string crl_url(const std::string& public_url, const crypto::Certificate& ca, int shard, bool delta = false);
+// The shard of a new certificate: 0 with one shard, else 1 + (serial mod shards).
+int crl_shard_for(crypto::ByteView serial, int shards);
 // Stable identifier of an issuing CA: hex SHA-256 of its SubjectPublicKeyInfo.
 std::string issuer_id(const crypto::Certificate& ca);
 
@@ -89,6 +106,9 @@ class Issuer {
   policy::Profiles profiles() const;
   // SIGHUP: a new identifier policy and profiles for requests prepared from now on.
   Status update_policy(policy::IdentifierPolicy identifiers, policy::Profiles profiles);
+  // The CRL layout for certificates prepared from now on (one shard, no deltas until set; the
+  // composition root sets it from `revocation.crl_shards` and `revocation.delta_crl_interval`).
+  Status update_crl_layout(CrlLayout layout);
 
  private:
   Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy::IdentifierPolicy identifiers,
@@ -103,6 +123,7 @@ class Issuer {
   policy::IdentifierPolicy identifiers_;
   policy::Profiles profiles_;
   Options options_;
+  CrlLayout crl_layout_;  // guarded by policy_mu_
   const Clock& clock_;
   store::CertificateLedger& ledger_;
   std::string id_;

@@ -11,9 +11,15 @@ using crypto::ByteView;
 
 bool same(ByteView a, ByteView b) { return std::equal(a.begin(), a.end(), b.begin(), b.end()); }
 
-const ByteView kKnown[] = {
-    oid::basic_constraints,        oid::key_usage,        oid::ext_key_usage,           oid::subject_key_identifier,
-    oid::authority_key_identifier, oid::subject_alt_name, oid::crl_distribution_points, oid::authority_info_access};
+const ByteView kKnown[] = {oid::basic_constraints,
+                           oid::key_usage,
+                           oid::ext_key_usage,
+                           oid::subject_key_identifier,
+                           oid::authority_key_identifier,
+                           oid::subject_alt_name,
+                           oid::crl_distribution_points,
+                           oid::authority_info_access,
+                           oid::freshest_crl};
 }  // namespace
 
 std::vector<std::string> lint_leaf(ByteView tbs_der, const LintExpectations& want) {

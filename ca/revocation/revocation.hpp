@@ -10,10 +10,13 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "ca/base/clock.hpp"
+#include "ca/base/log.hpp"
 #include "ca/base/metrics.hpp"
 #include "ca/crypto/crypto.hpp"
 #include "ca/crypto/ocsp.hpp"
@@ -27,34 +30,92 @@ struct PublishedCrl {
   TimePoint this_update, next_update;
   std::size_t entries = 0;
   Bytes der;
+  int shard = 0;
+  std::optional<std::int64_t> base_number;  // a delta CRL: its BaseCRLNumber
+  // Made in the same second as the CRL it replaced at its URL: a client's If-Modified-Since
+  // equal to Last-Modified may hold the older one, so it gets 200, not 304.
+  bool same_second_as_previous = false;
 };
 
-// Gathers the issuer's revoked, unexpired certificates from the store, allocates the next CRL
-// number (committed first: never reused), signs, and saves the result. Streams: no per-entry
-// objects are kept, and the DER is built in one buffer.
+// What one CRL covers and says about its scope (RFC 5280 §5.2.4-§5.2.6).
+struct CrlScope {
+  int shard = 0;             // the certificates whose stored CRL shard this is
+  std::string idp_url;       // a critical IssuingDistributionPoint naming this URL; "" for none
+  std::string freshest_url;  // complete CRLs: FreshestCRL pointing at the shard's delta CRL
+  // A delta CRL: its base's CRL number, and the revocation sequence that base included (its
+  // entries are the shard's revocations after it).
+  std::optional<std::int64_t> base_number;
+  std::int64_t base_sequence = 0;
+};
+
+// Gathers the issuer's revoked, unexpired certificates of one shard from the store (for a delta
+// CRL, only those revoked after the base), allocates the shard's next CRL number (committed
+// first: never reused), signs, and saves the result. Streams: no per-entry objects are kept, and
+// the DER is built in one buffer.
 Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certificate& ca, const std::string& issuer_id,
-                               store::RevocationReader& reader, store::CrlStore& crls, TimePoint now, Seconds validity);
+                               store::RevocationReader& reader, store::CrlStore& crls, TimePoint now, Seconds validity,
+                               const CrlScope& scope = {});
 
 struct CrlOptions {
-  Seconds validity{24 * 3600};              // nextUpdate - thisUpdate
+  Seconds validity{24 * 3600};              // nextUpdate - thisUpdate of complete CRLs
   std::chrono::milliseconds poll{100};      // how often the store's revocation counter is read
-  std::chrono::milliseconds debounce{200};  // a burst of revocations makes one CRL
+  std::chrono::milliseconds debounce{200};  // a burst of revocations makes one CRL per shard
+  // Base of the URLs in the CRLs (IssuingDistributionPoint, FreshestCRL), as in the leaves.
+  // Empty: only shard 0's CRL, with neither.
+  std::string public_url;
+  int shards = 1;  // revocation.crl_shards: new certificates use shards 1..N (N > 1) or 0
+  // revocation.delta_crl_interval: a delta CRL per shard this often and after revocations, valid
+  // for two intervals. Zero: no delta CRLs.
+  Seconds delta_interval{0};
+  Seconds shard_check{5};  // how often the shards named by unexpired certificates are read
 };
 
-// Keeps one issuer's CRL fresh: after revocations (debounced) and before half of its validity.
+// Keeps one issuer's CRLs fresh: every shard that an unexpired certificate names (and shard 0,
+// and shards 1..N of the current layout), complete and, when enabled, delta. A shard's complete
+// CRL is rebuilt after revocations in that shard (debounced) and before half of its validity;
+// the second of these also makes it the base of the shard's next delta CRLs. Delta CRLs list the
+// shard's revocations since their base and are rebuilt after revocations and every interval.
 class CrlPublisher {
  public:
   CrlPublisher(const crypto::Signer& key, const crypto::Certificate& ca, std::string issuer_id,
                store::RevocationReader& reader, store::CrlStore& crls, const Clock& clock, Metrics& metrics,
                CrlOptions options);
   ~CrlPublisher();
-  Status rebuild();  // now, synchronously
-  std::shared_ptr<const PublishedCrl> current() const { return current_.load(); }
+  Status rebuild();  // every CRL now, synchronously (each complete CRL becomes a delta base)
+  // Shard 0's complete CRL (the issuer's CRL, /crl/<id>.crl).
+  std::shared_ptr<const PublishedCrl> current() const;
+  // The CRL served at `path` (issuer::crl_path: "/crl/<id>.crl", "/crl/<id>/3.crl",
+  // "/crl/<id>/3-delta.crl"), or null.
+  std::shared_ptr<const PublishedCrl> find(std::string_view path) const;
+  // Every CRL published now, by path.
+  std::map<std::string, std::shared_ptr<const PublishedCrl>, std::less<>> published() const;
   void start();
   void stop();
 
  private:
+  struct Shard {
+    int shard = 0;
+    std::string path, delta_path;
+    std::shared_ptr<const PublishedCrl> full, delta;
+    // The base of the shard's delta CRLs: the complete CRL of its last scheduled rebuild.
+    std::int64_t base_number = 0;
+    std::int64_t base_sequence = 0;
+    std::string base_idp_url;  // a delta CRL's scope (IDP) is its base's
+  };
+  struct Work {
+    bool full = false, rebase = false, delta = false;
+  };
+  using Snapshot = std::map<std::string, std::shared_ptr<const PublishedCrl>, std::less<>>;
+
   void run();
+  // One pass: what is due in each shard (all of it when `everything`), built and published.
+  Status round(bool everything, bool revoked);
+  Status refresh_shards(TimePoint now);
+  std::string idp_url_for(int shard) const;
+  Status build_full(Shard& s, bool rebase, std::int64_t sequence, log::Level level);
+  Status build_delta(Shard& s, log::Level level);
+  TimePoint next_this_update(const std::shared_ptr<const PublishedCrl>& previous) const;
+  void publish();
 
   const crypto::Signer& key_;
   const crypto::Certificate& ca_;
@@ -64,8 +125,14 @@ class CrlPublisher {
   const Clock& clock_;
   Metrics& metrics_;
   CrlOptions options_;
+
+  std::mutex build_mu_;  // guards shards_ and the fields below it: one builder at a time
+  std::map<int, Shard> shards_;
+  std::vector<int> in_use_;  // shards named by unexpired certificates, as last read
+  std::chrono::steady_clock::time_point shards_read_at_{};
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<std::shared_ptr<const PublishedCrl>> current_;
-  std::atomic<std::int64_t> published_seq_{-1};  // the revocation sequence the current CRL includes
+  std::atomic<std::int64_t> published_seq_{-1};  // the revocation sequence the current CRLs include
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

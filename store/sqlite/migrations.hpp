@@ -13,7 +13,7 @@ namespace sigil::store::sqlite {
 // so a foreign SQLite file is refused instead of migrated.
 inline constexpr std::int32_t kApplicationId = 0x5349474C;
 
-inline constexpr std::array<std::string_view, 3> kMigrations{{
+inline constexpr std::array<std::string_view, 5> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -187,6 +187,64 @@ CREATE TABLE acme_rate_counters (
   window_start INTEGER NOT NULL,
   hits         INTEGER NOT NULL,
   PRIMARY KEY (key, window_start)
+) WITHOUT ROWID;
+)sql",
+    // 4: CRL shards (RFC 5280 §5.2.5) and delta CRLs (§5.2.4). Each certificate keeps the CRL shard
+    // its CRL distribution point names, fixed at issuance (0: the issuer's single CRL, which every
+    // earlier certificate names). The revoked-entries index leads with the shard, so one shard's
+    // CRL streams from it alone. crl_shards holds, per issuer and shard, the latest not_after of a
+    // certificate naming it: the CRLs that must be published. CRL numbers become one sequence per
+    // issuer and shard (a shard's complete and delta CRLs share it), continuing each issuer's old
+    // sequence in shard 0; the latest CRL is kept per issuer, shard and kind.
+    R"sql(
+ALTER TABLE certificates ADD COLUMN crl_shard INTEGER NOT NULL DEFAULT 0 CHECK (crl_shard >= 0);
+DROP INDEX certificates_revoked;
+CREATE INDEX certificates_revoked
+  ON certificates (issuer_id, crl_shard, serial, not_after, revoked_at, revocation_reason)
+  WHERE status = 'revoked';
+
+CREATE TABLE crl_shards (
+  issuer_id     TEXT    NOT NULL,
+  shard         INTEGER NOT NULL CHECK (shard >= 0),
+  not_after_max INTEGER NOT NULL,
+  PRIMARY KEY (issuer_id, shard)
+);
+INSERT INTO crl_shards (issuer_id, shard, not_after_max)
+  SELECT issuer_id, 0, MAX(not_after) FROM certificates GROUP BY issuer_id;
+
+ALTER TABLE crl_numbers RENAME TO crl_numbers_v3;
+CREATE TABLE crl_numbers (
+  issuer_id   TEXT    NOT NULL,
+  shard       INTEGER NOT NULL CHECK (shard >= 0),
+  last_number INTEGER NOT NULL,
+  PRIMARY KEY (issuer_id, shard)
+);
+INSERT INTO crl_numbers (issuer_id, shard, last_number) SELECT issuer_id, 0, last_number FROM crl_numbers_v3;
+DROP TABLE crl_numbers_v3;
+
+ALTER TABLE crl_state RENAME TO crl_state_v3;
+CREATE TABLE crl_state (
+  issuer_id   TEXT    NOT NULL,
+  shard       INTEGER NOT NULL CHECK (shard >= 0),
+  delta       INTEGER NOT NULL CHECK (delta IN (0, 1)),
+  number      INTEGER NOT NULL,
+  base_number INTEGER,
+  this_update INTEGER NOT NULL,
+  next_update INTEGER NOT NULL,
+  der         BLOB    NOT NULL,
+  CHECK ((delta = 1) = (base_number IS NOT NULL)),
+  PRIMARY KEY (issuer_id, shard, delta)
+);
+INSERT INTO crl_state (issuer_id, shard, delta, number, base_number, this_update, next_update, der)
+  SELECT issuer_id, 0, 0, number, NULL, this_update, next_update, der FROM crl_state_v3;
+DROP TABLE crl_state_v3;
+)sql",
+    // 5: certificates an admin flagged for early replacement (an incident): ACME renewalInfo
+    // and the REST renewal-info answer "now" for them.
+    R"sql(
+CREATE TABLE renewal_flags (
+  serial     TEXT    NOT NULL PRIMARY KEY REFERENCES certificates (serial),
+  flagged_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
 }};

@@ -195,7 +195,7 @@ Result<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
 
 #define SIGIL_CERT_COLUMNS                                                                \
   "serial, issuer_id, tbs_der, der, subject, profile, requester, not_before, not_after, " \
-  "created_at, status, revoked_at, revocation_reason"
+  "created_at, status, revoked_at, revocation_reason, crl_shard"
 
 #define SIGIL_ACCOUNT_COLUMNS "id, thumbprint, jwk, status, terms_agreed, eab_kid, created_at"
 #define SIGIL_ORDER_COLUMNS                                                                                \
@@ -228,9 +228,13 @@ enum class Sql : std::size_t {
   revocation_sequence,
   revoked_since,
   count_revoked,
+  revoked_shards_since,
+  crl_shards,
+  note_crl_shard,
   next_crl_number,
   save_crl,
   latest_crl,
+  list_crls,
   insert_account,
   account_by_id,
   account_by_thumbprint,
@@ -266,6 +270,9 @@ enum class Sql : std::size_t {
   rate_prune,
   rate_take,
   rate_count,
+  flag_serial,
+  flag_issued_before,
+  flagged_at,
   size_,
 };
 
@@ -285,8 +292,8 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::rollback_to, "roll back to savepoint", "ROLLBACK TO op"},
     {Sql::insert_certificate, "insert certificate",
      "INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
-     "not_before, not_after, created_at, status) "
-     "VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, ?9, 'pending')"},
+     "not_before, not_after, created_at, status, crl_shard) "
+     "VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10)"},
     {Sql::insert_san, "insert subject alternative name",
      "INSERT INTO certificate_sans (serial, position, name) VALUES (?1, ?2, ?3)"},
     {Sql::insert_audit, "append audit entry",
@@ -313,15 +320,30 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
      "SELECT serial, revocation_seq FROM certificates WHERE revocation_seq > ?1 ORDER BY revocation_seq LIMIT ?2"},
     {Sql::count_revoked, "count revoked certificates",
      "SELECT COUNT(*) FROM certificates INDEXED BY certificates_revoked "
-     "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2"},
+     "WHERE issuer_id = ?1 AND crl_shard = ?2 AND status = 'revoked' AND not_after >= ?3"},
+    // Few rows (the revocations since a sequence), found through the sequence's own index.
+    {Sql::revoked_shards_since, "read revoked shards",
+     "SELECT DISTINCT crl_shard FROM certificates INDEXED BY certificates_revocation_seq "
+     "WHERE revocation_seq > ?2 AND issuer_id = ?1 ORDER BY crl_shard"},
+    {Sql::crl_shards, "read CRL shards",
+     "SELECT shard FROM crl_shards WHERE issuer_id = ?1 AND not_after_max >= ?2 ORDER BY shard"},
+    {Sql::note_crl_shard, "record CRL shard",
+     "INSERT INTO crl_shards (issuer_id, shard, not_after_max) VALUES (?1, ?2, ?3) "
+     "ON CONFLICT (issuer_id, shard) DO UPDATE SET not_after_max = ?3 WHERE crl_shards.not_after_max < ?3"},
     {Sql::next_crl_number, "allocate CRL number",
-     "INSERT INTO crl_numbers (issuer_id, last_number) VALUES (?1, 1) "
-     "ON CONFLICT (issuer_id) DO UPDATE SET last_number = crl_numbers.last_number + 1 RETURNING last_number"},
+     "INSERT INTO crl_numbers (issuer_id, shard, last_number) VALUES (?1, ?2, 1) "
+     "ON CONFLICT (issuer_id, shard) DO UPDATE SET last_number = crl_numbers.last_number + 1 RETURNING last_number"},
     {Sql::save_crl, "save CRL",
-     "INSERT INTO crl_state (issuer_id, number, this_update, next_update, der) VALUES (?1, ?2, ?3, ?4, zeroblob(?5)) "
-     "ON CONFLICT (issuer_id) DO UPDATE SET number = ?2, this_update = ?3, next_update = ?4, der = zeroblob(?5) "
-     "WHERE crl_state.number < ?2 RETURNING rowid"},
-    {Sql::latest_crl, "read CRL", "SELECT number, this_update, next_update, der FROM crl_state WHERE issuer_id = ?1"},
+     "INSERT INTO crl_state (issuer_id, shard, delta, number, base_number, this_update, next_update, der) "
+     "VALUES (?1, ?6, ?7, ?2, ?8, ?3, ?4, zeroblob(?5)) "
+     "ON CONFLICT (issuer_id, shard, delta) DO UPDATE SET number = ?2, base_number = ?8, this_update = ?3, "
+     "next_update = ?4, der = zeroblob(?5) WHERE crl_state.number < ?2 RETURNING rowid"},
+    {Sql::latest_crl, "read CRL",
+     "SELECT number, this_update, next_update, der, shard, delta, base_number FROM crl_state "
+     "WHERE issuer_id = ?1 AND shard = ?2 AND delta = ?3"},
+    {Sql::list_crls, "list CRLs",
+     "SELECT number, this_update, next_update, der, shard, delta, base_number FROM crl_state "
+     "WHERE issuer_id = ?1 ORDER BY shard, delta"},
     {Sql::insert_account, "insert ACME account",
      "INSERT INTO acme_accounts (" SIGIL_ACCOUNT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
     {Sql::account_by_id, "read ACME account", "SELECT " SIGIL_ACCOUNT_COLUMNS " FROM acme_accounts WHERE id = ?1"},
@@ -393,6 +415,13 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
      "ON CONFLICT (key, window_start) DO UPDATE SET hits = hits + 1 WHERE hits < ?3 RETURNING hits"},
     {Sql::rate_count, "read rate-limit count",
      "SELECT hits FROM acme_rate_counters WHERE key = ?1 AND window_start = ?2"},
+    {Sql::flag_serial, "flag for renewal",
+     "INSERT OR IGNORE INTO renewal_flags (serial, flagged_at) SELECT serial, ?2 FROM certificates "
+     "WHERE serial = ?1 AND status = 'valid' AND not_after > ?2"},
+    {Sql::flag_issued_before, "flag for renewal by issuance time",
+     "INSERT OR IGNORE INTO renewal_flags (serial, flagged_at) SELECT serial, ?2 FROM certificates "
+     "WHERE created_at < ?1 AND status = 'valid' AND not_after > ?2"},
+    {Sql::flagged_at, "read renewal flag", "SELECT flagged_at FROM renewal_flags WHERE serial = ?1"},
 }};
 
 constexpr bool sql_table_in_order() {
@@ -630,12 +659,13 @@ class SqliteStore final : public Store {
 
   Status reserve(const PendingCertificate& p, const AuditEntry& audit) override {
     if (p.serial.empty()) return make_error(Errc::invalid_argument, "serial is empty");
+    if (p.crl_shard < 0) return make_error(Errc::invalid_argument, "CRL shard is negative");
     return group_write([&]() -> Status {
       {
         Query q = use(Sql::insert_certificate);
         q.bind(1, p.serial).bind(2, p.issuer_id).bind(3, p.tbs_der).bind(4, p.subject);
         q.bind(5, p.profile).bind(6, p.requester).bind(7, p.not_before).bind(8, p.not_after);
-        q.bind(9, p.created_at);
+        q.bind(9, p.created_at).bind(10, static_cast<std::int64_t>(p.crl_shard));
         Status st = q.run();
         if (!st) {
           if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE) {
@@ -647,6 +677,12 @@ class SqliteStore final : public Store {
       for (std::size_t i = 0; i < p.sans.size(); ++i) {
         Query q = use(Sql::insert_san);
         q.bind(1, p.serial).bind(2, static_cast<std::int64_t>(i)).bind(3, p.sans[i]);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      {
+        // The shard's CRL must be published until this certificate expires.
+        Query q = use(Sql::note_crl_shard);
+        q.bind(1, p.issuer_id).bind(2, static_cast<std::int64_t>(p.crl_shard)).bind(3, p.not_after);
         SIGIL_TRY_STATUS(q.run());
       }
       return insert_audit(audit);
@@ -805,13 +841,27 @@ class SqliteStore final : public Store {
     return sync_dir(dir);
   }
 
-  Status for_each_revoked(const std::string& issuer_id, std::int64_t not_after_min,
+  Status for_each_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min,
                           const std::function<Status(const RevokedSerial&)>& fn) override {
     // Its own read-only connection: a long scan (a million entries) holds no lock writers need.
     std::lock_guard lock(reader_mu_);
     if (!reader_) SIGIL_TRY_STATUS(open_reader());
     Query q(reader_.get(), reader_scan_.get(), "read revoked certificates");
-    q.bind(1, issuer_id).bind(2, not_after_min);
+    q.bind(1, issuer_id).bind(2, static_cast<std::int64_t>(shard)).bind(3, not_after_min);
+    return stream_revoked(q, fn);
+  }
+
+  Status for_each_revoked_since(const std::string& issuer_id, int shard, std::int64_t sequence,
+                                std::int64_t not_after_min,
+                                const std::function<Status(const RevokedSerial&)>& fn) override {
+    std::lock_guard lock(reader_mu_);
+    if (!reader_) SIGIL_TRY_STATUS(open_reader());
+    Query q(reader_.get(), reader_since_.get(), "read recently revoked certificates");
+    q.bind(1, issuer_id).bind(2, static_cast<std::int64_t>(shard)).bind(3, sequence).bind(4, not_after_min);
+    return stream_revoked(q, fn);
+  }
+
+  static Status stream_revoked(Query& q, const std::function<Status(const RevokedSerial&)>& fn) {
     for (;;) {
       SIGIL_TRY(bool row, q.step());
       if (!row) return {};
@@ -838,11 +888,21 @@ class SqliteStore final : public Store {
 
   Status open_reader() {
     SIGIL_TRY(reader_, open_connection(path_, SQLITE_OPEN_READONLY));
-    SIGIL_TRY(reader_scan_, prepare(reader_.get(),
-                                    "SELECT serial, revoked_at, revocation_reason FROM certificates "
-                                    "INDEXED BY certificates_revoked "
-                                    "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY serial",
-                                    SQLITE_PREPARE_PERSISTENT));
+    SIGIL_TRY(reader_scan_,
+              prepare(reader_.get(),
+                      "SELECT serial, revoked_at, revocation_reason FROM certificates "
+                      "INDEXED BY certificates_revoked "
+                      "WHERE issuer_id = ?1 AND crl_shard = ?2 AND status = 'revoked' AND not_after >= ?3 "
+                      "ORDER BY serial",
+                      SQLITE_PREPARE_PERSISTENT));
+    // A delta CRL's few entries: from the sequence's index, sorted afterwards.
+    SIGIL_TRY(reader_since_,
+              prepare(reader_.get(),
+                      "SELECT serial, revoked_at, revocation_reason FROM certificates "
+                      "INDEXED BY certificates_revocation_seq "
+                      "WHERE revocation_seq > ?3 AND issuer_id = ?1 AND crl_shard = ?2 AND status = 'revoked' "
+                      "AND not_after >= ?4 ORDER BY serial",
+                      SQLITE_PREPARE_PERSISTENT));
     SIGIL_TRY(reader_all_, prepare(reader_.get(),
                                    "SELECT serial, revoked_at, revocation_reason, status FROM certificates "
                                    "INDEXED BY certificates_live "
@@ -851,12 +911,35 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  Result<std::int64_t> count_revoked(const std::string& issuer_id, std::int64_t not_after_min) override {
+  Result<std::int64_t> count_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min) override {
     std::lock_guard lock(mu_);
     Query q = use(Sql::count_revoked);
-    q.bind(1, issuer_id).bind(2, not_after_min);
+    q.bind(1, issuer_id).bind(2, static_cast<std::int64_t>(shard)).bind(3, not_after_min);
     SIGIL_TRY(bool row, q.step());
     return row ? q.int64(0) : 0;
+  }
+
+  Result<std::vector<int>> crl_shards(const std::string& issuer_id, std::int64_t not_after_min) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::crl_shards);
+    q.bind(1, issuer_id).bind(2, not_after_min);
+    return read_shards(q);
+  }
+
+  Result<std::vector<int>> revoked_shards_since(const std::string& issuer_id, std::int64_t sequence) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::revoked_shards_since);
+    q.bind(1, issuer_id).bind(2, sequence);
+    return read_shards(q);
+  }
+
+  static Result<std::vector<int>> read_shards(Query& q) {
+    std::vector<int> out;
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return out;
+      out.push_back(static_cast<int>(q.int64(0)));
+    }
   }
 
   Result<std::int64_t> revocation_sequence() override {
@@ -879,11 +962,12 @@ class SqliteStore final : public Store {
     }
   }
 
-  Result<std::int64_t> next_crl_number(const std::string& issuer_id) override {
+  Result<std::int64_t> next_crl_number(const std::string& issuer_id, int shard) override {
+    if (shard < 0) return make_error(Errc::invalid_argument, "CRL shard is negative");
     std::int64_t number = 0;
     SIGIL_TRY_STATUS(group_write([&]() -> Status {
       Query q = use(Sql::next_crl_number);
-      q.bind(1, issuer_id);
+      q.bind(1, issuer_id).bind(2, static_cast<std::int64_t>(shard));
       SIGIL_TRY(bool row, q.step());
       if (!row) return make_error(Errc::storage, "sqlite: no CRL number returned");
       number = q.int64(0);
@@ -895,6 +979,9 @@ class SqliteStore final : public Store {
   }
 
   Status save_crl(const CrlRecord& crl) override {
+    if (crl.shard < 0) return make_error(Errc::invalid_argument, "CRL shard is negative");
+    if (crl.delta != crl.base_number.has_value())
+      return make_error(Errc::invalid_argument, "a delta CRL, and only one, has a base CRL number");
     return group_write([&]() -> Status {
       // The row gets a zero-filled blob of the right size, then the DER is written into it in
       // place: no extra copy of a CRL that may be tens of megabytes.
@@ -903,6 +990,7 @@ class SqliteStore final : public Store {
         Query q = use(Sql::save_crl);
         q.bind(1, crl.issuer_id).bind(2, crl.number).bind(3, crl.this_update).bind(4, crl.next_update);
         q.bind(5, static_cast<std::int64_t>(crl.der.size()));
+        q.bind(6, static_cast<std::int64_t>(crl.shard)).bind(7, crl.delta).bind(8, crl.base_number);
         SIGIL_TRY(bool row, q.step());
         if (!row) return {};  // a newer CRL is already saved
         rowid = q.int64(0);
@@ -919,13 +1007,32 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<std::optional<CrlRecord>> latest_crl(const std::string& issuer_id) override {
+  Result<std::optional<CrlRecord>> latest_crl(const std::string& issuer_id, int shard, bool delta) override {
     std::lock_guard lock(mu_);
     Query q = use(Sql::latest_crl);
-    q.bind(1, issuer_id);
+    q.bind(1, issuer_id).bind(2, static_cast<std::int64_t>(shard)).bind(3, delta);
     SIGIL_TRY(bool row, q.step());
     if (!row) return std::optional<CrlRecord>{};
-    return std::optional<CrlRecord>(CrlRecord{issuer_id, q.int64(0), q.int64(1), q.int64(2), q.blob(3)});
+    return std::optional<CrlRecord>(read_crl(q, issuer_id));
+  }
+
+  Result<std::vector<CrlRecord>> list_crls(const std::string& issuer_id) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::list_crls);
+    q.bind(1, issuer_id);
+    std::vector<CrlRecord> out;
+    for (;;) {
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return out;
+      out.push_back(read_crl(q, issuer_id));
+    }
+  }
+
+  // The current row of latest_crl / list_crls.
+  static CrlRecord read_crl(const Query& q, const std::string& issuer_id) {
+    return CrlRecord{issuer_id,       q.int64(0),         q.int64(1),
+                     q.int64(2),      q.blob(3),          static_cast<int>(q.int64(4)),
+                     q.int64(5) != 0, q.optional_int64(6)};
   }
 
   // ---- ACME ----
@@ -1240,6 +1347,39 @@ class SqliteStore final : public Store {
     q.bind(1, key).bind(2, window_start);
     SIGIL_TRY(bool row, q.step());
     return row ? q.int64(0) : 0;
+  }
+
+  Result<std::int64_t> flag_for_renewal(const std::optional<std::string>& serial,
+                                        std::optional<std::int64_t> issued_before, std::int64_t at,
+                                        const AuditEntry& audit) override {
+    if (serial.has_value() == issued_before.has_value())
+      return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");
+    std::int64_t changed = 0;
+    auto written = group_write([&]() -> Status {
+      {
+        Query q = use(serial ? Sql::flag_serial : Sql::flag_issued_before);
+        if (serial)
+          q.bind(1, *serial).bind(2, at);
+        else
+          q.bind(1, *issued_before).bind(2, at);
+        SIGIL_TRY_STATUS(q.run());
+      }
+      changed = sqlite3_changes(db_.get());
+      AuditEntry a = audit;
+      a.detail += (a.detail.empty() ? "" : "; ") + std::to_string(changed) + " certificate(s) flagged";
+      return insert_audit(a);
+    });
+    if (!written) return written.error();
+    return changed;
+  }
+
+  Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::flagged_at);
+    q.bind(1, serial);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(q.int64(0));
   }
 
   Result<std::string> integrity_check() override {
@@ -1563,6 +1703,7 @@ class SqliteStore final : public Store {
     r.created_at = q.int64(9);
     SIGIL_TRY(r.status, parse_status(q.text(10)));
     if (!q.is_null(11)) r.revoked_at = q.int64(11);
+    r.crl_shard = static_cast<int>(q.int64(13));
     if (!q.is_null(12)) {
       const std::int64_t code = q.int64(12);
       if (!is_known_reason(code)) {
@@ -1594,6 +1735,7 @@ class SqliteStore final : public Store {
   std::mutex reader_mu_;  // guards reader_ and its statement
   DbPtr reader_;          // read-only connection for long scans, opened on first use
   StmtPtr reader_scan_;
+  StmtPtr reader_since_;
   StmtPtr reader_all_;
   std::mutex queue_mu_;  // guards the group-commit queue
   std::condition_variable queue_cv_;

@@ -61,7 +61,7 @@ constexpr Seconds kValidity{24 * 3600};
 // The statement SqliteStore::for_each_revoked runs, so both paths read the same rows the same way.
 constexpr const char* kScanSql =
     "SELECT serial, revoked_at, revocation_reason FROM certificates "
-    "WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY serial";
+    "WHERE issuer_id = ?1 AND crl_shard = 0 AND status = 'revoked' AND not_after >= ?2 ORDER BY serial";
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "crl_bench: %s\n", what.c_str());
@@ -335,16 +335,26 @@ class StageTimer final : public store::RevocationReader, public store::CrlStore 
   StageTimer(store::Store& s, Stages& stages) : s_(s), stages_(stages) {}
   void mark(const char* what) { stages_.mark(what); }
 
-  Status for_each_revoked(const std::string& id, std::int64_t min,
+  Status for_each_revoked(const std::string& id, int shard, std::int64_t min,
                           const std::function<Status(const store::RevokedSerial&)>& fn) override {
     mark("scan");
-    auto r = s_.for_each_revoked(id, min, fn);
+    auto r = s_.for_each_revoked(id, shard, min, fn);
     mark("sign");  // build_crl signs right after the scan
     return r;
   }
-  Result<std::int64_t> count_revoked(const std::string& id, std::int64_t min) override {
+  Result<std::int64_t> count_revoked(const std::string& id, int shard, std::int64_t min) override {
     mark("count");
-    return s_.count_revoked(id, min);
+    return s_.count_revoked(id, shard, min);
+  }
+  Status for_each_revoked_since(const std::string& id, int shard, std::int64_t seq, std::int64_t min,
+                                const std::function<Status(const store::RevokedSerial&)>& fn) override {
+    return s_.for_each_revoked_since(id, shard, seq, min, fn);
+  }
+  Result<std::vector<int>> crl_shards(const std::string& id, std::int64_t min) override {
+    return s_.crl_shards(id, min);
+  }
+  Result<std::vector<int>> revoked_shards_since(const std::string& id, std::int64_t seq) override {
+    return s_.revoked_shards_since(id, seq);
   }
   Status for_each_certificate(const std::string& id, std::int64_t min,
                               const std::function<Status(const store::RevokedSerial&, bool)>& fn) override {
@@ -354,9 +364,9 @@ class StageTimer final : public store::RevocationReader, public store::CrlStore 
   Result<std::vector<std::pair<std::string, std::int64_t>>> revoked_since(std::int64_t seq, int limit) override {
     return s_.revoked_since(seq, limit);
   }
-  Result<std::int64_t> next_crl_number(const std::string& id) override {
+  Result<std::int64_t> next_crl_number(const std::string& id, int shard) override {
     mark("number");
-    return s_.next_crl_number(id);
+    return s_.next_crl_number(id, shard);
   }
   Status save_crl(const store::CrlRecord& crl) override {
     mark("save");
@@ -364,7 +374,10 @@ class StageTimer final : public store::RevocationReader, public store::CrlStore 
     mark("return");
     return r;
   }
-  Result<std::optional<store::CrlRecord>> latest_crl(const std::string& id) override { return s_.latest_crl(id); }
+  Result<std::optional<store::CrlRecord>> latest_crl(const std::string& id, int shard, bool delta) override {
+    return s_.latest_crl(id, shard, delta);
+  }
+  Result<std::vector<store::CrlRecord>> list_crls(const std::string& id) override { return s_.list_crls(id); }
 
  private:
   store::Store& s_;

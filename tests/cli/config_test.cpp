@@ -55,3 +55,45 @@ TEST_CASE("parse_config refuses unknown keys and names the key in every error") 
   CHECK(parse_config("not json").error().code == Errc::malformed);
   CHECK(parse_config("{}"));
 }
+
+TEST_CASE("revocation: CRL shards and delta CRLs, off by default, round-trip and bounds") {
+  Config defaults;
+  CHECK(defaults.revocation.crl_shards == 1);
+  CHECK(defaults.revocation.delta_crl_interval == Seconds(0));
+  auto parsed = parse_config("{}");
+  REQUIRE(parsed);
+  CHECK(parsed->revocation.crl_shards == 1);
+  CHECK(parsed->revocation.delta_crl_interval == Seconds(0));
+  auto none = parse_config(to_json(defaults));
+  REQUIRE(none);
+  CHECK(none->revocation.delta_crl_interval == Seconds(0));
+
+  Config c;
+  c.revocation.crl_shards = 64;
+  c.revocation.delta_crl_interval = Seconds(3600);
+  auto back = parse_config(to_json(c));
+  REQUIRE(back);
+  CHECK(back->revocation.crl_shards == 64);
+  CHECK(back->revocation.delta_crl_interval == Seconds(3600));
+
+  auto set = parse_config(R"({"revocation": {"crl_shards": 1024, "delta_crl_interval": "15m"}})");
+  REQUIRE(set);
+  CHECK(set->revocation.crl_shards == 1024);
+  CHECK(set->revocation.delta_crl_interval == Seconds(900));
+  CHECK(parse_config(R"({"revocation": {"delta_crl_interval": "0s"}})"));
+
+  auto refused = [](const char* json, const char* key) {
+    auto r = parse_config(json);
+    REQUIRE_FALSE(r);
+    INFO(r.error().detail);
+    CHECK(r.error().detail.find(key) != std::string::npos);
+  };
+  refused(R"({"revocation": {"crl_shards": 0}})", "revocation.crl_shards");
+  refused(R"({"revocation": {"crl_shards": 1025}})", "revocation.crl_shards");
+  refused(R"({"revocation": {"crl_shards": "4"}})", "revocation.crl_shards");
+  refused(R"({"revocation": {"delta_crl_interval": "30s"}})", "revocation.delta_crl_interval");
+  // Deltas are published more often than complete CRLs: at most half of crl_validity.
+  refused(R"({"revocation": {"crl_validity": "2h", "delta_crl_interval": "90m"}})", "revocation.delta_crl_interval");
+  refused(R"({"revocation": {"delta_crl_interval": "often"}})", "revocation.delta_crl_interval");
+  refused(R"({"revocation": {"crl_shard": 4}})", "revocation.crl_shard");
+}

@@ -26,6 +26,44 @@ json_check "every check is ok: CRL published, OCSP answering, server certificate
   "all(c['level'] == 'ok' for c in j['checks'].values()) and j['checks']['crl']['number'] >= 1 and \
    j['checks']['ocsp']['age_seconds'] < 3600 and len(j['checks']['server_certificate']['serial']) > 0"
 check "human output says ok" bash -c "\"$SIGIL\" --home \"$H\" status | tail -1 | grep -qx ok"
+
+section "flag-renewal: renewal-info (REST) and renewalInfo (ACME) say now"
+check "issue two certificates" bash -c "\"$SIGIL\" --home \"$H\" issue --name f1.example.internal --key-out \"$WORK/f1.key\" --ttl 30d --out \"$WORK/f1.pem\" && \"$SIGIL\" --home \"$H\" issue --name f2.example.internal --key-out \"$WORK/f2.key\" --ttl 30d --out \"$WORK/f2.pem\""
+S1=$(cert_serial "$WORK/f1.pem")
+S2=$(cert_serial "$WORK/f2.pem")
+# RFC 9773 certificate identifier: base64url(AKI keyIdentifier) "." base64url(serial bytes).
+ari_id() {
+  python3 - "$1" <<'PY'
+import base64, subprocess, sys
+der = subprocess.run(["openssl", "x509", "-in", sys.argv[1], "-outform", "DER"], capture_output=True, check=True).stdout
+text = subprocess.run(["openssl", "x509", "-in", sys.argv[1], "-noout", "-ext", "authorityKeyIdentifier", "-serial"],
+                      capture_output=True, text=True, check=True).stdout
+aki = bytes.fromhex([l for l in text.splitlines() if ":" in l and "=" not in l and "Identifier" not in l][0].strip().replace(":", ""))
+serial = int([l for l in text.splitlines() if l.startswith("serial=")][0][7:], 16)
+sb = serial.to_bytes((serial.bit_length() + 8) // 8, "big")  # DER INTEGER contents (leading 0 if the top bit is set)
+if len(sb) > 1 and sb[0] == 0 and sb[1] < 0x80: sb = sb[1:]
+b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+print(b(aki) + "." + b(sb))
+PY
+}
+window_json() { curl -s --max-time 5 --cacert "$H/ca/root.crt" --resolve "localhost:$ACME_PORT:127.0.0.1" "$1" >"$2"; }
+window_json "https://localhost:$ACME_PORT/api/v1/renewal-info/$S1" "$WORK/ri1.json"
+json_check "REST renewal-info before: the window opens in the future" "$WORK/ri1.json" \
+  "ts(j['suggestedWindow']['start']) > __import__('time').time() + 86400"
+check "flag-renewal --serial" sigil --home "$H" flag-renewal --serial "$S1" --reason "test incident"
+window_json "https://localhost:$ACME_PORT/api/v1/renewal-info/$S1" "$WORK/ri2.json"
+json_check "REST renewal-info after: the window lies in the past" "$WORK/ri2.json" \
+  "ts(j['suggestedWindow']['end']) < __import__('time').time()"
+window_json "https://localhost:$ACME_PORT/acme/renewal-info/$(ari_id "$WORK/f1.pem")" "$WORK/ari1.json"
+json_check "ACME renewalInfo says now too" "$WORK/ari1.json" "ts(j['suggestedWindow']['end']) < __import__('time').time()"
+window_json "https://localhost:$ACME_PORT/api/v1/renewal-info/$S2" "$WORK/ri3.json"
+json_check "the other certificate is not flagged" "$WORK/ri3.json" \
+  "ts(j['suggestedWindow']['start']) > __import__('time').time() + 86400"
+check "flag-renewal --issued-before now" sigil --home "$H" flag-renewal --issued-before "$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)"
+window_json "https://localhost:$ACME_PORT/api/v1/renewal-info/$S2" "$WORK/ri4.json"
+json_check "now it is flagged as well" "$WORK/ri4.json" "ts(j['suggestedWindow']['end']) < __import__('time').time()"
+expect_fail_with "an unknown serial is refused" "no certificate" sigil --home "$H" flag-renewal --serial 0123abcd
+expect_fail_with "a bad time is refused" "issued-before" sigil --home "$H" flag-renewal --issued-before yesterday
 serve_stop
 
 section "an intermediate that expires within 30 days"

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -273,6 +274,100 @@ TEST_CASE("without a public URL no CDP or AIA is written") {
   CHECK(X509_get_ext_count(x.get()) == 6);
 }
 
+// The fullName URIs of a certificate's CRLDistributionPoints or FreshestCRL extension.
+std::vector<std::string> distribution_urls(const crypto::Certificate& c, crypto::ByteView ext_oid) {
+  const crypto::Extension* e = c.tbs().find(ext_oid);
+  if (e == nullptr) return {};
+  auto urls = crypto::decode_distribution_point_urls(e->value);
+  REQUIRE_MESSAGE(urls.has_value(), (urls ? "" : urls.error().detail));
+  return *urls;
+}
+
+TEST_CASE("CRL paths and URLs: shard 0 is the issuer's single CRL, shards k > 0 under its directory") {
+  TestCa ca;
+  const std::string id = issuer::issuer_id(*ca.intermediate).substr(0, 16);
+  CHECK(issuer::crl_path(*ca.intermediate, 0) == "/crl/" + id + ".crl");
+  CHECK(issuer::crl_path(*ca.intermediate, 0, true) == "/crl/" + id + "-delta.crl");
+  CHECK(issuer::crl_path(*ca.intermediate, 17) == "/crl/" + id + "/17.crl");
+  CHECK(issuer::crl_path(*ca.intermediate, 17, true) == "/crl/" + id + "/17-delta.crl");
+  CHECK(issuer::crl_url(kPublicUrl, *ca.intermediate, 3) == "https://ca.example.internal/crl/" + id + "/3.crl");
+  CHECK(issuer::crl_url("", *ca.intermediate, 3).empty());
+  CHECK(issuer::urls_for(kPublicUrl, *ca.intermediate).crl == issuer::crl_url(kPublicUrl, *ca.intermediate, 0));
+  // The shard of a serial: 0 unsharded, else 1 + (low 64 bits mod N).
+  const Bytes serial{0x12, 0x34, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a};
+  CHECK(issuer::crl_shard_for(serial, 1) == 0);
+  CHECK(issuer::crl_shard_for(serial, 4) == 1 + 10 % 4);
+  CHECK(issuer::crl_shard_for(serial, 1024) == 11);
+  CHECK(issuer::crl_shard_for(Bytes{0x05}, 3) == 1 + 5 % 3);
+}
+
+TEST_CASE("sharded CRLs: each leaf's CDP is its shard's URL, fixed at issuance and stored with it") {
+  TestCa ca;
+  const auto& inter = *ca.intermediate;
+  auto issue_one = [&](int i) {
+    auto a =
+        ca.issue(csr_pem(cached_key(KeyType::ec_p256, 7), "s" + std::to_string(i) + ".example.internal", {}), "server");
+    REQUIRE_MESSAGE(a.has_value(), (a ? "" : a.error().detail));
+    return parse_cert(a->der);
+  };
+  auto stored_shard = [&](const crypto::Certificate& c) {
+    auto rec = ca.db->find(c.serial_hex());
+    REQUIRE(rec.has_value());
+    REQUIRE(rec->has_value());
+    return (*rec)->crl_shard;
+  };
+
+  // Unsharded (the default): today's URL, shard 0, no FreshestCRL.
+  const auto plain = issue_one(0);
+  CHECK(distribution_urls(plain, oid::crl_distribution_points) ==
+        std::vector<std::string>{issuer::crl_url(kPublicUrl, inter, 0)});
+  CHECK(distribution_urls(plain, oid::freshest_crl).empty());
+  CHECK(stored_shard(plain) == 0);
+
+  // Four shards with delta CRLs: shard 1..4 from the serial, its URL, its delta's URL.
+  REQUIRE(ca.issuer().update_crl_layout({4, true}));
+  std::set<int> seen;
+  for (int i = 1; i <= 60; ++i) {
+    const auto c = issue_one(i);
+    const int shard = stored_shard(c);
+    CAPTURE(shard);
+    CHECK(shard >= 1);
+    CHECK(shard <= 4);
+    CHECK(shard == issuer::crl_shard_for(c.tbs().serial, 4));
+    CHECK(distribution_urls(c, oid::crl_distribution_points) ==
+          std::vector<std::string>{issuer::crl_url(kPublicUrl, inter, shard)});
+    CHECK(distribution_urls(c, oid::freshest_crl) ==
+          std::vector<std::string>{issuer::crl_url(kPublicUrl, inter, shard, true)});
+    // OpenSSL reads the FreshestCRL extension, non-critical.
+    auto x = x509_from_der(c.der());
+    const int at = X509_get_ext_by_NID(x.get(), NID_freshest_crl, -1);
+    REQUIRE(at >= 0);
+    CHECK(X509_EXTENSION_get_critical(X509_get_ext(x.get(), at)) == 0);
+    seen.insert(shard);
+  }
+  CHECK(seen.size() == 4);  // 60 uniform draws miss a shard with probability < 1e-7
+
+  // Changing the layout changes only what comes next: an earlier certificate keeps its shard.
+  REQUIRE(ca.issuer().update_crl_layout({1, false}));
+  CHECK(stored_shard(issue_one(99)) == 0);
+  CHECK(ca.issuer().update_crl_layout({0, false}).error().code == Errc::invalid_argument);
+  CHECK(ca.issuer().update_crl_layout({issuer::kMaxCrlShards + 1, false}).error().code == Errc::invalid_argument);
+  CHECK(ca.issuer().update_crl_layout({issuer::kMaxCrlShards, true}));
+}
+
+TEST_CASE("sharded CRLs without a public URL: no CDP, shard 0") {
+  CaOptions o;
+  o.options.public_url = "";
+  TestCa ca(o);
+  REQUIRE(ca.issuer().update_crl_layout({8, true}));
+  auto a = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 7), "n.example.internal", {}), "server");
+  REQUIRE_MESSAGE(a.has_value(), (a ? "" : a.error().detail));
+  const auto c = parse_cert(a->der);
+  CHECK(c.tbs().find(oid::crl_distribution_points) == nullptr);
+  CHECK(c.tbs().find(oid::freshest_crl) == nullptr);
+  CHECK((*ca.db->find(a->serial))->crl_shard == 0);
+}
+
 struct Refusal {
   std::string what;
   std::string csr;
@@ -430,6 +525,13 @@ class FlakyLedger final : public store::CertificateLedger {
   Status revoke(const std::string& serial, std::int64_t at, store::RevocationReason r,
                 const store::AuditEntry& a) override {
     return inner_.revoke(serial, at, r, a);
+  }
+  Result<std::int64_t> flag_for_renewal(const std::optional<std::string>& serial, std::optional<std::int64_t> before,
+                                        std::int64_t at, const store::AuditEntry& a) override {
+    return inner_.flag_for_renewal(serial, before, at, a);
+  }
+  Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) override {
+    return inner_.renewal_flagged_at(serial);
   }
   bool fail_reserve = false;
   bool fail_complete = false;

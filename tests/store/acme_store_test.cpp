@@ -1016,7 +1016,7 @@ TEST_CASE("ACME state survives close and reopen") {
 TEST_CASE("a database at schema version 2 migrates to the ACME schema with its data") {
   TempDir dir;
   const fs::path db = dir / "sigil.db";
-  REQUIRE(sqlite::kMigrations.size() == 3);
+  REQUIRE(sqlite::kMigrations.size() >= 3);
   {
     // What sigil wrote before ACME: migrations 1 and 2, a certificate and its audit row.
     RawDb raw(db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -1041,7 +1041,7 @@ TEST_CASE("a database at schema version 2 migrates to the ACME schema with its d
   auto store = open_store(db);
   auto settings = sqlite::connection_settings(*store);
   REQUIRE(settings.has_value());
-  CHECK(settings->user_version == 3);
+  CHECK(settings->user_version == static_cast<int>(sqlite::kMigrations.size()));
   auto old = store->find("0a");
   REQUIRE(old.has_value());
   REQUIRE(old->has_value());
@@ -1058,7 +1058,7 @@ TEST_CASE("a database at schema version 2 migrates to the ACME schema with its d
   CHECK(*ok == "ok");
 
   RawDb raw(db, SQLITE_OPEN_READONLY);
-  CHECK(raw.integer("PRAGMA user_version") == 3);
+  CHECK(raw.integer("PRAGMA user_version") == static_cast<std::int64_t>(sqlite::kMigrations.size()));
   CHECK(raw.integer("PRAGMA application_id") == sqlite::kApplicationId);
   for (const char* name :
        {"acme_accounts", "acme_accounts_thumbprint", "acme_orders", "acme_orders_replaces", "acme_authorizations",
