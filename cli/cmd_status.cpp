@@ -103,9 +103,9 @@ Status run_status(const Globals& g, Level& worst) {
     } else {
       const Seconds age(unow - crl->this_update);
       c.data = json{{"number", crl->number},
-                {"this_update", format_rfc3339(from_unix(crl->this_update))},
-                {"next_update", format_rfc3339(from_unix(crl->next_update))},
-                {"age_seconds", age.count()}};
+                    {"this_update", format_rfc3339(from_unix(crl->this_update))},
+                    {"next_update", format_rfc3339(from_unix(crl->next_update))},
+                    {"age_seconds", age.count()}};
       c.summary = "number " + std::to_string(crl->number) + ", " + format_duration(age) + " old, next update " +
                   format_rfc3339(from_unix(crl->next_update));
       const Seconds validity(crl->next_update - crl->this_update);

@@ -30,9 +30,9 @@ struct RateLimits {
 };
 
 struct Config {
-  Seconds order_lifetime{24 * 3600};                      // pending orders and their authorizations
-  Seconds valid_authorization_lifetime{24 * 3600};        // a valid authorization, from its validation
-  std::vector<std::string> profiles{"server"};  // offered; the first is the default
+  Seconds order_lifetime{24 * 3600};                // pending orders and their authorizations
+  Seconds valid_authorization_lifetime{24 * 3600};  // a valid authorization, from its validation
+  std::vector<std::string> profiles{"server"};      // offered; the first is the default
   bool eab_required = false;
   RateLimits limits;
 };

@@ -11,8 +11,8 @@
 
 using namespace sigil;
 using namespace sigil::acme;
-using nlohmann::json;
 using crypto::ByteView;
+using nlohmann::json;
 
 namespace {
 
