@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/crypto/crypto.hpp"
@@ -20,22 +21,11 @@ struct EabOptions {
 };
 
 Status run_create(const Globals& g, const EabOptions& o) {
-  std::string kid = o.kid.empty() ? base64url_encode(crypto::random_bytes(12)) : o.kid;
-  if (kid.size() > 128 ||
-      kid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos)
-    return make_error(Errc::invalid_argument, "--kid: letters, digits, '-', '_' and '.' only, at most 128");
-  policy::IdentifierPolicy check;  // syntax of --allow, as the identifier policy reads it
-  for (const auto& a : o.allow) (a.find('/') != std::string::npos ? check.ip_ranges : check.dns_suffixes).push_back(a);
-  if (auto st = check.validate(); !st) return make_error(Errc::invalid_argument, "--allow: " + st.error().detail);
   SIGIL_TRY(auto ctx, open_store(g.home));
-  store::EabKey k;
-  k.kid = kid;
-  k.hmac_key = crypto::random_bytes(32);
-  k.description = o.description;
-  k.allowed_identifiers = o.allow;
-  k.created_at = to_unix(ctx->clock.now());
+  SIGIL_TRY(store::EabKey k, api::make_eab_key(o.kid, o.description, o.allow, to_unix(ctx->clock.now())));
   SIGIL_TRY_STATUS(
-      ctx->store->create_eab_key(k, {k.created_at, cli_actor(), "acme-eab-create", kid, "ok", o.description}));
+      ctx->store->create_eab_key(k, {k.created_at, cli_actor(), "acme-eab-create", k.kid, "ok", o.description}));
+  const std::string& kid = k.kid;
   const std::string mac = base64url_encode(k.hmac_key);
   if (g.json) {
     std::cout << json{{"kid", kid}, {"hmac_key", mac}, {"allowed_identifiers", o.allow}}.dump(2) << "\n";

@@ -131,6 +131,20 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   std::atomic<std::shared_ptr<const authz::Policy>> policy(initial_policy);
   api::Deps deps{*ctx->issuer, *ctx->store, policy, ctx->clock, metrics};
   api::register_gauges(deps);
+  // The intermediate's remaining life, for alerting (and checked below at start and daily).
+  metrics.gauge_fn("sigil_intermediate_expiry_seconds", "Seconds until the issuing intermediate expires", [&ctx] {
+    return std::chrono::duration<double>(ctx->issuer->certificate().tbs().not_after - ctx->clock.now()).count();
+  });
+  auto check_intermediate_life = [&ctx] {
+    const auto left =
+        std::chrono::duration_cast<Seconds>(ctx->issuer->certificate().tbs().not_after - ctx->clock.now());
+    const std::string days = std::to_string(left.count() / 86400);
+    if (left < Seconds(30 * 86400))
+      log::error("the intermediate expires within 30 days: roll a new one now (ops/README.md)", {{"days_left", days}});
+    else if (left < Seconds(90 * 86400))
+      log::warn("the intermediate expires within 90 days: plan its rotation (ops/README.md)", {{"days_left", days}});
+  };
+  check_intermediate_life();
 
   // CRLs: built from the store now, then kept fresh (revocations by any process, half-life).
   // New leaves name their CRL shard (open_issuer set the layout from revocation.*).
@@ -246,6 +260,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     return true;
   };
   std::thread renewer([&] {
+    TimePoint next_life_check = ctx->clock.now() + std::chrono::hours(24);
     std::unique_lock lock(mu);
     while (!stopping) {
       // Two thirds into the TTL asked for (notBefore is backdated, so it cannot be the base).
@@ -254,6 +269,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
       cv.wait_for(lock, std::min<std::chrono::system_clock::duration>(wait, std::chrono::seconds(30)),
                   [&] { return stopping || renew_now; });
       if (stopping) break;
+      if (ctx->clock.now() >= next_life_check) {
+        check_intermediate_life();
+        next_life_check = ctx->clock.now() + std::chrono::hours(24);
+      }
       if (renew_now || ctx->clock.now() >= due) {
         renew_now = false;
         lock.unlock();

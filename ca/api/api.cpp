@@ -273,6 +273,71 @@ class Api {
     return Response::json(200, j.dump()).with("Retry-After", "21600");
   }
 
+  // ACME EAB keys (admin): POST creates (the HMAC key is shown once), GET lists, revoke.
+  Response eab_create(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
+      return deny(*id, "eab-create", "", ok.error());
+    auto body = json_body(req, {"kid", "description", "allow"});
+    if (!body) return fail(body.error());
+    auto kid = string_field(*body, "kid", false);
+    if (!kid) return fail(kid.error());
+    auto desc = string_field(*body, "description", false);
+    if (!desc) return fail(desc.error());
+    std::vector<std::string> allow;
+    if (body->contains("allow")) {
+      if (!(*body)["allow"].is_array()) return fail(make_error(Errc::malformed, "allow must be an array of strings"));
+      for (const auto& a : (*body)["allow"]) {
+        if (!a.is_string()) return fail(make_error(Errc::malformed, "allow must be an array of strings"));
+        allow.push_back(a.get<std::string>());
+      }
+    }
+    const std::int64_t now = to_unix(d_.clock.now());
+    auto key = make_eab_key(*kid, *desc, allow, now);
+    if (!key) return fail(key.error());
+    if (auto st = d_.store.create_eab_key(*key, {now, "api:" + id->value, "acme-eab-create", key->kid, "ok", *desc});
+        !st)
+      return fail(st.error());
+    json j = {{"kid", key->kid}, {"hmac_key", base64url_encode(key->hmac_key)}, {"allowed_identifiers", allow}};
+    return Response::json(201, j.dump()).with("Location", "/api/v1/acme/eab/" + key->kid);
+  }
+
+  Response eab_list(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
+      return deny(*id, "eab-list", "", ok.error());
+    auto keys = d_.store.list_eab_keys();
+    if (!keys) return fail(keys.error());
+    json out = json::array();
+    for (const auto& k : *keys) {
+      json j = {{"kid", k.kid},
+                {"state", k.revoked_at           ? "revoked"
+                          : k.account_id.empty() ? "unused"
+                                                 : "bound"},
+                {"description", k.description},
+                {"allowed_identifiers", k.allowed_identifiers},
+                {"created_at", format_rfc3339(from_unix(k.created_at))},
+                {"account", k.account_id}};
+      if (k.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*k.revoked_at));
+      out.push_back(j);
+    }
+    return Response::json(200, json{{"items", out}}.dump());
+  }
+
+  Response eab_revoke(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    const std::string& kid = req.params.at("kid");
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
+      return deny(*id, "eab-revoke", kid, ok.error());
+    const std::int64_t now = to_unix(d_.clock.now());
+    if (auto st = d_.store.revoke_eab_key(kid, now, {now, "api:" + id->value, "acme-eab-revoke", kid, "ok", ""}); !st)
+      return fail(st.error());
+    return Response::json(200, json{{"kid", kid}, {"state", "revoked"}}.dump());
+  }
+
   Response metrics(const Request& req) {
     auto id = caller(req);
     if (!id) return fail(id.error());
@@ -291,6 +356,23 @@ http::Handler bind(std::shared_ptr<Api> api, F f) {
 
 }  // namespace
 
+Result<store::EabKey> make_eab_key(const std::string& kid, const std::string& description,
+                                   const std::vector<std::string>& allow, std::int64_t now) {
+  store::EabKey k;
+  k.kid = kid.empty() ? base64url_encode(crypto::random_bytes(12)) : kid;
+  if (k.kid.size() > 128 ||
+      k.kid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos)
+    return make_error(Errc::invalid_argument, "kid: letters, digits, '-', '_' and '.' only, at most 128");
+  policy::IdentifierPolicy check;  // the syntax of `allow`, as the identifier policy reads it
+  for (const auto& a : allow) (a.find('/') != std::string::npos ? check.ip_ranges : check.dns_suffixes).push_back(a);
+  if (auto st = check.validate(); !st) return make_error(Errc::invalid_argument, "allow: " + st.error().detail);
+  k.hmac_key = crypto::random_bytes(32);
+  k.description = description;
+  k.allowed_identifiers = allow;
+  k.created_at = now;
+  return k;
+}
+
 std::shared_ptr<const http::Router> api_router(Deps& deps) {
   auto api = std::make_shared<Api>(deps);
   auto r = std::make_shared<http::Router>();
@@ -303,6 +385,9 @@ std::shared_ptr<const http::Router> api_router(Deps& deps) {
   r->add({"POST", "/api/v1/renew", Auth::client_cert, bind(api, &Api::renew), ""});
   r->add({"GET", "/api/v1/renewal-info/{serial}", Auth::none, bind(api, &Api::renewal_info), ""});
   r->add({"GET", "/metrics", Auth::client_cert, bind(api, &Api::metrics), ""});
+  r->add({"POST", "/api/v1/acme/eab", Auth::client_cert, bind(api, &Api::eab_create), ""});
+  r->add({"GET", "/api/v1/acme/eab", Auth::client_cert, bind(api, &Api::eab_list), ""});
+  r->add({"POST", "/api/v1/acme/eab/{kid}/revoke", Auth::client_cert, bind(api, &Api::eab_revoke), ""});
   return r;
 }
 

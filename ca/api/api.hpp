@@ -49,6 +49,12 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& deps);
 // A certificate record as the API (and the CLI's --json) shows it; "expired" is derived.
 nlohmann::json certificate_json(const store::CertificateRecord& r, std::int64_t now);
 
+// A new ACME external account binding key (RFC 8555 §7.3.4): `kid` ("" = random), a random
+// 256-bit HMAC key, `allow` narrowing what the bound account may order (domains: the name and
+// its subdomains; CIDRs). The one way to make one, for the CLI and the REST API.
+Result<store::EabKey> make_eab_key(const std::string& kid, const std::string& description,
+                                   const std::vector<std::string>& allow, std::int64_t now);
+
 // Registers the scrape-time gauges the API owns (certificates expiring within 7 days).
 void register_gauges(Deps& deps);
 

@@ -73,6 +73,7 @@ Status Policy::may(const Identity& id, Action action) const {
       return {};  // every role may renew itself and read metrics
     case Action::read:
     case Action::revoke:
+    case Action::administer:
       if (r->role == Role::admin) return {};
       return forbidden("role " + std::string(role_name(r->role)) + " of '" + id.value + "' may not do this");
   }

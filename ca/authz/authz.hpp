@@ -32,7 +32,7 @@ struct Rule {
   std::optional<Seconds> max_ttl;        // issuer: cap below the profile's maximum
 };
 
-enum class Action { read, revoke, renew_self, metrics };
+enum class Action { read, revoke, renew_self, metrics, administer };  // administer: admin only (EAB keys)
 
 // "*" matches one non-empty segment (no '.' or '/'); everything else matches itself.
 bool pattern_match(std::string_view pattern, std::string_view value);

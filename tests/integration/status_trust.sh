@@ -79,6 +79,33 @@ sigil --home "$H" status --json >"$WORK/st2.json" 2>"$WORK/st2.err" || rc=$?
 expect_eq "exit 1: needs action" "$rc" 1
 json_check "the intermediate check is the error, with its seconds left" "$WORK/st2.json" \
   "j['checks']['intermediate']['level'] == 'error' and 0 < j['checks']['intermediate']['seconds_left'] <= 20*86400"
+check "serve logged an error about the intermediate's remaining life at start" \
+  grep -q 'level=error msg="the intermediate expires within 30 days' "$SERVE_ERR"
+admin_req GET "$(api /metrics)"
+expect_http "GET /metrics (admin)" 200
+cp "$HB" "$WORK/metrics"
+LEFT=$(awk '$1 == "sigil_intermediate_expiry_seconds" {print int($2)}' "$WORK/metrics")
+check "sigil_intermediate_expiry_seconds is at most 20 days (${LEFT:-none})" test "${LEFT:-0}" -gt 0 -a "${LEFT:-0}" -le $((20 * 86400))
+
+section "ACME EAB keys through the REST API (admin)"
+admin_req POST "$(api /api/v1/acme/eab)" -H 'Content-Type: application/json' \
+  -d '{"kid":"rest-key-1","description":"from the API","allow":["svc.example.internal"]}'
+expect_http "create" 201
+cp "$HB" "$WORK/eab.json"
+json_check "kid and a 256-bit HMAC key (base64url)" "$WORK/eab.json" \
+  "j['kid'] == 'rest-key-1' and re.fullmatch(r'[A-Za-z0-9_-]{43}', j['hmac_key']) is not None"
+admin_req POST "$(api /api/v1/acme/eab)" -H 'Content-Type: application/json' -d '{"kid":"rest-key-1"}'
+expect_problem "the same kid again" 409 'about:blank|malformed'
+admin_req POST "$(api /api/v1/acme/eab)" -H 'Content-Type: application/json' -d '{"allow":["not a domain"]}'
+expect_problem "a bad allow pattern" 400 '.'
+admin_req GET "$(api /api/v1/acme/eab)"
+expect_http "list" 200
+cp "$HB" "$WORK/eabl.json"
+json_check "listed, unused, never with its HMAC key" "$WORK/eabl.json" \
+  "[k['state'] for k in j['items'] if k['kid'] == 'rest-key-1'] == ['unused'] and all('hmac_key' not in k for k in j['items'])"
+admin_req POST "$(api /api/v1/acme/eab/rest-key-1/revoke)"
+expect_http "revoke" 200
+check "the CLI sees it revoked" bash -c "\"$SIGIL\" --home \"$H\" acme eab list | grep -q '^rest-key-1  revoked'"
 serve_stop
 
 section "trust export"
