@@ -36,6 +36,13 @@ class NullLedger final : public store::CertificateLedger {
   Status revoke(const std::string&, std::int64_t, store::RevocationReason, const store::AuditEntry&) override {
     return {};
   }
+  Result<std::int64_t> flag_for_renewal(const std::optional<std::string>&, std::optional<std::int64_t>, std::int64_t,
+                                        const store::AuditEntry&) override {
+    return std::int64_t(0);
+  }
+  Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string&) override {
+    return std::optional<std::int64_t>();
+  }
 };
 
 template <class T>
