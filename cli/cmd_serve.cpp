@@ -120,12 +120,18 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   if (!o.dns_resolver.empty()) config.acme.validation.dns_resolver = o.dns_resolver;
   if (o.http01_port) config.acme.validation.http01_port = o.http01_port;
   if (o.tlsalpn01_port) config.acme.validation.tlsalpn01_port = o.tlsalpn01_port;
-  // Trust anchors for client certificates: the root; the intermediate rides along so clients
-  // that send only their leaf still verify.
-  SIGIL_TRY(std::string root_pem, read_file(ctx->home.root_cert()));
-  root_pem += ctx->issuer->certificate().pem();
+  // Trust anchors for client certificates: the roots; the intermediates (the current one and the
+  // replaced ones still answering) ride along so clients that send only their leaf still verify.
+  // Read again on SIGHUP.
+  auto client_anchors = [&ctx]() -> Result<std::string> {
+    SIGIL_TRY(auto roots, load_roots(ctx->home));
+    std::string pem;
+    for (const auto& r : roots) pem += r.pem();
+    for (const auto* a : ctx->issuer->authorities()) pem += a->pem;
+    return pem;
+  };
+  SIGIL_TRY(std::string root_pem, client_anchors());
   std::mutex root_mu;
-
   Metrics metrics;
   SIGIL_TRY(auto initial_policy, authz_policy(config));
   std::atomic<std::shared_ptr<const authz::Policy>> policy(initial_policy);
@@ -146,25 +152,35 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   };
   check_intermediate_life();
 
-  // CRLs: built from the store now, then kept fresh (revocations by any process, half-life).
-  // New leaves name their CRL shard (open_issuer set the layout from revocation.*).
+  // CRLs and OCSP for every intermediate that still has unexpired certificates: CRLs built from
+  // the store now, then kept fresh (revocations by any process, half-life); OCSP by a delegated
+  // responder per intermediate, responses pre-signed, revocations applied within a poll. New
+  // leaves name their CRL shard (open_issuer set the layout from revocation.*).
   revocation::CrlOptions crl_options;
   crl_options.validity = config.revocation.crl_validity;
   crl_options.public_url = config.public_url;
   crl_options.shards = static_cast<int>(config.revocation.crl_shards);
   crl_options.delta_interval = config.revocation.delta_crl_interval;
-  revocation::CrlPublisher crl(*ctx->key, ctx->issuer->certificate(), ctx->issuer->id(), *ctx->store, *ctx->store,
-                               ctx->clock, metrics, crl_options);
-  SIGIL_TRY_STATUS(crl.rebuild());
-  crl.start();
-  // OCSP: a delegated responder, responses pre-signed, revocations applied within a poll.
   revocation::OcspOptions ocsp_options;
   ocsp_options.validity = config.revocation.ocsp_validity;
   ocsp_options.responder_ttl = config.revocation.ocsp_responder_ttl;
   ocsp_options.sign_with_intermediate = config.revocation.ocsp_sign_with_intermediate;
-  revocation::OcspResponder ocsp(*ctx->issuer, *ctx->key, *ctx->store, ctx->clock, metrics, ocsp_options);
-  SIGIL_TRY_STATUS(ocsp.start());
-  SIGIL_TRY(ServerIdentity identity, issue_server_identity(*ctx));
+  revocation::Publishers publishers(*ctx->issuer, *ctx->store, ctx->clock, metrics, crl_options, ocsp_options);
+  for (const auto* a : ctx->issuer->authorities()) {
+    SIGIL_TRY_STATUS(publishers.add(*a));
+    if (a != &ctx->issuer->current())
+      log::info("a replaced intermediate keeps answering for its certificates",
+                {{"issuer", a->id.substr(0, 16)}, {"not_after", format_rfc3339(a->cert.tbs().not_after)}});
+  }
+  // The server's certificate, and its OCSP response signed before any handshake asks to staple
+  // it (the handshake only reads the cache).
+  auto next_identity = [&]() -> Result<ServerIdentity> {
+    SIGIL_TRY(ServerIdentity id, issue_server_identity(*ctx));
+    if (auto warmed = publishers.warm_staple(id.serial); !warmed)
+      log::warn("OCSP response for the server certificate not signed yet", {{"error", warmed.error().detail}});
+    return id;
+  };
+  SIGIL_TRY(ServerIdentity identity, next_identity());
   auto tls_for = [&](const ServerIdentity& id, bool api) {
     http::TlsSettings t;
     t.chain_pem = id.chain_pem;
@@ -177,24 +193,15 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     t.client_skew = config.tls.client_skew;
     t.require_client_auth_eku = api;  // the acme listener's renew route accepts any certificate Sigil issued
     t.check_client = client_check(*ctx->store);
-    t.ocsp_staple = [&ocsp, serial = id.serial] { return ocsp.staple(serial); };
+    t.ocsp_staple = [&publishers, serial = id.serial] { return publishers.staple(serial); };
     return t;
   };
 
-  const auto urls = issuer::urls_for(config.public_url, ctx->issuer->certificate());
-  auto path_of = [](const std::string& url) {
-    const auto scheme = url.find("://");
-    const auto slash = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
-    return slash == std::string::npos ? std::string("/") : url.substr(slash);
-  };
-  SIGIL_TRY(crypto::Certificate root_cert, load_certificate(ctx->home.root_cert()));
   const fs::path root_crl_file = ctx->home.ca_dir() / "root.crl";
-  api::PublicDeps public_deps{ctx->issuer->certificate(),
-                              path_of(urls.ca_issuers),
-                              path_of(urls.crl),
-                              root_cert.der(),
-                              crl,
-                              ocsp,
+  SIGIL_TRY(auto roots, load_roots(ctx->home));
+  std::vector<Bytes> root_ders;
+  for (const auto& r : roots) root_ders.push_back(r.der());
+  api::PublicDeps public_deps{publishers, std::move(root_ders),
                               [root_crl_file]() -> std::optional<Bytes> {
                                 auto text = read_file(root_crl_file);
                                 if (!text) return std::nullopt;
@@ -243,7 +250,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   std::condition_variable cv;
   bool stopping = false, renew_now = false;
   auto renew = [&] {
-    auto next = issue_server_identity(*ctx);
+    auto next = next_identity();
     if (!next) {
       log::error("server certificate renewal failed", {{"error", next.error().detail}});
       return false;
@@ -301,9 +308,24 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
       } else {
         log::error("reload: sigil.json refused; keeping the running configuration", {{"error", fresh.error().detail}});
       }
-      if (auto r = read_file(ctx->home.root_cert())) {
+      // A new intermediate (`sigil intermediate install`): published, then issuing; the one it
+      // replaces keeps answering for its own.
+      if (auto a = reload_intermediate(*ctx); !a) {
+        log::error("reload: intermediate refused; keeping the current one", {{"error", a.error().detail}});
+      } else if (*a != &ctx->issuer->current()) {
+        auto added = publishers.add(**a);
+        if (added) added = ctx->issuer->make_current((*a)->id);
+        if (added)
+          log::info("issuing from a new intermediate",
+                    {{"issuer", (*a)->id.substr(0, 16)}, {"not_after", format_rfc3339((*a)->cert.tbs().not_after)}});
+        else
+          log::error("reload: new intermediate not taken", {{"error", added.error().detail}});
+      }
+      if (auto anchors = client_anchors()) {
         std::lock_guard lock(root_mu);
-        root_pem = *r + ctx->issuer->certificate().pem();
+        root_pem = *anchors;
+      } else {
+        log::error("reload: trust anchors refused; keeping the current ones", {{"error", anchors.error().detail}});
       }
       std::lock_guard lock(mu);
       renew_now = true;
@@ -322,8 +344,7 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   server.stop(std::chrono::milliseconds(5000));
   server.wait();
   ra.drain();
-  ocsp.stop();
-  crl.stop();
+  publishers.stop();
   log::info("stopped");
   return {};
 }
@@ -345,7 +366,8 @@ void add_serve(CLI::App& app, Globals& g) {
   c->add_option("--tlsalpn01-port", o->tlsalpn01_port, "port ACME tls-alpn-01 validation connects to (default 443)")
       ->check(CLI::Range(1, 65535));
   c->footer(
-      "Signals: SIGHUP reloads sigil.json's authorization, identifier policy and profiles and the trust anchors\n"
+      "Signals: SIGHUP reloads sigil.json's authorization, identifier policy and profiles, the trust anchors\n"
+      "and a newly installed intermediate (issuing from it; the replaced one keeps serving its CRLs and OCSP),\n"
       "and renews the server certificate (listeners, limits and TLS options need a restart);\n"
       "SIGTERM/SIGINT stop accepting, drain connections (up to 5 s) and exit.");
   c->callback([&g, o] { g.status = run_serve(g, *o); });

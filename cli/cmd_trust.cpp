@@ -22,14 +22,9 @@ struct TrustOptions {
 
 Status run_export(const Globals& g, const TrustOptions& o) {
   Home home{g.home};
-  SIGIL_TRY(std::string pem, read_file(home.root_cert()));
-  if (auto extra = read_file(home.ca_dir() / "extra-roots.pem")) pem += *extra;
-  SIGIL_TRY(auto certs, crypto::certificates_from_pem(pem));
+  SIGIL_TRY(auto certs, load_roots(home));
   std::vector<const crypto::Certificate*> roots;
-  for (const auto& c : certs) {
-    if (!c.is_ca()) return make_error(Errc::invalid_argument, "a trust anchor that is not a CA: " + c.serial_hex());
-    roots.push_back(&c);
-  }
+  for (const auto& c : certs) roots.push_back(&c);
   std::string data;
   if (o.format == "pem") {
     for (const auto* c : roots) data += c->pem();

@@ -4,11 +4,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
 #include "ca/base/file.hpp"
+#include "ca/base/log.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace sigil::cli {
@@ -20,6 +22,35 @@ Result<std::unique_ptr<StoreContext>> open_store(const std::string& home) {
   SIGIL_TRY(ctx->store, store::sqlite::open(ctx->home.database(ctx->config).string()));
   return ctx;
 }
+
+namespace {
+// The archived intermediates that have not expired, each with its key. One that cannot be
+// loaded is logged and left out: today's issuance does not depend on it.
+void add_retired(IssuerContext& ctx) {
+  std::error_code ec;
+  fs::directory_iterator it(ctx.home.archive(), ec), end;
+  if (ec) return;  // no archive: nothing was ever replaced
+  for (; it != end; it.increment(ec)) {
+    const fs::path crt = it->path();
+    if (crt.extension() != ".crt") continue;
+    auto cert = load_certificate(crt);
+    if (!cert) {
+      log::warn("archived intermediate unreadable", {{"file", crt.string()}, {"error", cert.error().detail}});
+      continue;
+    }
+    if (ctx.clock.now() >= cert->tbs().not_after || ctx.issuer->authority(issuer::issuer_id(*cert))) continue;
+    auto key = load_key(fs::path(crt).replace_extension(".key"));
+    if (!key) {
+      log::warn("archived intermediate without its key: its CRLs and OCSP are not served",
+                {{"file", crt.string()}, {"error", key.error().detail}});
+      continue;
+    }
+    if (auto a = ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(*key)), std::move(*cert));
+        !a)
+      log::warn("archived intermediate refused", {{"file", crt.string()}, {"error", a.error().detail}});
+  }
+}
+}  // namespace
 
 Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home) {
   auto ctx = std::make_unique<IssuerContext>();
@@ -35,7 +66,31 @@ Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home) {
   // Local issuance (`sigil issue`) shards like the server does.
   SIGIL_TRY_STATUS(ctx->issuer->update_crl_layout(
       {static_cast<int>(ctx->config.revocation.crl_shards), ctx->config.revocation.delta_crl_interval.count() > 0}));
+  add_retired(*ctx);
   return ctx;
+}
+
+Result<const issuer::Authority*> reload_intermediate(IssuerContext& ctx) {
+  SIGIL_TRY(crypto::Certificate cert, load_certificate(ctx.home.ca_cert()));
+  const issuer::Authority& now = ctx.issuer->current();
+  if (cert.der() == now.cert.der()) return &now;
+  SIGIL_TRY(std::unique_ptr<crypto::KeySigner> key, load_key(ctx.home.ca_key()));
+  SIGIL_TRY(const issuer::Authority* a,
+            ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(key)), std::move(cert)));
+  return a;
+}
+
+Result<std::vector<crypto::Certificate>> load_roots(const Home& home) {
+  SIGIL_TRY(std::string pem, read_file(home.root_cert()));
+  if (auto extra = read_file(home.extra_roots())) pem += "\n" + *extra;
+  SIGIL_TRY(auto certs, crypto::certificates_from_pem(pem));
+  std::vector<crypto::Certificate> roots;
+  for (auto& c : certs) {
+    if (!c.is_ca()) return make_error(Errc::invalid_argument, "a trust anchor that is not a CA: " + c.serial_hex());
+    const bool seen = std::any_of(roots.begin(), roots.end(), [&](const auto& r) { return r.der() == c.der(); });
+    if (!seen) roots.push_back(std::move(c));
+  }
+  return roots;
 }
 
 std::string cli_actor() {

@@ -33,6 +33,8 @@ struct Home {
   fs::path ca_key() const { return dir / "ca" / "intermediate.key"; }
   fs::path ca_cert() const { return dir / "ca" / "intermediate.crt"; }
   fs::path root_cert() const { return dir / "ca" / "root.crt"; }
+  fs::path extra_roots() const { return dir / "ca" / "extra-roots.pem"; }  // staged for a rollover
+  fs::path archive() const { return dir / "ca" / "archive"; }  // replaced intermediates, <serial>.{crt,key}
   fs::path pending_key() const { return dir / "ca" / "pending" / "intermediate.key"; }
   fs::path admin_key() const { return dir / "admin" / "admin.key"; }
   fs::path admin_cert() const { return dir / "admin" / "admin.crt"; }
@@ -50,12 +52,21 @@ struct StoreContext {
 };
 Result<std::unique_ptr<StoreContext>> open_store(const std::string& home);
 
-// Everything issuance needs: config, store, the intermediate's key and certificate.
+// Everything issuance needs: config, store, the intermediate's key and certificate. The issuer
+// also knows the replaced intermediates of HOME/ca/archive that have not expired: they keep
+// answering (CRLs, OCSP) for their own certificates.
 struct IssuerContext : StoreContext {
   std::unique_ptr<crypto::KeySigner> key;
   std::unique_ptr<issuer::Issuer> issuer;
 };
 Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home);
+// HOME/ca/intermediate.{crt,key} again (a new intermediate installed while serving): added to
+// the issuer if it is not known yet, then made current. Returns it.
+Result<const issuer::Authority*> reload_intermediate(IssuerContext& ctx);
+
+// The trust anchors the home publishes: ca/root.crt's certificates, then those staged in
+// ca/extra-roots.pem (a root rollover), without duplicates. Each must be a CA.
+Result<std::vector<crypto::Certificate>> load_roots(const Home& home);
 
 // "cli:user@host", recorded with certificates and in the audit log.
 std::string cli_actor();

@@ -1,6 +1,7 @@
 #include "ca/api/api.hpp"
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
@@ -164,7 +165,9 @@ class Api {
     const std::string pem = pem_encode("CERTIFICATE", r.der);
     if (auto accept = req.header("accept");
         accept && accept->find("application/pem-certificate-chain") != std::string_view::npos) {
-      const std::string chain = pem + d_.issuer.certificate().pem();
+      // Its own issuer's certificate: a replaced intermediate's leaves keep their chain.
+      const auto* by = d_.issuer.authority(r.issuer_id);
+      const std::string chain = pem + (by ? by->pem : d_.issuer.certificate().pem());
       return Response::text(200, chain, "application/pem-certificate-chain");
     }
     json j = certificate_json(r, to_unix(d_.clock.now()));
@@ -455,23 +458,22 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
   auto r = std::make_shared<http::Router>();
   r->add({"GET", "/health", http::Auth::none, health, "/health"});
   const auto started = d.clock.now();
-  auto intermediate_der = std::make_shared<Bytes>(d.intermediate.der());
-  const std::string inter_etag = "\"" + to_hex(crypto::sha256(*intermediate_der)).substr(0, 16) + "\"";
+  auto etag_of = [](const Bytes& der) { return "\"" + to_hex(crypto::sha256(der)).substr(0, 16) + "\""; };
+  if (d.roots.empty()) throw std::invalid_argument("public_router: no root");
+  std::string roots_pem;
+  for (const Bytes& root : d.roots) roots_pem += pem_encode("CERTIFICATE", root);
+  auto roots_pem_bytes = std::make_shared<const Bytes>(roots_pem.begin(), roots_pem.end());
   r->add({"GET", "/ca/{file}", http::Auth::none,
-          [&d, intermediate_der, inter_etag, started](const Request& req) {
+          [&d, roots_pem_bytes, etag_of, started](const Request& req) {
             const std::string& file = req.params.at("file");
-            const std::string root_etag = "\"" + to_hex(crypto::sha256(d.root_der)).substr(0, 16) + "\"";
-            if ("/ca/" + file == d.intermediate_path)
-              return cacheable(req, "application/pkix-cert", *intermediate_der, inter_etag, started, std::nullopt,
-                               d.clock.now());
+            if (auto der = d.publishers.ca_certificate("/ca/" + file))
+              return cacheable(req, "application/pkix-cert", *der, etag_of(*der), started, std::nullopt, d.clock.now());
             if (file == "root.crt")
-              return cacheable(req, "application/pkix-cert", d.root_der, root_etag, started, std::nullopt,
-                               d.clock.now());
-            if (file == "roots.pem") {
-              const std::string pem = pem_encode("CERTIFICATE", d.root_der);
-              return cacheable(req, "application/x-pem-file", Bytes(pem.begin(), pem.end()), root_etag, started,
+              return cacheable(req, "application/pkix-cert", d.roots.front(), etag_of(d.roots.front()), started,
                                std::nullopt, d.clock.now());
-            }
+            if (file == "roots.pem")
+              return cacheable(req, "application/x-pem-file", *roots_pem_bytes, etag_of(*roots_pem_bytes), started,
+                               std::nullopt, d.clock.now());
             return Response::problem(404, "about:blank", "no such CA certificate");
           },
           "/ca/{file}"});
@@ -512,13 +514,13 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
                   [&d, decode_get, ocsp_response, malformed](const Request& req) {
                     auto der = decode_get(req);
                     if (!der) return malformed(400);
-                    return ocsp_response(d.ocsp.respond(*der));
+                    return ocsp_response(d.publishers.respond(*der));
                   },
                   "/ocsp/{request}"};
   get.fast = [&d, decode_get, ocsp_response](const Request& req) -> std::optional<Response> {
     auto der = decode_get(req);
     if (!der) return std::nullopt;
-    auto a = d.ocsp.respond_cached(*der);
+    auto a = d.publishers.respond_cached(*der);
     if (!a) return std::nullopt;
     Response resp = ocsp_response(*a);
     // A 304 carries the same caching headers as the 200 would (RFC 9110 §15.4.5).
@@ -535,16 +537,17 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
             if (!ct || ct->find("application/ocsp-request") == std::string_view::npos)
               return Response::problem(415, "about:blank", "Content-Type must be application/ocsp-request");
             if (req.body.size() > kMaxOcspRequest) return malformed(413);
-            return ocsp_response(d.ocsp.respond(as_bytes(req.body)));
+            return ocsp_response(d.publishers.respond(as_bytes(req.body)));
           },
           "/ocsp"});
-  // The intermediate's CRLs (ca/revocation: /crl/<id>.crl, and with shards /crl/<id>/<k>.crl, each
+  // Each intermediate's CRLs (ca/revocation: /crl/<id>.crl, and with shards /crl/<id>/<k>.crl, each
   // with its -delta.crl), as the leaves' CDP and FreshestCRL name them. A CRL's number is its
   // ETag: unique per URL (a shard's complete and delta CRLs share one sequence, at two URLs).
   auto intermediate_crl = [&d](const Request& req, const std::string& path) -> std::optional<Response> {
-    auto crl = d.crl.find(path);
+    bool primary = false;
+    auto crl = d.publishers.find_crl(path, &primary);
     if (!crl) {
-      if (path == d.crl_path) return Response::problem(503, "about:blank", "the CRL is not ready yet");
+      if (primary) return Response::problem(503, "about:blank", "the CRL is not ready yet");
       return std::nullopt;
     }
     return cacheable(req, "application/pkix-crl", crl->der, "\"" + std::to_string(crl->number) + "\"", crl->this_update,

@@ -31,15 +31,15 @@ std::shared_ptr<const http::Router> api_router(Deps& deps);
 // issued (a server certificate has no clientAuth EKU, so it cannot use the api listener).
 // The ACME routes (acme/wfe) are added to it by the composition root.
 std::shared_ptr<http::Router> acme_router(Deps& deps);
-// What relying parties fetch without TLS: CA certificates (AIA caIssuers, /ca/roots.pem) and
+// What relying parties fetch without TLS: CA certificates (AIA caIssuers, /ca/roots.pem), OCSP and
 // CRLs, with HTTP caching (ETag, Last-Modified, max-age to nextUpdate, 304, HEAD).
 struct PublicDeps {
-  const crypto::Certificate& intermediate;
-  std::string intermediate_path;  // "/ca/<id>.crt" (as in the leaves' AIA)
-  std::string crl_path;           // "/crl/<id>.crl" (as in the leaves' CDP)
-  Bytes root_der;
-  revocation::CrlPublisher& crl;
-  revocation::OcspResponder& ocsp;
+  // Every intermediate's CA certificate, CRLs and OCSP responder (the current and the replaced
+  // ones that have not expired).
+  revocation::Publishers& publishers;
+  // The roots: /ca/root.crt is the first (Sigil's own), /ca/roots.pem all of them (a second
+  // root staged for a rollover included).
+  std::vector<Bytes> roots;
   // The offline root's CRL (installed into the home by `sigil root crl --out`), if any.
   std::function<std::optional<Bytes>()> root_crl;
   const Clock& clock;

@@ -61,41 +61,91 @@ Bytes new_serial() {
   return s;
 }
 
-Issuer::Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy::IdentifierPolicy identifiers,
-               policy::Profiles profiles, Options options, const Clock& clock, store::CertificateLedger& ledger)
-    : signer_(signer),
-      ca_(std::move(ca_cert)),
-      identifiers_(std::move(identifiers)),
+Issuer::Issuer(policy::IdentifierPolicy identifiers, policy::Profiles profiles, Options options, const Clock& clock,
+               store::CertificateLedger& ledger)
+    : identifiers_(std::move(identifiers)),
       profiles_(std::move(profiles)),
       options_(std::move(options)),
       clock_(clock),
       ledger_(ledger) {}
 
-Result<std::unique_ptr<Issuer>> Issuer::create(const crypto::Signer& signer, crypto::Certificate ca_cert,
-                                               policy::IdentifierPolicy identifiers, policy::Profiles profiles,
-                                               Options options, const Clock& clock, store::CertificateLedger& ledger) {
-  if (signer.public_key().spki != ca_cert.public_key().spki)
+Result<std::unique_ptr<const Authority>> Issuer::make_authority(std::shared_ptr<const crypto::Signer> key,
+                                                                crypto::Certificate cert) const {
+  if (key->public_key().spki != cert.public_key().spki)
     return make_error(Errc::invalid_argument, "the CA key does not match the CA certificate");
-  if (!ca_cert.is_ca()) return make_error(Errc::invalid_argument, "the CA certificate is not a CA (basicConstraints)");
-  const auto* ku = ca_cert.tbs().find(crypto::oid::key_usage);
-  if (ku) {
+  if (!cert.is_ca()) return make_error(Errc::invalid_argument, "the CA certificate is not a CA (basicConstraints)");
+  if (const auto* ku = cert.tbs().find(crypto::oid::key_usage)) {
     auto bits = crypto::decode_key_usage(ku->value);
     if (!bits || !(*bits & crypto::ku::key_cert_sign))
       return make_error(Errc::invalid_argument, "the CA certificate lacks keyCertSign");
   }
-  auto ski = ca_cert.subject_key_id();
+  auto ski = cert.subject_key_id();
   if (!ski) return make_error(Errc::invalid_argument, "the CA certificate has no subjectKeyIdentifier");
-  SIGIL_TRY_STATUS(identifiers.validate());
-  std::unique_ptr<Issuer> is(new Issuer(signer, std::move(ca_cert), std::move(identifiers), std::move(profiles),
-                                        std::move(options), clock, ledger));
-  is->ca_key_id_ = *ski;
-  is->id_ = issuer_id(is->ca_);
-  is->urls_ = urls_for(is->options_.public_url, is->ca_);
-  is->ca_pem_ = is->ca_.pem();
-  if (const auto* nc = is->ca_.tbs().find(crypto::oid::name_constraints)) {
-    SIGIL_TRY(is->name_constraints_, crypto::decode_name_constraints(nc->value));
+  std::optional<crypto::NameConstraints> constraints;
+  if (const auto* nc = cert.tbs().find(crypto::oid::name_constraints)) {
+    SIGIL_TRY(constraints, crypto::decode_name_constraints(nc->value));
   }
+  std::string id = issuer_id(cert);
+  IssuerUrls urls = urls_for(options_.public_url, cert);
+  std::string pem = cert.pem();
+  auto a = std::unique_ptr<Authority>(new Authority{std::move(key), std::move(cert), std::move(id), std::move(pem),
+                                                    std::move(*ski), std::move(urls), std::move(constraints)});
+  return std::unique_ptr<const Authority>(std::move(a));
+}
+
+Result<std::unique_ptr<Issuer>> Issuer::create(const crypto::Signer& signer, crypto::Certificate ca_cert,
+                                               policy::IdentifierPolicy identifiers, policy::Profiles profiles,
+                                               Options options, const Clock& clock, store::CertificateLedger& ledger) {
+  SIGIL_TRY_STATUS(identifiers.validate());
+  std::unique_ptr<Issuer> is(
+      new Issuer(std::move(identifiers), std::move(profiles), std::move(options), clock, ledger));
+  // The caller owns the signer and keeps it alive as long as the Issuer.
+  std::shared_ptr<const crypto::Signer> borrowed(&signer, [](const crypto::Signer*) {});
+  SIGIL_TRY_STATUS(is->add_authority(std::move(borrowed), std::move(ca_cert)));
   return is;
+}
+
+Result<const Authority*> Issuer::add_authority(std::shared_ptr<const crypto::Signer> key, crypto::Certificate cert) {
+  SIGIL_TRY(auto made, make_authority(std::move(key), std::move(cert)));
+  std::lock_guard lock(authorities_mu_);
+  const Authority* a = made.get();
+  kept_.push_back(std::move(made));
+  auto same = std::find_if(known_.begin(), known_.end(), [&](const Authority* k) { return k->id == a->id; });
+  if (same != known_.end()) {
+    if (current_.load() == *same) current_.store(a);
+    *same = a;
+  } else {
+    known_.push_back(a);
+  }
+  if (!current_.load()) current_.store(a);
+  return a;
+}
+
+Status Issuer::make_current(std::string_view id) {
+  std::lock_guard lock(authorities_mu_);
+  for (const Authority* a : known_)
+    if (a->id == id) {
+      if (clock_.now() >= a->cert.tbs().not_after)
+        return make_error(Errc::policy_violation, "the intermediate " + std::string(id.substr(0, 16)) + " has expired");
+      current_.store(a);
+      return {};
+    }
+  return make_error(Errc::not_found, "no intermediate " + std::string(id.substr(0, 16)));
+}
+
+std::vector<const Authority*> Issuer::authorities() const {
+  std::lock_guard lock(authorities_mu_);
+  std::vector<const Authority*> out{current_.load()};
+  for (const Authority* a : known_)
+    if (a != out.front()) out.push_back(a);
+  return out;
+}
+
+const Authority* Issuer::authority(std::string_view id) const {
+  std::lock_guard lock(authorities_mu_);
+  for (const Authority* a : known_)
+    if (a->id == id) return a;
+  return nullptr;
 }
 
 Result<std::vector<GeneralName>> Issuer::requested_names(const crypto::Csr& csr) const {
@@ -118,8 +168,8 @@ Result<std::vector<GeneralName>> Issuer::requested_names(const crypto::Csr& csr)
   return requested;
 }
 
-Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>& requested,
-                                                 const policy::Profile& p) const {
+Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>& requested, const policy::Profile& p,
+                                                 const Authority& by) const {
   if (requested.size() > 100) return make_error(Errc::bad_csr, "more than 100 identifiers");
   std::vector<GeneralName> out;
   for (const auto& r : requested) {
@@ -129,7 +179,7 @@ Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>&
       return make_error(Errc::rejected_identifier,
                         "profile '" + p.name + "' does not allow the identifier " + crypto::to_string(n));
     SIGIL_TRY_STATUS(identifiers_.check(n));
-    if (name_constraints_) SIGIL_TRY_STATUS(policy::check_name_constraints(*name_constraints_, n));
+    if (by.name_constraints) SIGIL_TRY_STATUS(policy::check_name_constraints(*by.name_constraints, n));
     out.push_back(std::move(n));
   }
   if (p.require_spiffe) {
@@ -146,7 +196,7 @@ Result<GeneralName> Issuer::check_identifier(const GeneralName& name, std::strin
   std::shared_lock lock(policy_mu_);
   const policy::Profile* p = profiles_.find(profile);
   if (!p) return make_error(Errc::invalid_argument, "unknown profile '" + std::string(profile) + "'");
-  SIGIL_TRY(auto names, approve({name}, *p));
+  SIGIL_TRY(auto names, approve({name}, *p, current()));
   return names.at(0);
 }
 
@@ -173,6 +223,7 @@ Status Issuer::update_policy(policy::IdentifierPolicy identifiers, policy::Profi
 
 Result<Prepared> Issuer::prepare(const Request& req) const {
   std::shared_lock lock(policy_mu_);  // one policy for the whole request
+  const Authority& ca = current();    // and one authority
   const policy::Profile* profile = profiles_.find(req.profile);
   if (!profile) return make_error(Errc::invalid_argument, "unknown profile '" + req.profile + "'");
   const Seconds ttl = req.ttl.value_or(profile->default_ttl);
@@ -203,12 +254,12 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
     SIGIL_TRY(requested, crypto::decode_general_names(san->value));
   }
   SIGIL_TRY_STATUS(policy::check_key(key));
-  SIGIL_TRY(std::vector<GeneralName> names, approve(requested, *profile));
+  SIGIL_TRY(std::vector<GeneralName> names, approve(requested, *profile, ca));
 
   // Validity: backdated for skew, never outside the issuer's own.
   const TimePoint now = clock_.now();
-  const TimePoint ca_nb = ca_.tbs().not_before;
-  const TimePoint ca_na = ca_.tbs().not_after;
+  const TimePoint ca_nb = ca.cert.tbs().not_before;
+  const TimePoint ca_na = ca.cert.tbs().not_after;
   if (now >= ca_na) return make_error(Errc::policy_violation, "the issuing CA has expired");
   if (now < ca_nb) return make_error(Errc::policy_violation, "the issuing CA is not yet valid");
   const TimePoint not_before = std::max(now - options_.backdate, ca_nb);
@@ -216,8 +267,8 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
 
   crypto::CertificateSpec spec;
   spec.serial = new_serial();
-  spec.signature = signer_.signature_algorithm();
-  spec.issuer.assign(ca_.tbs().subject.begin(), ca_.tbs().subject.end());
+  spec.signature = ca.key->signature_algorithm();
+  spec.issuer.assign(ca.cert.tbs().subject.begin(), ca.cert.tbs().subject.end());
   // The CA builds the subject: the first DNS or IP name as CN (it fits in 64), else empty.
   std::string cn;
   for (const auto& n : names)
@@ -232,27 +283,28 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   spec.key_usage = profile->key_usage_for(key.algorithm);
   spec.ext_key_usage = profile->ext_key_usage;
   spec.subject_key_id = crypto::key_identifier(key);
-  spec.authority_key_id = ca_key_id_;
+  spec.authority_key_id = ca.key_id;
   spec.sans = names;
   // The CRL shard is fixed here, with the serial, and recorded with the certificate.
   int shard = 0;
-  if (!urls_.crl.empty()) {
+  if (!ca.urls.crl.empty()) {
     shard = crl_shard_for(spec.serial, crl_layout_.shards);
-    spec.crl_urls = {crl_url(options_.public_url, ca_, shard)};
-    if (crl_layout_.deltas) spec.freshest_crl_urls = {crl_url(options_.public_url, ca_, shard, true)};
-    spec.ocsp_urls = {urls_.ocsp};
-    spec.ca_issuer_urls = {urls_.ca_issuers};
+    spec.crl_urls = {crl_url(options_.public_url, ca.cert, shard)};
+    if (crl_layout_.deltas) spec.freshest_crl_urls = {crl_url(options_.public_url, ca.cert, shard, true)};
+    spec.ocsp_urls = {ca.urls.ocsp};
+    spec.ca_issuer_urls = {ca.urls.ca_issuers};
   }
   SIGIL_TRY(Bytes tbs, crypto::encode_tbs(spec));
 
   const LintExpectations want{
-      ca_, *profile, names, profile->max_ttl + options_.backdate, !urls_.crl.empty(), !urls_.crl.empty()};
+      ca.cert, *profile, names, profile->max_ttl + options_.backdate, !ca.urls.crl.empty(), !ca.urls.crl.empty()};
   if (auto findings = lint_leaf(tbs, want); !findings.empty()) return lint_refusal(findings);
 
   Prepared p;
   auto& pc = p.pending_;
   pc.serial = to_hex(spec.serial);
-  pc.issuer_id = id_;
+  pc.issuer_id = ca.id;
+  p.authority_ = &ca;
   pc.tbs_der = std::move(tbs);
   pc.subject = cn.empty() ? "" : "CN=" + cn;
   for (const auto& n : names) pc.sans.push_back(crypto::to_string(n));
@@ -265,32 +317,34 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   return p;
 }
 
-Result<Prepared> Issuer::prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl,
-                                                const std::string& requester) const {
+Result<Prepared> Issuer::prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl, const std::string& requester,
+                                                const Authority* by) const {
+  const Authority& ca = by ? *by : current();
   SIGIL_TRY_STATUS(policy::check_key(key));
   const TimePoint now = clock_.now();
-  if (now >= ca_.tbs().not_after) return make_error(Errc::policy_violation, "the issuing CA has expired");
+  if (now >= ca.cert.tbs().not_after) return make_error(Errc::policy_violation, "the issuing CA has expired");
   crypto::CertificateSpec spec;
   spec.serial = new_serial();
-  spec.signature = signer_.signature_algorithm();
-  spec.issuer.assign(ca_.tbs().subject.begin(), ca_.tbs().subject.end());
-  const std::string cn = "OCSP Responder " + id_.substr(0, 16);
+  spec.signature = ca.key->signature_algorithm();
+  spec.issuer.assign(ca.cert.tbs().subject.begin(), ca.cert.tbs().subject.end());
+  const std::string cn = "OCSP Responder " + ca.id.substr(0, 16);
   spec.subject = crypto::encode_name(cn);
-  spec.not_before = std::max(now - options_.backdate, ca_.tbs().not_before);
-  spec.not_after = std::min(now + ttl, ca_.tbs().not_after);
+  spec.not_before = std::max(now - options_.backdate, ca.cert.tbs().not_before);
+  spec.not_after = std::min(now + ttl, ca.cert.tbs().not_after);
   spec.spki = key.spki;
   spec.key_usage = crypto::ku::digital_signature;
   spec.ext_key_usage = {crypto::Eku::ocsp_signing};
   spec.subject_key_id = crypto::key_identifier(key);
-  spec.authority_key_id = ca_key_id_;
+  spec.authority_key_id = ca.key_id;
   spec.ocsp_no_check = true;
   SIGIL_TRY(Bytes tbs, crypto::encode_tbs(spec));
-  if (auto findings = lint_ocsp_responder(tbs, ca_, ttl + options_.backdate); !findings.empty())
+  if (auto findings = lint_ocsp_responder(tbs, ca.cert, ttl + options_.backdate); !findings.empty())
     return lint_refusal(findings);
   Prepared p;
+  p.authority_ = &ca;
   auto& pc = p.pending_;
   pc.serial = to_hex(spec.serial);
-  pc.issuer_id = id_;
+  pc.issuer_id = ca.id;
   pc.tbs_der = std::move(tbs);
   pc.subject = "CN=" + cn;
   pc.profile = "ocsp-responder";
@@ -314,13 +368,14 @@ Result<Issued> Issuer::issue(Prepared&& prepared) {
   for (const auto& s : pc.sans) names += (names.empty() ? "" : ",") + s;
   // Persist before sign: every serial ever signed is known to the store.
   SIGIL_TRY_STATUS(ledger_.reserve(pc, audit("reserve", "profile=" + pc.profile + " names=" + names)));
-  SIGIL_TRY(Bytes signature, signer_.sign(pc.tbs_der));
+  const Authority& ca = *p.authority_;
+  SIGIL_TRY(Bytes signature, ca.key->sign(pc.tbs_der));
   Issued out;
-  out.der = crypto::assemble_signed(pc.tbs_der, signer_.signature_algorithm(), signature);
+  out.der = crypto::assemble_signed(pc.tbs_der, ca.key->signature_algorithm(), signature);
   // Persist before release: nobody receives a certificate the store does not hold.
   SIGIL_TRY_STATUS(ledger_.complete(pc.serial, out.der, audit("issue", "profile=" + pc.profile + " names=" + names)));
   out.serial = pc.serial;
-  out.chain_pem = pem_encode("CERTIFICATE", out.der) + ca_pem_;
+  out.chain_pem = pem_encode("CERTIFICATE", out.der) + ca.pem;
   out.not_before = from_unix(pc.not_before);
   out.not_after = from_unix(pc.not_after);
   return out;

@@ -2,10 +2,13 @@
 // The one way to issue a certificate: prepare() runs every check and returns a single-use
 // token holding a linted to-be-signed certificate; issue() is the only code that signs.
 // Persist before sign (serial + TBS committed), persist before release (DER committed).
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ca/base/clock.hpp"
@@ -57,6 +60,20 @@ struct Request {
   const crypto::Certificate* renewal_of = nullptr;
 };
 
+// One intermediate the Issuer knows. The current one issues leaves; earlier ones that have not
+// expired keep signing their own CRLs, OCSP responses and OCSP responder certificates, so an old
+// intermediate keeps answering for its certificates after a new one took over. Immutable once
+// made, and kept for the Issuer's lifetime (references to it stay valid).
+struct Authority {
+  std::shared_ptr<const crypto::Signer> key;
+  crypto::Certificate cert;
+  std::string id;  // issuer_id(cert)
+  std::string pem;
+  Bytes key_id;  // the certificate's subjectKeyIdentifier: the leaves' authorityKeyIdentifier
+  IssuerUrls urls;
+  std::optional<crypto::NameConstraints> name_constraints;
+};
+
 class Issuer;
 
 // Move-only, single-use: the only thing issue() accepts, and only prepare() makes one.
@@ -71,7 +88,8 @@ class Prepared {
  private:
   friend class Issuer;
   Prepared() = default;
-  store::PendingCertificate pending_;  // carries the TBS
+  store::PendingCertificate pending_;     // carries the TBS
+  const Authority* authority_ = nullptr;  // who signs it
   bool used_ = false;
 };
 
@@ -94,15 +112,28 @@ class Issuer {
   Result<Issued> issue(Prepared&& prepared);
   // The delegated OCSP responder certificate (RFC 6960 §4.2.2.2): id-kp-OCSPSigning,
   // id-pkix-ocsp-nocheck, no names; linted, recorded and signed like a leaf.
-  Result<Prepared> prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl,
-                                          const std::string& requester) const;
+  // `by`: the authority whose certificates it answers for (default: the current one).
+  Result<Prepared> prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl, const std::string& requester,
+                                          const Authority* by = nullptr) const;
 
   // One identifier against today's policy, the CA's name constraints and the profile (what
   // ACME checks at newOrder, before any CSR exists). Returns it normalised.
   Result<crypto::GeneralName> check_identifier(const crypto::GeneralName& name, std::string_view profile) const;
 
-  const crypto::Certificate& certificate() const { return ca_; }
-  const std::string& id() const { return id_; }
+  // The current authority (it issues new leaves) and its certificate and id.
+  const Authority& current() const { return *current_.load(); }
+  const crypto::Certificate& certificate() const { return current().cert; }
+  const std::string& id() const { return current().id; }
+  // Every authority known, the current one first; and one by issuer id (null if unknown).
+  std::vector<const Authority*> authorities() const;
+  const Authority* authority(std::string_view id) const;
+  // Another intermediate, checked like create()'s. It answers for its own (CRLs, OCSP) and
+  // issues nothing until made current. The same key re-certified replaces the certificate under
+  // the same id (and stays current if it was).
+  Result<const Authority*> add_authority(std::shared_ptr<const crypto::Signer> key, crypto::Certificate cert);
+  // From now on new certificates come from this authority (a new intermediate installed while
+  // running); the previous one keeps answering for its own.
+  Status make_current(std::string_view id);
   policy::Profiles profiles() const;
   // SIGHUP: a new identifier policy and profiles for requests prepared from now on.
   Status update_policy(policy::IdentifierPolicy identifiers, policy::Profiles profiles);
@@ -111,14 +142,18 @@ class Issuer {
   Status update_crl_layout(CrlLayout layout);
 
  private:
-  Issuer(const crypto::Signer& signer, crypto::Certificate ca_cert, policy::IdentifierPolicy identifiers,
-         policy::Profiles profiles, Options options, const Clock& clock, store::CertificateLedger& ledger);
+  Issuer(policy::IdentifierPolicy identifiers, policy::Profiles profiles, Options options, const Clock& clock,
+         store::CertificateLedger& ledger);
+  Result<std::unique_ptr<const Authority>> make_authority(std::shared_ptr<const crypto::Signer> key,
+                                                          crypto::Certificate cert) const;
   Result<std::vector<crypto::GeneralName>> requested_names(const crypto::Csr& csr) const;
   Result<std::vector<crypto::GeneralName>> approve(const std::vector<crypto::GeneralName>& requested,
-                                                   const policy::Profile& p) const;
+                                                   const policy::Profile& p, const Authority& by) const;
 
-  const crypto::Signer& signer_;
-  crypto::Certificate ca_;
+  mutable std::mutex authorities_mu_;                   // guards the two vectors below
+  std::vector<std::unique_ptr<const Authority>> kept_;  // every authority ever made (never freed)
+  std::vector<const Authority*> known_;                 // the newest per id
+  std::atomic<const Authority*> current_{nullptr};
   mutable std::shared_mutex policy_mu_;  // guards identifiers_ and profiles_ (replaced on reload)
   policy::IdentifierPolicy identifiers_;
   policy::Profiles profiles_;
@@ -126,11 +161,6 @@ class Issuer {
   CrlLayout crl_layout_;  // guarded by policy_mu_
   const Clock& clock_;
   store::CertificateLedger& ledger_;
-  std::string id_;
-  IssuerUrls urls_;
-  std::optional<crypto::NameConstraints> name_constraints_;
-  Bytes ca_key_id_;
-  std::string ca_pem_;
 };
 
 // 16 random octets, positive, first octet non-zero: 127 bits from the CSPRNG.

@@ -76,16 +76,16 @@ CrlPublisher::CrlPublisher(const crypto::Signer& key, const crypto::Certificate&
       crls_(crls),
       clock_(clock),
       metrics_(metrics),
-      options_(std::move(options)) {
-  metrics_.gauge_fn("sigil_crl_age_seconds", "Seconds since the thisUpdate of the oldest complete CRL published",
-                    [this] {
-                      const auto snapshot = snapshot_.load();
-                      if (!snapshot) return -1.0;
-                      std::optional<TimePoint> oldest;
-                      for (const auto& [path, crl] : *snapshot)
-                        if (!crl->base_number && (!oldest || crl->this_update < *oldest)) oldest = crl->this_update;
-                      return oldest ? std::chrono::duration<double>(clock_.now() - *oldest).count() : -1.0;
-                    });
+      options_(std::move(options)) {}
+
+std::optional<double> CrlPublisher::oldest_age() const {
+  const auto snapshot = snapshot_.load();
+  if (!snapshot) return std::nullopt;
+  std::optional<TimePoint> oldest;
+  for (const auto& [path, crl] : *snapshot)
+    if (!crl->base_number && (!oldest || crl->this_update < *oldest)) oldest = crl->this_update;
+  if (!oldest) return std::nullopt;
+  return std::chrono::duration<double>(clock_.now() - *oldest).count();
 }
 
 CrlPublisher::~CrlPublisher() { stop(); }
@@ -169,8 +169,10 @@ Status CrlPublisher::build_full(Shard& s, bool rebase, std::int64_t sequence, lo
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::string shard = std::to_string(s.shard);
   metrics_.add("sigil_crl_builds_total", {{"kind", "full"}});
-  metrics_.set("sigil_crl_number", {{"shard", shard}, {"kind", "full"}}, static_cast<double>(crl.number));
-  metrics_.set("sigil_crl_entries", {{"shard", shard}, {"kind", "full"}}, static_cast<double>(crl.entries));
+  metrics_.set("sigil_crl_number", {{"issuer", issuer_id_.substr(0, 16)}, {"shard", shard}, {"kind", "full"}},
+               static_cast<double>(crl.number));
+  metrics_.set("sigil_crl_entries", {{"issuer", issuer_id_.substr(0, 16)}, {"shard", shard}, {"kind", "full"}},
+               static_cast<double>(crl.entries));
   log::write(level, "CRL published",
              {{"shard", shard},
               {"number", std::to_string(crl.number)},
@@ -197,8 +199,10 @@ Status CrlPublisher::build_delta(Shard& s, log::Level level) {
   crl.same_second_as_previous = s.delta && s.delta->this_update == crl.this_update;
   const std::string shard = std::to_string(s.shard);
   metrics_.add("sigil_crl_builds_total", {{"kind", "delta"}});
-  metrics_.set("sigil_crl_number", {{"shard", shard}, {"kind", "delta"}}, static_cast<double>(crl.number));
-  metrics_.set("sigil_crl_entries", {{"shard", shard}, {"kind", "delta"}}, static_cast<double>(crl.entries));
+  metrics_.set("sigil_crl_number", {{"issuer", issuer_id_.substr(0, 16)}, {"shard", shard}, {"kind", "delta"}},
+               static_cast<double>(crl.number));
+  metrics_.set("sigil_crl_entries", {{"issuer", issuer_id_.substr(0, 16)}, {"shard", shard}, {"kind", "delta"}},
+               static_cast<double>(crl.entries));
   log::write(level, "delta CRL published",
              {{"shard", shard},
               {"number", std::to_string(crl.number)},

@@ -30,28 +30,29 @@ OcspStatus ocsp_status(const std::optional<store::CertificateRecord>& rec, const
   return s;
 }
 
-OcspResponder::OcspResponder(issuer::Issuer& issuer, const crypto::Signer& ca_key, store::Store& store,
+OcspResponder::OcspResponder(issuer::Issuer& issuer, const issuer::Authority& authority, store::Store& store,
                              const Clock& clock, Metrics& metrics, OcspOptions options)
     : issuer_(issuer),
-      ca_key_(ca_key),
+      authority_(authority),
       store_(store),
       clock_(clock),
       metrics_(metrics),
       options_(options),
-      issuer_id_(issuer.id()) {
-  const crypto::Certificate& ca = issuer_.certificate();
+      issuer_id_(authority.id) {
+  const crypto::Certificate& ca = authority_.cert;
   for (auto h : kHashes)
     issuer_hashes_[h] = {ocsp::issuer_name_hash(h, ca.tbs().subject), ocsp::issuer_key_hash(h, ca.public_key())};
   tokens_ = options_.live_signatures_per_second;
   bucket_at_ = std::chrono::steady_clock::now();
-  metrics_.gauge_fn("sigil_ocsp_oldest_response_age_seconds", "Age of the oldest pre-signed OCSP response", [this] {
-    std::shared_lock lock(cache_mu_);
-    const TimePoint now = clock_.now();
-    double oldest = 0;
-    for (const auto& [k, e] : cache_)
-      oldest = std::max(oldest, std::chrono::duration<double>(now - e->this_update).count());
-    return oldest;
-  });
+}
+
+double OcspResponder::oldest_response_age() const {
+  std::shared_lock lock(cache_mu_);
+  const TimePoint now = clock_.now();
+  double oldest = 0;
+  for (const auto& [k, e] : cache_)
+    oldest = std::max(oldest, std::chrono::duration<double>(now - e->this_update).count());
+  return oldest;
 }
 
 OcspResponder::~OcspResponder() { stop(); }
@@ -62,7 +63,7 @@ std::string OcspResponder::cache_key(ocsp::HashAlg h, ByteView serial) {
   return k;
 }
 
-bool OcspResponder::ours(const ocsp::CertId& id) const {
+bool OcspResponder::answers_for(const ocsp::CertId& id) const {
   auto it = issuer_hashes_.find(id.hash);
   return it != issuer_hashes_.end() && it->second.first == id.issuer_name_hash &&
          it->second.second == id.issuer_key_hash;
@@ -71,14 +72,14 @@ bool OcspResponder::ours(const ocsp::CertId& id) const {
 Status OcspResponder::rotate_responder() {
   auto r = std::make_shared<Responder>();
   if (options_.sign_with_intermediate) {
-    r->not_after = issuer_.certificate().tbs().not_after;
+    r->not_after = authority_.cert.tbs().not_after;
   } else {
     // A fresh key in memory, never on disk; its certificate is recorded like any other.
     crypto::KeyType type = crypto::KeyType::ec_p256;
-    if (ca_key_.public_key().algorithm == crypto::KeyAlgorithm::ec_p384) type = crypto::KeyType::ec_p384;
+    if (authority_.key->public_key().algorithm == crypto::KeyAlgorithm::ec_p384) type = crypto::KeyType::ec_p384;
     SIGIL_TRY(r->key, crypto::KeySigner::generate(type));
     SIGIL_TRY(auto prepared,
-              issuer_.prepare_ocsp_responder(r->key->public_key(), options_.responder_ttl, "sigil-ocsp"));
+              issuer_.prepare_ocsp_responder(r->key->public_key(), options_.responder_ttl, "sigil-ocsp", &authority_));
     SIGIL_TRY(auto issued, issuer_.issue(std::move(prepared)));
     r->cert_der = issued.der;
     r->not_after = issued.not_after;
@@ -102,7 +103,7 @@ Result<Bytes> OcspResponder::sign(const ocsp::ResponseSpec& spec_in) {
     spec.certs = {r->cert_der};
     return ocsp::make_response(*r->key, spec);
   }
-  return ocsp::make_response(ca_key_, spec);
+  return ocsp::make_response(*authority_.key, spec);
 }
 
 Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, TimePoint now) {
@@ -170,7 +171,7 @@ std::optional<OcspAnswer> OcspResponder::respond_cached(ByteView request_der) co
   const auto& e = it->second;
   if (clock_.now() >= e->next_update) return std::nullopt;
   // The entry answers exactly this CertID (the issuer hashes were checked when it was made).
-  if (!ours(req->ids[0])) return std::nullopt;
+  if (!answers_for(req->ids[0])) return std::nullopt;
   return OcspAnswer{std::shared_ptr<const Bytes>(e, &e->der), true, e->this_update, e->next_update, e->etag};
 }
 
@@ -182,7 +183,7 @@ OcspAnswer OcspResponder::respond(ByteView request_der) {
   auto req = ocsp::parse_request(request_der);
   if (!req) return error(ocsp::ResponseStatus::malformed_request, "malformedRequest");
   for (const auto& id : req->ids)
-    if (!ours(id)) return error(ocsp::ResponseStatus::unauthorized, "unauthorized");
+    if (!answers_for(id)) return error(ocsp::ResponseStatus::unauthorized, "unauthorized");
   if (!req->nonce && req->ids.size() == 1) {
     if (auto cached = respond_cached(request_der)) {
       metrics_.add("sigil_ocsp_responses_total", {{"status", "cached"}});
@@ -217,19 +218,28 @@ OcspAnswer OcspResponder::respond(ByteView request_der) {
   return OcspAnswer{std::make_shared<const Bytes>(std::move(*der)), false, now, now + options_.validity, ""};
 }
 
-std::shared_ptr<const Bytes> OcspResponder::staple(const std::string& serial) {
+std::shared_ptr<const Bytes> OcspResponder::staple(const std::string& serial) const {
   auto bytes = from_hex(serial);
   if (!bytes) return nullptr;
-  const auto id = ocsp::make_cert_id(ocsp::HashAlg::sha1, issuer_.certificate(), *bytes);
+  const auto id = ocsp::make_cert_id(ocsp::HashAlg::sha1, authority_.cert, *bytes);
+  std::shared_lock lock(cache_mu_);
+  auto it = cache_.find(cache_key(id.hash, id.serial));
+  if (it == cache_.end() || clock_.now() >= it->second->next_update) return nullptr;
+  return std::shared_ptr<const Bytes>(it->second, &it->second->der);
+}
+
+Status OcspResponder::warm(const std::string& serial) {
+  auto bytes = from_hex(serial);
+  if (!bytes) return make_error(Errc::invalid_argument, "bad serial");
+  const auto id = ocsp::make_cert_id(ocsp::HashAlg::sha1, authority_.cert, *bytes);
   {
     std::shared_lock lock(cache_mu_);
     auto it = cache_.find(cache_key(id.hash, id.serial));
-    if (it != cache_.end() && clock_.now() < it->second->this_update + options_.validity / 2)
-      return std::shared_ptr<const Bytes>(it->second, &it->second->der);
+    if (it != cache_.end() && clock_.now() < it->second->this_update + options_.validity / 2) return {};
   }
-  auto e = sign_entry(id, false);
-  if (!e) return nullptr;
-  return std::shared_ptr<const Bytes>(*e, &(*e)->der);
+  SIGIL_TRY(auto e, sign_entry(id, false));
+  (void)e;
+  return {};
 }
 
 void OcspResponder::apply_revocations() {
@@ -250,7 +260,7 @@ void OcspResponder::apply_revocations() {
         cached = cached || cache_.count(cache_key(h, *bytes));
       }
       if (!cached) continue;
-      if (auto e = sign_entry(ocsp::make_cert_id(h, issuer_.certificate(), *bytes), false); !e)
+      if (auto e = sign_entry(ocsp::make_cert_id(h, authority_.cert, *bytes), false); !e)
         log::error("OCSP: re-signing after revocation failed", {{"serial", serial}, {"error", e.error().detail}});
     }
   }
@@ -275,7 +285,7 @@ void OcspResponder::sweep() {
   for (const auto& [serial, revoked] : due) {
     auto bytes = from_hex(serial);
     if (!bytes) continue;
-    if (sign_entry(ocsp::make_cert_id(ocsp::HashAlg::sha1, issuer_.certificate(), *bytes), false)) ++signed_now;
+    if (sign_entry(ocsp::make_cert_id(ocsp::HashAlg::sha1, authority_.cert, *bytes), false)) ++signed_now;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -289,7 +299,7 @@ void OcspResponder::sweep() {
       if (static_cast<ocsp::HashAlg>(k[0]) == ocsp::HashAlg::sha1) continue;
       if (now >= e->this_update + options_.validity / 2) {
         Bytes serial(k.begin() + 1, k.end());
-        stale.push_back(ocsp::make_cert_id(static_cast<ocsp::HashAlg>(k[0]), issuer_.certificate(), serial));
+        stale.push_back(ocsp::make_cert_id(static_cast<ocsp::HashAlg>(k[0]), authority_.cert, serial));
       }
     }
   }
@@ -301,7 +311,7 @@ void OcspResponder::sweep() {
     std::shared_lock lock(cache_mu_);
     cached = cache_.size();
   }
-  metrics_.set("sigil_ocsp_cached_responses", {}, static_cast<double>(cached));
+  metrics_.set("sigil_ocsp_cached_responses", {{"issuer", issuer_id_.substr(0, 16)}}, static_cast<double>(cached));
 }
 
 Status OcspResponder::start() {

@@ -89,6 +89,8 @@ class CrlPublisher {
   std::shared_ptr<const PublishedCrl> find(std::string_view path) const;
   // Every CRL published now, by path.
   std::map<std::string, std::shared_ptr<const PublishedCrl>, std::less<>> published() const;
+  // Seconds since the thisUpdate of the oldest complete CRL published; nullopt before the first.
+  std::optional<double> oldest_age() const;
   void start();
   void stop();
 
@@ -165,12 +167,13 @@ struct OcspAnswer {
   std::string etag;
 };
 
-// The OCSP responder for one issuer: status from the store, responses pre-signed (SHA-1 CertIDs
+// The OCSP responder for one authority (issuer::Authority): status from the store, responses pre-signed (SHA-1 CertIDs
 // ahead of time, others on first use) and re-signed at once when a revocation is committed by
 // any process. The hot path is a hash-map lookup.
 class OcspResponder {
  public:
-  OcspResponder(issuer::Issuer& issuer, const crypto::Signer& ca_key, store::Store& store, const Clock& clock,
+  // `issuer` issues the delegated responder certificates, signed by `authority`.
+  OcspResponder(issuer::Issuer& issuer, const issuer::Authority& authority, store::Store& store, const Clock& clock,
                 Metrics& metrics, OcspOptions options);
   ~OcspResponder();
   Status start();  // the responder certificate, a first pre-signing pass, the background job
@@ -180,8 +183,16 @@ class OcspResponder {
   std::optional<OcspAnswer> respond_cached(crypto::ByteView request_der) const;
   // The full path: may read the store and sign.
   OcspAnswer respond(crypto::ByteView request_der);
-  // The response for one of this issuer's certificates (SHA-1 CertID), for stapling.
-  std::shared_ptr<const Bytes> staple(const std::string& serial_hex);
+  // The response for one of this authority's certificates (SHA-1 CertID), for stapling: from
+  // the cache only (never blocks), null unless an unexpired one is held (the background job
+  // re-signs held ones at half their validity).
+  std::shared_ptr<const Bytes> staple(const std::string& serial_hex) const;
+  // Signs and caches that response now unless a fresh one is held (not for the I/O threads).
+  Status warm(const std::string& serial_hex);
+  // Whether a CertID names this authority (its issuer name and key hashes).
+  bool answers_for(const crypto::ocsp::CertId& id) const;
+  // Seconds since the thisUpdate of the oldest pre-signed response held (0 when none).
+  double oldest_response_age() const;
 
  private:
   struct Entry {
@@ -196,7 +207,6 @@ class OcspResponder {
     TimePoint not_after;
   };
   static std::string cache_key(crypto::ocsp::HashAlg h, crypto::ByteView serial);
-  bool ours(const crypto::ocsp::CertId& id) const;
   Status rotate_responder();
   Result<std::shared_ptr<const Entry>> sign_entry(const crypto::ocsp::CertId& id, bool allow_unknown_cache);
   Result<crypto::ocsp::SingleResponse> status_of(const crypto::ocsp::CertId& id, TimePoint now);
@@ -207,7 +217,7 @@ class OcspResponder {
   void apply_revocations();
 
   issuer::Issuer& issuer_;
-  const crypto::Signer& ca_key_;
+  const issuer::Authority& authority_;
   store::Store& store_;
   const Clock& clock_;
   Metrics& metrics_;
@@ -228,6 +238,56 @@ class OcspResponder {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread thread_;
+};
+
+// Every authority's CRLs and OCSP responder, so an intermediate that was replaced keeps
+// answering for its own certificates until they expire (DESIGN.md, "Plural from day one"). The
+// public listener asks this set; an authority added while serving (a new intermediate on SIGHUP)
+// is published from then on. Registers the freshness gauges over all of them.
+class Publishers {
+ public:
+  Publishers(issuer::Issuer& issuer, store::Store& store, const Clock& clock, Metrics& metrics, CrlOptions crl,
+             OcspOptions ocsp);
+  ~Publishers();
+  // Builds the authority's CRLs, pre-signs its OCSP responses and starts both; known ids are a
+  // no-op. Not for the I/O threads.
+  Status add(const issuer::Authority& authority);
+  void stop();
+
+  // The CRL at `path` of any authority, or null; `primary`: the path is some authority's
+  // shard-0 CRL (so a miss means "not ready yet" rather than "no such CRL").
+  std::shared_ptr<const PublishedCrl> find_crl(std::string_view path, bool* primary = nullptr) const;
+  // The DER of the authority certificate whose AIA caIssuers path (issuer::urls_for) is `path`.
+  std::optional<Bytes> ca_certificate(std::string_view path) const;
+  // OCSP, routed by the request's (first) CertID to its authority's responder; a CertID of no
+  // authority gets `unauthorized`.
+  std::optional<OcspAnswer> respond_cached(crypto::ByteView request_der) const;
+  OcspAnswer respond(crypto::ByteView request_der);
+  // The current authority's response for one of its certificates, from the cache only (null when
+  // none is fresh yet): for the TLS handshake.
+  std::shared_ptr<const Bytes> staple(const std::string& serial_hex) const;
+  // Signs (if needed) and caches the current authority's response for `serial_hex` (not for the
+  // I/O threads), so staple() finds it.
+  Status warm_staple(const std::string& serial_hex);
+
+ private:
+  struct Entry {
+    const issuer::Authority* authority;
+    std::string ca_path;  // "/ca/<id>.crt"
+    std::unique_ptr<CrlPublisher> crl;
+    std::unique_ptr<OcspResponder> ocsp;
+  };
+  std::shared_ptr<const std::vector<std::shared_ptr<Entry>>> entries() const { return entries_.load(); }
+  std::shared_ptr<Entry> current_entry() const;
+
+  issuer::Issuer& issuer_;
+  store::Store& store_;
+  const Clock& clock_;
+  Metrics& metrics_;
+  CrlOptions crl_options_;
+  OcspOptions ocsp_options_;
+  std::mutex add_mu_;
+  std::atomic<std::shared_ptr<const std::vector<std::shared_ptr<Entry>>>> entries_;
 };
 
 }  // namespace sigil::revocation

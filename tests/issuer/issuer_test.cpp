@@ -626,3 +626,69 @@ TEST_CASE("serials: 16 octets, positive, first octet non-zero") {
 }
 
 }  // namespace
+
+TEST_CASE("plural authorities: a second intermediate issues once current; the first keeps its own") {
+  TestCa ca;
+  auto bytes = [](crypto::ByteView v) { return Bytes(v.begin(), v.end()); };
+  issuer::Issuer& is = ca.issuer();
+  const issuer::Authority& first = is.current();
+  // A second intermediate of the same root, with another key.
+  const crypto::KeySigner& key2 = cached_key(KeyType::ec_p256, 201);
+  auto csr2 = crypto::make_csr(key2, issuer::intermediate_subject("Sigil Test G2"), {});
+  REQUIRE(csr2.has_value());
+  issuer::IntermediateParams ip;
+  ip.ttl = Seconds(365 * 86400);
+  auto inter2 = issuer::sign_intermediate(*ca.root_key, *ca.root, parse_csr(*csr2), ip, ca.clock);
+  REQUIRE(inter2.has_value());
+  std::shared_ptr<const crypto::Signer> borrowed(&key2, [](const crypto::Signer*) {});
+
+  // A key that does not match is refused and changes nothing.
+  std::shared_ptr<const crypto::Signer> wrong(ca.int_key, [](const crypto::Signer*) {});
+  CHECK_FALSE(is.add_authority(wrong, copy_of(*inter2)).has_value());
+  CHECK(is.authorities().size() == 1);
+
+  auto added = is.add_authority(borrowed, copy_of(*inter2));
+  REQUIRE(added.has_value());
+  const issuer::Authority* second = *added;
+  CHECK(is.authorities().size() == 2);
+  CHECK(&is.current() == &first);  // added, not yet issuing
+  CHECK(is.authority(second->id) == second);
+  CHECK(is.authority("no-such-id") == nullptr);
+  CHECK(second->urls.ca_issuers != first.urls.ca_issuers);
+
+  const std::string csr = csr_pem(cached_key(KeyType::ec_p256, 9), "", {{GN::dns, "a.example.internal"}});
+  auto before = ca.issue(csr, "server");
+  REQUIRE(before.has_value());
+  CHECK(bytes(parse_cert(before->der).tbs().issuer) == bytes(first.cert.tbs().subject));
+
+  CHECK(is.make_current("no-such-id").error().code == Errc::not_found);
+  REQUIRE(is.make_current(second->id).has_value());
+  CHECK(&is.current() == second);
+  CHECK(is.authorities().front() == second);
+  auto after = ca.issue(csr, "server");
+  REQUIRE(after.has_value());
+  const crypto::Certificate leaf = parse_cert(after->der);
+  CHECK(bytes(leaf.tbs().issuer) == bytes(second->cert.tbs().subject));
+  CHECK(
+      crypto::verify_signature(second->cert.public_key(), leaf.signature_algorithm(), leaf.tbs_der(), leaf.signature())
+          .has_value());
+  CHECK(after->chain_pem.find(second->pem) != std::string::npos);
+  auto rec = ca.db->find(after->serial);
+  REQUIRE((rec.has_value() && rec->has_value()));
+  CHECK((*rec)->issuer_id == second->id);
+
+  // The first still signs OCSP responder certificates for its own certificates.
+  auto responder = is.prepare_ocsp_responder(cached_key(KeyType::ec_p256, 10).public_key(), Seconds(3600), "t", &first);
+  REQUIRE(responder.has_value());
+  CHECK(responder->pending().issuer_id == first.id);
+  auto issued = is.issue(std::move(*responder));
+  REQUIRE(issued.has_value());
+  const crypto::Certificate rc = parse_cert(issued->der);
+  CHECK(bytes(rc.tbs().issuer) == bytes(first.cert.tbs().subject));
+  CHECK(crypto::verify_signature(first.cert.public_key(), rc.signature_algorithm(), rc.tbs_der(), rc.signature())
+            .has_value());
+
+  // An expired intermediate cannot become current.
+  ca.clock.advance(Seconds(400LL * 86400));
+  CHECK(is.make_current(second->id).error().code == Errc::policy_violation);
+}
