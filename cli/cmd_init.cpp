@@ -14,9 +14,6 @@
 namespace sigil::cli {
 namespace {
 
-// The admin client certificate's identity; init writes it into the authorization policy.
-constexpr const char* kAdminIdentity = "sigil-admin";
-
 struct InitOptions {
   std::string root_dir;
   std::string name = "Example Internal CA";
@@ -90,24 +87,17 @@ Status run_init(const Globals& g, const InitOptions& o) {
   SIGIL_TRY_STATUS(home_dir.write("ca/root.crt", root.pem(), kPublicMode));
   SIGIL_TRY_STATUS(home_dir.write("sigil.json", to_json(config), 0640));
 
-  // The database, and the admin certificate issued into it like any other certificate.
+  // The database, and the admin certificate issued into it like any other certificate (the same
+  // function re-issues it: `sigil admin renew`).
   std::string admin_serial;
   {
     home_dir.adopt(config.database);
     SIGIL_TRY(auto db, store::sqlite::open(home_dir.path(config.database).string()));
     SIGIL_TRY(auto admin_key, crypto::KeySigner::generate(key_type));
-    SIGIL_TRY(Bytes admin_csr, crypto::make_csr(*admin_key, crypto::encode_name(""),
-                                                {{crypto::GeneralName::Type::dns, kAdminIdentity}}));
-    SIGIL_TRY(policy::Profiles profiles, config.effective_profiles());
-    const Seconds admin_ttl = profiles.find("client")->max_ttl;
-    // A policy that allows exactly the admin identity: the ordinary policy never does.
-    policy::IdentifierPolicy admin_only;
-    admin_only.dns_names = {kAdminIdentity};
-    SIGIL_TRY(auto is, issuer::Issuer::create(*ca_key, std::move(intermediate), admin_only, std::move(profiles),
-                                              {config.public_url, config.backdate}, clock, *db));
-    SIGIL_TRY(auto prepared, is->prepare({std::string(as_chars(admin_csr)), "client", admin_ttl, cli_actor()}));
-    SIGIL_TRY(auto issued, is->issue(std::move(prepared)));
-    SIGIL_TRY_STATUS(db->append({to_unix(clock.now()), cli_actor(), "init", is->id(), "ok",
+    const std::string ca_id = issuer::issuer_id(intermediate);
+    SIGIL_TRY(issuer::Issued issued,
+              issue_admin_certificate(*ca_key, std::move(intermediate), config, *admin_key, clock, *db));
+    SIGIL_TRY_STATUS(db->append({to_unix(clock.now()), cli_actor(), "init", ca_id, "ok",
                                  "CA '" + o.name + "' created, key type " + o.key_type}));
     admin_serial = issued.serial;
     SIGIL_TRY(std::string admin_key_pem, admin_key->to_pem());

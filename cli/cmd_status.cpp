@@ -11,6 +11,7 @@
 #include "ca/crypto/ocsp.hpp"
 #include "ca/http/client.hpp"
 #include "ca/issuer/issuer.hpp"
+#include "ca/policy/policy.hpp"
 #include "cli/common.hpp"
 
 namespace sigil::cli {
@@ -45,6 +46,31 @@ Finding ca_expiry(const std::string& check, const crypto::Certificate& c, TimePo
   return f;
 }
 
+// The home's admin client certificate: a warning once its renewal window opens (`sigil admin
+// renew` would renew it now), an error within 7 days of its expiry or after it.
+Finding admin_expiry(const fs::path& file, TimePoint now) {
+  Finding f{"admin_certificate", Level::ok, "", {}};
+  auto cert = load_certificate(file);
+  if (!cert) {
+    f.level = Level::warn;
+    f.summary = cert.error().detail;
+    return f;
+  }
+  const TimePoint not_after = cert->tbs().not_after;
+  const auto window = policy::renewal_window(cert->tbs().not_before, not_after);
+  const auto left = std::chrono::duration_cast<Seconds>(not_after - now);
+  f.level = left < Seconds(7 * 86400) ? Level::error : now >= window.start ? Level::warn : Level::ok;
+  f.summary =
+      cert->serial_hex() + (left.count() <= 0 ? ", EXPIRED at " + format_rfc3339(not_after)
+                                              : ", expires " + format_rfc3339(not_after) + " (in " + days(left) + ")");
+  if (f.level != Level::ok) f.summary += ": run sigil admin renew";
+  f.data = {{"serial", cert->serial_hex()},
+            {"not_after", format_rfc3339(not_after)},
+            {"seconds_left", left.count()},
+            {"renew_after", format_rfc3339(window.start)}};
+  return f;
+}
+
 std::int64_t size_of(const fs::path& p) {
   struct stat st {};
   return stat(p.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
@@ -60,6 +86,7 @@ Status run_status(const Globals& g, Level& worst) {
   SIGIL_TRY(crypto::Certificate root, load_certificate(ctx->home.root_cert()));
   out.push_back(ca_expiry("intermediate", inter, now));
   out.push_back(ca_expiry("root", root, now));
+  out.push_back(admin_expiry(ctx->home.admin_cert(), now));
   const std::string issuer_id = issuer::issuer_id(inter);
 
   // The server's own certificate: the newest one `sigil serve` issued itself.
@@ -225,9 +252,11 @@ Status run_status(const Globals& g, Level& worst) {
 void add_status(CLI::App& app, Globals& g) {
   CLI::App* c = app.add_subcommand("status", "Health of the CA: expiries, CRL, OCSP, database, expiring certificates");
   c->footer(
-      "Errors (exit 1): the intermediate or root expires within 30 days; no CRL or an expired one; a stale\n"
-      "OCSP response. Warnings (exit 0): a CA expiring within 90 days; a CRL not rebuilt at half its validity;\n"
-      "the server's certificate past three quarters of its life; the responder not reachable.");
+      "Errors (exit 1): the intermediate or root expires within 30 days; the admin certificate\n"
+      "(HOME/admin/admin.crt) expires within 7 days or has expired; no CRL or an expired one; a stale OCSP\n"
+      "response. Warnings (exit 0): a CA expiring within 90 days; the admin certificate inside its renewal\n"
+      "window (two thirds of its life: run `sigil admin renew`) or unreadable; a CRL not rebuilt at half\n"
+      "its validity; the server's certificate past three quarters of its life; the responder not reachable.");
   c->callback([&g] {
     Level worst = Level::ok;
     g.status = run_status(g, worst);

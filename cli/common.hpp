@@ -34,7 +34,7 @@ struct Home {
   fs::path ca_cert() const { return dir / "ca" / "intermediate.crt"; }
   fs::path root_cert() const { return dir / "ca" / "root.crt"; }
   fs::path extra_roots() const { return dir / "ca" / "extra-roots.pem"; }  // staged for a rollover
-  fs::path archive() const { return dir / "ca" / "archive"; }  // replaced intermediates, <serial>.{crt,key}
+  fs::path archive() const { return dir / "ca" / "archive"; }              // replaced intermediates, <serial>.{crt,key}
   fs::path pending_key() const { return dir / "ca" / "pending" / "intermediate.key"; }
   fs::path admin_key() const { return dir / "admin" / "admin.key"; }
   fs::path admin_cert() const { return dir / "admin" / "admin.crt"; }
@@ -71,6 +71,15 @@ Result<std::vector<crypto::Certificate>> load_roots(const Home& home);
 // "cli:user@host", recorded with certificates and in the audit log.
 std::string cli_actor();
 
+// The home's admin client certificate (HOME/admin/admin.crt): this identity, profile `client`
+// for the profile's maximum TTL. Issued by `init` and `admin renew` only, through an identifier
+// policy that allows exactly this name: the ordinary policy never does, so no issuer role can
+// mint an admin credential (cmd_admin.cpp).
+inline constexpr const char* kAdminIdentity = "sigil-admin";
+Result<issuer::Issued> issue_admin_certificate(const crypto::Signer& ca_key, crypto::Certificate ca_cert,
+                                               const Config& config, const crypto::Signer& admin_key,
+                                               const Clock& clock, store::CertificateLedger& ledger);
+
 // The root passphrase: --root-passphrase-file, else $SIGIL_ROOT_PASSPHRASE, else a prompt on
 // the terminal without echo (twice when `confirm`).
 Result<std::string> root_passphrase(const std::string& file, bool confirm);
@@ -90,5 +99,6 @@ void add_renew(CLI::App& app, Globals& g);         // the rotation agent
 void add_trust(CLI::App& app, Globals& g);         // trust export
 void add_status(CLI::App& app, Globals& g);        // status (exit 1: needs action)
 void add_flag_renewal(CLI::App& app, Globals& g);  // flag-renewal --serial | --issued-before
+void add_admin(CLI::App& app, Globals& g);         // admin renew (the home's admin certificate)
 
 }  // namespace sigil::cli
