@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/base/log.hpp"
+#include "ca/crypto/oids.hpp"
 #include "ca/http/http.hpp"
 #include "cli/common.hpp"
 
@@ -90,15 +92,32 @@ Result<ServerIdentity> issue_server_identity(IssuerContext& ctx) {
   return ServerIdentity{issued.chain_pem, key_pem, issued.not_before, issued.not_after, issued.serial};
 }
 
+// What client certificates the listeners accept: PEM of the trust anchors for OpenSSL's chain
+// verification, and the key identifiers of the external CAs (tls.client_trust_anchors).
+struct ClientTrust {
+  std::string anchors_pem;
+  std::vector<Bytes> external_key_ids;
+};
+
 // Hard-fail revocation against the store on every handshake: the certificate must be one this
-// CA issued (same DER) and not revoked. A store error refuses the handshake.
-std::function<Status(const crypto::Certificate&)> client_check(store::Store& store) {
-  return [&store](const crypto::Certificate& leaf) -> Status {
+// CA issued (same DER) and not revoked. The one exception is a leaf issued directly by a CA of
+// tls.client_trust_anchors (its authorityKeyIdentifier is that CA's key): Sigil holds no
+// revocation data for it, and its chain has been verified. A store error refuses.
+std::function<Status(const crypto::Certificate&)> client_check(store::Store& store, std::vector<Bytes> external) {
+  return [&store, external = std::move(external)](const crypto::Certificate& leaf) -> Status {
     SIGIL_TRY(auto rec, store.find(leaf.serial_hex()));
-    if (!rec || rec->der != leaf.der()) return make_error(Errc::unauthorized, "certificate not issued by this CA");
-    if (rec->status == store::CertStatus::revoked) return make_error(Errc::unauthorized, "certificate revoked");
-    if (rec->status != store::CertStatus::valid) return make_error(Errc::unauthorized, "certificate not valid");
-    return {};
+    if (rec && rec->der == leaf.der()) {
+      if (rec->status == store::CertStatus::revoked) return make_error(Errc::unauthorized, "certificate revoked");
+      if (rec->status != store::CertStatus::valid) return make_error(Errc::unauthorized, "certificate not valid");
+      return {};
+    }
+    if (!external.empty()) {
+      if (const auto* aki = leaf.tbs().find(crypto::oid::authority_key_identifier)) {
+        auto kid = crypto::decode_authority_key_id(aki->value);
+        if (kid && std::find(external.begin(), external.end(), *kid) != external.end()) return {};
+      }
+    }
+    return make_error(Errc::unauthorized, "certificate not issued by this CA");
   };
 }
 
@@ -120,18 +139,32 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   if (!o.dns_resolver.empty()) config.acme.validation.dns_resolver = o.dns_resolver;
   if (o.http01_port) config.acme.validation.http01_port = o.http01_port;
   if (o.tlsalpn01_port) config.acme.validation.tlsalpn01_port = o.tlsalpn01_port;
-  // Trust anchors for client certificates: the roots; the intermediates (the current one and the
-  // replaced ones still answering) ride along so clients that send only their leaf still verify.
-  // Read again on SIGHUP.
-  auto client_anchors = [&ctx]() -> Result<std::string> {
+  // Trust anchors for client certificates: the roots, and the CAs of tls.client_trust_anchors;
+  // the intermediates (the current one and the replaced ones still answering) ride along so
+  // clients that send only their leaf still verify. Read again on SIGHUP.
+  auto client_trust = [&ctx](const Config& c) -> Result<ClientTrust> {
     SIGIL_TRY(auto roots, load_roots(ctx->home));
-    std::string pem;
-    for (const auto& r : roots) pem += r.pem();
-    for (const auto* a : ctx->issuer->authorities()) pem += a->pem;
-    return pem;
+    ClientTrust t;
+    for (const auto& r : roots) t.anchors_pem += r.pem();
+    for (const auto* a : ctx->issuer->authorities()) t.anchors_pem += a->pem;
+    for (const auto& name : c.tls.client_trust_anchors) {
+      const fs::path file = fs::path(name).is_absolute() ? fs::path(name) : ctx->home.dir / name;
+      SIGIL_TRY(std::string pem, read_file(file));
+      auto certs = crypto::certificates_from_pem(pem);
+      if (!certs) return certs.error().context("tls.client_trust_anchors: " + file.string());
+      for (const auto& cert : *certs) {
+        auto kid = cert.subject_key_id();
+        if (!cert.is_ca() || !kid)
+          return make_error(Errc::invalid_argument, "tls.client_trust_anchors: " + file.string() +
+                                                        ": not a CA certificate with a subjectKeyIdentifier");
+        t.anchors_pem += cert.pem();
+        t.external_key_ids.push_back(*kid);
+      }
+    }
+    return t;
   };
-  SIGIL_TRY(std::string root_pem, client_anchors());
-  std::mutex root_mu;
+  SIGIL_TRY(ClientTrust trust, client_trust(config));
+  std::mutex trust_mu;
   Metrics metrics;
   SIGIL_TRY(auto initial_policy, authz_policy(config));
   std::atomic<std::shared_ptr<const authz::Policy>> policy(initial_policy);
@@ -186,13 +219,13 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     t.chain_pem = id.chain_pem;
     t.key_pem = id.key_pem;
     {
-      std::lock_guard lock(root_mu);  // SIGHUP may replace it meanwhile
-      t.client_ca_pem = root_pem;
+      std::lock_guard lock(trust_mu);  // SIGHUP may replace it meanwhile
+      t.client_ca_pem = trust.anchors_pem;
+      t.check_client = client_check(*ctx->store, trust.external_key_ids);
     }
     t.allow_tls12 = !api && config.tls.acme_allow_tls12;
     t.client_skew = config.tls.client_skew;
     t.require_client_auth_eku = api;  // the acme listener's renew route accepts any certificate Sigil issued
-    t.check_client = client_check(*ctx->store);
     t.ocsp_staple = [&publishers, serial = id.serial] { return publishers.staple(serial); };
     return t;
   };
@@ -295,7 +328,8 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
       log::info("reloading (SIGHUP)");
-      if (auto fresh = load_config(ctx->home.config())) {
+      auto fresh = load_config(ctx->home.config());
+      if (fresh) {
         if (auto p = authz_policy(*fresh))
           policy.store(*p);
         else
@@ -321,9 +355,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
         else
           log::error("reload: new intermediate not taken", {{"error", added.error().detail}});
       }
-      if (auto anchors = client_anchors()) {
-        std::lock_guard lock(root_mu);
-        root_pem = *anchors;
+      // The trust anchors (the roots, tls.client_trust_anchors, every intermediate answering).
+      if (auto anchors = client_trust(fresh ? *fresh : config)) {
+        std::lock_guard lock(trust_mu);
+        trust = std::move(*anchors);
       } else {
         log::error("reload: trust anchors refused; keeping the current ones", {{"error", anchors.error().detail}});
       }

@@ -207,7 +207,11 @@ Result<Config> parse_config(std::string_view text) {
   }
   if (j.contains("tls")) {
     const json& t = j["tls"];
-    SIGIL_TRY_STATUS(only_keys(t, "tls", {"client_skew", "server_cert_ttl", "acme_allow_tls12"}));
+    SIGIL_TRY_STATUS(
+        only_keys(t, "tls", {"client_skew", "server_cert_ttl", "acme_allow_tls12", "client_trust_anchors"}));
+    SIGIL_TRY_STATUS(get_strings(t, "tls.", "client_trust_anchors", c.tls.client_trust_anchors));
+    for (const auto& f : c.tls.client_trust_anchors)
+      if (f.empty()) return key_error("tls.client_trust_anchors", "a file name must not be empty");
     SIGIL_TRY_STATUS(get_duration(t, "tls.", "client_skew", c.tls.client_skew));
     SIGIL_TRY_STATUS(get_duration(t, "tls.", "server_cert_ttl", c.tls.server_cert_ttl));
     if (t.contains("acme_allow_tls12")) {
@@ -297,7 +301,8 @@ std::string to_json(const Config& c) {
   j["listeners"] = {{"api", c.listeners.api}, {"acme", c.listeners.acme}, {"public", c.listeners.public_}};
   j["tls"] = {{"client_skew", format_duration(c.tls.client_skew)},
               {"server_cert_ttl", format_duration(c.tls.server_cert_ttl)},
-              {"acme_allow_tls12", c.tls.acme_allow_tls12}};
+              {"acme_allow_tls12", c.tls.acme_allow_tls12},
+              {"client_trust_anchors", c.tls.client_trust_anchors}};
   j["revocation"] = {{"crl_validity", format_duration(c.revocation.crl_validity)},
                      {"ocsp_validity", format_duration(c.revocation.ocsp_validity)},
                      {"ocsp_responder_ttl", format_duration(c.revocation.ocsp_responder_ttl)},

@@ -16,6 +16,7 @@ TEST_CASE("to_json and parse_config round-trip every key") {
   c.authorization.push_back({"deployer", "issuer", {"*.corp.example"}, {"server"}, "48h"});
   c.listeners.api = "[::1]:0";
   c.tls.server_cert_ttl = Seconds(3600);
+  c.tls.client_trust_anchors = {"corp-root.pem", "/etc/sigil/devices.pem"};
   c.limits.max_body = 4096;
   auto back = parse_config(to_json(c));
   REQUIRE(back);
@@ -25,6 +26,7 @@ TEST_CASE("to_json and parse_config round-trip every key") {
   CHECK(back->authorization[0].max_ttl == "48h");
   CHECK(back->listeners.api == "[::1]:0");
   CHECK(back->tls.server_cert_ttl == Seconds(3600));
+  CHECK(back->tls.client_trust_anchors == c.tls.client_trust_anchors);
   CHECK(back->limits.max_body == 4096);
   auto profiles = back->effective_profiles();
   REQUIRE(profiles);
@@ -48,6 +50,8 @@ TEST_CASE("parse_config refuses unknown keys and names the key in every error") 
   check(R"({"authorization": [{"role": "admin"}]})", "authorization[0].identity");
   check(R"({"tls": {"client_skew": "2h"}})", "tls.client_skew");
   check(R"({"tls": {"server_cert_ttl": "5s"}})", "tls.server_cert_ttl");
+  check(R"({"tls": {"client_trust_anchors": "corp.pem"}})", "tls.client_trust_anchors");
+  check(R"({"tls": {"client_trust_anchors": [""]}})", "tls.client_trust_anchors");
   check(R"({"limits": {"max_body": 10}})", "limits.max_body");
   check(R"({"limits": {"request_timeout": "soon"}})", "limits.request_timeout");
   check(R"({"public_url": "ftp://x"})", "public_url");

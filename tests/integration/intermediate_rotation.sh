@@ -156,4 +156,51 @@ timeout 10 openssl s_client -connect "127.0.0.1:$API_PORT" -servername localhost
   -cert "$SERVE_HOME/admin/admin.crt" -key "$SERVE_HOME/admin/admin.key" </dev/null >"$WORK/staple.out" 2>&1 || true
 check "the api listener staples a good OCSP response at once" grep -q "Cert Status: good" "$WORK/staple.out"
 
+section "alerting metrics cover every intermediate"
+scrape_metrics
+for m in sigil_crl_age_seconds sigil_ocsp_oldest_response_age_seconds sigil_intermediate_expiry_seconds \
+  sigil_certificates_expiring_7d; do
+  check "/metrics has $m" grep -q "^$m " "$WORK/metrics"
+done
+age="$(metric sigil_ocsp_oldest_response_age_seconds)"
+check "the oldest pre-signed OCSP response is younger than its refresh point (${age}s)" \
+  python3 -c "import sys; sys.exit(0 if 0 <= float('$age') < 1800 else 1)"
+expect_eq "both intermediates' CRL numbers are exported" \
+  "$(grep -c '^sigil_crl_number{issuer=' "$WORK/metrics")" 2
+
+section "tls.client_trust_anchors: an external CA's client certificates, on SIGHUP"
+# An external root and a client certificate it issues directly; another root nobody configured.
+ext_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/$1.key" -out "$C/$1.pem" \
+    -subj "/CN=$1" -days 30 -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign -addext subjectKeyIdentifier=hash >/dev/null 2>&1
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/$1-dev.key" \
+    -out "$C/$1-dev.csr" -subj "/CN=device.$1.example" >/dev/null 2>&1
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:device.%s.example\nauthorityKeyIdentifier=keyid\n' "$1" >"$C/$1-dev.ext"
+  openssl x509 -req -in "$C/$1-dev.csr" -CA "$C/$1.pem" -CAkey "$C/$1.key" -CAcreateserial -days 1 \
+    -extfile "$C/$1-dev.ext" -out "$C/$1-dev.pem" >/dev/null 2>&1
+}
+check "an external CA and its device certificate" ext_ca corp
+check "another, unconfigured CA and its device certificate" ext_ca rogue
+ext_get() { hreq "$C/$1-dev.pem" "$C/$1-dev.key" GET "$(api /api/v1/certificates?limit=1)"; }
+ext_get corp
+expect_eq "before it is configured, the external device certificate gets no answer" "$HCODE" 000
+cp "$C/corp.pem" "$H/corp-root.pem"
+config_edit "$H" 'j.setdefault("tls", {})["client_trust_anchors"] = ["corp-root.pem"]
+j["authorization"].append({"identity": "device.corp.example", "role": "admin"})'
+kill -HUP "$SERVE_PID"
+corp_ok() { ext_get corp && [[ "$HCODE" == 200 ]]; }
+if wait_for 20 corp_ok; then
+  pass "after SIGHUP the external device certificate is authenticated and authorized (HTTP 200)"
+else
+  fail "after SIGHUP the external device certificate is authenticated" "HTTP $HCODE: $(head -c 300 "$HE")"
+fi
+ext_get rogue
+expect_eq "a device certificate of an unconfigured CA still gets no answer" "$HCODE" 000
+hreq "$SERVE_HOME/admin/admin.crt" "$SERVE_HOME/admin/admin.key" GET "$(api /api/v1/certificates?limit=1)"
+expect_http "Sigil's own admin certificate still works" 200
+config_edit "$H" 'j["tls"]["client_trust_anchors"] = ["no-such-file.pem"]'
+expect_fail "serve refuses to start with an unreadable trust anchor file" \
+  timeout 10 "$SIGIL" --home "$H" serve --api-listen 127.0.0.1:0 --acme-listen 127.0.0.1:0 --public-listen 127.0.0.1:0
+
 finish
