@@ -41,20 +41,13 @@ Status run_list(const Globals& g) {
   SIGIL_TRY(auto keys, ctx->store->list_eab_keys());
   json out = json::array();
   for (const auto& k : keys) {
-    const char* state = k.revoked_at ? "revoked" : k.account_id.empty() ? "unused" : "bound";
+    json j = api::eab_key_json(k);
     if (g.json) {
-      json j = {{"kid", k.kid},
-                {"state", state},
-                {"description", k.description},
-                {"allowed_identifiers", k.allowed_identifiers},
-                {"created_at", format_rfc3339(from_unix(k.created_at))},
-                {"account", k.account_id}};
-      if (k.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*k.revoked_at));
-      out.push_back(j);
+      out.push_back(std::move(j));
     } else {
       std::string allow;
       for (const auto& a : k.allowed_identifiers) allow += (allow.empty() ? "" : ",") + a;
-      std::cout << k.kid << "  " << state << "  " << format_rfc3339(from_unix(k.created_at)) << "  "
+      std::cout << k.kid << "  " << j["state"].get<std::string>() << "  " << j["created_at"].get<std::string>() << "  "
                 << (allow.empty() ? "(policy)" : allow) << (k.description.empty() ? "" : "  " + k.description) << "\n";
     }
   }

@@ -314,18 +314,7 @@ class Api {
     auto keys = d_.store.list_eab_keys();
     if (!keys) return fail(keys.error());
     json out = json::array();
-    for (const auto& k : *keys) {
-      json j = {{"kid", k.kid},
-                {"state", k.revoked_at           ? "revoked"
-                          : k.account_id.empty() ? "unused"
-                                                 : "bound"},
-                {"description", k.description},
-                {"allowed_identifiers", k.allowed_identifiers},
-                {"created_at", format_rfc3339(from_unix(k.created_at))},
-                {"account", k.account_id}};
-      if (k.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*k.revoked_at));
-      out.push_back(j);
-    }
+    for (const auto& k : *keys) out.push_back(eab_key_json(k));
     return Response::json(200, json{{"items", out}}.dump());
   }
 
@@ -358,6 +347,19 @@ http::Handler bind(std::shared_ptr<Api> api, F f) {
 }
 
 }  // namespace
+
+json eab_key_json(const store::EabKey& k) {
+  json j = {{"kid", k.kid},
+            {"state", k.revoked_at           ? "revoked"
+                      : k.account_id.empty() ? "unused"
+                                             : "bound"},
+            {"description", k.description},
+            {"allowed_identifiers", k.allowed_identifiers},
+            {"created_at", format_rfc3339(from_unix(k.created_at))},
+            {"account", k.account_id}};
+  if (k.revoked_at) j["revoked_at"] = format_rfc3339(from_unix(*k.revoked_at));
+  return j;
+}
 
 Result<store::EabKey> make_eab_key(const std::string& kid, const std::string& description,
                                    const std::vector<std::string>& allow, std::int64_t now) {

@@ -48,6 +48,9 @@ std::shared_ptr<const http::Router> public_router(PublicDeps& deps);
 
 // A certificate record as the API (and the CLI's --json) shows it; "expired" is derived.
 nlohmann::json certificate_json(const store::CertificateRecord& r, std::int64_t now);
+// An EAB key as the API and `sigil acme eab list --json` show it (never its HMAC key); "state"
+// is revoked, unused or bound.
+nlohmann::json eab_key_json(const store::EabKey& k);
 
 // A new ACME external account binding key (RFC 8555 §7.3.4): `kid` ("" = random), a random
 // 256-bit HMAC key, `allow` narrowing what the bound account may order (domains: the name and

@@ -13,7 +13,9 @@
 # Everything runs inside a private network namespace (unshare -n): nothing leaves loopback.
 # Needs root (unshare, apt-get). Appends to ops/bench/results.md. OCSP_PROFILE=1 adds one wrk
 # run against sigil under `perf record` and prints where its CPU goes (ops/bench/perf_breakdown.py).
-# Usage: ops/bench/ocsp.sh [seconds-per-run] [runs]
+# KEY_TYPE (default ec-p256; e.g. rsa-2048) is the CA's key type (`sigil init --key-type`): the
+# key openssl ocsp signs every response with, and Sigil pre-signs with.
+# Usage: [KEY_TYPE=rsa-2048] ops/bench/ocsp.sh [seconds-per-run] [runs]
 set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/../.."
@@ -71,7 +73,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # A fresh CA and one leaf; the server on ephemeral loopback ports.
 h=$work/home
 SIGIL_ROOT_PASSPHRASE=bench-passphrase "$sigil" --home "$h" init --root-dir "$work/root" \
-  --allow-domain localhost >/dev/null
+  --allow-domain localhost --key-type "${KEY_TYPE:-ec-p256}" >/dev/null
 "$sigil" --home "$h" issue --name localhost --key-out "$work/leaf.key" --out "$work/leaf.chain" >/dev/null
 openssl x509 -in "$work/leaf.chain" -out "$work/leaf.pem"
 inter=$h/ca/intermediate.crt
@@ -286,7 +288,7 @@ verdict=$(awk -v s="${rps[wrk.sigil]}" -v n="${rps[wrk.nginx]}" -v o="${rps[wrk.
   echo
   echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) ocsp.sh on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); servers and load generators share the machine"
   echo
-  echo "OCSP GET of one pre-signed response ($(stat -c %s "$work/resp.der") bytes DER), keep-alive, concurrency 64," \
+  echo "OCSP GET of one pre-signed response ($(stat -c %s "$work/resp.der") bytes DER; CA keys ${KEY_TYPE:-ec-p256}), keep-alive, concurrency 64," \
     "${seconds}s per run, medians of $runs runs, peers interleaved in each round; load average at start $loadavg." \
     "wrk 4.1 -t2 -c64 (reachability probe skipped) and hey -c 64 against: sigil serve (public listener);" \
     "$(nginx -v 2>&1 | sed 's/.*version: //') serving the same DER as a static file at the same path;" \
