@@ -65,17 +65,22 @@ void write_access_description(Writer& w, ByteView method, const std::string& url
   w.end(m);
 }
 
+// DistributionPointName: distributionPoint [0] { fullName [0] { URI } } (one URI).
+void write_distribution_point_name(Writer& x, const std::string& url) {
+  const auto dpn = x.begin(tag::context_constructed(0));   // distributionPoint
+  const auto full = x.begin(tag::context_constructed(0));  // fullName
+  x.string(tag::context(kGnUri), url);
+  x.end(full);
+  x.end(dpn);
+}
+
 // CRLDistributionPoints / FreshestCRL: one DistributionPoint per URL, each a fullName URI.
 Bytes distribution_points(const std::vector<std::string>& urls) {
   return build([&](Writer& x) {
     const auto m = x.begin(tag::kSequence);
     for (const auto& url : urls) {
       const auto dp = x.begin(tag::kSequence);
-      const auto dpn = x.begin(tag::context_constructed(0));   // distributionPoint
-      const auto full = x.begin(tag::context_constructed(0));  // fullName
-      x.string(tag::context(kGnUri), url);
-      x.end(full);
-      x.end(dpn);
+      write_distribution_point_name(x, url);
       x.end(dp);
     }
     x.end(m);
@@ -86,11 +91,7 @@ Bytes distribution_points(const std::vector<std::string>& urls) {
 Bytes issuing_distribution_point(const std::string& url, bool only_user_certs) {
   return build([&](Writer& x) {
     const auto m = x.begin(tag::kSequence);
-    const auto dpn = x.begin(tag::context_constructed(0));
-    const auto full = x.begin(tag::context_constructed(0));
-    x.string(tag::context(kGnUri), url);
-    x.end(full);
-    x.end(dpn);
+    write_distribution_point_name(x, url);
     if (only_user_certs) {
       const std::uint8_t t[] = {0xff};
       x.tlv(tag::context(1), t);  // [1] IMPLICIT BOOLEAN TRUE (FALSE, the default, is omitted)
