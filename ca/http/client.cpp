@@ -53,6 +53,8 @@ struct Client::Impl {
     lowest().expires_after(options.timeout);
     lowest().connect(endpoints, ec);
     if (ec) return make_error(Errc::io, "cannot connect to " + host + ":" + port + ": " + ec.message());
+    beast::error_code ignored;
+    lowest().socket().set_option(asio::ip::tcp::no_delay(true), ignored);  // whole writes; no Nagle wait
     if (tls) {
       tls_stream->handshake(asio::ssl::stream_base::client, ec);
       if (ec)

@@ -95,11 +95,17 @@ struct TlsSettings {
   bool allow_tls12 = false;   // server mode only: ECDHE+AEAD suites
   std::chrono::seconds client_skew{60};
   bool require_client_auth_eku = true;
-  // Called at the end of client-certificate verification with the verified leaf; an error
-  // refuses the handshake (revocation against the store: hard-fail).
+  // Called once the handshake has verified the client's chain (validity, EKU), on full and
+  // resumed handshakes, with the leaf; an error or an exception refuses the connection
+  // (revocation against the store: hard-fail). It may block: it runs on the server's check pool
+  // (Limits::client_check_*), never on an I/O thread, and nothing the client sends is read
+  // until it returns. A refused client gets a TCP reset instead of an answer (its handshake
+  // has finished by then, so no TLS alert can say why); the reason is logged and counted.
   std::function<Status(const crypto::Certificate& leaf)> check_client;
   // The OCSP response for the server's own certificate, stapled when a client asks
-  // (status_request); null: none.
+  // (status_request); null: none. Called on an I/O thread in the middle of a handshake: it must
+  // not block. Return a response held in memory (no store, no signing, no network, no lock held
+  // by anything slow); fetching and re-signing belong to a background job.
   std::function<std::shared_ptr<const Bytes>()> ocsp_staple;
 };
 
@@ -109,6 +115,12 @@ struct Limits {
   std::chrono::milliseconds request_timeout{10'000};  // a whole request must arrive in this time
   std::chrono::milliseconds idle_timeout{60'000};     // between keep-alive requests
   int max_connections_per_address = 256;
+  // TlsSettings::check_client runs on its own pool of this many threads. Checks queued or
+  // running, over all listeners, are bounded: a handshake beyond the bound, or whose check takes
+  // longer than the timeout, is refused (fail closed, counted).
+  int client_check_threads = 2;
+  std::size_t client_check_queue = 512;
+  std::chrono::milliseconds client_check_timeout{5'000};
 };
 
 struct ListenerConfig {
@@ -119,7 +131,7 @@ struct ListenerConfig {
 };
 
 // One Beast/Asio server: a thread per core for I/O, a worker pool for handlers (which may
-// block on the store or sign).
+// block on the store or sign), and a small pool for client-certificate checks.
 class Server {
  public:
   Server(Metrics& metrics, Limits limits, int io_threads = 0, int worker_threads = 0);

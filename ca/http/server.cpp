@@ -14,7 +14,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -126,6 +128,8 @@ int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_C
   return rc;
 }
 
+// On the I/O thread, during the handshake: `ocsp_staple` only reads a cached response (its
+// contract in http.hpp); nothing here may block.
 int status_cb(SSL* ssl, void*) {
   auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
   if (!snap || !snap->settings.ocsp_staple) return SSL_TLSEXT_ERR_NOACK;
@@ -177,18 +181,9 @@ int verify_cb(int preverify_ok, X509_STORE_CTX* store) {
     }
     return 0;
   }
-  if (X509_STORE_CTX_get_error_depth(store) != 0 || !snap->settings.check_client) return 1;
-  unsigned char* der = nullptr;
-  const int n = i2d_X509(cert, &der);
-  if (n <= 0) return 0;
-  auto parsed = crypto::Certificate::from_der(Bytes(der, der + n));
-  OPENSSL_free(der);
-  Status s = parsed ? snap->settings.check_client(*parsed) : Status(parsed.error());
-  if (!s) {
-    log::warn("client certificate refused", {{"listener", snap->listener}, {"reason", s.error().detail}});
-    X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
-    return 0;
-  }
+  // The listener's own check (check_client: revocation against the store) may block, so it
+  // does not run here, on an I/O thread: the session runs it on the check pool once the
+  // handshake is done, before it reads a byte of the client's (Session::check_client).
   return 1;
 }
 
@@ -250,6 +245,19 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
   return snap;
 }
 
+// check_client is the caller's code: an exception (or a store error) refuses, never escapes
+// into the check pool.
+Status run_client_check(const std::function<Status(const crypto::Certificate&)>& check,
+                        const crypto::Certificate& leaf) {
+  try {
+    return check(leaf);
+  } catch (const std::exception& e) {
+    return make_error(Errc::internal, std::string("client check failed: ") + e.what());
+  } catch (...) {
+    return make_error(Errc::internal, "client check failed");
+  }
+}
+
 std::string verify_failure_reason(SSL* ssl, const boost::system::error_code& ec) {
   const long v = SSL_get_verify_result(ssl);
   if (v != X509_V_OK) return X509_verify_cert_error_string(v);
@@ -286,7 +294,8 @@ struct Server::Impl {
         io_threads(io > 0 ? io : std::max(1u, std::thread::hardware_concurrency())),
         ioc(io_threads),
         workers(
-            static_cast<std::size_t>(workers_n > 0 ? workers_n : std::max(2u, std::thread::hardware_concurrency()))) {}
+            static_cast<std::size_t>(workers_n > 0 ? workers_n : std::max(2u, std::thread::hardware_concurrency()))),
+        checks(static_cast<std::size_t>(std::max(1, l.client_check_threads))) {}
 
   Metrics& metrics;
   Limits limits;
@@ -294,6 +303,10 @@ struct Server::Impl {
   int io_threads;
   asio::io_context ioc;
   asio::thread_pool workers;
+  // TlsSettings::check_client runs here (a store lookup per handshake), apart from the handlers
+  // so that slow requests never delay handshakes; `checks_pending` bounds its queue.
+  asio::thread_pool checks;
+  std::atomic<std::size_t> checks_pending{0};
   std::vector<std::thread> threads;
   std::vector<std::shared_ptr<Listener>> listeners;
   std::atomic<bool> stopping{false};
@@ -351,6 +364,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
  private:
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  // The metric reason of a full handshake refused by check_client, as when it ran inside
+  // OpenSSL's verification (X509_V_ERR_CERT_REVOKED).
+  static constexpr const char* kRevoked = "certificate revoked";
 
   void begin() {
     beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
@@ -383,21 +399,78 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         OPENSSL_free(der);
       }
       const bool resumed = SSL_session_reused(ssl) == 1;
-      // A resumed session skips chain verification: the revocation check runs again, so a
-      // certificate revoked since the ticket was issued is refused all the same.
-      if (resumed && peer_ && tls_->settings.check_client) {
-        if (auto ok = tls_->settings.check_client(*peer_); !ok) {
-          server_.metrics.add(
-              "sigil_tls_handshake_failures_total",
-              {{"listener", listener_->config.name}, {"reason", "resumed session: " + ok.error().detail}});
-          log::write(log::Level::info, "tls resumption refused",
-                     {{"listener", listener_->config.name}, {"remote", remote_}, {"reason", ok.error().detail}});
-          return shutdown();
-        }
-      }
-      server_.metrics.add("sigil_tls_handshakes_total",
-                          {{"listener", listener_->config.name}, {"resumed", resumed ? "yes" : "no"}});
+      // A resumed session skips chain verification: the check runs for it too, so a certificate
+      // revoked since the ticket was issued is refused all the same.
+      if (tls_->settings.check_client && SSL_get0_peer_certificate(ssl)) return check_client(resumed);
+      handshake_accepted(resumed);
+    } else {
+      read();
     }
+  }
+
+  // The handshake verified the chain, validity and EKU; the listener's own check (revocation
+  // against the store: hard-fail) may block, so it runs on the check pool, and nothing of the
+  // client's is read until it has said yes. TLS 1.3 has finished the handshake by then: a
+  // refusal resets the connection (no TLS alert can follow a finished handshake).
+  void check_client(bool resumed) {
+    if (!peer_) return refuse_client(resumed, "unreadable client certificate", kRevoked);
+    if (server_.checks_pending.fetch_add(1) >= server_.limits.client_check_queue) {
+      server_.checks_pending.fetch_sub(1);
+      return refuse_client(resumed, "client check queue full", "client check queue full");
+    }
+    check_timer_.emplace(stream_.get_executor());
+    check_timer_->expires_after(server_.limits.client_check_timeout);
+    check_timer_->async_wait([self = this->shared_from_this(), resumed](beast::error_code ec) {
+      if (ec || self->checked_) return;
+      self->checked_ = true;
+      self->refuse_client(resumed, "client check timed out", "client check timed out");
+    });
+    asio::post(server_.checks, [self = this->shared_from_this(), resumed] {
+      Status verdict = run_client_check(self->tls_->settings.check_client, *self->peer_);
+      self->server_.checks_pending.fetch_sub(1);
+      asio::post(self->stream_.get_executor(),
+                 [self, result = std::move(verdict), resumed] { self->on_client_checked(result, resumed); });
+    });
+  }
+
+  void on_client_checked(const Status& s, bool resumed) {
+    if (checked_) return;  // timed out meanwhile: already refused
+    checked_ = true;
+    check_timer_->cancel();
+    if (!s) return refuse_client(resumed, s.error().detail, kRevoked);
+    handshake_accepted(resumed);
+  }
+
+  // Counted and logged as the refusals inside the handshake always were; `reason` labels the
+  // metric of a full handshake, the detail that of a resumed one.
+  void refuse_client(bool resumed, const std::string& detail, const std::string& reason) {
+    const std::string& name = listener_->config.name;
+    if (resumed) {
+      server_.metrics.add("sigil_tls_handshake_failures_total",
+                          {{"listener", name}, {"reason", "resumed session: " + detail}});
+      log::write(log::Level::info, "tls resumption refused",
+                 {{"listener", name}, {"remote", remote_}, {"reason", detail}});
+    } else {
+      log::warn("client certificate refused", {{"listener", name}, {"remote", remote_}, {"reason", detail}});
+      server_.metrics.add("sigil_tls_handshake_failures_total", {{"listener", name}, {"reason", reason}});
+      log::write(log::Level::info, "tls handshake refused",
+                 {{"listener", name}, {"remote", remote_}, {"reason", reason}});
+    }
+    reset();
+  }
+
+  // Closes without reading what the client may have sent already (its request) and without a
+  // close_notify it could take for an orderly end: with linger 0 the close is a TCP reset.
+  void reset() {
+    beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    socket.close(ignored);
+  }
+
+  void handshake_accepted(bool resumed) {
+    server_.metrics.add("sigil_tls_handshakes_total",
+                        {{"listener", listener_->config.name}, {"resumed", resumed ? "yes" : "no"}});
     read();
   }
 
@@ -560,6 +633,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<const crypto::Certificate> peer_;
+  std::optional<asio::steady_timer> check_timer_;  // bounds check_client
+  bool checked_ = false;                           // check_client answered or timed out
   bool keep_alive_ = false;
   bool head_ = false;
   bool idle_ = false;
@@ -608,6 +683,9 @@ void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
     beast::error_code ignored;
     const auto ep = socket.remote_endpoint(ignored);
     const std::string remote = ep.address().to_string();
+    // Responses and handshake flights are written whole: Nagle would hold a flight's tail back
+    // for the peer's delayed ACK (~40 ms per round trip).
+    socket.set_option(tcp::no_delay(true), ignored);
     {
       std::lock_guard lock(l->mu);
       int& n = l->per_address[remote];
@@ -709,6 +787,9 @@ void Server::stop(std::chrono::milliseconds drain) {
   lock.unlock();
   impl_->ioc.stop();
   impl_->workers.join();
+  // Checks still queued are for connections that will never be served.
+  impl_->checks.stop();
+  impl_->checks.join();
   std::lock_guard slock(impl_->stopped_mu);
   impl_->stopped = true;
   impl_->stopped_cv.notify_all();

@@ -1,0 +1,445 @@
+// The server's TLS listeners against a real OpenSSL client on 127.0.0.1 (port 0): the listener's
+// check_client runs off the I/O threads, and a client it refuses is never read nor answered.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "ca/base/metrics.hpp"
+#include "ca/crypto/handles.hpp"
+#include "ca/http/http.hpp"
+
+using namespace sigil;
+using namespace sigil::http;
+using Ms = std::chrono::milliseconds;
+
+namespace {
+
+// ---------------------------------------------------------------- certificates (made per run)
+
+using SslCtxPtr = crypto::OpenSslPtr<SSL_CTX, SSL_CTX_free>;
+using SslPtr = crypto::OpenSslPtr<SSL, SSL_free>;
+using SessionPtr = crypto::OpenSslPtr<SSL_SESSION, SSL_SESSION_free>;
+
+crypto::EvpPkeyPtr new_key() {
+  crypto::EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  REQUIRE(key);
+  return key;
+}
+
+crypto::X509Ptr new_cert(const char* cn, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
+                         const std::vector<std::pair<int, const char*>>& exts) {
+  crypto::X509Ptr x(X509_new());
+  REQUIRE(x);
+  static long serial = 1;
+  X509_set_version(x.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), ++serial);
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), 24 * 3600);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+  X509_set_issuer_name(x.get(), X509_get_subject_name(issuer ? issuer : x.get()));
+  X509_set_pubkey(x.get(), key);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, issuer ? issuer : x.get(), x.get(), nullptr, nullptr, 0);
+  for (const auto& [nid, value] : exts) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
+    REQUIRE(ext);
+    X509_add_ext(x.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  REQUIRE(X509_sign(x.get(), issuer_key ? issuer_key : key, EVP_sha256()) > 0);
+  return x;
+}
+
+template <class Write>
+std::string to_pem(Write write) {
+  crypto::BioPtr bio(BIO_new(BIO_s_mem()));
+  REQUIRE(write(bio.get()) == 1);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(n));
+}
+
+// A CA, a server certificate for 127.0.0.1 and a client certificate (clientAuth), all P-256.
+struct Pki {
+  crypto::EvpPkeyPtr ca_key = new_key(), server_key = new_key(), client_key = new_key();
+  crypto::X509Ptr ca = new_cert("test ca", ca_key.get(), nullptr, nullptr,
+                                {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign"}});
+  crypto::X509Ptr server = new_cert("server", server_key.get(), ca.get(), ca_key.get(),
+                                    {{NID_subject_alt_name, "IP:127.0.0.1"}, {NID_ext_key_usage, "serverAuth"}});
+  crypto::X509Ptr client =
+      new_cert("client", client_key.get(), ca.get(), ca_key.get(), {{NID_ext_key_usage, "clientAuth"}});
+
+  TlsSettings settings() const {
+    TlsSettings t;
+    t.chain_pem = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, server.get()); });
+    t.key_pem = to_pem(
+        [&](BIO* b) { return PEM_write_bio_PrivateKey(b, server_key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
+    t.client_ca_pem = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, ca.get()); });
+    return t;
+  }
+};
+
+const Pki& pki() {
+  static const Pki p;
+  return p;
+}
+
+// ---------------------------------------------------------------- a blocking OpenSSL client
+
+struct Outcome {
+  bool handshake = false;  // SSL_connect succeeded (TLS 1.3: before the server saw our Finished)
+  bool resumed = false;
+  std::string response;  // everything read until the server closed
+  std::string error;     // how the read (or the handshake) ended, if not cleanly
+  SessionPtr session;
+
+  bool answered() const { return response.rfind("HTTP/1.1 200", 0) == 0; }
+};
+
+class Client {
+ public:
+  Client() : ctx_(SSL_CTX_new(TLS_client_method())) {
+    REQUIRE(ctx_);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    REQUIRE(X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx_.get()), pki().ca.get()) == 1);
+  }
+
+  // One request on a fresh connection; with_cert: present the client certificate.
+  Outcome get(int port, const std::string& path, bool with_cert, SSL_SESSION* resume = nullptr) {
+    Outcome out;
+    const int fd = connect_to(port);
+    SslPtr ssl(SSL_new(ctx_.get()));
+    REQUIRE(ssl);
+    SSL_set_fd(ssl.get(), fd);
+    if (with_cert) {
+      REQUIRE(SSL_use_certificate(ssl.get(), pki().client.get()) == 1);
+      REQUIRE(SSL_use_PrivateKey(ssl.get(), pki().client_key.get()) == 1);
+    }
+    if (resume) SSL_set_session(ssl.get(), resume);
+    if (SSL_connect(ssl.get()) == 1) {
+      out.handshake = true;
+      out.resumed = SSL_session_reused(ssl.get()) == 1;
+      const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+      if (SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) <= 0) out.error = describe(ssl.get());
+      char buf[4096];
+      for (;;) {
+        const int n = SSL_read(ssl.get(), buf, sizeof buf);
+        if (n <= 0) {
+          if (SSL_get_error(ssl.get(), n) != SSL_ERROR_ZERO_RETURN && out.error.empty())
+            out.error = describe(ssl.get());
+          break;
+        }
+        out.response.append(buf, static_cast<std::size_t>(n));
+      }
+      // Our close_notify too, or SSL_free marks the session not resumable.
+      if (out.error.empty()) SSL_shutdown(ssl.get());
+      out.session.reset(SSL_get1_session(ssl.get()));
+    } else {
+      out.error = describe(ssl.get());
+    }
+    ERR_clear_error();
+    ::close(fd);
+    return out;
+  }
+
+  // The same over plain HTTP.
+  static Outcome get_plain(int port, const std::string& path) {
+    Outcome out;
+    const int fd = connect_to(port);
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.response.append(buf, static_cast<std::size_t>(n));
+    if (n < 0) out.error = std::strerror(errno);
+    ::close(fd);
+    return out;
+  }
+
+ private:
+  static int connect_to(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    timeval tv{5, 0};  // bounded: a server that never answers fails the test instead of hanging it
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    return fd;
+  }
+
+  static std::string describe(SSL*) {
+    const unsigned long e = ERR_peek_last_error();
+    if (e != 0) return ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "ssl error";
+    return errno == 0 ? "eof" : std::strerror(errno);
+  }
+
+  SslCtxPtr ctx_;
+};
+
+// ---------------------------------------------------------------- the server under test
+
+int port_of(const std::string& bound) { return std::stoi(bound.substr(bound.rfind(':') + 1)); }
+
+// One server with a single I/O thread: an mTLS listener "api" (check_client as given), a TLS
+// listener "web" without client certificates and a plain one "plain". GET /ping counts what
+// reached a handler; GET /io answers on the I/O thread (a fast route) and notes its id.
+struct Harness {
+  explicit Harness(std::function<Status(const crypto::Certificate&)> check, Limits limits = {})
+      : server(metrics, limits, 1, 1) {
+    auto router = std::make_shared<Router>();
+    router->add({"GET", "/ping", Auth::none,
+                 [this](const Request&) {
+                   ++served;
+                   return Response::text(200, "pong");
+                 },
+                 "ping"});
+    Route io{"GET", "/io", Auth::none, [](const Request&) { return Response::text(500, "not fast"); }, "io"};
+    io.fast = [this](const Request&) -> std::optional<Response> {
+      std::lock_guard lock(mu);
+      io_thread = std::this_thread::get_id();
+      return Response::text(200, "io");
+    };
+    router->add(std::move(io));
+    TlsSettings api = pki().settings();
+    api.check_client = std::move(check);
+    TlsSettings web = pki().settings();
+    web.client_ca_pem.clear();
+    auto a = server.listen({"api", "127.0.0.1:0", TlsMode::mutual, router}, api);
+    auto w = server.listen({"web", "127.0.0.1:0", TlsMode::server, router}, web);
+    auto p = server.listen({"plain", "127.0.0.1:0", TlsMode::none, router}, std::nullopt);
+    REQUIRE(a);
+    REQUIRE(w);
+    REQUIRE(p);
+    api_port = port_of(*a);
+    web_port = port_of(*w);
+    plain_port = port_of(*p);
+    server.start();
+  }
+
+  double failures(const std::string& reason) {
+    return metrics.value("sigil_tls_handshake_failures_total", {{"listener", "api"}, {"reason", reason}});
+  }
+  double handshakes(const char* resumed) {
+    return metrics.value("sigil_tls_handshakes_total", {{"listener", "api"}, {"resumed", resumed}});
+  }
+
+  Metrics metrics;
+  std::atomic<int> served{0};
+  std::mutex mu;
+  std::thread::id io_thread;
+  Server server;
+  int api_port = 0, web_port = 0, plain_port = 0;
+};
+
+// A check that blocks until released (bounded), noting the thread it ran on.
+class Gate {
+ public:
+  Status wait(std::thread::id& ran_on) {
+    std::unique_lock lock(mu_);
+    ran_on = std::this_thread::get_id();
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return open_; });
+    return {};
+  }
+  bool wait_entered(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return entered_ >= n; });
+  }
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+template <class F>
+Ms timed(F f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - start);
+}
+
+struct IgnoreSigpipe {
+  IgnoreSigpipe() { std::signal(SIGPIPE, SIG_IGN); }  // a refused client's write meets a reset
+} ignore_sigpipe;
+
+}  // namespace
+
+TEST_CASE("check_client runs off the I/O thread: while it blocks, other connections are served") {
+  Gate gate;
+  std::thread::id check_thread;
+  Harness h([&](const crypto::Certificate&) { return gate.wait(check_thread); });
+  Client client;
+  Outcome slow;
+  std::thread first([&] { slow = client.get(h.api_port, "/ping", true); });
+  REQUIRE(gate.wait_entered(1));
+
+  // The server has one I/O thread; the check holds a check-pool thread. Handshakes and requests
+  // on the other listeners, and on the same one, go on meanwhile.
+  Outcome web, plain, io;
+  const Ms took = timed([&] {
+    web = client.get(h.web_port, "/ping", false);
+    plain = Client::get_plain(h.plain_port, "/ping");
+    io = client.get(h.web_port, "/io", false);
+  });
+  CHECK(web.answered());
+  CHECK(plain.answered());
+  CHECK(io.answered());
+  CHECK(took < Ms(1000));
+  CHECK(h.served == 2);  // the blocked client's request has not been read
+
+  gate.open();
+  first.join();
+  CHECK(slow.answered());
+  CHECK(h.served == 3);
+  std::lock_guard lock(h.mu);
+  CHECK(check_thread != std::thread::id());
+  CHECK(check_thread != h.io_thread);
+  CHECK(h.handshakes("no") == 1);
+}
+
+TEST_CASE("A client refused by check_client is never read nor answered; the refusal is counted") {
+  std::atomic<int> checks{0};
+  Harness h([&](const crypto::Certificate& leaf) -> Status {
+    ++checks;
+    CHECK(leaf.der().size() > 0);
+    return make_error(Errc::unauthorized, "certificate revoked");
+  });
+  Client client;
+  const Outcome o = client.get(h.api_port, "/ping", true);
+  INFO("error: " << o.error);
+  CHECK(o.response.empty());
+  CHECK_FALSE(o.error.empty());
+  CHECK(checks == 1);
+  CHECK(h.served == 0);
+  CHECK(h.failures("certificate revoked") == 1);
+  CHECK(h.handshakes("no") == 0);
+  // The other listeners (no check_client) are as before.
+  CHECK(client.get(h.web_port, "/ping", false).answered());
+  CHECK(h.served == 1);
+}
+
+TEST_CASE("A check that throws, or fails (store error), refuses") {
+  std::atomic<int> mode{0};
+  Harness h([&](const crypto::Certificate&) -> Status {
+    if (mode == 0) throw std::runtime_error("database is locked");
+    return make_error(Errc::storage, "database is locked");
+  });
+  Client client;
+  for (int m : {0, 1}) {
+    mode = m;
+    const Outcome o = client.get(h.api_port, "/ping", true);
+    INFO("mode " << m << ", error: " << o.error);
+    CHECK(o.response.empty());
+    CHECK_FALSE(o.error.empty());
+  }
+  CHECK(h.served == 0);
+  CHECK(h.failures("certificate revoked") == 2);
+}
+
+TEST_CASE("No client certificate on the mTLS listener: refused in the handshake, check not called") {
+  std::atomic<int> checks{0};
+  Harness h([&](const crypto::Certificate&) -> Status {
+    ++checks;
+    return {};
+  });
+  Client client;
+  const Outcome o = client.get(h.api_port, "/ping", false);
+  CHECK_FALSE(o.answered());
+  CHECK(checks == 0);
+  CHECK(h.served == 0);
+  CHECK(h.failures("peer did not return a certificate") == 1);
+  CHECK(client.get(h.api_port, "/ping", true).answered());
+  CHECK(checks == 1);
+}
+
+TEST_CASE("A resumed session is checked again: revoked since its ticket, it is refused") {
+  std::atomic<bool> revoked{false};
+  Harness h([&](const crypto::Certificate&) -> Status {
+    if (revoked) return make_error(Errc::unauthorized, "certificate revoked");
+    return {};
+  });
+  Client client;
+  Outcome first = client.get(h.api_port, "/ping", true);
+  REQUIRE(first.answered());
+  REQUIRE(first.session);
+  Outcome again = client.get(h.api_port, "/ping", true, first.session.get());
+  CHECK(again.resumed);
+  CHECK(again.answered());
+  CHECK(h.handshakes("yes") == 1);
+
+  revoked = true;
+  const Outcome refused = client.get(h.api_port, "/ping", true, first.session.get());
+  CHECK(refused.resumed);
+  CHECK(refused.response.empty());
+  CHECK(h.served == 2);
+  CHECK(h.failures("resumed session: certificate revoked") == 1);
+}
+
+TEST_CASE("Checks are bounded: beyond the queue, or past the timeout, the client is refused") {
+  SUBCASE("queue") {
+    Gate gate;
+    std::thread::id ignored;
+    Limits limits;
+    limits.client_check_threads = 1;
+    limits.client_check_queue = 1;
+    Harness h([&](const crypto::Certificate&) { return gate.wait(ignored); }, limits);
+    Client client;
+    Outcome held;
+    std::thread first([&] { held = client.get(h.api_port, "/ping", true); });
+    REQUIRE(gate.wait_entered(1));
+    const Outcome over = client.get(h.api_port, "/ping", true);
+    CHECK(over.response.empty());
+    CHECK(h.failures("client check queue full") == 1);
+    gate.open();
+    first.join();
+    CHECK(held.answered());
+    CHECK(h.served == 1);
+  }
+  SUBCASE("timeout") {
+    Limits limits;
+    limits.client_check_timeout = Ms(100);
+    Harness h(
+        [](const crypto::Certificate&) -> Status {
+          std::this_thread::sleep_for(Ms(400));
+          return {};
+        },
+        limits);
+    Client client;
+    Outcome o;
+    const Ms took = timed([&] { o = client.get(h.api_port, "/ping", true); });
+    CHECK(o.response.empty());
+    CHECK(took < Ms(400));
+    CHECK(h.served == 0);
+    CHECK(h.failures("client check timed out") == 1);
+  }
+}
