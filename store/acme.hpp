@@ -77,6 +77,20 @@ struct EabKey {
   std::string account_id;  // the account it was bound to; "" while unused (single use)
 };
 
+// A hit on a fixed-window rate-limit counter (see rate_take) written in the same transaction as
+// the change it limits, so the change and its count commit together (one fsync) or not at all.
+struct RateHit {
+  std::string key;
+  std::int64_t window_start = 0;
+  std::int64_t limit = 0;  // the hit is refused (and the change with it) once the count reached it
+};
+
+// Where a page of an account's orders list ends: the (created_at, id) of its last order.
+struct AcmeOrderCursor {
+  std::int64_t created_at = 0;
+  std::string id;
+};
+
 class AcmeRepository {
  public:
   virtual ~AcmeRepository() = default;
@@ -95,9 +109,10 @@ class AcmeRepository {
   // An order and its authorizations, in one transaction. Each authorization given must be named in
   // order.authorization_ids and carry the order's id and account; ids named but not given must be
   // authorizations stored already (not_found otherwise, as for an unknown account). already_exists
-  // if an id is taken.
+  // if an id is taken. With `rate`, the order also takes that hit in the same transaction;
+  // rate_limited (and nothing written) if the counter already reached its limit.
   virtual Status create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
-                              const AuditEntry& audit) = 0;
+                              const AuditEntry& audit, const std::optional<RateHit>& rate = std::nullopt) = 0;
   virtual Result<std::optional<AcmeOrder>> order(const std::string& id) = 0;
   // Compare-and-set: writes `order`'s status, expires, certificate_serial and error (the rest is
   // fixed at creation) only if the stored status is still `expected_status`; conflict otherwise
@@ -105,11 +120,28 @@ class AcmeRepository {
   virtual Status update_order(const AcmeOrder& order, const std::string& expected_status) = 0;
   // The newest order that names `replaces` and is not invalid; for RFC 9773's one-replacement rule.
   virtual Result<std::optional<AcmeOrder>> order_replacing(const std::string& replaces) = 0;
+  // The account's orders that are not invalid by their stored state at `now` (status pending,
+  // ready, processing or valid, and pending or ready ones not yet expired), newest first
+  // (created_at, then id, descending), strictly after `after` when given; at most `limit`
+  // (1..1000, invalid_argument otherwise). For the account's orders list (RFC 8555 §7.1.2.1).
+  virtual Result<std::vector<AcmeOrder>> orders_of_account(const std::string& account_id, std::int64_t now,
+                                                           const std::optional<AcmeOrderCursor>& after, int limit) = 0;
 
   virtual Result<std::optional<AcmeAuthorization>> authorization(const std::string& id) = 0;
   // Compare-and-set on the authorization's status, as update_order; writes status, expires and
-  // the challenges.
-  virtual Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status) = 0;
+  // the challenges. `audit` (when not null) and the hit `rate` are written in the same
+  // transaction, and only with the update; rate_limited (nothing written) if that counter
+  // already reached its limit.
+  virtual Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status,
+                                      const AuditEntry* audit = nullptr,
+                                      const std::optional<RateHit>& rate = std::nullopt) = 0;
+  // For authorization reuse: the account's authorization for `identifier` (wildcard or not, as
+  // given) whose stored status is valid and which expires after `expires_after`; the one that
+  // expires last. Pending, invalid, deactivated, expired and revoked ones are never returned.
+  virtual Result<std::optional<AcmeAuthorization>> reusable_authorization(const std::string& account_id,
+                                                                          const AcmeIdentifier& identifier,
+                                                                          bool wildcard,
+                                                                          std::int64_t expires_after) = 0;
   // The authorizations the order names, in the order of its authorization_ids; empty if unknown.
   virtual Result<std::vector<AcmeAuthorization>> authorizations_of_order(const std::string& order_id) = 0;
 

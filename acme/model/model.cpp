@@ -8,7 +8,8 @@ std::string authorization_status(const store::AcmeAuthorization& a, std::int64_t
 }
 
 std::string order_status(const store::AcmeOrder& o, const std::vector<store::AcmeAuthorization>& authzs,
-                         std::int64_t now) {
+                         std::int64_t now, bool certificate_stored) {
+  if (o.status == "processing" && !o.certificate_serial.empty() && certificate_stored) return "valid";
   if (o.status == "valid" || o.status == "invalid" || o.status == "processing") return o.status;
   if (now >= o.expires) return "invalid";
   if (o.status == "ready") return "ready";

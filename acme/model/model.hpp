@@ -15,9 +15,12 @@ namespace sigil::acme::model {
 std::string authorization_status(const store::AcmeAuthorization& a, std::int64_t now);
 
 // "pending" | "ready" | "processing" | "valid" | "invalid" at `now`, from the stored order
-// and its authorizations.
+// and its authorizations. Finalize stores "processing" with the certificate's serial before it
+// signs, and the certificate ledger's own commit of the signed certificate completes the order:
+// a processing order with a serial whose certificate is stored (`certificate_stored`) is "valid"
+// without a write of its own.
 std::string order_status(const store::AcmeOrder& o, const std::vector<store::AcmeAuthorization>& authzs,
-                         std::int64_t now);
+                         std::int64_t now, bool certificate_stored = false);
 
 // The challenge types offered for an identifier: dns names get http-01, dns-01 and
 // tls-alpn-01; wildcards dns-01 only (RFC 8555 §7.1.3); IP addresses http-01 and tls-alpn-01

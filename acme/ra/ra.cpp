@@ -1,6 +1,7 @@
 #include "acme/ra/ra.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "acme/model/model.hpp"
@@ -71,12 +72,15 @@ Outcome<bool> Ra::take_rate(const std::string& key, std::int64_t limit, const st
   const std::int64_t window = t - t % kHour;
   auto taken = store_.rate_take(key, window, limit);
   if (!taken) return Refusal{taken.error(), std::nullopt, {}};
-  if (!*taken)
-    return Refusal{
-        make_error(Errc::rate_limited, "too many " + what + " (limit " + std::to_string(limit) + " per hour)"),
-        window + kHour - t,
-        {}};
+  if (!*taken) return rate_refusal(limit, what);
   return true;
+}
+
+Refusal Ra::rate_refusal(std::int64_t limit, const std::string& what) const {
+  const std::int64_t t = now();
+  return Refusal{make_error(Errc::rate_limited, "too many " + what + " (limit " + std::to_string(limit) + " per hour)"),
+                 t - t % kHour + kHour - t,
+                 {}};
 }
 
 // ---- accounts --------------------------------------------------------------------------------
@@ -240,9 +244,6 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
           make_error(Errc::already_replaced, "the certificate is already being replaced by another order"), {}, {}};
   }
 
-  auto rate = take_rate("new-order:" + account.id, config_.limits.new_orders_per_account_per_hour, "new orders");
-  if (auto* r = std::get_if<Refusal>(&rate)) return *r;
-
   store::AcmeOrder o;
   o.id = new_id();
   o.account_id = account.id;
@@ -254,8 +255,37 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
   o.profile = profile;
   o.replaces = req.replaces;
   o.created_at = t;
-  std::vector<store::AcmeAuthorization> authzs;
-  for (const auto& id : ids) {
+
+  // Authorization reuse (Boulder's): a valid authorization of this account for the same
+  // identifier (a wildcard and its base name are different identifiers) that stays valid long
+  // enough is named by the new order instead of a new one, and the order expires with it at the
+  // latest. Pending authorizations are not reused: each order gets its own challenges to answer,
+  // so two orders never wait on one validation; invalid, deactivated and expired ones never are.
+  std::vector<std::optional<store::AcmeAuthorization>> reused(ids.size());
+  if (config_.reuse_authorizations) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const bool wildcard = ids[i].type == "dns" && ids[i].value.rfind("*.", 0) == 0;
+      const store::AcmeIdentifier base{ids[i].type, wildcard ? ids[i].value.substr(2) : ids[i].value};
+      auto found = store_.reusable_authorization(account.id, base, wildcard, t + config_.reuse_min_remaining.count());
+      if (!found) return Refusal{found.error(), {}, {}};
+      if (*found) {
+        o.expires = std::min(o.expires, (*found)->expires);
+        reused[i] = std::move(*found);
+      }
+    }
+  }
+  std::vector<store::AcmeAuthorization> created, all;
+  std::string names;
+  int reuses = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto& id = ids[i];
+    names += (names.empty() ? "" : ",") + id.value;
+    if (reused[i]) {
+      o.authorization_ids.push_back(reused[i]->id);
+      all.push_back(*reused[i]);
+      ++reuses;
+      continue;
+    }
     store::AcmeAuthorization a;
     a.id = new_id();
     a.account_id = account.id;
@@ -268,20 +298,28 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
     for (const auto& type : model::challenge_types(a.identifier, a.wildcard))
       a.challenges.push_back({type, "pending", 0, ""});
     o.authorization_ids.push_back(a.id);
-    authzs.push_back(std::move(a));
+    created.push_back(a);
+    all.push_back(std::move(a));
   }
-  std::string names;
-  for (const auto& id : ids) names += (names.empty() ? "" : ",") + id.value;
-  if (auto st = store_.create_order(o, authzs, audit(t, requester_of(account), "acme-new-order", o.id, names)); !st)
+  if (reuses > 0) names += " (" + std::to_string(reuses) + " authorization(s) reused)";
+  // The order-rate hit commits with the order itself: one transaction, one fsync.
+  const std::int64_t limit = config_.limits.new_orders_per_account_per_hour;
+  const store::RateHit hit{"new-order:" + account.id, t - t % kHour, limit};
+  if (auto st = store_.create_order(o, created, audit(t, requester_of(account), "acme-new-order", o.id, names), hit);
+      !st) {
+    if (st.error().code == Errc::rate_limited) return rate_refusal(limit, "new orders");
     return Refusal{st.error(), {}, {}};
-  return OrderView{std::move(o), std::move(authzs)};
+  }
+  o.status = model::order_status(o, all, t);  // "ready" when every authorization was reused
+  return OrderView{std::move(o), std::move(all)};
 }
 
 Result<Ra::OrderView> Ra::order(const store::AcmeAccount& account, const std::string& id) {
   SIGIL_TRY(auto o, store_.order(id));
   if (!o || o->account_id != account.id) return not_found("the order");
   SIGIL_TRY(auto authzs, authorizations(*o));
-  o->status = model::order_status(*o, authzs, now());
+  SIGIL_TRY(const bool issued, certificate_stored(*o));
+  o->status = model::order_status(*o, authzs, now(), issued);
   if (o->status == "invalid" && o->error.empty()) {
     for (const auto& a : authzs)
       for (const auto& c : a.challenges)
@@ -289,6 +327,48 @@ Result<Ra::OrderView> Ra::order(const store::AcmeAccount& account, const std::st
     if (o->error.empty()) o->error = problem_json("malformed", "the order expired or an authorization failed", 403);
   }
   return OrderView{std::move(*o), std::move(authzs)};
+}
+
+Result<bool> Ra::certificate_stored(const store::AcmeOrder& o) {
+  if (o.status != "processing" || o.certificate_serial.empty()) return false;
+  SIGIL_TRY(auto rec, store_.find(o.certificate_serial));
+  return rec.has_value() && rec->status != store::CertStatus::pending;
+}
+
+Result<Ra::OrderList> Ra::orders(const store::AcmeAccount& account, const std::string& cursor) {
+  // RFC 8555 §7.1.2.1: the list SHOULD include pending orders and SHOULD NOT include invalid
+  // ones. So it holds the account's pending, ready, processing and valid orders (valid ones for
+  // as long as they are kept), and no invalid one: neither those stored invalid nor those that
+  // are invalid by now (expired, or an authorization failed). Let's Encrypt lists pending orders
+  // only; the RFC's wording is followed here.
+  std::optional<store::AcmeOrderCursor> after;
+  if (!cursor.empty()) {
+    const auto dot = cursor.find('.');
+    store::AcmeOrderCursor c;
+    const char* first = cursor.data();
+    const char* last = first + (dot == std::string::npos ? 0 : dot);
+    const auto [ptr, ec] = std::from_chars(first, last, c.created_at);
+    if (dot == std::string::npos || cursor.size() > 200 || ec != std::errc() || ptr != last || first == last ||
+        dot + 1 == cursor.size())
+      return make_error(Errc::malformed, "the orders list cursor is malformed");
+    c.id = cursor.substr(dot + 1);
+    after = std::move(c);
+  }
+  const int per_page = std::clamp(config_.orders_per_page, 1, 999);
+  const std::int64_t t = now();
+  SIGIL_TRY(auto page, store_.orders_of_account(account.id, t, after, per_page + 1));
+  OrderList out;
+  const bool more = page.size() > static_cast<std::size_t>(per_page);
+  if (more) page.resize(static_cast<std::size_t>(per_page));
+  for (const auto& o : page) {
+    if (o.status == "pending" || o.status == "ready") {
+      SIGIL_TRY(auto authzs, store_.authorizations_of_order(o.id));
+      if (model::order_status(o, authzs, t) == "invalid") continue;
+    }
+    out.order_ids.push_back(o.id);
+  }
+  if (more) out.next_cursor = std::to_string(page.back().created_at) + "." + page.back().id;
+  return out;
 }
 
 Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std::string& order_id, ByteView csr_der) {
@@ -340,9 +420,17 @@ Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std:
   }
   SIGIL_TRY(auto stored, store_.order(order_id));
   if (!stored) return not_found("the order");
+  // Only out of the stored states a ready order has: another finalize may have moved it on
+  // since order() above, and its processing (or valid) state must not be the CAS's expectation.
+  if (stored->status != "pending" && stored->status != "ready")
+    return make_error(Errc::order_not_ready, "the order is already being finalized");
   const std::string expected = stored->status;
   store::AcmeOrder o = *stored;
+  // The compare-and-set that makes one finalize win also records the serial about to be signed.
+  // There is no write after issuance: the ledger commits the certificate (persist before
+  // release), and that commit is what makes the order valid (model::order_status).
   o.status = "processing";
+  o.certificate_serial = prepared->pending().serial;
   if (auto st = store_.update_order(o, expected); !st) {
     if (st.error().code == Errc::conflict)
       return make_error(Errc::order_not_ready, "the order is already being finalized");
@@ -351,13 +439,13 @@ Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std:
   auto issued = issuer_.issue(std::move(*prepared));
   if (!issued) {
     o.status = "invalid";
+    o.certificate_serial.clear();
     o.error = problem_json("serverInternal", "issuance failed", 500);
     (void)store_.update_order(o, "processing");
     return issued.error();
   }
   o.status = "valid";
   o.certificate_serial = issued->serial;
-  SIGIL_TRY_STATUS(store_.update_order(o, "processing"));
   v.order = std::move(o);
   return v;
 }
@@ -460,15 +548,24 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
     }
     upd.status = outcome.valid ? "valid" : "invalid";
     if (outcome.valid) upd.expires = t + config_.valid_authorization_lifetime.count();
-    if (auto st = store_.update_authorization(upd, "pending"); !st)
-      log::warn("acme validation result not stored", {{"authz", authz_id}, {"detail", st.error().detail}});
     std::string addrs;
     for (const auto& s : outcome.addresses_tried) addrs += (addrs.empty() ? "" : ",") + s;
-    (void)store_.append(
-        store::AuditEntry{t, "acme:" + upd.account_id, "acme-validate", name, outcome.valid ? "ok" : "refused",
-                          type + (addrs.empty() ? "" : " via " + addrs) +
-                              (outcome.valid ? "" : ": " + outcome.error_type + ": " + outcome.detail)});
-    if (!outcome.valid) (void)store_.rate_take("failed-validation:" + name, t - t % kHour, INT64_MAX);
+    const store::AuditEntry entry{t,
+                                  "acme:" + upd.account_id,
+                                  "acme-validate",
+                                  name,
+                                  outcome.valid ? "ok" : "refused",
+                                  type + (addrs.empty() ? "" : " via " + addrs) +
+                                      (outcome.valid ? "" : ": " + outcome.error_type + ": " + outcome.detail)};
+    std::optional<store::RateHit> failed;
+    if (!outcome.valid) failed = store::RateHit{"failed-validation:" + name, t - t % kHour, INT64_MAX};
+    // The result, its audit row and the failed-validation count: one transaction.
+    if (auto st = store_.update_authorization(upd, "pending", &entry, failed); !st) {
+      log::warn("acme validation result not stored", {{"authz", authz_id}, {"detail", st.error().detail}});
+      // Deactivated meanwhile: the attempt is still audited and, if it failed, counted.
+      (void)store_.append(entry);
+      if (failed) (void)store_.rate_take(failed->key, failed->window_start, failed->limit);
+    }
     log::info("acme validation", {{"authz", authz_id},
                                   {"type", type},
                                   {"identifier", name},
@@ -500,16 +597,18 @@ void Ra::drain() { va_.shutdown(); }
 
 Result<std::string> Ra::certificate_chain(const std::string& serial) {
   SIGIL_TRY(auto rec, store_.find(serial));
-  if (!rec || rec->der.empty() || rec->issuer_id != issuer_.id()) return not_found("the certificate");
+  // Any authority of this CA (a replaced intermediate keeps serving its certificates' chains).
+  const issuer::Authority* by = rec ? issuer_.authority(rec->issuer_id) : nullptr;
+  if (!rec || rec->der.empty() || !by) return not_found("the certificate");
   SIGIL_TRY(auto cert, crypto::Certificate::from_der(rec->der));
-  return cert.pem() + issuer_.certificate().pem();
+  return cert.pem() + by->pem;
 }
 
 Status Ra::revoke(const store::AcmeAccount* account, const crypto::PublicKey* key, ByteView der, int reason) {
   auto cert = crypto::Certificate::from_der(Bytes(der.begin(), der.end()));
   if (!cert) return make_error(Errc::malformed, "the certificate does not parse: " + cert.error().detail);
   SIGIL_TRY(auto rec, store_.find(cert->serial_hex()));
-  if (!rec || rec->der != cert->der() || rec->issuer_id != issuer_.id())
+  if (!rec || rec->der != cert->der() || !issuer_.authority(rec->issuer_id))
     return make_error(Errc::not_found, "this CA did not issue that certificate");
   if (account) {
     if (rec->requester != requester_of(*account))
@@ -538,11 +637,10 @@ Result<store::CertificateRecord> Ra::certificate_by_id(const std::string& cert_i
   auto serial = base64url_decode(cert_id.substr(dot + 1));
   if (!aki || !serial || serial->empty())
     return make_error(Errc::malformed, "the certificate identifier is not base64url");
-  const auto ski = issuer_.certificate().subject_key_id();
-  if (!ski || *ski != *aki) return not_found("a certificate with that identifier");
+  // RFC 9773 §4.1: the AKI of the certificate, so that of any authority of this CA.
   SIGIL_TRY(auto rec, store_.find(to_hex(*serial)));
-  if (!rec || rec->der.empty() || rec->issuer_id != issuer_.id())
-    return not_found("a certificate with that identifier");
+  const issuer::Authority* by = rec ? issuer_.authority(rec->issuer_id) : nullptr;
+  if (!rec || rec->der.empty() || !by || by->key_id != *aki) return not_found("a certificate with that identifier");
   return *rec;
 }
 

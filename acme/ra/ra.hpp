@@ -35,6 +35,11 @@ struct Config {
   std::vector<std::string> profiles{"server"};      // offered; the first is the default
   bool eab_required = false;
   RateLimits limits;
+  // A new order reuses the account's valid authorization for an identifier (as Boulder does)
+  // when it stays valid this long at least; the order then expires with it at the latest.
+  bool reuse_authorizations = true;
+  Seconds reuse_min_remaining{3600};
+  int orders_per_page = 100;  // the account's orders list (1..999)
 };
 
 // An error that carries what the client must see beyond the code: Retry-After for
@@ -98,6 +103,12 @@ class Ra {
   Outcome<OrderView> new_order(const store::AcmeAccount& account, const NewOrder& request,
                                const std::string& remote_address);
   Result<OrderView> order(const store::AcmeAccount& account, const std::string& id);
+  // The account's orders list (RFC 8555 §7.1.2.1), one page from `cursor` ("" = the first).
+  struct OrderList {
+    std::vector<std::string> order_ids;  // newest first
+    std::string next_cursor;             // "" on the last page
+  };
+  Result<OrderList> orders(const store::AcmeAccount& account, const std::string& cursor);
   Result<OrderView> finalize(const store::AcmeAccount& account, const std::string& order_id, ByteView csr_der);
 
   // Authorizations and challenges (§7.5).
@@ -128,6 +139,8 @@ class Ra {
   void resume_if_orphaned(const store::AcmeAuthorization& authz);
   Result<store::CertificateRecord> certificate_by_id(const std::string& cert_id);
   Outcome<bool> take_rate(const std::string& key, std::int64_t limit, const std::string& what);
+  Refusal rate_refusal(std::int64_t limit, const std::string& what) const;
+  Result<bool> certificate_stored(const store::AcmeOrder& o);
 
   Config config_;
   store::Store& store_;

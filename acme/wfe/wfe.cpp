@@ -166,10 +166,16 @@ class Wfe {
 
   // ---- JSON views ----
 
-  json account_json(const store::AcmeAccount& a) {
-    json j = {{"status", a.status}, {"contact", a.contact}, {"termsOfServiceAgreed", a.terms_agreed}};
+  // §7.1.2: with the URL of the account's orders list.
+  json account_json(const std::string& base, const store::AcmeAccount& a) {
+    json j = {{"status", a.status},
+              {"contact", a.contact},
+              {"termsOfServiceAgreed", a.terms_agreed},
+              {"orders", base + orders_path(a.id)}};
     return j;
   }
+
+  static std::string orders_path(const std::string& account_id) { return ra::account_path(account_id) + "/orders"; }
 
   json challenge_json(const std::string& base, const store::AcmeAuthorization& a, const store::AcmeChallenge& c) {
     json j = {{"type", c.type},
@@ -235,7 +241,7 @@ class Wfe {
     if (*existing) {
       if ((*existing)->status != "valid")
         return fail(req, make_error(Errc::unauthorized, "the account for this key is " + (*existing)->status));
-      Response r = Response::json(200, account_json(**existing).dump());
+      Response r = Response::json(200, account_json(v->base, **existing).dump());
       r.with("Location", v->base + ra::account_path((*existing)->id));
       return finish(req, std::move(r));
     }
@@ -264,7 +270,7 @@ class Wfe {
     }
     auto a = d_.ra.new_account(na);
     if (!a) return fail(req, a.error());
-    Response r = Response::json(201, account_json(*a).dump());
+    Response r = Response::json(201, account_json(v->base, *a).dump());
     r.with("Location", v->base + ra::account_path(a->id));
     return finish(req, std::move(r));
   }
@@ -297,8 +303,28 @@ class Wfe {
       if (!upd) return fail(req, upd.error());
       a = *upd;
     }
-    Response r = Response::json(200, account_json(a).dump());
+    Response r = Response::json(200, account_json(v->base, a).dump());
     r.with("Location", v->base + ra::account_path(a.id));
+    return finish(req, std::move(r));
+  }
+
+  // §7.1.2.1: the account's orders, a page at a time, by POST-as-GET signed by that account.
+  Response orders(const Request& req) {
+    auto v = verify(req, KeyKind::kid);
+    if (!v) return fail(req, v.error());
+    if (v->account->id != req.params.at("id"))
+      return fail(req, make_error(Errc::unauthorized, "the kid names another account"));
+    if (!v->jws.post_as_get())
+      return fail(req, make_error(Errc::malformed, "the orders list is fetched with POST-as-GET"));
+    auto it = req.query.find("cursor");
+    auto list = d_.ra.orders(*v->account, it == req.query.end() ? "" : it->second);
+    if (!list) return fail(req, list.error());
+    json urls = json::array();
+    for (const auto& id : list->order_ids) urls.push_back(v->base + "/acme/order/" + id);
+    Response r = Response::json(200, json{{"orders", urls}}.dump());
+    // The cursor is "<digits>.<base64url>": nothing in it needs percent-encoding.
+    if (!list->next_cursor.empty())
+      r.with("Link", "<" + v->base + orders_path(v->account->id) + "?cursor=" + list->next_cursor + ">;rel=\"next\"");
     return finish(req, std::move(r));
   }
 
@@ -320,7 +346,7 @@ class Wfe {
     }
     auto a = d_.ra.change_key(*v->account, *new_key);
     if (!a) return fail(req, a.error());
-    Response r = Response::json(200, account_json(*a).dump());
+    Response r = Response::json(200, account_json(v->base, *a).dump());
     r.with("Location", account_url);
     return finish(req, std::move(r));
   }
@@ -484,6 +510,7 @@ void add_routes(http::Router& router, Deps& deps) {
   router.add({"GET", kNewNonce, Auth::none, bind(&Wfe::new_nonce), ""});
   router.add({"POST", kNewAccount, Auth::none, bind(&Wfe::new_account), ""});
   router.add({"POST", "/acme/acct/{id}", Auth::none, bind(&Wfe::account), ""});
+  router.add({"POST", "/acme/acct/{id}/orders", Auth::none, bind(&Wfe::orders), ""});
   router.add({"POST", kKeyChange, Auth::none, bind(&Wfe::key_change), ""});
   router.add({"POST", kNewOrder, Auth::none, bind(&Wfe::new_order), ""});
   router.add({"POST", "/acme/order/{id}", Auth::none, bind(&Wfe::order), ""});

@@ -13,7 +13,7 @@ namespace sigil::store::sqlite {
 // so a foreign SQLite file is refused instead of migrated.
 inline constexpr std::int32_t kApplicationId = 0x5349474C;
 
-inline constexpr std::array<std::string_view, 5> kMigrations{{
+inline constexpr std::array<std::string_view, 6> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -246,6 +246,14 @@ CREATE TABLE renewal_flags (
   serial     TEXT    NOT NULL PRIMARY KEY REFERENCES certificates (serial),
   flagged_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // 6: ACME lookups by account: its orders list, newest first (RFC 8555 §7.1.2.1), and its valid
+    // authorizations per identifier, for reuse by a new order.
+    R"sql(
+CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at, id);
+CREATE INDEX acme_authorizations_reusable
+  ON acme_authorizations (account_id, identifier_type, identifier_value, wildcard, expires)
+  WHERE status = 'valid';
 )sql",
 }};
 

@@ -247,6 +247,8 @@ enum class Sql : std::size_t {
   update_order,
   order_status,
   order_replacing,
+  orders_of_account,
+  orders_of_account_after,
   insert_order_identifier,
   order_identifiers,
   insert_order_authorization,
@@ -256,6 +258,7 @@ enum class Sql : std::size_t {
   update_authorization,
   authorization_status,
   authorizations_of_order,
+  reusable_authorization,
   insert_challenge,
   delete_challenges,
   challenges_of,
@@ -367,6 +370,15 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::order_replacing, "find replacing ACME order",
      "SELECT " SIGIL_ORDER_COLUMNS " FROM acme_orders INDEXED BY acme_orders_replaces "
      "WHERE replaces = ?1 AND status <> 'invalid' ORDER BY created_at DESC, rowid DESC LIMIT 1"},
+    // ?2 = now, ?3 = limit, (?4, ?5) = the cursor; the index is walked backwards from the cursor.
+    {Sql::orders_of_account, "list ACME orders of account",
+     "SELECT " SIGIL_ORDER_COLUMNS " FROM acme_orders INDEXED BY acme_orders_account "
+     "WHERE account_id = ?1 AND status <> 'invalid' AND (status IN ('processing', 'valid') OR expires > ?2) "
+     "ORDER BY created_at DESC, id DESC LIMIT ?3"},
+    {Sql::orders_of_account_after, "list ACME orders of account",
+     "SELECT " SIGIL_ORDER_COLUMNS " FROM acme_orders INDEXED BY acme_orders_account "
+     "WHERE account_id = ?1 AND (created_at, id) < (?4, ?5) AND status <> 'invalid' "
+     "AND (status IN ('processing', 'valid') OR expires > ?2) ORDER BY created_at DESC, id DESC LIMIT ?3"},
     {Sql::insert_order_identifier, "insert ACME order identifier",
      "INSERT INTO acme_order_identifiers (order_id, position, type, value) VALUES (?1, ?2, ?3, ?4)"},
     {Sql::order_identifiers, "read ACME order identifiers",
@@ -387,6 +399,11 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::authorizations_of_order, "read ACME authorizations of order",
      "SELECT " SIGIL_AUTHZ_COLUMNS " FROM acme_order_authorizations AS l "
      "JOIN acme_authorizations AS a ON a.id = l.authorization_id WHERE l.order_id = ?1 ORDER BY l.position"},
+    // status = 'valid' selects the partial index; the latest expiry is its last entry.
+    {Sql::reusable_authorization, "find reusable ACME authorization",
+     "SELECT " SIGIL_AUTHZ_COLUMNS " FROM acme_authorizations AS a INDEXED BY acme_authorizations_reusable "
+     "WHERE a.account_id = ?1 AND a.identifier_type = ?2 AND a.identifier_value = ?3 AND a.wildcard = ?4 "
+     "AND a.status = 'valid' AND a.expires > ?5 ORDER BY a.expires DESC LIMIT 1"},
     {Sql::insert_challenge, "insert ACME challenge",
      "INSERT INTO acme_challenges (authorization_id, position, type, status, validated, error) "
      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
@@ -1112,7 +1129,7 @@ class SqliteStore final : public Store {
   }
 
   Status create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
-                      const AuditEntry& audit) override {
+                      const AuditEntry& audit, const std::optional<RateHit>& rate) override {
     if (order.id.empty()) return make_error(Errc::invalid_argument, "order id is empty");
     if (!is_order_status(order.status)) {
       return make_error(Errc::invalid_argument, "unknown order status '" + order.status + "'");
@@ -1129,6 +1146,7 @@ class SqliteStore final : public Store {
       }
     }
     return group_write([&]() -> Status {
+      if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
       {
         Query q = use(Sql::insert_order);
         q.bind(1, order.id).bind(2, order.account_id).bind(3, order.status).bind(4, order.expires);
@@ -1198,6 +1216,27 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<AcmeOrder>> orders_of_account(const std::string& account_id, std::int64_t now,
+                                                   const std::optional<AcmeOrderCursor>& after, int limit) override {
+    if (limit < 1 || limit > kMaxLimit) {
+      return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(kMaxLimit));
+    }
+    std::lock_guard lock(mu_);
+    std::vector<AcmeOrder> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      Query q = use(after ? Sql::orders_of_account_after : Sql::orders_of_account);
+      q.bind(1, account_id).bind(2, now).bind(3, static_cast<std::int64_t>(limit));
+      if (after) q.bind(4, after->created_at).bind(5, after->id);
+      for (;;) {
+        SIGIL_TRY(bool row, q.step());
+        if (!row) return {};
+        SIGIL_TRY(AcmeOrder o, read_order_row(q));
+        out.push_back(std::move(o));
+      }
+    }));
+    return out;
+  }
+
   Result<std::optional<AcmeAuthorization>> authorization(const std::string& id) override {
     std::lock_guard lock(mu_);
     std::optional<AcmeAuthorization> out;
@@ -1212,7 +1251,8 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status) override {
+  Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status,
+                              const AuditEntry* audit, const std::optional<RateHit>& rate) override {
     SIGIL_TRY_STATUS(check_authorization(authz));
     return group_write([&]() -> Status {
       {
@@ -1228,8 +1268,27 @@ class SqliteStore final : public Store {
         q.bind(1, authz.id);
         SIGIL_TRY_STATUS(q.run());
       }
-      return insert_challenges(authz);
+      SIGIL_TRY_STATUS(insert_challenges(authz));
+      if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
+      return audit != nullptr ? insert_audit(*audit) : Status{};
     });
+  }
+
+  Result<std::optional<AcmeAuthorization>> reusable_authorization(const std::string& account_id,
+                                                                  const AcmeIdentifier& identifier, bool wildcard,
+                                                                  std::int64_t expires_after) override {
+    std::lock_guard lock(mu_);
+    std::optional<AcmeAuthorization> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      Query q = use(Sql::reusable_authorization);
+      q.bind(1, account_id).bind(2, identifier.type).bind(3, identifier.value).bind(4, wildcard);
+      q.bind(5, expires_after);
+      SIGIL_TRY(bool row, q.step());
+      if (!row) return {};
+      SIGIL_TRY(out, read_authorization(q));
+      return {};
+    }));
+    return out;
   }
 
   Result<std::vector<AcmeAuthorization>> authorizations_of_order(const std::string& order_id) override {
@@ -1323,18 +1382,9 @@ class SqliteStore final : public Store {
     if (limit == 0) return false;  // nothing may be taken, so nothing is written
     bool taken = false;
     Status st = group_write([&]() -> Status {
-      {
-        Query q = use(Sql::rate_prune);
-        q.bind(1, key).bind(2, window_start);
-        SIGIL_TRY_STATUS(q.run());
-      }
-      Query q = use(Sql::rate_take);
-      q.bind(1, key).bind(2, window_start).bind(3, limit);
-      SIGIL_TRY(taken, q.step());
-      if (taken) {
-        SIGIL_TRY(bool more, q.step());  // runs the statement to completion
-        (void)more;
-      }
+      Status hit = take_hit(RateHit{key, window_start, limit});
+      if (!hit && hit.error().code != Errc::rate_limited) return hit;
+      taken = hit.has_value();
       return {};
     });
     if (!st) return st.error();
@@ -1402,6 +1452,8 @@ class SqliteStore final : public Store {
     if (!row) return make_error(Errc::storage, "sqlite: COUNT returned no row");
     return q.int64(0);
   }
+
+  std::int64_t write_commits() const { return commits_.load(std::memory_order_relaxed); }
 
   Result<ConnectionSettings> settings() {
     std::lock_guard lock(mu_);
@@ -1474,6 +1526,9 @@ class SqliteStore final : public Store {
       }
       return {};
     });
+    // A batch whose every change was refused commits an empty transaction: no write, no fsync.
+    if (st && std::any_of(batch.begin(), batch.end(), [](const WriteOp* o) { return o->result.has_value(); }))
+      commits_.fetch_add(1, std::memory_order_relaxed);
     if (!st) {
       // Nothing of the batch was committed: every change reports the failure.
       for (WriteOp* o : batch)
@@ -1501,6 +1556,24 @@ class SqliteStore final : public Store {
       }
     }
     return st;
+  }
+
+  // One hit on a rate-limit counter inside the caller's write transaction; rate_limited (nothing
+  // changed by this call) once the window's count reached the limit.
+  Status take_hit(const RateHit& hit) {
+    if (hit.limit <= 0) return make_error(Errc::rate_limited, "rate limit " + hit.key + " is 0");
+    {
+      Query q = use(Sql::rate_prune);
+      q.bind(1, hit.key).bind(2, hit.window_start);
+      SIGIL_TRY_STATUS(q.run());
+    }
+    Query q = use(Sql::rate_take);
+    q.bind(1, hit.key).bind(2, hit.window_start).bind(3, hit.limit);
+    SIGIL_TRY(bool taken, q.step());
+    if (!taken) return make_error(Errc::rate_limited, "rate limit " + hit.key + " reached");
+    SIGIL_TRY(bool more, q.step());  // runs the statement to completion
+    (void)more;
+    return {};
   }
 
   Status insert_audit(const AuditEntry& e) {
@@ -1630,6 +1703,12 @@ class SqliteStore final : public Store {
     q.bind(1, key);
     SIGIL_TRY(bool row, q.step());
     if (!row) return std::optional<AcmeOrder>{};
+    SIGIL_TRY(AcmeOrder o, read_order_row(q));
+    return std::optional<AcmeOrder>(std::move(o));
+  }
+
+  // Reads the current row of a SIGIL_ORDER_COLUMNS query, with its identifiers and authorization ids.
+  Result<AcmeOrder> read_order_row(const Query& q) {
     AcmeOrder o;
     o.id = q.text(0);
     o.account_id = q.text(1);
@@ -1652,7 +1731,7 @@ class SqliteStore final : public Store {
       }
     }
     SIGIL_TRY(o.authorization_ids, read_strings(Sql::order_authorization_ids, o.id));
-    return std::optional<AcmeOrder>(std::move(o));
+    return o;
   }
 
   // Reads the current row of a SIGIL_AUTHZ_COLUMNS query, and the authorization's challenges.
@@ -1746,6 +1825,7 @@ class SqliteStore final : public Store {
   const std::string path_;  // absolute; backups open their own connection to it
   std::array<StmtPtr, kSql.size()> stmts_;
   std::map<std::string, StmtPtr> list_stmts_;
+  std::atomic<std::int64_t> commits_{0};  // write transactions that changed something (diagnostics)
 };
 
 #undef SIGIL_CERT_COLUMNS
@@ -1838,6 +1918,14 @@ Result<ConnectionSettings> connection_settings(Store& store) {
     return make_error(Errc::invalid_argument, "not a SQLite store");
   }
   return sqlite_store->settings();
+}
+
+Result<std::int64_t> write_commits(Store& store) {
+  auto* sqlite_store = dynamic_cast<SqliteStore*>(&store);
+  if (sqlite_store == nullptr) {
+    return make_error(Errc::invalid_argument, "not a SQLite store");
+  }
+  return sqlite_store->write_commits();
 }
 
 }  // namespace sigil::store::sqlite

@@ -19,4 +19,8 @@ struct ConnectionSettings {
 // invalid_argument if `store` was not made by sqlite::open().
 Result<ConnectionSettings> connection_settings(Store& store);
 
+// Write transactions this store committed with at least one change since it was opened (each
+// one fsync with synchronous=FULL; a group commit counts once). invalid_argument as above.
+Result<std::int64_t> write_commits(Store& store);
+
 }  // namespace sigil::store::sqlite

@@ -272,6 +272,15 @@ TEST_CASE("model: order and authorization states follow RFC 8555 §7.1.6") {
   CHECK(model::order_status(o, {v, v}, 200) == "invalid");  // the order expired
   o.status = "valid";
   CHECK(model::order_status(o, {v, v}, 250) == "valid");
+  // Processing: valid once the certificate of its recorded serial is stored, at any time.
+  o.status = "processing";
+  CHECK(model::order_status(o, {v, v}, 250) == "processing");
+  CHECK(model::order_status(o, {v, v}, 250, true) == "processing");  // no serial recorded
+  o.certificate_serial = "7f01";
+  CHECK(model::order_status(o, {v, v}, 250) == "processing");
+  CHECK(model::order_status(o, {v, v}, 250, true) == "valid");
+  o.status = "ready";
+  CHECK(model::order_status(o, {v, v}, 50, true) == "ready");  // only a processing order completes so
   CHECK(model::challenge_types({"dns", "a.example"}, true) == std::vector<std::string>{"dns-01"});
   CHECK(model::challenge_types({"ip", "10.0.0.1"}, false) == std::vector<std::string>{"http-01", "tls-alpn-01"});
   CHECK(model::challenge_types({"dns", "a.example"}, false).size() == 3);

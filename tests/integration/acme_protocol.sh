@@ -3,7 +3,7 @@
 # server with its own JWS client (acme/acme_client.py) through what no installed client
 # exercises (key rollover, deactivation, onlyReturnExisting, renewalInfo and `replaces`,
 # revocation by the certificate's key, every EAB case, Link/Location/Replay-Nonce/Retry-After
-# headers), the negative cases of acceptance 3 (each an exact ACME error type in a problem
+# headers, the account's orders list with its pages, authorization reuse), the negative cases of acceptance 3 (each an exact ACME error type in a problem
 # document, and no state changed), and a restart between validation and finalize (acceptance 4).
 #
 # Set-up: BIND on a loopback port serving example.internal (wildcard A 127.0.0.1; names below

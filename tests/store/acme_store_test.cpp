@@ -1060,9 +1060,9 @@ TEST_CASE("a database at schema version 2 migrates to the ACME schema with its d
   RawDb raw(db, SQLITE_OPEN_READONLY);
   CHECK(raw.integer("PRAGMA user_version") == static_cast<std::int64_t>(sqlite::kMigrations.size()));
   CHECK(raw.integer("PRAGMA application_id") == sqlite::kApplicationId);
-  for (const char* name :
-       {"acme_accounts", "acme_accounts_thumbprint", "acme_orders", "acme_orders_replaces", "acme_authorizations",
-        "acme_order_authorizations", "acme_challenges", "acme_eab_keys", "acme_rate_counters"}) {
+  for (const char* name : {"acme_accounts", "acme_accounts_thumbprint", "acme_orders", "acme_orders_replaces",
+                           "acme_authorizations", "acme_order_authorizations", "acme_challenges", "acme_eab_keys",
+                           "acme_rate_counters", "acme_orders_account", "acme_authorizations_reusable"}) {
     CAPTURE(name);
     CHECK(raw.text("SELECT name FROM sqlite_master WHERE name = '" + std::string(name) + "'") == name);
   }
@@ -1080,4 +1080,226 @@ TEST_CASE("foreign keys hold ACME rows to their parents") {
         SQLITE_CONSTRAINT);
   CHECK(raw.exec("INSERT INTO acme_challenges (authorization_id, position, type, status, validated, error) "
                  "VALUES ('nobody', 0, 'http-01', 'pending', 0, '')") == SQLITE_CONSTRAINT);
+}
+
+// ---- migration 6: the account's orders list, authorization reuse; transactions that carry more
+
+namespace {
+
+std::vector<std::string> ids_of(const std::vector<AcmeOrder>& orders) {
+  std::vector<std::string> out;
+  for (const auto& o : orders) out.push_back(o.id);
+  return out;
+}
+
+std::vector<AcmeOrder> orders_of(Store& store, const std::string& account, std::int64_t now,
+                                 const std::optional<AcmeOrderCursor>& after, int limit) {
+  auto got = store.orders_of_account(account, now, after, limit);
+  REQUIRE_MESSAGE(got.has_value(), (got ? "" : got.error().detail));
+  return *got;
+}
+
+std::int64_t commits(Store& store) {
+  auto n = sqlite::write_commits(store);
+  REQUIRE(n.has_value());
+  return *n;
+}
+
+}  // namespace
+
+TEST_CASE("orders_of_account: newest first, after a cursor, without invalid or expired ones, through its index") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  auto store = open_store(db);
+  REQUIRE_OK(store->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
+  REQUIRE_OK(store->create_account(account("acct2", "thumb-2"), audit("new-account", "acct2")));
+  // created_at 100..105; ord-c and ord-d share a second (the id breaks the tie).
+  const std::vector<std::pair<std::string, std::int64_t>> made{{"ord-a", 100}, {"ord-b", 101}, {"ord-c", 102},
+                                                               {"ord-d", 102}, {"ord-e", 104}, {"ord-f", 105}};
+  for (const auto& [id, at] : made) {
+    OrderWithAuthz o = order(id, {id + ".example.test"});
+    o.order.created_at = at;
+    create(*store, o);
+  }
+  create(*store, order("ord-other", {"other.example.test"}, "acct2"));
+  // ord-b is invalid; ord-e is valid (listed after it expires); ord-f is processing.
+  AcmeOrder b = get_order(*store, "ord-b");
+  b.status = "invalid";
+  REQUIRE_OK(store->update_order(b, "pending"));
+  AcmeOrder e = get_order(*store, "ord-e");
+  e.status = "valid";
+  e.certificate_serial = "0e";
+  REQUIRE_OK(store->update_order(e, "pending"));
+  AcmeOrder f = get_order(*store, "ord-f");
+  f.status = "processing";
+  REQUIRE_OK(store->update_order(f, "pending"));
+
+  const std::int64_t now = 1'700'000'000;  // before every expiry
+  const auto all = orders_of(*store, "acct1", now, std::nullopt, 100);
+  CHECK(ids_of(all) == std::vector<std::string>{"ord-f", "ord-e", "ord-d", "ord-c", "ord-a"});
+  REQUIRE(all.size() == 5);
+  check_same(all[1], get_order(*store, "ord-e"));  // whole orders, identifiers and authorizations included
+
+  const auto first = orders_of(*store, "acct1", now, std::nullopt, 2);
+  CHECK(ids_of(first) == std::vector<std::string>{"ord-f", "ord-e"});
+  const auto second = orders_of(*store, "acct1", now, AcmeOrderCursor{first[1].created_at, first[1].id}, 2);
+  CHECK(ids_of(second) == std::vector<std::string>{"ord-d", "ord-c"});
+  const auto third = orders_of(*store, "acct1", now, AcmeOrderCursor{second[1].created_at, second[1].id}, 2);
+  CHECK(ids_of(third) == std::vector<std::string>{"ord-a"});
+  CHECK(orders_of(*store, "acct1", now, AcmeOrderCursor{100, "ord-a"}, 2).empty());
+  CHECK(ids_of(orders_of(*store, "acct2", now, std::nullopt, 10)) == std::vector<std::string>{"ord-other"});
+  CHECK(orders_of(*store, "nobody", now, std::nullopt, 10).empty());
+
+  // Past the pending orders' expiry, the valid and the processing order remain.
+  CHECK(ids_of(orders_of(*store, "acct1", 1'800'000'000, std::nullopt, 10)) ==
+        std::vector<std::string>{"ord-f", "ord-e"});
+
+  CHECK(error_of(store->orders_of_account("acct1", now, std::nullopt, 0)) == Errc::invalid_argument);
+  CHECK(error_of(store->orders_of_account("acct1", now, std::nullopt, 1001)) == Errc::invalid_argument);
+
+  RawDb raw(db, SQLITE_OPEN_READONLY);
+  const std::string plan = raw.text(
+      "EXPLAIN QUERY PLAN SELECT id FROM acme_orders WHERE account_id = 'acct1' AND (created_at, id) < (5, 'x') "
+      "ORDER BY created_at DESC, id DESC LIMIT 3");
+  CHECK(plan.find("acme_orders_account") != std::string::npos);
+  CHECK(plan.find("TEMP B-TREE") == std::string::npos);  // no sort: the index is in order
+}
+
+TEST_CASE("reusable_authorization: only the account's valid, unexpired one for exactly that identifier") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  auto store = open_store(db);
+  REQUIRE_OK(store->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
+  REQUIRE_OK(store->create_account(account("acct2", "thumb-2"), audit("new-account", "acct2")));
+  auto find = [&](const std::string& acct, const std::string& name, bool wildcard,
+                  std::int64_t after) -> std::optional<std::string> {
+    auto got = store->reusable_authorization(acct, AcmeIdentifier{"dns", name}, wildcard, after);
+    REQUIRE_MESSAGE(got.has_value(), (got ? "" : got.error().detail));
+    if (!*got) return std::nullopt;
+    return (*got)->id;
+  };
+  auto make_valid = [&](const std::string& authz_id, std::int64_t expires) {
+    AcmeAuthorization z = get_authorization(*store, authz_id);
+    z.status = "valid";
+    z.expires = expires;
+    z.challenges[0] = AcmeChallenge{"http-01", "valid", 1'700'000'000, ""};
+    REQUIRE_OK(store->update_authorization(z, "pending"));
+  };
+  create(*store, order("o1", {"a.example.test"}));  // pending: not reusable
+  CHECK_FALSE(find("acct1", "a.example.test", false, 0));
+  make_valid("o1-0", 2'000);
+  CHECK(find("acct1", "a.example.test", false, 1'999) == "o1-0");
+  CHECK_FALSE(find("acct1", "a.example.test", false, 2'000));  // expires too soon
+  CHECK_FALSE(find("acct1", "a.example.test", true, 0));       // the wildcard is another identifier
+  CHECK_FALSE(find("acct2", "a.example.test", false, 0));      // another account's
+  CHECK_FALSE(find("acct1", "b.example.test", false, 0));
+
+  // Two valid ones: the one that lives longer.
+  create(*store, order("o2", {"a.example.test"}));
+  make_valid("o2-0", 3'000);
+  CHECK(find("acct1", "a.example.test", false, 0) == "o2-0");
+
+  // A wildcard authorization is found as a wildcard only.
+  OrderWithAuthz w = order("o3", {"a.example.test"});
+  w.authorizations[0].wildcard = true;
+  create(*store, w);
+  make_valid("o3-0", 4'000);
+  CHECK(find("acct1", "a.example.test", true, 0) == "o3-0");
+  CHECK(find("acct1", "a.example.test", false, 0) == "o2-0");
+
+  // Deactivated and invalid ones are never reused.
+  AcmeAuthorization z = get_authorization(*store, "o2-0");
+  z.status = "deactivated";
+  REQUIRE_OK(store->update_authorization(z, "valid"));
+  CHECK(find("acct1", "a.example.test", false, 0) == "o1-0");
+  z = get_authorization(*store, "o1-0");
+  z.status = "invalid";
+  REQUIRE_OK(store->update_authorization(z, "valid"));
+  CHECK_FALSE(find("acct1", "a.example.test", false, 0));
+
+  // A later order may name a stored authorization: create_order links it without a copy.
+  OrderWithAuthz reuse = order("o4", {"a.example.test"});
+  reuse.order.authorization_ids = {"o3-0"};
+  REQUIRE_OK(store->create_order(reuse.order, {}, audit("new-order", "o4")));
+  auto linked = store->authorizations_of_order("o4");
+  REQUIRE(linked.has_value());
+  REQUIRE(linked->size() == 1);
+  CHECK((*linked)[0].id == "o3-0");
+  CHECK((*linked)[0].order_id == "o3");
+
+  RawDb raw(db, SQLITE_OPEN_READONLY);
+  const std::string plan = raw.text(
+      "EXPLAIN QUERY PLAN SELECT id FROM acme_authorizations WHERE account_id = 'acct1' AND identifier_type = 'dns' "
+      "AND identifier_value = 'a' AND wildcard = 0 AND status = 'valid' AND expires > 5 ORDER BY expires DESC LIMIT 1");
+  CHECK(plan.find("acme_authorizations_reusable") != std::string::npos);
+}
+
+TEST_CASE("create_order takes its rate-limit hit in the same transaction, or writes nothing") {
+  TempDir dir;
+  auto store = open_store(dir / "sigil.db");
+  REQUIRE_OK(store->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
+  const RateHit hit{"new-order:acct1", 3600, 2};
+  const std::int64_t before = commits(*store);
+  for (const char* id : {"o1", "o2"}) {
+    OrderWithAuthz o = order(id, {std::string(id) + ".example.test"});
+    REQUIRE_OK(store->create_order(o.order, o.authorizations, audit("new-order", id), hit));
+  }
+  CHECK(commits(*store) - before == 2);  // one commit per order, its count included
+  CHECK(hits(*store, "new-order:acct1", 3600) == 2);
+  const std::size_t rows = audit_count(*store);
+
+  OrderWithAuthz third = order("o3", {"o3.example.test"});
+  CHECK(error_of(store->create_order(third.order, third.authorizations, audit("new-order", "o3"), hit)) ==
+        Errc::rate_limited);
+  CHECK(hits(*store, "new-order:acct1", 3600) == 2);
+  CHECK(audit_count(*store) == rows);
+  auto missing = store->order("o3");
+  REQUIRE(missing.has_value());
+  CHECK_FALSE(missing->has_value());
+  auto no_authz = store->authorization("o3-0");
+  REQUIRE(no_authz.has_value());
+  CHECK_FALSE(no_authz->has_value());
+  CHECK(commits(*store) - before == 2);  // a refused change is no commit
+
+  // A refused order (its id taken) does not count against the limit either.
+  OrderWithAuthz dup = order("o1", {"again.example.test"});
+  dup.order.authorization_ids = {"o1-x"};
+  dup.authorizations[0].id = "o1-x";
+  CHECK(error_of(store->create_order(dup.order, dup.authorizations, audit("new-order", "o1"),
+                                     RateHit{"new-order:acct1", 7200, 5})) == Errc::already_exists);
+  CHECK(hits(*store, "new-order:acct1", 7200) == 0);
+}
+
+TEST_CASE("update_authorization carries its audit row and rate-limit hit, only when the update wins") {
+  TempDir dir;
+  auto store = open_store(dir / "sigil.db");
+  REQUIRE_OK(store->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
+  const OrderWithAuthz o = order("ord1", {"a.example.test"});
+  create(*store, o);
+  const std::size_t rows = audit_count(*store);
+  const std::int64_t before = commits(*store);
+
+  AcmeAuthorization failed = o.authorizations[0];
+  failed.status = "invalid";
+  failed.challenges[0] = AcmeChallenge{"http-01", "invalid", 0, R"({"type":"x"})"};
+  const AuditEntry entry = audit("acme-validate", "a.example.test");
+  const RateHit hit{"failed-validation:a.example.test", 0, INT64_MAX};
+  REQUIRE_OK(store->update_authorization(failed, "pending", &entry, hit));
+  CHECK(commits(*store) - before == 1);
+  CHECK(audit_count(*store) == rows + 1);
+  CHECK(hits(*store, "failed-validation:a.example.test", 0) == 1);
+  check_same(get_authorization(*store, "ord1-0"), failed);
+
+  // The compare-and-set lost: neither the audit row nor the hit is written.
+  CHECK(error_of(store->update_authorization(failed, "pending", &entry, hit)) == Errc::conflict);
+  CHECK(audit_count(*store) == rows + 1);
+  CHECK(hits(*store, "failed-validation:a.example.test", 0) == 1);
+  CHECK(commits(*store) - before == 1);
+
+  // A hit over its limit refuses the whole update.
+  AcmeAuthorization back = failed;
+  back.status = "deactivated";
+  CHECK(error_of(store->update_authorization(back, "invalid", &entry, RateHit{"k", 0, 0})) == Errc::rate_limited);
+  CHECK(get_authorization(*store, "ord1-0").status == "invalid");
+  CHECK(audit_count(*store) == rows + 1);
 }

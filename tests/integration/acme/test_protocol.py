@@ -69,6 +69,8 @@ FEATURES = {
     "eab_single_use": "an EAB key bound to one account is refused for another",
     "eab_allow": "an EAB key narrowed to a pattern (needs --eab-allow-key)",
     "restart": "the restart test (needs --restart-cmd)",
+    "orders_list": "the account's orders list (RFC 8555 §7.1.2.1), paginated with Link rel=\"next\"",
+    "authz_reuse": "a new order reuses the account's valid authorization for the same identifier",
 }
 
 PEERS = {
@@ -77,7 +79,7 @@ PEERS = {
     "pebble": set(FEATURES) - {"eddsa", "ari", "ari_defaults", "profile", "validity", "forbidden", "retry_after",
                                "subproblems", "eab_allow", "eab_single_use", "restart", "weak_account_key",
                                "weak_csr_key", "csr_signature", "nonce_no_store", "keychange_conflict",
-                               "foreign_url_refused", "rfc_error_types"},
+                               "foreign_url_refused", "rfc_error_types", "orders_list", "authz_reuse"},
 }
 
 
@@ -514,6 +516,85 @@ def t_issue(s: Suite):
             s.check("the leaf is issued by the next certificate of the chain", leaf.issuer == chain[1].subject)
     r = c.finalize(order["finalize"], csr)
     s.expect_error("finalize of an order that is already valid", r, "orderNotReady", status=403)
+
+
+@test("the account's orders list", needs=("orders_list",))
+def t_orders_list(s: Suite):
+    c = s.client()
+    r = c.account(expect=(200,), what="account")
+    orders_url = (r.json or {}).get("orders")
+    if not s.check("the account object carries an orders URL", isinstance(orders_url, str) and orders_url, r.summary()):
+        return
+    r = c.post_as_get(orders_url)
+    s.check(f"a new account's orders list: 200, no orders, no next link (HTTP {r.status})",
+            r.status == 200 and (r.json or {}).get("orders") == [] and not r.links("next"), r.summary())
+
+    # One order more than a page (Sigil: 100 a page); one more made invalid, which is not listed.
+    made = []
+    name = s.name("list")
+    for _ in range(101):
+        made.append(c.new_order([name], expect=(201,), what="newOrder").location)
+    dead = c.new_order([s.name("list-dead")], expect=(201,), what="newOrder")
+    c.deactivate_authorization(dead.json["authorizations"][0], expect=(200,), what="deactivate authorization")
+    s.check("the order whose authorization was deactivated is invalid", s.order_status(c, dead.location) == "invalid")
+
+    pages, listed, url = [], [], orders_url
+    while url and len(pages) < 10:
+        r = c.post_as_get(url)
+        if not s.check(f"orders list page {len(pages) + 1}: 200 with an orders array (HTTP {r.status})",
+                       r.status == 200 and isinstance((r.json or {}).get("orders"), list), r.summary()):
+            return
+        pages.append(r)
+        listed += r.json["orders"]
+        nxt = r.links("next")
+        url = nxt[0] if nxt else None
+    s.check(f"the list comes in pages linked by rel=\"next\" ({len(pages)} pages of "
+            f"{[len(p.json['orders']) for p in pages]})", len(pages) >= 2 and len(pages[0].json["orders"]) >= 1
+            and not pages[-1].links("next"))
+    s.check("every order is listed once, the invalid one not at all",
+            sorted(listed) == sorted(made) and dead.location not in listed,
+            f"{len(listed)} listed, {len(set(listed))} distinct, {len(made)} made; invalid listed: "
+            f"{dead.location in listed}")
+
+    other = s.client()
+    r = other.post_as_get(orders_url)
+    s.expect_error("another account's kid for this orders list", r, "unauthorized", status=403)
+    r = c.post(orders_url, {})
+    s.expect_error("the orders list fetched by POST with a payload", r, "malformed", status=400)
+    r = c.post_as_get(orders_url + "?cursor=nonsense")
+    s.expect_error("an orders list cursor that is not one", r, "malformed", status=400)
+    r = other.post_as_get(other.account(expect=(200,), what="account").json["orders"])
+    s.check("the other account's own list is empty", r.status == 200 and r.json.get("orders") == [], r.summary())
+
+
+@test("authorization reuse", needs=("authz_reuse",))
+def t_authz_reuse(s: Suite):
+    c = s.client()
+    name = s.name("reuse")
+    _, first = s.ready_order(c, [name])
+    authz = first["authorizations"][0]
+    r = c.new_order([name], expect=(201,), what="newOrder")
+    s.check("a second order for a validated name: ready at once, naming the same authorization",
+            r.json.get("status") == "ready" and r.json.get("authorizations") == [authz], r.summary())
+    key, csr = make_csr([name])
+    f = c.finalize(r.json["finalize"], csr)
+    s.check(f"finalize of the order with the reused authorization -> 200 (HTTP {f.status})", f.status == 200,
+            f.summary())
+    done = c.poll(r.location, ("valid",))
+    s.check("it becomes valid with a certificate", done.json.get("status") == "valid"
+            and c.download(done.json.get("certificate", "")).status == 200, done.summary())
+
+    w = c.new_order(["*." + name], expect=(201,), what="newOrder")
+    s.check("a wildcard of the name is another identifier: a new, pending authorization",
+            w.json.get("status") == "pending" and authz not in w.json.get("authorizations", []), w.summary())
+    other = s.client()
+    o = other.new_order([name], expect=(201,), what="newOrder")
+    s.check("another account's order for the name gets its own authorization",
+            o.json.get("status") == "pending" and authz not in o.json.get("authorizations", []), o.summary())
+    c.deactivate_authorization(authz, expect=(200,), what="deactivate authorization")
+    d = c.new_order([name], expect=(201,), what="newOrder")
+    s.check("once deactivated, the authorization is not reused",
+            d.json.get("status") == "pending" and authz not in d.json.get("authorizations", []), d.summary())
 
 
 @test("profile and validity in newOrder", needs=("profile",))

@@ -1,0 +1,347 @@
+// acme/ra against a real CA (tests/issuer/fixture.hpp: root, intermediate, SQLite store, Issuer)
+// and a validation authority that answers at once: the account's orders list, authorization
+// reuse, and how many SQLite commits (fsyncs) each step of a complete order costs.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "acme/jws/jws.hpp"
+#include "acme/ra/ra.hpp"
+#include "store/sqlite/sqlite_store_internal.hpp"
+#include "tests/issuer/fixture.hpp"
+
+namespace {
+
+using namespace sigil;
+using namespace sigil::test;
+using acme::ra::Ra;
+
+// Answers every validation at once, on the caller's thread: valid unless the identifier is in `fail`.
+class InstantVa final : public acme::va::Validator {
+ public:
+  acme::va::Outcome validate(const acme::va::Task& task) override {
+    std::lock_guard lock(mu_);
+    ++validations;
+    acme::va::Outcome out;
+    out.valid = fail.count(task.identifier) == 0;
+    if (!out.valid) {
+      out.error_type = "unauthorized";
+      out.detail = "wrong answer";
+    }
+    return out;
+  }
+  Status submit(acme::va::Task task, std::function<void(acme::va::Outcome)> done) override {
+    done(validate(task));
+    return {};
+  }
+  void shutdown() override {}
+
+  std::mutex mu_;
+  std::set<std::string> fail;
+  int validations = 0;
+};
+
+struct Fixture {
+  explicit Fixture(acme::ra::Config config = {}) : ra(config, *ca.db, ca.issuer(), va, ca.clock) {}
+
+  std::int64_t commits() {
+    auto n = store::sqlite::write_commits(*ca.db);
+    REQUIRE(n.has_value());
+    return *n;
+  }
+  std::int64_t now() const { return to_unix(ca.clock.now()); }
+
+  store::AcmeAccount account(int slot) {
+    auto jwk =
+        acme::jws::parse_jwk(acme::jws::public_jwk(cached_key(crypto::KeyType::ec_p256, 300 + slot).public_key()));
+    REQUIRE(jwk.has_value());
+    acme::ra::NewAccount req;
+    req.key = *jwk;
+    req.remote_address = "127.0.0.1";
+    auto a = ra.new_account(req);
+    REQUIRE_MESSAGE(a.has_value(), (a ? "" : a.error().detail));
+    return *a;
+  }
+
+  Ra::OrderView order(const store::AcmeAccount& a, const std::vector<std::string>& names) {
+    acme::ra::NewOrder req;
+    for (const auto& n : names) req.identifiers.push_back({"dns", n});
+    auto out = ra.new_order(a, req, "127.0.0.1");
+    if (auto* r = std::get_if<acme::ra::Refusal>(&out)) FAIL(r->error.detail);
+    return std::get<Ra::OrderView>(out);
+  }
+
+  // Answers http-01 (dns-01 for a wildcard) of every pending authorization of the order.
+  void validate(const store::AcmeAccount& a, const Ra::OrderView& v) {
+    for (const auto& z : v.authorizations) {
+      if (z.status != "pending") continue;
+      auto out = ra.answer_challenge(a, z.id, z.wildcard ? "dns-01" : "http-01");
+      REQUIRE(std::holds_alternative<store::AcmeAuthorization>(out));
+    }
+  }
+
+  std::string status(const store::AcmeAccount& a, const std::string& order_id) {
+    auto o = ra.order(a, order_id);
+    REQUIRE_MESSAGE(o.has_value(), (o ? "" : o.error().detail));
+    return o->order.status;
+  }
+
+  Bytes csr(const std::vector<std::string>& names) {
+    std::vector<GeneralName> sans;
+    for (const auto& n : names) sans.push_back({GN::dns, n});
+    auto der = crypto::make_csr(cached_key(crypto::KeyType::ec_p256, 7), crypto::encode_name(""), sans);
+    REQUIRE(der.has_value());
+    return *der;
+  }
+
+  TestCa ca;
+  InstantVa va;
+  Ra ra;
+};
+
+std::vector<std::string> all_pages(Fixture& f, const store::AcmeAccount& a, int* pages = nullptr) {
+  std::vector<std::string> ids;
+  std::string cursor;
+  int n = 0;
+  do {
+    auto page = f.ra.orders(a, cursor);
+    REQUIRE_MESSAGE(page.has_value(), (page ? "" : page.error().detail));
+    ids.insert(ids.end(), page->order_ids.begin(), page->order_ids.end());
+    cursor = page->next_cursor;
+    REQUIRE(++n < 100);
+  } while (!cursor.empty());
+  if (pages) *pages = n;
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("a complete order costs six commits: newOrder 1, challenge 1, validation 1, finalize 3") {
+  Fixture f;
+  const auto acct = f.account(1);
+  const std::int64_t start = f.commits();
+  auto v = f.order(acct, {"one.example.internal"});
+  const std::int64_t after_order = f.commits();
+  f.validate(acct, v);  // the instant VA stores the result before answer_challenge returns
+  const std::int64_t after_validation = f.commits();
+  CHECK(f.status(acct, v.order.id) == "ready");
+  auto fin = f.ra.finalize(acct, v.order.id, f.csr({"one.example.internal"}));
+  REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
+  CHECK(fin->order.status == "valid");
+  const std::int64_t after_finalize = f.commits();
+  // Reads cost nothing: the order is valid from the ledger's own commit of the certificate.
+  auto again = f.ra.order(acct, v.order.id);
+  REQUIRE(again.has_value());
+  CHECK(again->order.status == "valid");
+  CHECK(again->order.certificate_serial == fin->order.certificate_serial);
+  auto chain = f.ra.certificate_chain(again->order.certificate_serial);
+  REQUIRE_MESSAGE(chain.has_value(), (chain ? "" : chain.error().detail));
+  CHECK(f.commits() == after_finalize);
+
+  MESSAGE("commits: newOrder " << after_order - start << ", challenge + validation " << after_validation - after_order
+                               << ", finalize " << after_finalize - after_validation << ", total "
+                               << after_finalize - start);
+  CHECK(after_order - start == 1);                // rate counter + order + authorizations + audit
+  CHECK(after_validation - after_order == 2);     // processing; then result + audit (+ failure count)
+  CHECK(after_finalize - after_validation == 3);  // processing + serial (the CAS); reserve; complete
+  CHECK(after_finalize - start == 6);
+
+  // The validation's audit row rode with its result.
+  bool audited = false;
+  for (const auto& e : f.ca.audit()) audited |= e.action == "acme-validate" && e.target == "one.example.internal";
+  CHECK(audited);
+}
+
+TEST_CASE("a failed validation stores its result, audit row and failure count in one commit") {
+  Fixture f;
+  const auto acct = f.account(1);
+  f.va.fail.insert("bad.example.internal");
+  auto v = f.order(acct, {"bad.example.internal"});
+  const std::int64_t before = f.commits();
+  f.validate(acct, v);
+  CHECK(f.commits() - before == 2);
+  CHECK(f.status(acct, v.order.id) == "invalid");
+  const std::int64_t t = f.now();
+  auto failed = f.ca.db->rate_count("failed-validation:bad.example.internal", t - t % 3600);
+  REQUIRE(failed.has_value());
+  CHECK(*failed == 1);
+  bool audited = false;
+  for (const auto& e : f.ca.audit())
+    audited |= e.action == "acme-validate" && e.target == "bad.example.internal" && e.outcome == "refused";
+  CHECK(audited);
+}
+
+TEST_CASE("two finalize calls racing: one certificate, the other gets orderNotReady") {
+  Fixture f;
+  const auto acct = f.account(1);
+  for (int round = 0; round < 5; ++round) {
+    const std::string name = "race" + std::to_string(round) + ".example.internal";
+    auto v = f.order(acct, {name});
+    f.validate(acct, v);
+    const std::int64_t certs = f.ca.count();
+    std::atomic<int> wins{0}, not_ready{0};
+    std::vector<std::thread> threads;
+    const Bytes csr = f.csr({name});
+    for (int i = 0; i < 4; ++i)
+      threads.emplace_back([&] {
+        auto r = f.ra.finalize(acct, v.order.id, csr);
+        if (r)
+          wins.fetch_add(1);
+        else if (r.error().code == Errc::order_not_ready)
+          not_ready.fetch_add(1);
+      });
+    for (auto& t : threads) t.join();
+    CHECK(wins.load() == 1);
+    CHECK(not_ready.load() == 3);
+    CHECK(f.ca.count() == certs + 1);
+    CHECK(f.status(acct, v.order.id) == "valid");
+  }
+}
+
+TEST_CASE("new orders over the rate limit are refused in the order's own transaction, nothing written") {
+  acme::ra::Config config;
+  config.limits.new_orders_per_account_per_hour = 2;
+  Fixture f(config);
+  const auto acct = f.account(1);
+  f.order(acct, {"r1.example.internal"});
+  f.order(acct, {"r2.example.internal"});
+  const std::int64_t commits = f.commits();
+  const auto audit_rows = f.ca.audit().size();
+  acme::ra::NewOrder req;
+  req.identifiers.push_back({"dns", "r3.example.internal"});
+  auto out = f.ra.new_order(acct, req, "127.0.0.1");
+  auto* refusal = std::get_if<acme::ra::Refusal>(&out);
+  REQUIRE(refusal != nullptr);
+  CHECK(refusal->error.code == Errc::rate_limited);
+  REQUIRE(refusal->retry_after.has_value());
+  CHECK(*refusal->retry_after > 0);
+  CHECK(*refusal->retry_after <= 3600);
+  CHECK(f.commits() == commits);  // the refused transaction rolled back (the batch still commits nothing new)
+  CHECK(f.ca.audit().size() == audit_rows);
+  CHECK(all_pages(f, acct).size() == 2);
+}
+
+TEST_CASE("the account's orders list: newest first, paginated, no invalid orders, the account's own only") {
+  acme::ra::Config config;
+  config.orders_per_page = 2;
+  Fixture f(config);
+  const auto a = f.account(1);
+  const auto b = f.account(2);
+  f.va.fail.insert("o2.example.internal");
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 5; ++i) {
+    auto v = f.order(a, {"o" + std::to_string(i) + ".example.internal"});
+    ids.push_back(v.order.id);
+    if (i == 2) f.validate(a, v);  // fails: o2 is invalid
+    if (i == 3) {                  // o3 becomes valid
+      f.validate(a, v);
+      REQUIRE(f.ra.finalize(a, v.order.id, f.csr({"o3.example.internal"})).has_value());
+    }
+    f.ca.clock.advance(Seconds(1));
+  }
+  f.order(b, {"other.example.internal"});
+
+  auto first = f.ra.orders(a, "");
+  REQUIRE(first.has_value());
+  CHECK(first->order_ids == std::vector<std::string>{ids[4], ids[3]});
+  CHECK(!first->next_cursor.empty());
+  int pages = 0;
+  CHECK(all_pages(f, a, &pages) == std::vector<std::string>{ids[4], ids[3], ids[2], ids[0]});
+  CHECK(pages == 3);  // [o5 o4] [o3 (o2 dropped)] [o1]
+  CHECK(all_pages(f, b).size() == 1);
+
+  for (const char* bad : {"x", "12", "12.", ".abc", "-1x.abc", "1e3.abc"}) {
+    CAPTURE(bad);
+    auto r = f.ra.orders(a, bad);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == Errc::malformed);
+  }
+
+  // Once the pending orders expired, only the valid one is left.
+  f.ca.clock.advance(f.ra.config().order_lifetime + Seconds(1));
+  CHECK(all_pages(f, a) == std::vector<std::string>{ids[2]});
+}
+
+TEST_CASE("authorization reuse: the account's valid authorization for the same identifier, and only that") {
+  Fixture f;
+  const auto a = f.account(1);
+  const auto b = f.account(2);
+  auto first = f.order(a, {"reuse.example.internal"});
+  f.validate(a, first);
+  const std::string authz = first.order.authorization_ids.at(0);
+  REQUIRE(f.ra.authorization(a, authz)->status == "valid");
+  const int validations = f.va.validations;
+
+  SUBCASE("a new order for the same name is ready at once, naming the same authorization") {
+    auto second = f.order(a, {"reuse.example.internal"});
+    CHECK(second.order.status == "ready");
+    CHECK(second.order.authorization_ids == std::vector<std::string>{authz});
+    CHECK(second.order.expires <= f.ra.authorization(a, authz)->expires);
+    CHECK(f.status(a, second.order.id) == "ready");
+    auto fin = f.ra.finalize(a, second.order.id, f.csr({"reuse.example.internal"}));
+    REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
+    CHECK(fin->order.status == "valid");
+    CHECK(f.va.validations == validations);
+  }
+  SUBCASE("with a new name beside it, only the known name is reused") {
+    auto second = f.order(a, {"new.example.internal", "reuse.example.internal"});
+    REQUIRE(second.order.authorization_ids.size() == 2);
+    CHECK(second.order.authorization_ids[1] == authz);
+    CHECK(second.order.authorization_ids[0] != authz);
+    CHECK(second.order.status == "pending");
+    f.validate(a, second);
+    CHECK(f.status(a, second.order.id) == "ready");
+  }
+  SUBCASE("a wildcard is another identifier") {
+    auto w = f.order(a, {"*.reuse.example.internal"});
+    CHECK(w.order.authorization_ids.at(0) != authz);
+    CHECK(w.order.status == "pending");
+  }
+  SUBCASE("another account's authorization is never reused") {
+    auto other = f.order(b, {"reuse.example.internal"});
+    CHECK(other.order.authorization_ids.at(0) != authz);
+    CHECK(other.order.status == "pending");
+  }
+  SUBCASE("a deactivated authorization is not reused") {
+    REQUIRE(f.ra.deactivate_authorization(a, authz).has_value());
+    auto second = f.order(a, {"reuse.example.internal"});
+    CHECK(second.order.authorization_ids.at(0) != authz);
+    CHECK(second.order.status == "pending");
+  }
+  SUBCASE("an authorization about to expire, or expired, is not reused") {
+    f.ca.clock.advance(f.ra.config().valid_authorization_lifetime - f.ra.config().reuse_min_remaining + Seconds(1));
+    auto second = f.order(a, {"reuse.example.internal"});
+    CHECK(second.order.authorization_ids.at(0) != authz);
+    f.ca.clock.advance(Seconds(7200));
+    auto third = f.order(a, {"reuse.example.internal"});
+    CHECK(third.order.authorization_ids.at(0) != authz);
+  }
+  SUBCASE("a pending authorization is not reused, nor an invalid one") {
+    auto pending = f.order(a, {"pending.example.internal"});
+    auto second = f.order(a, {"pending.example.internal"});
+    CHECK(second.order.authorization_ids != pending.order.authorization_ids);
+    f.va.fail.insert("pending.example.internal");
+    f.validate(a, pending);
+    CHECK(f.ra.authorization(a, pending.order.authorization_ids[0])->status == "invalid");
+    auto third = f.order(a, {"pending.example.internal"});
+    CHECK(third.order.authorization_ids != pending.order.authorization_ids);
+    CHECK(third.order.status == "pending");
+  }
+}
+
+TEST_CASE("authorization reuse can be turned off") {
+  acme::ra::Config config;
+  config.reuse_authorizations = false;
+  Fixture f(config);
+  const auto a = f.account(1);
+  auto first = f.order(a, {"noreuse.example.internal"});
+  f.validate(a, first);
+  auto second = f.order(a, {"noreuse.example.internal"});
+  CHECK(second.order.authorization_ids != first.order.authorization_ids);
+  CHECK(second.order.status == "pending");
+}
