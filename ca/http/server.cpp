@@ -301,19 +301,21 @@ struct Server::Impl {
   Limits limits;
   TicketKeys tickets{std::chrono::hours(1)};
   int io_threads;
-  asio::io_context ioc;
-  asio::thread_pool workers;
-  // TlsSettings::check_client runs here (a store lookup per handshake), apart from the handlers
-  // so that slow requests never delay handshakes; `checks_pending` bounds its queue.
-  asio::thread_pool checks;
-  std::atomic<std::size_t> checks_pending{0};
-  std::vector<std::thread> threads;
-  std::vector<std::shared_ptr<Listener>> listeners;
-  std::atomic<bool> stopping{false};
+  // Declared before the io_context: handlers it still holds when destroyed end their sessions,
+  // and session_ended() needs these.
   std::mutex sessions_mu;
   std::condition_variable sessions_cv;
   std::list<std::weak_ptr<SessionBase>> sessions;
   int active = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> checks_pending{0};  // bounds the `checks` queue
+  asio::io_context ioc;
+  asio::thread_pool workers;
+  // TlsSettings::check_client runs here (a store lookup per handshake), apart from the handlers
+  // so that slow requests never delay handshakes.
+  asio::thread_pool checks;
+  std::vector<std::thread> threads;
+  std::vector<std::shared_ptr<Listener>> listeners;
   bool stopped = false;
   std::mutex stopped_mu;
   std::condition_variable stopped_cv;
