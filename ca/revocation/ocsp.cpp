@@ -345,10 +345,16 @@ void OcspResponder::run() {
         std::lock_guard rl(responder_mu_);
         r = responder_;
       }
-      // Rotate the responder certificate at two thirds of its life.
-      if (r && r->key && clock_.now() >= r->not_after - options_.responder_ttl / 3) {
-        if (auto s = rotate_responder(); !s)
+      // Rotate the responder certificate at two thirds of its life, unless it already lasts as
+      // long as the intermediate (a new one could not last longer); after a failure, retry in a
+      // minute (not every poll).
+      const auto steady = std::chrono::steady_clock::now();
+      if (r && r->key && clock_.now() >= r->not_after - options_.responder_ttl / 3 &&
+          r->not_after < authority_.cert.tbs().not_after && steady >= next_rotation_try_) {
+        if (auto s = rotate_responder(); !s) {
           log::error("OCSP responder rotation failed", {{"error", s.error().detail}});
+          next_rotation_try_ = steady + std::chrono::minutes(1);
+        }
       }
     }
     if (std::chrono::steady_clock::now() - last_sweep >= options_.sweep) {

@@ -233,6 +233,7 @@ class OcspResponder {
   double tokens_ = 0;
   std::chrono::steady_clock::time_point bucket_at_;
   std::int64_t seen_seq_ = 0;
+  std::chrono::steady_clock::time_point next_rotation_try_{};  // the background job's only
 
   std::mutex mu_;
   std::condition_variable cv_;

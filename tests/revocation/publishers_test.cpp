@@ -1,0 +1,174 @@
+// Plural issuers in the revocation publishers: two intermediates of one root, each with its CRLs
+// and OCSP responder, requests routed by CertID and path; and the OCSP responder certificate near
+// its intermediate's end. A real SQLite store and a whole test CA (tests/issuer/fixture.hpp);
+// time is a FakeClock, the background jobs poll every few milliseconds.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "ca/base/metrics.hpp"
+#include "ca/crypto/ocsp.hpp"
+#include "ca/revocation/revocation.hpp"
+#include "tests/issuer/fixture.hpp"
+
+namespace {
+
+using namespace sigil;
+using namespace sigil::test;
+using crypto::KeyType;
+namespace ocsp = crypto::ocsp;
+
+revocation::CrlOptions crl_options() {
+  revocation::CrlOptions o;
+  o.public_url = kPublicUrl;
+  o.poll = std::chrono::milliseconds(5);
+  o.debounce = std::chrono::milliseconds(5);
+  return o;
+}
+
+revocation::OcspOptions ocsp_options() {
+  revocation::OcspOptions o;
+  o.poll = std::chrono::milliseconds(5);
+  return o;
+}
+
+Bytes request_for(const crypto::Certificate& issuer, const std::string& serial_hex) {
+  ocsp::Request r;
+  r.ids.push_back(ocsp::make_cert_id(ocsp::HashAlg::sha1, issuer, *from_hex(serial_hex)));
+  return ocsp::encode_request(r);
+}
+
+// The status an answer gives, checked against the responder certificate it carries, which must
+// be signed by `issuer`.
+ocsp::CertStatus verified_status(const revocation::OcspAnswer& a, const crypto::Certificate& issuer) {
+  auto parsed = ocsp::parse_response(*a.der);
+  REQUIRE(parsed.has_value());
+  REQUIRE(parsed->status == ocsp::ResponseStatus::successful);
+  REQUIRE(parsed->certs.size() == 1);
+  const crypto::Certificate responder = parse_cert(parsed->certs[0]);
+  CHECK(crypto::verify_signature(issuer.public_key(), responder.signature_algorithm(), responder.tbs_der(),
+                                 responder.signature())
+            .has_value());
+  CHECK(ocsp::verify_response(*parsed, responder.public_key()).has_value());
+  REQUIRE(parsed->responses.size() == 1);
+  return parsed->responses[0].status;
+}
+
+std::int64_t responder_certificates(TestCa& ca) {
+  auto rows = ca.audit();
+  std::int64_t n = 0;
+  for (const auto& r : rows)
+    if (r.action == "issue" && r.detail.find("profile=ocsp-responder") != std::string::npos) ++n;
+  return n;
+}
+
+TEST_CASE("Publishers: each intermediate answers for its own certificates, before and after a switch") {
+  TestCa ca;
+  issuer::Issuer& is = ca.issuer();
+  const issuer::Authority& first = is.current();
+  auto leaf1 = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 7), "one.example.internal", {}), "server");
+  REQUIRE(leaf1.has_value());
+
+  const crypto::KeySigner& key2 = cached_key(KeyType::ec_p256, 202);
+  auto csr2 = crypto::make_csr(key2, issuer::intermediate_subject("Sigil Test G2"), {});
+  REQUIRE(csr2.has_value());
+  issuer::IntermediateParams ip;
+  ip.ttl = Seconds(365 * 86400);
+  auto inter2 = issuer::sign_intermediate(*ca.root_key, *ca.root, parse_csr(*csr2), ip, ca.clock);
+  REQUIRE(inter2.has_value());
+  auto added =
+      is.add_authority(std::shared_ptr<const crypto::Signer>(&key2, [](const crypto::Signer*) {}), copy_of(*inter2));
+  REQUIRE(added.has_value());
+  const issuer::Authority& second = **added;
+
+  Metrics metrics;
+  revocation::Publishers pub(is, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  REQUIRE(pub.add(first).has_value());
+  REQUIRE(pub.add(first).has_value());  // known: a no-op
+  REQUIRE(pub.add(second).has_value());
+  REQUIRE(is.make_current(second.id).has_value());
+  auto leaf2 = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 8), "two.example.internal", {}), "server");
+  REQUIRE(leaf2.has_value());
+
+  // CRLs and CA certificates by path, per intermediate.
+  for (const issuer::Authority* a : {&first, &second}) {
+    bool primary = false;
+    auto crl = pub.find_crl(issuer::crl_path(a->cert, 0), &primary);
+    REQUIRE(crl != nullptr);
+    auto summary = crypto::parse_crl_summary(crl->der);
+    REQUIRE(summary.has_value());
+    const std::string ca_path = a->urls.ca_issuers.substr(a->urls.ca_issuers.find("/ca/"));
+    auto der = pub.ca_certificate(ca_path);
+    REQUIRE(der.has_value());
+    CHECK(*der == a->cert.der());
+  }
+  bool primary = true;
+  CHECK(pub.find_crl("/crl/nonesuch.crl", &primary) == nullptr);
+  CHECK_FALSE(primary);
+  CHECK_FALSE(pub.ca_certificate("/ca/nonesuch.crt").has_value());
+
+  // OCSP routed by CertID: each leaf answered by its own intermediate's responder.
+  CHECK(verified_status(pub.respond(request_for(first.cert, leaf1->serial)), first.cert) == ocsp::CertStatus::good);
+  CHECK(verified_status(pub.respond(request_for(second.cert, leaf2->serial)), second.cert) == ocsp::CertStatus::good);
+  auto cached = pub.respond_cached(request_for(first.cert, leaf1->serial));
+  REQUIRE(cached.has_value());
+  CHECK(verified_status(*cached, first.cert) == ocsp::CertStatus::good);
+  // A CertID naming the other intermediate for a leaf: that responder does not know the serial.
+  CHECK(verified_status(pub.respond(request_for(second.cert, leaf1->serial)), second.cert) ==
+        ocsp::CertStatus::unknown);
+  // A CertID of no intermediate: unauthorized.
+  auto other = ocsp::parse_response(*pub.respond(request_for(*ca.root, leaf1->serial)).der);
+  REQUIRE(other.has_value());
+  CHECK(other->status == ocsp::ResponseStatus::unauthorized);
+
+  // A revocation of the old intermediate's leaf reaches its responder and its CRL.
+  REQUIRE(ca.db->revoke(leaf1->serial, to_unix(ca.clock.now()), store::RevocationReason::key_compromise,
+                        store::AuditEntry{to_unix(ca.clock.now()), "test", "revoke", leaf1->serial, "ok", ""}));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  ocsp::CertStatus st = ocsp::CertStatus::good;
+  std::size_t entries = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    st = verified_status(pub.respond(request_for(first.cert, leaf1->serial)), first.cert);
+    entries = pub.find_crl(issuer::crl_path(first.cert, 0))->entries;
+    if (st == ocsp::CertStatus::revoked && entries == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(st == ocsp::CertStatus::revoked);
+  CHECK(entries == 1);
+  CHECK(pub.find_crl(issuer::crl_path(second.cert, 0))->entries == 0);
+
+  // Stapling reads the cache only: nothing for a new leaf until its response is warmed (the
+  // pre-signing sweep runs every 30 s), then the current intermediate's response.
+  auto leaf3 = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 9), "three.example.internal", {}), "server");
+  REQUIRE(leaf3.has_value());
+  CHECK(pub.staple(leaf3->serial) == nullptr);
+  REQUIRE(pub.warm_staple(leaf3->serial).has_value());
+  auto staple = pub.staple(leaf3->serial);
+  REQUIRE(staple != nullptr);
+  CHECK(verified_status({staple, false, {}, {}, ""}, second.cert) == ocsp::CertStatus::good);
+  pub.stop();
+}
+
+TEST_CASE("OCSP responder certificate: not re-issued on every poll near its intermediate's end") {
+  CaOptions o;
+  o.intermediate_ttl = Seconds(10 * 86400);
+  TestCa ca(o);
+  issuer::Issuer& is = ca.issuer();
+  // Three hours before the intermediate expires: a responder certificate (TTL 24 h) is capped at
+  // the intermediate's notAfter and so sits past two thirds of its TTL from the start.
+  ca.clock.advance(Seconds(10 * 86400 - 3 * 3600));
+  Metrics metrics;
+  revocation::Publishers pub(is, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  REQUIRE(pub.add(is.current()).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~60 polls
+  CHECK(responder_certificates(ca) == 1);
+  // After the intermediate has expired, nothing is issued (and no failure every poll).
+  ca.clock.advance(Seconds(4 * 3600));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(responder_certificates(ca) == 1);
+  pub.stop();
+}
+
+}  // namespace
