@@ -91,14 +91,9 @@ Status run_ocsp_status(const Globals& g, const std::string& serial_arg) {
   // The responder answers for the current intermediate and for the replaced ones it keeps
   // (HOME/ca/archive); their certificates name them by issuer id.
   std::string issuer_id = issuer::issuer_id(ca);
-  if (rec && rec->issuer_id != issuer_id) {
-    std::error_code ec;
-    for (fs::directory_iterator it(ctx->home.archive(), ec), end; !ec && it != end; it.increment(ec))
-      if (auto old = load_certificate(it->path()); old && it->path().extension() == ".crt" &&
-                                                   issuer::issuer_id(*old) == rec->issuer_id &&
-                                                   ctx->clock.now() < old->tbs().not_after)
-        issuer_id = rec->issuer_id;
-  }
+  if (rec && rec->issuer_id != issuer_id)
+    for (const auto& old : archived_intermediates(ctx->home, ctx->clock.now()))
+      if (issuer::issuer_id(old.cert) == rec->issuer_id) issuer_id = rec->issuer_id;
   const auto st = revocation::ocsp_status(rec, issuer_id);
   const char* name = st.status == crypto::ocsp::CertStatus::good      ? "good"
                      : st.status == crypto::ocsp::CertStatus::revoked ? "revoked"

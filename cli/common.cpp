@@ -27,26 +27,15 @@ namespace {
 // The archived intermediates that have not expired, each with its key. One that cannot be
 // loaded is logged and left out: today's issuance does not depend on it.
 void add_retired(IssuerContext& ctx) {
-  std::error_code ec;
-  fs::directory_iterator it(ctx.home.archive(), ec), end;
-  if (ec) return;  // no archive: nothing was ever replaced
-  for (; it != end; it.increment(ec)) {
-    const fs::path crt = it->path();
-    if (crt.extension() != ".crt") continue;
-    auto cert = load_certificate(crt);
-    if (!cert) {
-      log::warn("archived intermediate unreadable", {{"file", crt.string()}, {"error", cert.error().detail}});
-      continue;
-    }
-    if (ctx.clock.now() >= cert->tbs().not_after || ctx.issuer->authority(issuer::issuer_id(*cert))) continue;
+  for (auto& [crt, cert] : archived_intermediates(ctx.home, ctx.clock.now())) {
+    if (ctx.issuer->authority(issuer::issuer_id(cert))) continue;
     auto key = load_key(fs::path(crt).replace_extension(".key"));
     if (!key) {
       log::warn("archived intermediate without its key: its CRLs and OCSP are not served",
                 {{"file", crt.string()}, {"error", key.error().detail}});
       continue;
     }
-    if (auto a = ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(*key)), std::move(*cert));
-        !a)
+    if (auto a = ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(*key)), std::move(cert)); !a)
       log::warn("archived intermediate refused", {{"file", crt.string()}, {"error", a.error().detail}});
   }
 }
@@ -78,6 +67,22 @@ Result<const issuer::Authority*> reload_intermediate(IssuerContext& ctx) {
   SIGIL_TRY(const issuer::Authority* a,
             ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(key)), std::move(cert)));
   return a;
+}
+
+std::vector<Archived> archived_intermediates(const Home& home, TimePoint now) {
+  std::vector<Archived> out;
+  std::error_code ec;
+  fs::directory_iterator it(home.archive(), ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != ".crt") continue;
+    auto cert = load_certificate(it->path());
+    if (!cert) {
+      log::warn("archived intermediate unreadable", {{"file", it->path().string()}, {"error", cert.error().detail}});
+      continue;
+    }
+    if (now < cert->tbs().not_after) out.push_back({it->path(), std::move(*cert)});
+  }
+  return out;  // no archive: nothing was ever replaced
 }
 
 Result<std::vector<crypto::Certificate>> load_roots(const Home& home) {

@@ -64,6 +64,14 @@ Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home);
 // the issuer if it is not known yet, then made current. Returns it.
 Result<const issuer::Authority*> reload_intermediate(IssuerContext& ctx);
 
+// The replaced intermediates of HOME/ca/archive that have not expired at `now`, with their files
+// (the key is the same name with .key). Unreadable ones are logged and left out.
+struct Archived {
+  fs::path file;
+  crypto::Certificate cert;
+};
+std::vector<Archived> archived_intermediates(const Home& home, TimePoint now);
+
 // The trust anchors the home publishes: ca/root.crt's certificates, then those staged in
 // ca/extra-roots.pem (a root rollover), without duplicates. Each must be a CA.
 Result<std::vector<crypto::Certificate>> load_roots(const Home& home);

@@ -50,6 +50,11 @@ class TempDir {
 
 inline crypto::Certificate copy_of(const crypto::Certificate& c) { return parse_cert(Bytes(c.der())); }
 
+// A signer the caller keeps alive, as Issuer::add_authority takes one.
+inline std::shared_ptr<const crypto::Signer> borrowed(const crypto::Signer& s) {
+  return std::shared_ptr<const crypto::Signer>(&s, [](const crypto::Signer*) {});
+}
+
 inline crypto::Csr parse_csr(const Bytes& der) {
   auto c = crypto::Csr::from_der(der);
   REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().detail));
@@ -109,6 +114,17 @@ struct TestCa {
   }
 
   issuer::Issuer& issuer() { return *issuer_; }
+
+  // Another intermediate of the same root for `key` (a rotation), valid for `ttl`.
+  crypto::Certificate another_intermediate(const crypto::KeySigner& key, Seconds ttl = Seconds(365 * 86400)) {
+    auto csr = crypto::make_csr(key, issuer::intermediate_subject("Sigil Test G2"), {});
+    REQUIRE(csr.has_value());
+    issuer::IntermediateParams ip;
+    ip.ttl = ttl;
+    auto i = issuer::sign_intermediate(*root_key, *root, parse_csr(*csr), ip, clock);
+    REQUIRE_MESSAGE(i.has_value(), (i ? "" : i.error().detail));
+    return std::move(i).value();
+  }
 
   std::int64_t count() {
     auto n = db->count();

@@ -634,20 +634,13 @@ TEST_CASE("plural authorities: a second intermediate issues once current; the fi
   const issuer::Authority& first = is.current();
   // A second intermediate of the same root, with another key.
   const crypto::KeySigner& key2 = cached_key(KeyType::ec_p256, 201);
-  auto csr2 = crypto::make_csr(key2, issuer::intermediate_subject("Sigil Test G2"), {});
-  REQUIRE(csr2.has_value());
-  issuer::IntermediateParams ip;
-  ip.ttl = Seconds(365 * 86400);
-  auto inter2 = issuer::sign_intermediate(*ca.root_key, *ca.root, parse_csr(*csr2), ip, ca.clock);
-  REQUIRE(inter2.has_value());
-  std::shared_ptr<const crypto::Signer> borrowed(&key2, [](const crypto::Signer*) {});
+  const crypto::Certificate inter2 = ca.another_intermediate(key2);
 
   // A key that does not match is refused and changes nothing.
-  std::shared_ptr<const crypto::Signer> wrong(ca.int_key, [](const crypto::Signer*) {});
-  CHECK_FALSE(is.add_authority(wrong, copy_of(*inter2)).has_value());
+  CHECK_FALSE(is.add_authority(borrowed(*ca.int_key), copy_of(inter2)).has_value());
   CHECK(is.authorities().size() == 1);
 
-  auto added = is.add_authority(borrowed, copy_of(*inter2));
+  auto added = is.add_authority(borrowed(key2), copy_of(inter2));
   REQUIRE(added.has_value());
   const issuer::Authority* second = *added;
   CHECK(is.authorities().size() == 2);

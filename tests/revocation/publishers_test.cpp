@@ -72,14 +72,7 @@ TEST_CASE("Publishers: each intermediate answers for its own certificates, befor
   REQUIRE(leaf1.has_value());
 
   const crypto::KeySigner& key2 = cached_key(KeyType::ec_p256, 202);
-  auto csr2 = crypto::make_csr(key2, issuer::intermediate_subject("Sigil Test G2"), {});
-  REQUIRE(csr2.has_value());
-  issuer::IntermediateParams ip;
-  ip.ttl = Seconds(365 * 86400);
-  auto inter2 = issuer::sign_intermediate(*ca.root_key, *ca.root, parse_csr(*csr2), ip, ca.clock);
-  REQUIRE(inter2.has_value());
-  auto added =
-      is.add_authority(std::shared_ptr<const crypto::Signer>(&key2, [](const crypto::Signer*) {}), copy_of(*inter2));
+  auto added = is.add_authority(borrowed(key2), ca.another_intermediate(key2));
   REQUIRE(added.has_value());
   const issuer::Authority& second = **added;
 
