@@ -154,33 +154,17 @@ VoidResult check_nonce_size(std::size_t n) {
   return {};
 }
 
-// Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension, inside an EXPLICIT wrapper. Calls
-// on_known(oid, value) for every extension; it returns whether it knew the OID. Unknown
-// extensions are ignored unless critical.
+// Extensions inside an EXPLICIT wrapper, walked by the one strict walker. Calls
+// on_known(oid, value) for every extension (it returns whether it took the OID). `understood`
+// lists what on_known takes: an unknown critical extension is refused (RFC 6960 §4.4), an
+// unknown non-critical one ignored.
 template <class F>
-VoidResult read_extensions(const Tlv& wrapper, F&& on_known) {
-  SIGIL_TRY(Tlv seq, der::read_single(wrapper.contents, tag::kSequence));
-  Reader r(seq.contents);
-  if (r.empty()) return bad("empty extensions");
-  std::vector<ByteView> seen;
-  while (!r.empty()) {
-    SIGIL_TRY(Tlv ext, r.expect(tag::kSequence));
-    Reader xr(ext.contents);
-    SIGIL_TRY(Tlv o, xr.expect(tag::kOid));
-    bool critical = false;
-    Tlv crit;
-    SIGIL_TRY(bool has_crit, xr.optional(tag::kBoolean, crit));
-    if (has_crit) {
-      SIGIL_TRY(critical, der::read_boolean(crit));
-      if (!critical) return bad("DER forbids an explicit critical FALSE");
-    }
-    SIGIL_TRY(Tlv value, xr.expect(tag::kOctetString));
-    if (!xr.empty()) return bad("bad extension");
-    for (ByteView s : seen)
-      if (oid::equal(s, o.contents)) return bad("duplicate extension " + der::oid_to_string(o.contents));
-    seen.push_back(o.contents);
-    SIGIL_TRY(bool known, on_known(o.contents, value.contents));
-    if (!known && critical) return bad("unsupported critical extension " + der::oid_to_string(o.contents));
+VoidResult read_extensions(const Tlv& wrapper, std::span<const ByteView> understood, F&& on_known) {
+  auto exts = parse_extensions(wrapper.contents, {understood});
+  if (!exts) return bad(exts.error().detail);
+  for (const Extension& e : *exts) {
+    auto taken = on_known(e.oid, e.value);
+    if (!taken) return taken.error();
   }
   return {};
 }
@@ -196,6 +180,8 @@ Result<bool> take_nonce(ByteView o, ByteView value, std::optional<Bytes>& nonce)
 }
 
 Result<bool> know_nothing(ByteView, ByteView) { return false; }
+// What take_nonce knows; know_nothing knows nothing.
+const ByteView kNonceOnly[] = {oid::ocsp_nonce};
 
 void write_nonce_extensions(Writer& w, const Bytes& nonce) {
   const auto seq = w.begin(tag::kSequence);
@@ -269,7 +255,7 @@ Result<SingleResponse> read_single_response(Reader& outer) {
   }
   Tlv exts;
   SIGIL_TRY(bool has_exts, r.optional(kExplicit1, exts));
-  if (has_exts) SIGIL_TRY_STATUS(read_extensions(exts, know_nothing));
+  if (has_exts) SIGIL_TRY_STATUS(read_extensions(exts, {}, know_nothing));
   if (!r.empty()) return bad("trailing data in SingleResponse");
   return s;
 }
@@ -326,7 +312,8 @@ Result<ParsedResponse> parse_basic(ByteView basic_der, ParsedResponse out) {
   Tlv exts;
   SIGIL_TRY(bool has_exts, r.optional(kExplicit1, exts));
   if (has_exts)
-    SIGIL_TRY_STATUS(read_extensions(exts, [&](ByteView o, ByteView v) { return take_nonce(o, v, out.nonce); }));
+    SIGIL_TRY_STATUS(
+        read_extensions(exts, kNonceOnly, [&](ByteView o, ByteView v) { return take_nonce(o, v, out.nonce); }));
   if (!r.empty()) return bad("trailing data in ResponseData");
   return out;
 }
@@ -380,7 +367,7 @@ Result<Request> parse_request(ByteView der_bytes) {
     SIGIL_TRY(CertId id, read_cert_id(qr));
     Tlv exts;
     SIGIL_TRY(bool has_exts, qr.optional(kExplicit0, exts));
-    if (has_exts) SIGIL_TRY_STATUS(read_extensions(exts, know_nothing));
+    if (has_exts) SIGIL_TRY_STATUS(read_extensions(exts, {}, know_nothing));
     if (!qr.empty()) return bad("trailing data in Request");
     out.ids.push_back(std::move(id));
   }
@@ -388,7 +375,8 @@ Result<Request> parse_request(ByteView der_bytes) {
   Tlv exts;
   SIGIL_TRY(bool has_exts, tr.optional(kExplicit2, exts));
   if (has_exts)
-    SIGIL_TRY_STATUS(read_extensions(exts, [&](ByteView o, ByteView v) { return take_nonce(o, v, out.nonce); }));
+    SIGIL_TRY_STATUS(
+        read_extensions(exts, kNonceOnly, [&](ByteView o, ByteView v) { return take_nonce(o, v, out.nonce); }));
   if (!tr.empty()) return bad("trailing data in TBSRequest");
   return out;
 }

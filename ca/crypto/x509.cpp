@@ -563,6 +563,19 @@ const Extension* TbsView::find(ByteView o) const {
   return nullptr;
 }
 
+namespace {
+// Critical certificate extensions a reader of Sigil may meet and accept: what Sigil reads itself
+// (acmeIdentifier in the tls-alpn-01 validator) and what OpenSSL's path validation enforces, which
+// checks every certificate Sigil trusts (the policy extensions of an outside root or intermediate
+// are MUST-be-critical in RFC 5280 §4.2.1.11 and §4.2.1.14).
+const ByteView kCertificateExtensions[] = {
+    oid::basic_constraints,       oid::key_usage,        oid::ext_key_usage,          oid::subject_alt_name,
+    oid::issuer_alt_name,         oid::name_constraints, oid::subject_key_identifier, oid::authority_key_identifier,
+    oid::crl_distribution_points, oid::freshest_crl,     oid::authority_info_access,  oid::subject_info_access,
+    oid::certificate_policies,    oid::policy_mappings,  oid::policy_constraints,     oid::inhibit_any_policy,
+    oid::ocsp_no_check,           oid::acme_identifier};
+}  // namespace
+
 Result<TbsView> parse_tbs(ByteView tbs_der) {
   SIGIL_TRY(Tlv seq, der::read_single(tbs_der, tag::kSequence));
   Reader r(seq.contents);
@@ -602,27 +615,7 @@ Result<TbsView> parse_tbs(ByteView tbs_der) {
   SIGIL_TRY(bool has_exts, r.optional(tag::context_constructed(3), exts_wrap));
   if (!r.empty()) return bad("trailing data in TBSCertificate");
   if (has_exts) {
-    SIGIL_TRY(Tlv exts, der::read_single(exts_wrap.contents, tag::kSequence));
-    Reader er(exts.contents);
-    if (er.empty()) return bad("empty extensions");
-    while (!er.empty()) {
-      SIGIL_TRY(Tlv ext, er.expect(tag::kSequence));
-      Reader xr(ext.contents);
-      SIGIL_TRY(Tlv o, xr.expect(tag::kOid));
-      Extension e;
-      e.oid = o.contents;
-      Tlv crit;
-      SIGIL_TRY(bool has_crit, xr.optional(tag::kBoolean, crit));
-      if (has_crit) {
-        SIGIL_TRY(e.critical, der::read_boolean(crit));
-        if (!e.critical) return bad("DER forbids an explicit critical FALSE");
-      }
-      SIGIL_TRY(Tlv value, xr.expect(tag::kOctetString));
-      if (!xr.empty()) return bad("bad extension");
-      e.value = value.contents;
-      if (t.find(e.oid)) return bad("duplicate extension " + der::oid_to_string(e.oid));
-      t.extensions.push_back(e);
-    }
+    SIGIL_TRY(t.extensions, parse_extensions(exts_wrap.contents, {kCertificateExtensions}));
   }
   return t;
 }
@@ -846,6 +839,13 @@ Result<NameConstraints> decode_name_constraints(ByteView v) {
   return nc;
 }
 
+namespace {
+// Requested extensions Sigil may see marked critical: the SAN it reads, and those every profile
+// sets itself (a client asking for them critical gets the profile's choice, as for any request).
+const ByteView kRequestedExtensions[] = {oid::subject_alt_name, oid::basic_constraints, oid::key_usage,
+                                         oid::ext_key_usage, oid::subject_key_identifier};
+}  // namespace
+
 Result<Csr> Csr::from_der(Bytes der_bytes) {
   Csr c;
   c.der_ = std::move(der_bytes);
@@ -905,26 +905,12 @@ Result<Csr> Csr::from_der(Bytes der_bytes) {
       if (!oid::equal(type->contents, oid::extension_request)) continue;  // e.g. challengePassword
       if (seen_ext) return make_error(Errc::bad_csr, "CSR: more than one extensionRequest");
       seen_ext = true;
-      auto exts = der::read_single(values->contents, tag::kSequence);
+      auto exts = parse_extensions(values->contents, {kRequestedExtensions, /*allow_empty=*/true});
       if (!exts) return fail(exts.error());
-      Reader er(exts->contents);
-      bool seen_san = false;
-      while (!er.empty()) {
-        auto ext = er.expect(tag::kSequence);
-        if (!ext) return fail(ext.error());
-        Reader xr(ext->contents);
-        auto o = xr.expect(tag::kOid);
-        if (!o) return fail(o.error());
-        Tlv crit;
-        auto has_crit = xr.optional(tag::kBoolean, crit);
-        if (!has_crit) return fail(has_crit.error());
-        auto value = xr.expect(tag::kOctetString);
-        if (!value || !xr.empty()) return make_error(Errc::bad_csr, "CSR: bad requested extension");
+      for (const Extension& e : *exts) {
         // Only the SAN is taken from a request; the profile decides every other extension.
-        if (!oid::equal(o->contents, oid::subject_alt_name)) continue;
-        if (seen_san) return make_error(Errc::bad_csr, "CSR: duplicate subjectAltName");
-        seen_san = true;
-        auto names = decode_general_names(value->contents);
+        if (!oid::equal(e.oid, oid::subject_alt_name)) continue;
+        auto names = decode_general_names(e.value);
         if (!names) return make_error(Errc::bad_csr, "CSR: " + names.error().detail);
         c.sans_ = std::move(*names);
       }
@@ -1046,6 +1032,14 @@ Bytes CrlWriter::finish(ByteView signature) {
   return w_.take();
 }
 
+namespace {
+// RFC 5280 §5.2: the CRL extensions defined there, which this summary reads or may pass over.
+// Entry extensions (§5.3) are not walked: the summary counts entries and reads none of them.
+const ByteView kCrlExtensions[] = {
+    oid::authority_key_identifier,   oid::issuer_alt_name, oid::crl_number,           oid::delta_crl_indicator,
+    oid::issuing_distribution_point, oid::freshest_crl,    oid::authority_info_access};
+}  // namespace
+
 Result<CrlSummary> parse_crl_summary(ByteView der) {
   SIGIL_TRY(Tlv outer, der::read_single(der, tag::kSequence));
   Reader r(outer.contents);
@@ -1073,31 +1067,21 @@ Result<CrlSummary> parse_crl_summary(ByteView der) {
   Tlv exts_wrap;
   SIGIL_TRY(bool has_exts, t.optional(tag::context_constructed(0), exts_wrap));
   if (has_exts) {
-    SIGIL_TRY(Tlv exts, der::read_single(exts_wrap.contents, tag::kSequence));
-    Reader er(exts.contents);
-    while (!er.empty()) {
-      SIGIL_TRY(Tlv ext, er.expect(tag::kSequence));
-      Reader xr(ext.contents);
-      SIGIL_TRY(Tlv o, xr.expect(tag::kOid));
-      Tlv crit;
-      SIGIL_TRY(bool has_crit, xr.optional(tag::kBoolean, crit));
-      bool critical = false;
-      if (has_crit) {
-        SIGIL_TRY(critical, der::read_boolean(crit));
-      }
-      SIGIL_TRY(Tlv value, xr.expect(tag::kOctetString));
-      if (oid::equal(o.contents, oid::crl_number)) {
-        SIGIL_TRY(Tlv n, der::read_single(value.contents, tag::kInteger));
+    auto exts = parse_extensions(exts_wrap.contents, {kCrlExtensions});
+    if (!exts) return exts.error().context("CRL");
+    for (const Extension& e : *exts) {
+      if (oid::equal(e.oid, oid::crl_number)) {
+        SIGIL_TRY(Tlv n, der::read_single(e.value, tag::kInteger));
         SIGIL_TRY(out.number, der::read_small_integer(n));
-      } else if (oid::equal(o.contents, oid::delta_crl_indicator)) {
-        SIGIL_TRY(Tlv n, der::read_single(value.contents, tag::kInteger));
+      } else if (oid::equal(e.oid, oid::delta_crl_indicator)) {
+        SIGIL_TRY(Tlv n, der::read_single(e.value, tag::kInteger));
         SIGIL_TRY(out.base_number, der::read_small_integer(n));
-        out.delta_indicator_critical = critical;
-      } else if (oid::equal(o.contents, oid::issuing_distribution_point)) {
-        SIGIL_TRY(out.idp, decode_issuing_distribution_point(value.contents));
-        out.idp_critical = critical;
-      } else if (oid::equal(o.contents, oid::freshest_crl)) {
-        SIGIL_TRY(out.freshest_crl_urls, decode_distribution_point_urls(value.contents));
+        out.delta_indicator_critical = e.critical;
+      } else if (oid::equal(e.oid, oid::issuing_distribution_point)) {
+        SIGIL_TRY(out.idp, decode_issuing_distribution_point(e.value));
+        out.idp_critical = e.critical;
+      } else if (oid::equal(e.oid, oid::freshest_crl)) {
+        SIGIL_TRY(out.freshest_crl_urls, decode_distribution_point_urls(e.value));
       }
     }
   }

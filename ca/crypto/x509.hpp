@@ -10,6 +10,7 @@
 #include "ca/base/clock.hpp"
 #include "ca/base/error.hpp"
 #include "ca/crypto/der.hpp"
+#include "ca/crypto/extensions.hpp"
 
 namespace sigil::crypto {
 
@@ -91,12 +92,6 @@ Result<Bytes> encode_tbs(const CertificateSpec& spec);
 
 // Certificate, CertificateList and CertificationRequest all are SEQUENCE { tbs, alg, BIT STRING }.
 Bytes assemble_signed(ByteView tbs, SignatureAlgorithm alg, ByteView signature);
-
-struct Extension {
-  ByteView oid;
-  bool critical = false;
-  ByteView value;  // contents of the extnValue OCTET STRING
-};
 
 // A parsed to-be-signed certificate; views point into the bytes it was parsed from.
 struct TbsView {
