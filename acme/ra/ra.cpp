@@ -605,6 +605,10 @@ Result<std::string> Ra::certificate_chain(const std::string& serial) {
 }
 
 Status Ra::revoke(const store::AcmeAccount* account, const crypto::PublicKey* key, ByteView der, int reason) {
+  if (der.size() > kMaxRevokeCertificate)
+    return make_error(Errc::malformed, "the certificate is larger than any this CA issues (" +
+                                           std::to_string(der.size()) + " > " + std::to_string(kMaxRevokeCertificate) +
+                                           " octets)");
   auto cert = crypto::Certificate::from_der(Bytes(der.begin(), der.end()));
   if (!cert) return make_error(Errc::malformed, "the certificate does not parse: " + cert.error().detail);
   SIGIL_TRY(auto rec, store_.find(cert->serial_hex()));

@@ -23,6 +23,12 @@ namespace sigil::acme::ra {
 
 using crypto::ByteView;
 
+// Larger than any certificate this CA issues: at most 100 identifiers (issuer and newOrder
+// limits) of at most 253 octets, or one SPIFFE ID of at most 2048, make a SAN under 26 KiB; an
+// RSA-8192 key and signature and the CDP/AIA URLs add about 3 KiB. revokeCert needs no account,
+// so anyone may send one; twice the largest legitimate size bounds what a request makes us parse.
+inline constexpr std::size_t kMaxRevokeCertificate = 64 << 10;
+
 struct RateLimits {
   std::int64_t new_orders_per_account_per_hour = 1000;
   std::int64_t failed_validations_per_identifier_per_hour = 60;
@@ -122,6 +128,7 @@ class Ra {
   // Certificates.
   Result<std::string> certificate_chain(const std::string& serial);  // PEM, leaf first
   // §7.6: by the account that ordered it (`account` set) or by the certificate's key (`key` set).
+  // A certificate larger than kMaxRevokeCertificate is refused (malformed) before it is parsed.
   Status revoke(const store::AcmeAccount* account, const crypto::PublicKey* key, ByteView certificate_der, int reason);
   // RFC 9773 §4.1: "<base64url AKI keyIdentifier>.<base64url serial>".
   Result<RenewalInfo> renewal_info(const std::string& cert_id);

@@ -345,3 +345,90 @@ TEST_CASE("authorization reuse can be turned off") {
   CHECK(second.order.authorization_ids != first.order.authorization_ids);
   CHECK(second.order.status == "pending");
 }
+
+namespace {
+
+// A certificate with `n` distinct private extensions (1.3.6.1.4.1.55555.i), signed by `key`: what
+// anyone can send to revokeCert with that key in the JWS, no account needed.
+Bytes certificate_with_extensions(const crypto::KeySigner& key, std::size_t n) {
+  namespace tag = crypto::der::tag;
+  crypto::der::Writer w;
+  const auto m = w.begin(tag::kSequence);
+  const auto v = w.begin(tag::context_constructed(0));
+  w.small_integer(2);
+  w.end(v);
+  const std::uint8_t serial[] = {0x4e, 0x01};
+  w.unsigned_integer(serial);
+  w.raw(crypto::algorithm_identifier(key.signature_algorithm()));
+  const Bytes name = crypto::encode_name("big.example.internal");
+  w.raw(name);
+  const auto validity = w.begin(tag::kSequence);
+  w.time(t0());
+  w.time(t0() + Seconds(86400));
+  w.end(validity);
+  w.raw(name);
+  w.raw(key.public_key().spki);
+  const auto wrap = w.begin(tag::context_constructed(3));
+  const auto exts = w.begin(tag::kSequence);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto x = w.begin(tag::kSequence);
+    const std::uint8_t oid[] = {0x2b,
+                                0x06,
+                                0x01,
+                                0x04,
+                                0x01,
+                                0x83,
+                                0xb2,
+                                0x03,
+                                static_cast<std::uint8_t>(0x80 | ((i >> 14) + 1)),
+                                static_cast<std::uint8_t>(0x80 | ((i >> 7) & 0x7f)),
+                                static_cast<std::uint8_t>(i & 0x7f)};
+    w.oid(oid);
+    w.octet_string(Bytes{0x05, 0x00});
+    w.end(x);
+  }
+  w.end(exts);
+  w.end(wrap);
+  w.end(m);
+  const Bytes tbs = w.take();
+  auto sig = key.sign(tbs);
+  REQUIRE(sig.has_value());
+  return crypto::assemble_signed(tbs, key.signature_algorithm(), *sig);
+}
+
+}  // namespace
+
+TEST_CASE("revokeCert: the largest certificate the CA issues fits the size limit; a 60,000-extension one is refused") {
+  Fixture f;
+  const auto acct = f.account(1);
+  // 100 identifiers (the most an order or a CSR may carry) of 253 octets (the most a DNS name has).
+  std::vector<std::string> names;
+  for (int i = 0; i < 100; ++i) {
+    const std::string label = std::string(60, 'a') + std::to_string(100 + i);  // 63 octets
+    names.push_back(label + "." + label + "." + label + "." + std::string(44, 'd') + ".example.internal");
+    REQUIRE(names.back().size() == 253);
+  }
+  auto v = f.order(acct, names);
+  f.validate(acct, v);
+  auto fin = f.ra.finalize(acct, v.order.id, f.csr(names));
+  REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
+  auto rec = f.ca.db->find(fin->order.certificate_serial);
+  REQUIRE(rec.has_value());
+  REQUIRE(rec->has_value());
+  const Bytes& largest = (*rec)->der;
+  MESSAGE("largest issued certificate: " << largest.size() << " octets; limit " << acme::ra::kMaxRevokeCertificate);
+  CHECK(largest.size() * 2 <= acme::ra::kMaxRevokeCertificate);  // room for RSA-8192 and long URLs
+
+  // Signed by a fresh key, no account: refused as malformed, whatever the key or the store say.
+  const crypto::KeySigner& stranger = cached_key(crypto::KeyType::ec_p256, 99);
+  const Bytes big = certificate_with_extensions(stranger, 60'000);
+  REQUIRE(big.size() > acme::ra::kMaxRevokeCertificate);
+  auto refused = f.ra.revoke(nullptr, &stranger.public_key(), big, 0);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == Errc::malformed);
+  CHECK(refused.error().detail.find("larger than any this CA issues") != std::string::npos);
+
+  // The largest legitimate one is still revocable, by its account.
+  auto ok = f.ra.revoke(&acct, nullptr, largest, 1);
+  CHECK_MESSAGE(ok.has_value(), (ok ? "" : ok.error().detail));
+}
