@@ -71,6 +71,7 @@ FEATURES = {
     "restart": "the restart test (needs --restart-cmd)",
     "orders_list": "the account's orders list (RFC 8555 §7.1.2.1), paginated with Link rel=\"next\"",
     "authz_reuse": "a new order reuses the account's valid authorization for the same identifier",
+    "nonce_after_signature": "a request whose signature does not verify does not spend its nonce",
 }
 
 PEERS = {
@@ -79,7 +80,8 @@ PEERS = {
     "pebble": set(FEATURES) - {"eddsa", "ari", "ari_defaults", "profile", "validity", "forbidden", "retry_after",
                                "subproblems", "eab_allow", "eab_single_use", "restart", "weak_account_key",
                                "weak_csr_key", "csr_signature", "nonce_no_store", "keychange_conflict",
-                               "foreign_url_refused", "rfc_error_types", "orders_list", "authz_reuse"},
+                               "foreign_url_refused", "rfc_error_types", "orders_list", "authz_reuse",
+                               "nonce_after_signature"},
 }
 
 
@@ -817,6 +819,16 @@ def t_negative_jws(s: Suite):
     r = n.post(order["finalize"], {"csr": b64u(make_csr([order["identifiers"][0]["value"]])[1])}, mutate=flip)
     s.expect_error("a bad signature (finalize)", r, "malformed")
     still_ready("the bad signature")
+    if s.has("nonce_after_signature"):
+        # A forged request carrying someone's fresh nonce must not spend it: the nonce is
+        # redeemed only once the signature verifies.
+        nonce = n.take_nonce()
+        r = n.post(n.account_url, {"contact": [f"mailto:sig2@{s.args.zone}"]}, nonce=nonce, mutate=flip,
+                   retry_bad_nonce=False)
+        s.expect_error("a bad signature carrying a fresh nonce N", r, "malformed")
+        r = n.post(n.account_url, {"contact": c2}, nonce=nonce, retry_bad_nonce=False)
+        s.expect_status("  the owner's request with the same nonce N afterwards is accepted", r, 200)
+        unchanged("the forged request", c2)
 
     def payload_swap(body: dict) -> dict:
         body = dict(body)
