@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "acme/va/va.hpp"
 #include "ca/base/clock.hpp"
 #include "ca/base/error.hpp"
 #include "ca/policy/policy.hpp"
@@ -62,9 +63,9 @@ struct AcmeValidationOptions {
   std::int64_t tlsalpn01_port = 443;
   Seconds timeout{10};
   std::int64_t concurrency = 16;
-  // Addresses the validation authority never contacts (CIDR); the defaults when absent.
-  std::vector<std::string> forbidden_ranges = {"0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-                                               "::/128",    "fe80::/10",      "ff00::/8"};
+  // Addresses the validation authority never contacts (CIDR); the VA's defaults (loopback
+  // included) when absent.
+  std::vector<std::string> forbidden_ranges = acme::va::kDefaultForbiddenRanges;
 };
 
 struct AcmeOptions {

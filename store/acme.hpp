@@ -101,10 +101,15 @@ class AcmeRepository {
   virtual Status create_account(const AcmeAccount& account, const AuditEntry& audit) = 0;
   virtual Result<std::optional<AcmeAccount>> account(const std::string& id) = 0;
   virtual Result<std::optional<AcmeAccount>> account_by_thumbprint(const std::string& thumbprint) = 0;
-  // Replaces contact, terms_agreed, status, jwk and thumbprint of the account with that id;
+  // Compare-and-set: replaces contact, terms_agreed, status, jwk and thumbprint of the account
+  // with that id only if its stored thumbprint, status, terms_agreed and contact are still those
+  // of `expected` (the state the change was decided on); conflict otherwise, and nothing written
+  // (a request that read the account before a key change or a deactivation cannot undo it).
   // already_exists if the new thumbprint belongs to another account (key rollover); not_found if
   // there is no account with that id.
-  virtual Status update_account(const AcmeAccount& account, const AuditEntry& audit) = 0;
+  virtual Status update_account(const AcmeAccount& account, const AcmeAccount& expected, const AuditEntry& audit) = 0;
+  // Every account, by created_at, then id (for operators: `sigil acme account list`).
+  virtual Result<std::vector<AcmeAccount>> list_accounts() = 0;
 
   // An order and its authorizations, in one transaction. Each authorization given must be named in
   // order.authorization_ids and carry the order's id and account; ids named but not given must be

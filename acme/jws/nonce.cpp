@@ -6,19 +6,19 @@
 namespace sigil::acme::jws {
 
 NonceStore::NonceStore(const Clock& clock, Seconds lifetime, std::size_t capacity)
-    : clock_(clock), lifetime_(lifetime), capacity_(capacity) {}
+    : clock_(clock), lifetime_(lifetime), capacity_(capacity < 1 ? 1 : capacity) {}
 
 std::string NonceStore::issue() {
   std::string n = base64url_encode(crypto::random_bytes(16));
   const TimePoint now = clock_.now();
   std::lock_guard lock(mu_);
   evict_locked(now);
-  while (live_.size() >= capacity_ && !by_expiry_.empty()) {  // full: the oldest go first
-    live_.erase(by_expiry_.front().second);
+  while (by_expiry_.size() >= capacity_) {  // full: the oldest go first
+    live_.erase(by_expiry_.front().nonce);
     by_expiry_.pop_front();
   }
-  live_.emplace(n, now + lifetime_);
-  by_expiry_.emplace_back(now + lifetime_, n);
+  by_expiry_.push_back(Entry{now + lifetime_, n});
+  live_.emplace(n, std::prev(by_expiry_.end()));
   return n;
 }
 
@@ -28,19 +28,20 @@ bool NonceStore::redeem(std::string_view nonce) {
   evict_locked(now);
   auto it = live_.find(std::string(nonce));
   if (it == live_.end()) return false;
-  const bool fresh = it->second > now;
-  live_.erase(it);  // its by_expiry_ entry goes when it expires (erase of a missing key is a no-op)
+  const bool fresh = it->second->expiry > now;
+  by_expiry_.erase(it->second);
+  live_.erase(it);
   return fresh;
 }
 
 std::size_t NonceStore::size() const {
   std::lock_guard lock(mu_);
-  return live_.size();
+  return by_expiry_.size();
 }
 
 void NonceStore::evict_locked(TimePoint now) {
-  while (!by_expiry_.empty() && by_expiry_.front().first <= now) {
-    live_.erase(by_expiry_.front().second);
+  while (!by_expiry_.empty() && by_expiry_.front().expiry <= now) {
+    live_.erase(by_expiry_.front().nonce);
     by_expiry_.pop_front();
   }
 }

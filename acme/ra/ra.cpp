@@ -60,6 +60,10 @@ Status check_eab_allowed(const std::vector<std::string>& allowed, const GeneralN
 
 std::string account_path(const std::string& id) { return "/acme/acct/" + id; }
 
+std::string failed_validation_key(const std::string& account_id, const std::string& identifier) {
+  return "failed-validation:" + account_id + ":" + identifier;
+}
+
 Ra::Ra(Config config, store::Store& store, issuer::Issuer& issuer, va::Validator& va, const Clock& clock)
     : config_(std::move(config)), store_(store), issuer_(issuer), va_(va), clock_(clock) {}
 
@@ -137,25 +141,53 @@ Result<Bytes> Ra::eab_mac_key(const std::string& kid) {
   return k->hmac_key;
 }
 
+Result<store::AcmeAccount> Ra::write_account(const store::AcmeAccount& read,
+                                             const std::function<void(store::AcmeAccount&)>& change,
+                                             const std::string& action) {
+  store::AcmeAccount expected = read;
+  // Once more on a fresh read when only contact or terms changed meanwhile; never when the key
+  // or the status did: the request was authorized by a state that no longer holds.
+  for (int attempt = 0;; ++attempt) {
+    store::AcmeAccount a = expected;
+    change(a);
+    auto st = store_.update_account(a, expected, audit(now(), requester_of(a), action, a.id));
+    if (st) return a;
+    if (st.error().code != Errc::conflict) return st.error();
+    SIGIL_TRY(auto fresh, store_.account(read.id));
+    if (!fresh) return make_error(Errc::account_does_not_exist, "no account at this URL");
+    if (fresh->status != "valid") return make_error(Errc::unauthorized, "the account is " + fresh->status);
+    if (fresh->thumbprint != read.thumbprint)
+      return make_error(Errc::unauthorized, "the account's key changed while this request was processed");
+    if (attempt == 1)
+      return make_error(Errc::conflict, "the account changed while this request was processed; try again");
+    expected = std::move(*fresh);
+  }
+}
+
 Result<store::AcmeAccount> Ra::update_account(store::AcmeAccount a, std::optional<std::vector<std::string>> contact,
                                               bool deactivate) {
   if (contact) {
     for (const auto& c : *contact)
       if (c.rfind("mailto:", 0) != 0 || c.size() <= 7 || c.find_first_of(",?\r\n ") != std::string::npos)
         return make_error(Errc::invalid_contact, "contact '" + c + "' is not a plain mailto: URL");
-    a.contact = *contact;
   }
-  if (deactivate) a.status = "deactivated";
-  SIGIL_TRY_STATUS(store_.update_account(
-      a, audit(now(), requester_of(a), deactivate ? "acme-deactivate-account" : "acme-update-account", a.id)));
-  return a;
+  return write_account(
+      a,
+      [&](store::AcmeAccount& x) {
+        if (contact) x.contact = *contact;
+        if (deactivate) x.status = "deactivated";
+      },
+      deactivate ? "acme-deactivate-account" : "acme-update-account");
 }
 
 Result<store::AcmeAccount> Ra::change_key(store::AcmeAccount a, const jws::Jwk& new_key) {
-  a.thumbprint = new_key.thumbprint;
-  a.jwk = new_key.canonical;
-  SIGIL_TRY_STATUS(store_.update_account(a, audit(now(), requester_of(a), "acme-key-change", a.id)));
-  return a;
+  return write_account(
+      a,
+      [&](store::AcmeAccount& x) {
+        x.thumbprint = new_key.thumbprint;
+        x.jwk = new_key.canonical;
+      },
+      "acme-key-change");
 }
 
 // ---- orders ----------------------------------------------------------------------------------
@@ -485,11 +517,11 @@ Outcome<store::AcmeAuthorization> Ra::answer_challenge(const store::AcmeAccount&
 
   const std::string name = (a.wildcard ? "*." : "") + a.identifier.value;
   const std::int64_t t = now();
-  auto failed = store_.rate_count("failed-validation:" + name, t - t % kHour);
+  auto failed = store_.rate_count(failed_validation_key(account.id, name), t - t % kHour);
   if (!failed) return Refusal{failed.error(), {}, {}};
   if (*failed >= config_.limits.failed_validations_per_identifier_per_hour)
     return Refusal{
-        make_error(Errc::rate_limited, "too many failed validations for " + name + " (limit " +
+        make_error(Errc::rate_limited, "too many failed validations of " + name + " by this account (limit " +
                                            std::to_string(config_.limits.failed_validations_per_identifier_per_hour) +
                                            " per hour)"),
         t - t % kHour + kHour - t,
@@ -558,7 +590,7 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
                                   type + (addrs.empty() ? "" : " via " + addrs) +
                                       (outcome.valid ? "" : ": " + outcome.error_type + ": " + outcome.detail)};
     std::optional<store::RateHit> failed;
-    if (!outcome.valid) failed = store::RateHit{"failed-validation:" + name, t - t % kHour, INT64_MAX};
+    if (!outcome.valid) failed = store::RateHit{failed_validation_key(upd.account_id, name), t - t % kHour, INT64_MAX};
     // The result, its audit row and the failed-validation count: one transaction.
     if (auto st = store_.update_authorization(upd, "pending", &entry, failed); !st) {
       log::warn("acme validation result not stored", {{"authz", authz_id}, {"detail", st.error().detail}});

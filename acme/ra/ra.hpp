@@ -5,6 +5,7 @@
 // Issuer for certificates and the VA for validations. No HTTP, no SQL here.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,8 @@ inline constexpr std::size_t kMaxRevokeCertificate = 64 << 10;
 
 struct RateLimits {
   std::int64_t new_orders_per_account_per_hour = 1000;
+  // Counted per (account, identifier), as Boulder's FailedAuthorizationsPerDomainPerAccount:
+  // one account's failures never block another account's validations of the same name.
   std::int64_t failed_validations_per_identifier_per_hour = 60;
   std::int64_t new_accounts_per_address_per_hour = 300;
 };
@@ -95,6 +98,9 @@ class Ra {
   Result<store::AcmeAccount> new_account(const NewAccount& request);
   Result<std::optional<store::AcmeAccount>> find_account(const std::string& thumbprint);
   Result<store::AcmeAccount> account(const std::string& id);  // account_does_not_exist when unknown
+  // Both write compare-and-set on `account` as the caller read it: if its key or status changed
+  // meanwhile, unauthorized (nothing written); if only its contact or terms did, the change is
+  // applied once more to the fresh state, then conflict.
   Result<store::AcmeAccount> update_account(store::AcmeAccount account, std::optional<std::vector<std::string>> contact,
                                             bool deactivate);
   Result<store::AcmeAccount> change_key(store::AcmeAccount account, const jws::Jwk& new_key);
@@ -148,6 +154,9 @@ class Ra {
   Outcome<bool> take_rate(const std::string& key, std::int64_t limit, const std::string& what);
   Refusal rate_refusal(std::int64_t limit, const std::string& what) const;
   Result<bool> certificate_stored(const store::AcmeOrder& o);
+  Result<store::AcmeAccount> write_account(const store::AcmeAccount& read,
+                                           const std::function<void(store::AcmeAccount&)>& change,
+                                           const std::string& action);
 
   Config config_;
   store::Store& store_;
@@ -160,5 +169,8 @@ class Ra {
 
 // The account's URL path below the ACME base: "/acme/acct/<id>".
 std::string account_path(const std::string& id);
+
+// The rate counter of an account's failed validations of an identifier ("*." kept for a wildcard).
+std::string failed_validation_key(const std::string& account_id, const std::string& identifier);
 
 }  // namespace sigil::acme::ra

@@ -148,7 +148,8 @@ struct Fetched {
 };
 
 Problem fetch_problem(const http::ProbeError& e, const Url& url, const std::string& address, int port) {
-  const std::string where = "Fetching " + url.text() + " (" + address + ":" + std::to_string(port) + "): ";
+  const std::string where =
+      "Fetching " + url.text() + " (" + address + ":" + std::to_string(port) + ", " + address_class(address) + "): ";
   using K = http::ProbeError::Kind;
   switch (e.kind) {
     case K::tls:
@@ -203,7 +204,7 @@ std::optional<Problem> validate_http01(Context& ctx, const Task& task) {
     auto fetched = fetch(ctx, url);
     if (!fetched) return fetched.problem();
     const auto& r = fetched->response;
-    const std::string from = url.text() + " [" + fetched->address + "]";
+    const std::string from = url.text() + " [" + fetched->address + ", " + address_class(fetched->address) + "]";
     if (is_redirect(r.status)) {
       if (redirects == max_redirects)
         return Problem{"connection", "Too many redirects fetching " + first + " (at most " +
@@ -221,9 +222,12 @@ std::optional<Problem> validate_http01(Context& ctx, const Task& task) {
       return Problem{"unauthorized", "Invalid response from " + from + ": " + std::to_string(r.status)};
     const std::string body = trim(r.body);
     if (body == task.key_authorization) return std::nullopt;
+    // The length only, never the bytes: the body may come from a host the client pointed us
+    // at, and the error is shown to that client.
     return Problem{"unauthorized",
                    "The key authorization file from the server did not match this challenge. Expected " +
-                       quote(task.key_authorization, 256) + " (got " + quote(body) + ") from " + from};
+                       quote(task.key_authorization, 256) + " (got " + std::to_string(body.size()) +
+                       " other bytes) from " + from};
   }
 }
 

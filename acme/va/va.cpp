@@ -212,7 +212,7 @@ Checked<std::vector<std::string>> addresses_to_try(Context& ctx, const std::stri
     std::vector<std::string> kept;
     for (auto& a : list) {
       if (const IpRange* r = ctx.settings.forbidden_range(a))
-        refused.push_back(a + " (in " + r->text + ")");
+        refused.push_back(a + " (" + address_class(a) + ", in " + r->text + ")");
       else
         kept.push_back(std::move(a));
     }
@@ -240,6 +240,46 @@ Deadline connect_deadline(Deadline deadline, bool more_after) {
 }
 
 }  // namespace internal
+
+namespace {
+
+// A prefix test on raw address bytes.
+bool in_prefix(const Bytes& ip, std::initializer_list<std::uint8_t> network, int prefix) {
+  const std::vector<std::uint8_t> net(network);
+  for (int bit = 0; bit < prefix; ++bit) {
+    const auto i = static_cast<std::size_t>(bit / 8);
+    const auto mask = static_cast<std::uint8_t>(0x80 >> (bit % 8));
+    if ((ip[i] & mask) != (net[i] & mask)) return false;
+  }
+  return true;
+}
+
+std::string ipv4_class(const Bytes& ip) {
+  if (in_prefix(ip, {0}, 8)) return "unspecified";
+  if (in_prefix(ip, {127}, 8)) return "loopback";
+  if (in_prefix(ip, {10}, 8) || in_prefix(ip, {172, 16}, 12) || in_prefix(ip, {192, 168}, 16)) return "private";
+  if (in_prefix(ip, {100, 64}, 10)) return "shared";
+  if (in_prefix(ip, {169, 254}, 16)) return "link-local";
+  if (in_prefix(ip, {224}, 4)) return "multicast";
+  if (in_prefix(ip, {240}, 4)) return "reserved";  // 255.255.255.255, the broadcast address, included
+  return "public";
+}
+
+}  // namespace
+
+std::string address_class(const std::string& ip) {
+  const auto b = internal::ip_bytes(ip);
+  if (!b) return "invalid";
+  if (b->size() == 4) return ipv4_class(*b);
+  if (in_prefix(*b, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96))
+    return ipv4_class(Bytes(b->begin() + 12, b->end()));
+  if (in_prefix(*b, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 128)) return "unspecified";
+  if (in_prefix(*b, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128)) return "loopback";
+  if (in_prefix(*b, {0xfe, 0x80}, 10)) return "link-local";
+  if (in_prefix(*b, {0xfc}, 7)) return "unique-local";
+  if (in_prefix(*b, {0xff}, 8)) return "multicast";
+  return "public";
+}
 
 namespace {
 

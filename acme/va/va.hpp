@@ -33,6 +33,18 @@
 
 namespace sigil::acme::va {
 
+// The default forbidden ranges (the one copy: cli/config.hpp takes its default from here):
+// unspecified, loopback (a name or redirect pointing at 127.0.0.1 would reach the CA's own
+// listeners), link-local (cloud metadata), multicast, broadcast and reserved, IPv4 and IPv6.
+inline const std::vector<std::string> kDefaultForbiddenRanges = {"0.0.0.0/8",   "127.0.0.0/8", "169.254.0.0/16",
+                                                                 "224.0.0.0/4", "240.0.0.0/4", "::/128",
+                                                                 "::1/128",     "fe80::/10",   "ff00::/8"};
+
+// What kind of address `ip` (text form) is, for error details: "loopback", "private",
+// "link-local", "multicast", "unspecified", "reserved", "shared" (100.64.0.0/10),
+// "unique-local" (fc00::/7) or "public"; "invalid" when it is no address.
+std::string address_class(const std::string& ip);
+
 struct Config {
   // One or more resolvers, comma-separated: "127.0.0.1:8053", "[::1]:53", "10.0.0.2" (port 53).
   // Empty: the servers of /etc/resolv.conf (through c-ares).
@@ -44,11 +56,9 @@ struct Config {
   int max_concurrency = 16;                   // validations in flight; more wait in a queue
   std::size_t max_queue = 1024;               // beyond this, submit() refuses (rate_limited)
   int max_redirects = 10;                     // http-01
-  // Addresses never contacted (CIDR, or a single address). Defaults: unspecified, link-local
-  // (cloud metadata), multicast, broadcast and reserved ranges of IPv4 and IPv6. An IPv4-mapped
-  // IPv6 address (::ffff:a.b.c.d) is checked as the IPv4 address it carries.
-  std::vector<std::string> forbidden_ranges = {"0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-                                               "::/128",    "fe80::/10",      "ff00::/8"};
+  // Addresses never contacted (CIDR, or a single address); see kDefaultForbiddenRanges. An
+  // IPv4-mapped IPv6 address (::ffff:a.b.c.d) is checked as the IPv4 address it carries.
+  std::vector<std::string> forbidden_ranges = kDefaultForbiddenRanges;
 };
 
 struct Task {

@@ -134,7 +134,6 @@ class Wfe {
     if (!ct || ct->substr(0, 21) != "application/jose+json")
       return make_error(Errc::unsupported_media_type, "Content-Type must be application/jose+json");
     SIGIL_TRY(jws::Jws j, jws::parse(req.body));
-    if (!d_.nonces.redeem(j.header.nonce)) return make_error(Errc::bad_nonce, "the nonce is unknown, used or expired");
     Verified v;
     v.base = base_of(req);
     if (j.header.url != v.base + req.target)
@@ -153,6 +152,9 @@ class Wfe {
       SIGIL_TRY_STATUS(jws::verify(j, key->key));
       v.account = std::move(account);
     }
+    // Only a request whose signature verified may spend a nonce (Boulder's order): junk cannot
+    // burn the nonces of others or make the store work.
+    if (!d_.nonces.redeem(j.header.nonce)) return make_error(Errc::bad_nonce, "the nonce is unknown, used or expired");
     v.jws = std::move(j);
     return v;
   }

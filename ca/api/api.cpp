@@ -318,16 +318,61 @@ class Api {
     return Response::json(200, json{{"items", out}}.dump());
   }
 
+  // Body (optional): {"deactivate_account": true} also deactivates the account bound to the key.
   Response eab_revoke(const Request& req) {
     auto id = caller(req);
     if (!id) return fail(id.error());
     const std::string& kid = req.params.at("kid");
     if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
       return deny(*id, "eab-revoke", kid, ok.error());
-    const std::int64_t now = to_unix(d_.clock.now());
-    if (auto st = d_.store.revoke_eab_key(kid, now, {now, "api:" + id->value, "acme-eab-revoke", kid, "ok", ""}); !st)
-      return fail(st.error());
-    return Response::json(200, json{{"kid", kid}, {"state", "revoked"}}.dump());
+    bool deactivate = false;
+    if (!req.body.empty()) {
+      auto body = json_body(req, {"deactivate_account"});
+      if (!body) return fail(body.error());
+      if (body->contains("deactivate_account")) {
+        if (!(*body)["deactivate_account"].is_boolean())
+          return fail(make_error(Errc::malformed, "field 'deactivate_account' must be a boolean"));
+        deactivate = (*body)["deactivate_account"].get<bool>();
+      }
+    }
+    auto out = revoke_eab(d_.store, kid, deactivate, to_unix(d_.clock.now()), "api:" + id->value);
+    if (!out) return fail(out.error());
+    return Response::json(200, out->dump());
+  }
+
+  Response accounts_list(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
+      return deny(*id, "acme-account-list", "", ok.error());
+    auto list = d_.store.list_accounts();
+    if (!list) return fail(list.error());
+    json out = json::array();
+    for (const auto& a : *list) out.push_back(acme_account_json(a));
+    return Response::json(200, json{{"items", out}}.dump());
+  }
+
+  Response account_show(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    const std::string& acct = req.params.at("id");
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
+      return deny(*id, "acme-account-show", acct, ok.error());
+    auto a = d_.store.account(acct);
+    if (!a) return fail(a.error());
+    if (!*a) return fail(make_error(Errc::not_found, "no ACME account " + acct));
+    return Response::json(200, acme_account_json(**a).dump());
+  }
+
+  Response account_deactivate(const Request& req) {
+    auto id = caller(req);
+    if (!id) return fail(id.error());
+    const std::string& acct = req.params.at("id");
+    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
+      return deny(*id, "acme-account-deactivate", acct, ok.error());
+    auto out = deactivate_acme_account(d_.store, acct, to_unix(d_.clock.now()), "api:" + id->value);
+    if (!out) return fail(out.error());
+    return Response::json(200, acme_account_json(out->account).dump());
   }
 
   Response metrics(const Request& req) {
@@ -347,6 +392,60 @@ http::Handler bind(std::shared_ptr<Api> api, F f) {
 }
 
 }  // namespace
+
+json acme_account_json(const store::AcmeAccount& a) {
+  return json{{"id", a.id},
+              {"path", "/acme/acct/" + a.id},
+              {"status", a.status},
+              {"contact", a.contact},
+              {"terms_agreed", a.terms_agreed},
+              {"eab_kid", a.eab_kid},
+              {"thumbprint", a.thumbprint},
+              {"created_at", format_rfc3339(from_unix(a.created_at))}};
+}
+
+Result<std::string> acme_account_id(const std::string& id_or_url) {
+  std::string id = id_or_url;
+  if (const auto at = id.rfind("/acme/acct/"); at != std::string::npos) id = id.substr(at + 11);
+  if (id.empty() || id.size() > 128 ||
+      id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos)
+    return make_error(Errc::invalid_argument,
+                      "'" + id_or_url + "' is not an ACME account id or URL (.../acme/acct/<id>)");
+  return id;
+}
+
+Result<AccountDeactivation> deactivate_acme_account(store::AcmeRepository& store, const std::string& id,
+                                                    std::int64_t now, const std::string& actor) {
+  // Compare-and-set: a concurrent ACME write (contact, key change) makes this read again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    SIGIL_TRY(auto a, store.account(id));
+    if (!a) return make_error(Errc::not_found, "no ACME account " + id);
+    if (a->status != "valid") return AccountDeactivation{*a, false};
+    store::AcmeAccount off = *a;
+    off.status = "deactivated";
+    auto st = store.update_account(off, *a, {now, actor, "acme-account-deactivate", id, "ok", "by an operator"});
+    if (st) return AccountDeactivation{off, true};
+    if (st.error().code != Errc::conflict) return st.error();
+  }
+  return make_error(Errc::conflict, "ACME account " + id + " keeps changing; try again");
+}
+
+Result<json> revoke_eab(store::AcmeRepository& store, const std::string& kid, bool deactivate_account, std::int64_t now,
+                        const std::string& actor) {
+  auto st = store.revoke_eab_key(kid, now, {now, actor, "acme-eab-revoke", kid, "ok", ""});
+  // Already revoked: with --deactivate-account the account is still cut off.
+  if (!st && !(deactivate_account && st.error().code == Errc::conflict)) return st.error();
+  json out = {{"kid", kid}, {"state", "revoked"}};
+  if (!deactivate_account) return out;
+  SIGIL_TRY(auto key, store.eab_key(kid));
+  if (!key || key->account_id.empty()) {
+    out["account"] = nullptr;  // never bound: nothing to deactivate
+    return out;
+  }
+  SIGIL_TRY(auto d, deactivate_acme_account(store, key->account_id, now, actor));
+  out["account"] = acme_account_json(d.account);
+  return out;
+}
 
 json eab_key_json(const store::EabKey& k) {
   json j = {{"kid", k.kid},
@@ -393,6 +492,9 @@ std::shared_ptr<const http::Router> api_router(Deps& deps) {
   r->add({"POST", "/api/v1/acme/eab", Auth::client_cert, bind(api, &Api::eab_create), ""});
   r->add({"GET", "/api/v1/acme/eab", Auth::client_cert, bind(api, &Api::eab_list), ""});
   r->add({"POST", "/api/v1/acme/eab/{kid}/revoke", Auth::client_cert, bind(api, &Api::eab_revoke), ""});
+  r->add({"GET", "/api/v1/acme/accounts", Auth::client_cert, bind(api, &Api::accounts_list), ""});
+  r->add({"GET", "/api/v1/acme/accounts/{id}", Auth::client_cert, bind(api, &Api::account_show), ""});
+  r->add({"POST", "/api/v1/acme/accounts/{id}/deactivate", Auth::client_cert, bind(api, &Api::account_deactivate), ""});
   return r;
 }
 

@@ -58,6 +58,29 @@ nlohmann::json eab_key_json(const store::EabKey& k);
 Result<store::EabKey> make_eab_key(const std::string& kid, const std::string& description,
                                    const std::vector<std::string>& allow, std::int64_t now);
 
+// ACME accounts for operators (the CLI's `sigil acme account` and the admin REST endpoints).
+// An account as they show it: id, path (/acme/acct/<id>), status, contact, terms_agreed,
+// eab_kid, thumbprint, created_at; never the key itself.
+nlohmann::json acme_account_json(const store::AcmeAccount& a);
+// The account id in `id_or_url`: the id itself, or an account URL (".../acme/acct/<id>").
+// invalid_argument for anything else.
+Result<std::string> acme_account_id(const std::string& id_or_url);
+// Deactivates the account (compare-and-set, audited as `actor`); an account that is not valid
+// already is returned as it is (`changed` false). not_found if there is none. From then on every
+// ACME request of it is refused with `unauthorized`.
+struct AccountDeactivation {
+  store::AcmeAccount account;
+  bool changed = false;
+};
+Result<AccountDeactivation> deactivate_acme_account(store::AcmeRepository& store, const std::string& id,
+                                                    std::int64_t now, const std::string& actor);
+
+// Revokes the EAB key (audited as `actor`); with `deactivate_account`, also deactivates the
+// account bound to it (an already revoked key is then no error). The result as the API shows it:
+// {kid, state, account: the account, or null when the key was never bound}.
+Result<nlohmann::json> revoke_eab(store::AcmeRepository& store, const std::string& kid, bool deactivate_account,
+                                  std::int64_t now, const std::string& actor);
+
 // Registers the scrape-time gauges the API owns (certificates expiring within 7 days).
 void register_gauges(Deps& deps);
 

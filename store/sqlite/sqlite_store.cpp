@@ -239,6 +239,7 @@ enum class Sql : std::size_t {
   account_by_id,
   account_by_thumbprint,
   update_account,
+  list_accounts,
   insert_contact,
   delete_contacts,
   contacts_of,
@@ -353,7 +354,10 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::account_by_thumbprint, "read ACME account by thumbprint",
      "SELECT " SIGIL_ACCOUNT_COLUMNS " FROM acme_accounts WHERE thumbprint = ?1"},
     {Sql::update_account, "update ACME account",
-     "UPDATE acme_accounts SET thumbprint = ?1, jwk = ?2, status = ?3, terms_agreed = ?4 WHERE id = ?5"},
+     "UPDATE acme_accounts SET thumbprint = ?1, jwk = ?2, status = ?3, terms_agreed = ?4 "
+     "WHERE id = ?5 AND thumbprint = ?6 AND status = ?7 AND terms_agreed = ?8"},
+    {Sql::list_accounts, "list ACME accounts",
+     "SELECT " SIGIL_ACCOUNT_COLUMNS " FROM acme_accounts ORDER BY created_at, id"},
     {Sql::insert_contact, "insert ACME account contact",
      "INSERT INTO acme_account_contacts (account_id, position, contact) VALUES (?1, ?2, ?3)"},
     {Sql::delete_contacts, "delete ACME account contacts", "DELETE FROM acme_account_contacts WHERE account_id = ?1"},
@@ -1108,16 +1112,29 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Status update_account(const AcmeAccount& a, const AuditEntry& audit) override {
+  Status update_account(const AcmeAccount& a, const AcmeAccount& expected, const AuditEntry& audit) override {
     SIGIL_TRY_STATUS(check_account(a));
     return group_write([&]() -> Status {
+      const auto changed = [&] { return make_error(Errc::conflict, "account " + a.id + " changed meanwhile"); };
+      // The contacts are rows of their own: compared here, inside the same write transaction.
+      SIGIL_TRY(std::vector<std::string> contact, read_strings(Sql::contacts_of, a.id));
+      if (contact != expected.contact) {
+        SIGIL_TRY(std::optional<AcmeAccount> now, read_account(Sql::account_by_id, a.id));
+        if (!now) return make_error(Errc::not_found, "no account " + a.id);
+        return changed();
+      }
       {
         Query q = use(Sql::update_account);
         q.bind(1, a.thumbprint).bind(2, a.jwk).bind(3, a.status).bind(4, a.terms_agreed).bind(5, a.id);
+        q.bind(6, expected.thumbprint).bind(7, expected.status).bind(8, expected.terms_agreed);
         Status st = q.run();
         if (!st) return explain_constraint(st, q.last_rc(), {"another account already has this key", ""});
       }
-      if (sqlite3_changes(db_.get()) == 0) return make_error(Errc::not_found, "no account " + a.id);
+      if (sqlite3_changes(db_.get()) == 0) {
+        SIGIL_TRY(std::optional<AcmeAccount> now, read_account(Sql::account_by_id, a.id));
+        if (!now) return make_error(Errc::not_found, "no account " + a.id);
+        return changed();
+      }
       {
         Query q = use(Sql::delete_contacts);
         q.bind(1, a.id);
@@ -1126,6 +1143,28 @@ class SqliteStore final : public Store {
       SIGIL_TRY_STATUS(insert_contacts(a.id, a.contact));
       return insert_audit(audit);
     });
+  }
+
+  Result<std::vector<AcmeAccount>> list_accounts() override {
+    std::lock_guard lock(mu_);
+    std::vector<AcmeAccount> out;
+    SIGIL_TRY_STATUS(in_read_transaction([&]() -> Status {
+      std::vector<std::string> ids;
+      {
+        Query q = use(Sql::list_accounts);
+        for (;;) {
+          SIGIL_TRY(bool row, q.step());
+          if (!row) break;
+          ids.push_back(q.text(0));
+        }
+      }
+      for (const auto& id : ids) {
+        SIGIL_TRY(std::optional<AcmeAccount> a, read_account(Sql::account_by_id, id));
+        if (a) out.push_back(std::move(*a));
+      }
+      return {};
+    }));
+    return out;
   }
 
   Status create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,

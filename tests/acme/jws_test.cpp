@@ -2,6 +2,8 @@
 // accepted algorithm, EAB and key-change inner JWS, nonces, and the derived state machines.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "acme/jws/jws.hpp"
@@ -250,6 +252,38 @@ TEST_CASE("nonces are single-use, expire, and stay within capacity") {
   CHECK(store.size() <= 3);
   CHECK_FALSE(store.redeem(many[0]));  // evicted first
   CHECK(store.redeem(many[4]));
+}
+
+TEST_CASE("nonces: a redeemed nonce leaves every structure; junk redeems grow nothing; the total is capped") {
+  FakeClock clock(from_unix(1'800'000'000));
+  jws::NonceStore store(clock, Seconds(900), 100);
+  // Each response issues one, each request redeems one: what is tracked stays at one, not at
+  // the number of requests within the lifetime.
+  std::size_t most = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    const std::string n = store.issue();
+    most = std::max(most, store.size());
+    REQUIRE(store.redeem(n));
+    REQUIRE(store.size() == 0);
+  }
+  CHECK(most == 1);
+  // Requests with made-up nonces (refused) leave nothing behind either.
+  const std::string kept = store.issue();
+  for (int i = 0; i < 10'000; ++i) REQUIRE_FALSE(store.redeem("junk-" + std::to_string(i)));
+  CHECK(store.size() == 1);
+  // Issued and never redeemed: at most the capacity, the oldest evicted, the newest usable.
+  std::vector<std::string> issued;
+  for (int i = 0; i < 1'000; ++i) issued.push_back(store.issue());
+  CHECK(store.size() == 100);
+  CHECK_FALSE(store.redeem(kept));
+  CHECK_FALSE(store.redeem(issued[899]));
+  CHECK(store.redeem(issued[900]));
+  CHECK(store.redeem(issued[999]));
+  CHECK(store.size() == 98);
+  // Expiry empties it without any redeem.
+  clock.advance(Seconds(901));
+  (void)store.issue();
+  CHECK(store.size() == 1);
 }
 
 TEST_CASE("model: order and authorization states follow RFC 8555 §7.1.6") {

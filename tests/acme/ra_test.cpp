@@ -167,13 +167,155 @@ TEST_CASE("a failed validation stores its result, audit row and failure count in
   CHECK(f.commits() - before == 2);
   CHECK(f.status(acct, v.order.id) == "invalid");
   const std::int64_t t = f.now();
-  auto failed = f.ca.db->rate_count("failed-validation:bad.example.internal", t - t % 3600);
+  auto failed = f.ca.db->rate_count(acme::ra::failed_validation_key(acct.id, "bad.example.internal"), t - t % 3600);
   REQUIRE(failed.has_value());
   CHECK(*failed == 1);
   bool audited = false;
   for (const auto& e : f.ca.audit())
     audited |= e.action == "acme-validate" && e.target == "bad.example.internal" && e.outcome == "refused";
   CHECK(audited);
+}
+
+TEST_CASE("failed validations are limited per account and identifier: one account cannot spend another's") {
+  acme::ra::Config config;
+  config.limits.failed_validations_per_identifier_per_hour = 2;
+  Fixture f(config);
+  const auto mallory = f.account(1);
+  const auto victim = f.account(2);
+  const std::string name = "shared.example.internal";
+  f.va.fail.insert(name);
+  const auto answer = [&](const store::AcmeAccount& a) {
+    auto v = f.order(a, {name});
+    return f.ra.answer_challenge(a, v.authorizations.at(0).id, "http-01");
+  };
+  REQUIRE(std::holds_alternative<store::AcmeAuthorization>(answer(mallory)));
+  REQUIRE(std::holds_alternative<store::AcmeAuthorization>(answer(mallory)));
+  auto spent = answer(mallory);  // mallory's limit: refused, and nothing started
+  REQUIRE(std::holds_alternative<acme::ra::Refusal>(spent));
+  CHECK(std::get<acme::ra::Refusal>(spent).error.code == Errc::rate_limited);
+  CHECK(f.va.validations == 2);
+  // The victim's validations of the same name still run (and the name now validates).
+  f.va.fail.erase(name);
+  auto mine = answer(victim);
+  REQUIRE(std::holds_alternative<store::AcmeAuthorization>(mine));
+  CHECK(std::get<store::AcmeAuthorization>(mine).status == "pending");  // as it stood when answered
+  CHECK(f.va.validations == 3);
+  const std::int64_t t = f.now();
+  CHECK(f.ca.db->rate_count(acme::ra::failed_validation_key(mallory.id, name), t - t % 3600).value() == 2);
+  CHECK(f.ca.db->rate_count(acme::ra::failed_validation_key(victim.id, name), t - t % 3600).value() == 0);
+}
+
+acme::jws::Jwk test_jwk(int slot) {
+  auto jwk = acme::jws::parse_jwk(acme::jws::public_jwk(cached_key(crypto::KeyType::ec_p256, slot).public_key()));
+  REQUIRE(jwk.has_value());
+  return *jwk;
+}
+
+store::AcmeAccount stored_account(Fixture& f, const std::string& id) {
+  auto a = f.ca.db->account(id);
+  REQUIRE(a.has_value());
+  REQUIRE(a->has_value());
+  return **a;
+}
+
+TEST_CASE("account writes are compare-and-set on the state the request read") {
+  Fixture f;
+  const auto acct = f.account(1);
+  const auto new_key = test_jwk(401);
+
+  // Read before a key change, written after it: refused, the new key stays.
+  const auto before_key_change = f.ra.account(acct.id).value();
+  REQUIRE(f.ra.change_key(f.ra.account(acct.id).value(), new_key).has_value());
+  auto late = f.ra.update_account(before_key_change, std::vector<std::string>{"mailto:late@example.test"}, false);
+  REQUIRE_FALSE(late.has_value());
+  CHECK(late.error().code == Errc::unauthorized);
+  CHECK(stored_account(f, acct.id).thumbprint == new_key.thumbprint);
+  CHECK(stored_account(f, acct.id).contact.empty());
+
+  // Only the contact changed meanwhile: applied once more on the fresh state.
+  const auto read = f.ra.account(acct.id).value();
+  REQUIRE(f.ra.update_account(read, std::vector<std::string>{"mailto:first@example.test"}, false).has_value());
+  auto second = f.ra.update_account(read, std::vector<std::string>{"mailto:second@example.test"}, false);
+  REQUIRE_MESSAGE(second.has_value(), (second ? "" : second.error().detail));
+  CHECK(stored_account(f, acct.id).contact == std::vector<std::string>{"mailto:second@example.test"});
+
+  // Read before a deactivation, written after it: refused, the account stays deactivated.
+  const auto before_deactivation = f.ra.account(acct.id).value();
+  REQUIRE(f.ra.update_account(f.ra.account(acct.id).value(), std::nullopt, true).has_value());
+  auto revive = f.ra.update_account(before_deactivation, std::vector<std::string>{"mailto:x@example.test"}, false);
+  REQUIRE_FALSE(revive.has_value());
+  CHECK(revive.error().code == Errc::unauthorized);
+  auto rekey = f.ra.change_key(before_deactivation, test_jwk(402));
+  REQUIRE_FALSE(rekey.has_value());
+  CHECK(rekey.error().code == Errc::unauthorized);
+  CHECK(stored_account(f, acct.id).status == "deactivated");
+  CHECK(stored_account(f, acct.id).thumbprint == new_key.thumbprint);
+}
+
+TEST_CASE("keyChange and contact updates racing on threads: the last key change wins, no update restores a key") {
+  Fixture f;
+  const auto acct = f.account(1);
+  // The updaters run until the key changes are done (bounded), so some read before the last key
+  // change and write after it: a blind write would then restore an old key.
+  constexpr int kKeyChanges = 20, kUpdaters = 3, kMaxUpdates = 2000;
+  std::atomic<bool> done{false};
+  std::vector<acme::jws::Jwk> keys;
+  for (int i = 0; i < kKeyChanges; ++i) keys.push_back(test_jwk(410 + i));
+  std::mutex mu;
+  std::string last_key;  // the thumbprint of the last key change that succeeded
+  std::atomic<int> key_ok{0}, update_ok{0}, update_refused{0}, other{0};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (const auto& k : keys) {
+      auto read = f.ra.account(acct.id);
+      if (!read) {
+        other.fetch_add(1);
+        continue;
+      }
+      auto r = f.ra.change_key(*read, k);
+      if (r) {
+        std::lock_guard lock(mu);
+        last_key = k.thumbprint;
+        key_ok.fetch_add(1);
+      } else if (r.error().code != Errc::conflict) {
+        other.fetch_add(1);
+      }
+      std::this_thread::yield();
+    }
+    done.store(true);
+  });
+  for (int t = 0; t < kUpdaters; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kMaxUpdates && !done.load(); ++i) {
+        auto read = f.ra.account(acct.id);
+        if (!read) {
+          other.fetch_add(1);
+          continue;
+        }
+        std::this_thread::yield();  // widen the window between read and write
+        const std::string c = "mailto:t" + std::to_string(t) + "-" + std::to_string(i) + "@example.test";
+        auto r = f.ra.update_account(*read, std::vector<std::string>{c}, false);
+        if (r)
+          update_ok.fetch_add(1);
+        else if (r.error().code == Errc::unauthorized || r.error().code == Errc::conflict)
+          update_refused.fetch_add(1);
+        else
+          other.fetch_add(1);
+      }
+    });
+  for (auto& t : threads) t.join();
+  INFO("key changes " << key_ok.load() << ", updates " << update_ok.load() << " ok / " << update_refused.load()
+                      << " refused, other " << other.load());
+  CHECK(other.load() == 0);
+  REQUIRE(key_ok.load() > 0);
+  CHECK(update_ok.load() > 0);
+  const auto final_state = stored_account(f, acct.id);
+  CHECK(final_state.thumbprint == last_key);
+  CHECK(final_state.status == "valid");
+  // The stored JWK is the key of that thumbprint, never a mix of two writes.
+  auto jwk = acme::jws::parse_jwk(final_state.jwk);
+  REQUIRE(jwk.has_value());
+  CHECK(jwk->thumbprint == last_key);
 }
 
 TEST_CASE("two finalize calls racing: one certificate, the other gets orderNotReady") {

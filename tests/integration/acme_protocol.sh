@@ -114,7 +114,8 @@ if [[ "$ACME_TARGET" == sigil ]]; then
 j['acme'] = {'validation': {'forbidden_ranges': ['$FORBIDDEN_ADDR/32']}}
 j.setdefault('policy', {})['allowed_ip_ranges'] = ['127.0.0.1/32']"
   check "init a second CA that requires EAB" serve_init "$E"
-  check "config: acme.eab_required" config_edit "$E" "j['acme'] = {'eab_required': True}"
+  check "config: acme.eab_required; validation never contacts $FORBIDDEN_ADDR/32" config_edit "$E" "
+j['acme'] = {'eab_required': True, 'validation': {'forbidden_ranges': ['$FORBIDDEN_ADDR/32']}}"
   eab_key() {  # eab_key [create args]: "KID:HMAC" from `sigil acme eab create --json`
     "$SIGIL" --home "$E" --json acme eab create "$@" 2>"$WORK/eab.err" | python3 -c '
 import json, sys
@@ -123,7 +124,8 @@ print(j["kid"] + ":" + j["hmac_key"])'
   }
   EAB1="$(eab_key --description protocol-test || true)"
   EAB2="$(eab_key --allow "allowed.$ZONE" --description protocol-test-narrowed || true)"
-  if [[ "$EAB1" == *:* && "$EAB2" == *:* ]]; then
+  EAB3="$(eab_key --description protocol-test-cutoff || true)"
+  if [[ "$EAB1" == *:* && "$EAB2" == *:* && "$EAB3" == *:* ]]; then
     pass "two EAB keys (one narrowed to allowed.$ZONE)"
   else
     fail "two EAB keys (one narrowed to allowed.$ZONE)" "$(cat "$WORK/eab.err")"
@@ -176,7 +178,9 @@ done
 exit 1
 EOF
   PYARGS=(--peer sigil --restart-cmd "bash $WORK/restart.sh" --forbidden-address "$FORBIDDEN_ADDR"
-    --eab-directory "$EAB_DIR" --eab-ca "$EAB_CA" --eab-key "$EAB1" --eab-allow-key "$EAB2:*.allowed.$ZONE")
+    --eab-directory "$EAB_DIR" --eab-ca "$EAB_CA" --eab-key "$EAB1" --eab-allow-key "$EAB2:*.allowed.$ZONE"
+    --deactivate-cmd "'$SIGIL' --home '$H' acme account deactivate {}"
+    --eab-revoke-cmd "'$SIGIL' --home '$E' acme eab revoke --deactivate-account {}" --eab-cutoff-key "$EAB3")
 else
   # ------------------------------------------------------------------ pebble
   command -v pebble >/dev/null || { fail "pebble is installed (apt-get install pebble)"; finish; }
@@ -238,6 +242,46 @@ if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
   if [[ $py_rc -ne 0 && ${BASH_REMATCH[2]} -eq 0 ]]; then fail "test_protocol.py exits 0" "exit $py_rc"; fi
 else
   fail "test_protocol.py ran to its summary line" "exit $py_rc; last line: $summary"
+fi
+if [[ "$ACME_TARGET" == sigil ]]; then
+  section "operator commands: sigil acme account list|show|deactivate"
+  check "account list: one line per account, the deactivated ones marked" bash -c \
+    "'$SIGIL' --home '$H' acme account list | grep -q ' deactivated '"
+  check "account list --json: every account, each with id, status and path" bash -c \
+    "'$SIGIL' --home '$H' --json acme account list | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j and all(a[\"path\"] == \"/acme/acct/\" + a[\"id\"] and a[\"status\"] for a in j), j'"
+  ACCT="$("$SIGIL" --home "$H" --json acme account list | python3 -c 'import json,sys; print([a["id"] for a in json.load(sys.stdin) if a["status"] == "valid"][0])' 2>/dev/null || echo none)"
+  section "the same for the admin role: /api/v1/acme/accounts"
+  ACCT2="$("$SIGIL" --home "$H" --json acme account list | python3 -c 'import json,sys; print([a["id"] for a in json.load(sys.stdin) if a["status"] == "valid"][1])' 2>/dev/null || echo none)"
+  admin_req GET "$(api /api/v1/acme/accounts)"
+  expect_http "GET accounts" 200
+  json_check "every account listed with its status" "$HB" \
+    "any(a['id'] == '$ACCT2' and a['status'] == 'valid' for a in j['items']) and any(a['status'] == 'deactivated' for a in j['items'])"
+  admin_req GET "$(api "/api/v1/acme/accounts/$ACCT2")"
+  expect_http "GET one account" 200
+  json_check "its id, path and status" "$HB" "j['id'] == '$ACCT2' and j['path'] == '/acme/acct/$ACCT2' and j['status'] == 'valid'"
+  admin_req GET "$(api /api/v1/acme/accounts/no-such-account)"
+  expect_problem "GET an unknown account" 404 '.'
+  admin_req POST "$(api "/api/v1/acme/accounts/$ACCT2/deactivate")"
+  expect_http "POST deactivate" 200
+  json_check "it is deactivated" "$HB" "j['id'] == '$ACCT2' and j['status'] == 'deactivated'"
+  check "the CLI sees it deactivated" bash -c "'$SIGIL' --home '$H' acme account show '$ACCT2' | grep -qx 'status: deactivated'"
+  admin_req POST "$(api /api/v1/acme/eab/no-such-kid/revoke)" -H 'Content-Type: application/json' \
+    -d '{"deactivate_account":"yes"}'
+  expect_problem "EAB revoke with a malformed deactivate_account" 400 '.'
+  check "account show by its URL" bash -c \
+    "'$SIGIL' --home '$H' acme account show 'https://localhost:$ACME_PORT/acme/acct/$ACCT' | grep -qx 'status: valid'"
+  expect_fail_with "account show: an unknown id is a one-line error" "sigil: error: .*no ACME account" \
+    sigil --home "$H" acme account show no-such-account
+  expect_fail_with "account deactivate: not an id or URL is a one-line error" "sigil: error: .*not an ACME account id" \
+    sigil --home "$H" acme account deactivate 'bad id!'
+  check "account deactivate twice: the second says already deactivated" bash -c \
+    "'$SIGIL' --home '$H' acme account deactivate '$ACCT' | grep -qx '$ACCT: deactivated' &&
+     '$SIGIL' --home '$H' acme account deactivate '$ACCT' | grep -qx '$ACCT: already deactivated'"
+  check "the operator's deactivations are audited" bash -c \
+    "sqlite3 '$H/sigil.db' \"SELECT count(*) FROM audit_log WHERE action = 'acme-account-deactivate' AND target = '$ACCT'\" | grep -qx 1"
 fi
 if [[ "$ACME_TARGET" == sigil && $FAILED -gt 0 ]]; then
   echo "        server log (last 30 lines):"

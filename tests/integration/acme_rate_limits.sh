@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ACME rate limits (RFC 8555 §6.6): new accounts per client address, new orders per account and
-# failed validations per identifier, each per hour and stored in the database. Exceeding one
+# failed validations per account and identifier, each per hour and stored in the database. Exceeding one
 # gets 429 `rateLimited` with Retry-After, and changes nothing; the limits survive a restart.
 source "$(dirname "$0")/serve_lib.sh" "$@"
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -52,8 +52,10 @@ if phase == "first":
     limited(c.new_account(), "third account from the same address")
     report(c.new_account(only_return_existing=True).error == "accountDoesNotExist", "no account was made for it")
     report(a.new_account().status == 200, "an existing account's key still gets 200")
-    for i in (1, 2, 3):
+    for i in (1, 2):
         report(a.new_order([f"o{i}.example.internal"]).status == 201, f"order {i} of account A: 201")
+    oa = a.new_order(["fail.example.internal"])  # answered after B has spent its failures on the name
+    report(oa.status == 201, "order 3 of account A (fail.example.internal): 201")
     limited(a.new_order(["o4.example.internal"]), "fourth order of account A within the hour")
     report(b.new_order(["o4.example.internal"]).status == 201, "account B's order: 201 (the limit is per account)")
     # The first validation of fail.example.internal fails (no DNS); the identifier is then spent.
@@ -68,6 +70,17 @@ if phase == "first":
     limited(r2, "a new validation of the same identifier within the hour")
     report(b.post_as_get(authz2).json["status"] == "pending" and
            b.post_as_get(chall2["url"]).json["status"] == "pending", "and that challenge was not started")
+    # The count is per account and identifier (Boulder's FailedAuthorizationsPerDomainPerAccount):
+    # B's failures do not block A's validation of the same name.
+    authz_a = oa.json["authorizations"][0]
+    chall_a = [x for x in a.post_as_get(authz_a).json["challenges"] if x["type"] == "http-01"][0]
+    ra = a.respond_challenge(chall_a["url"])
+    report(ra.status == 200, f"account A's challenge for the same name is accepted, not limited ({ra.status} {ra.error})")
+    st, deadline = "pending", time.time() + 15
+    while st == "pending" and time.time() < deadline:
+        time.sleep(0.2)
+        st = a.post_as_get(authz_a).json["status"]
+    report(st == "invalid", f"A's validation ran (and failed: no DNS) ({st})")
 else:
     limited(client().new_account(), "after a restart: a third account from the same address")
 PY
@@ -86,8 +99,8 @@ run_py first >"$WORK/py1.out" 2>&1 || true
 report_py "$WORK/py1.out" "not started"
 check "the failed validation is audited with its dns error" bash -c \
   "sqlite3 \"$H/sigil.db\" \"SELECT outcome || ' ' || detail FROM audit_log WHERE action = 'acme-validate'\" | grep -q '^refused http-01.*dns'"
-check "the identifier's failure count is in the store" bash -c \
-  "sqlite3 \"$H/sigil.db\" \"SELECT hits FROM acme_rate_counters WHERE key = 'failed-validation:fail.example.internal'\" | grep -qx 1"
+check "one failure counted per account for the identifier (two accounts, two counters of 1)" bash -c \
+  "sqlite3 \"$H/sigil.db\" \"SELECT group_concat(hits) FROM acme_rate_counters WHERE key LIKE 'failed-validation:%:fail.example.internal'\" | grep -qx 1,1"
 
 section "limits survive a restart (they live in the database)"
 serve_stop

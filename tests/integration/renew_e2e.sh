@@ -32,6 +32,7 @@ j['profiles'] = {'server': {'default_ttl': '${LIFE}s', 'max_ttl': '1d'}}
 j['issuance'] = {'backdate': '0s'}
 j['authorization'].append({'identity': '$API_NAME', 'role': 'renew-self'})
 "
+allow_loopback_validation "$H"
 serve_start "$H" serve --dns-resolver "127.0.0.1:$DNS_PORT" --http01-port "$HTTP01_PORT" ||
   bail "sigil serve starts" "$(tail -5 "$SERVE_ERR")"
 ROOT="$H/ca/root.crt"

@@ -33,6 +33,7 @@ config_edit "$H" "
 j['authorization'] += [{'identity': n + '.example.internal', 'role': 'renew-self'}
                        for n in ('ok', 'short', 'revoked', 'disk', 'diskshort', 'kill', 'acmeok')]
 "
+allow_loopback_validation "$H"
 serve_start "$H" serve --dns-resolver "127.0.0.1:$DNS_PORT" --http01-port "$HTTP01_PORT" ||
   bail "sigil serve starts" "$(tail -5 "$SERVE_ERR")"
 ROOT="$H/ca/root.crt"

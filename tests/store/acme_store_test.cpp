@@ -350,7 +350,7 @@ TEST_CASE("update_account replaces the mutable fields and refuses another accoun
   changed.status = "deactivated";
   changed.eab_kid = "ignored";  // fixed at creation
   changed.created_at = 42;      // fixed at creation
-  REQUIRE_OK(store->update_account(changed, audit("update-account", "acct1")));
+  REQUIRE_OK(store->update_account(changed, a, audit("update-account", "acct1")));
   AcmeAccount want = changed;
   want.eab_kid = "kid-1";
   want.created_at = a.created_at;
@@ -369,19 +369,69 @@ TEST_CASE("update_account replaces the mutable fields and refuses another accoun
   steal.contact = {"mailto:x@example.test", "mailto:y@example.test"};
   steal.status = "valid";
   const std::size_t rows = audit_count(*store);
-  CHECK(error_of(store->update_account(steal, audit("update-account", "acct1"))) == Errc::already_exists);
+  CHECK(error_of(store->update_account(steal, want, audit("update-account", "acct1"))) == Errc::already_exists);
   check_same(get_account(*store, "acct1"), want);
   check_same(get_account(*store, "acct2"), account("acct2", "thumb-2"));
 
   // No contacts at all is a valid update too.
   AcmeAccount no_contact = want;
   no_contact.contact.clear();
-  REQUIRE_OK(store->update_account(no_contact, audit("update-account", "acct1")));
+  REQUIRE_OK(store->update_account(no_contact, want, audit("update-account", "acct1")));
   CHECK(get_account(*store, "acct1").contact.empty());
 
-  CHECK(error_of(store->update_account(account("ghost", "thumb-g"), audit("update-account", "ghost"))) ==
-        Errc::not_found);
+  CHECK(error_of(store->update_account(account("ghost", "thumb-g"), account("ghost", "thumb-g"),
+                                       audit("update-account", "ghost"))) == Errc::not_found);
   CHECK(audit_count(*store) == rows + 1);
+}
+
+TEST_CASE("update_account is compare-and-set on the state read: a stale write is a conflict and changes nothing") {
+  TempDir dir;
+  auto store = open_store(dir / "sigil.db");
+  const AcmeAccount read = account("acct1", "thumb-1");  // what a slow request read
+  REQUIRE_OK(store->create_account(read, audit("new-account", "acct1")));
+  REQUIRE_OK(store->create_account(account("acct2", "thumb-2"), audit("new-account", "acct2")));
+
+  // A key change commits first...
+  AcmeAccount rolled = read;
+  rolled.thumbprint = "thumb-new";
+  REQUIRE_OK(store->update_account(rolled, read, audit("key-change", "acct1")));
+  const std::size_t rows = audit_count(*store);
+  // ...then the slow contact update, decided on the old state, must not restore the old key.
+  AcmeAccount stale = read;
+  stale.contact = {"mailto:late@example.test"};
+  CHECK(error_of(store->update_account(stale, read, audit("update-account", "acct1"))) == Errc::conflict);
+  check_same(get_account(*store, "acct1"), rolled);
+
+  // Deactivated meanwhile: a write decided on "valid" cannot bring it back.
+  AcmeAccount off = rolled;
+  off.status = "deactivated";
+  REQUIRE_OK(store->update_account(off, rolled, audit("deactivate", "acct1")));
+  AcmeAccount revive = rolled;
+  revive.contact = {"mailto:back@example.test"};
+  CHECK(error_of(store->update_account(revive, rolled, audit("update-account", "acct1"))) == Errc::conflict);
+  check_same(get_account(*store, "acct1"), off);
+
+  // Each compared field on its own: contact (its own rows), terms, status, thumbprint.
+  AcmeAccount b = account("acct2", "thumb-2");
+  AcmeAccount b2 = b;
+  b2.contact = {"mailto:one@example.test"};
+  REQUIRE_OK(store->update_account(b2, b, audit("update-account", "acct2")));
+  AcmeAccount b3 = b;
+  b3.terms_agreed = !b.terms_agreed;
+  CHECK(error_of(store->update_account(b3, b, audit("update-account", "acct2"))) == Errc::conflict);  // contact
+  AcmeAccount wrong_terms = b2;
+  wrong_terms.terms_agreed = !b2.terms_agreed;
+  CHECK(error_of(store->update_account(b2, wrong_terms, audit("update-account", "acct2"))) == Errc::conflict);
+  check_same(get_account(*store, "acct2"), b2);
+  CHECK(audit_count(*store) == rows + 2);  // the two writes that won, nothing for the refused ones
+
+  // list_accounts: every account, by created_at then id.
+  auto all = store->list_accounts();
+  REQUIRE(all.has_value());
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[0].id == "acct1");
+  CHECK((*all)[1].id == "acct2");
+  CHECK((*all)[1].contact == b2.contact);
 }
 
 TEST_CASE("EAB keys: round trip, list, taken kid, revoke") {

@@ -128,8 +128,14 @@ TEST_CASE("http-01 for an IP identifier connects to the address itself") {
 
 TEST_CASE("http-01 refuses a wrong key authorization, a 404 and an oversized body") {
   auto v = make_validator(base_config());
-  CHECK_FAILS(v->validate(task("http-01", "ok.test", "wrong")), "unauthorized", "did not match");
-  CHECK_FAILS(v->validate(task("http-01", "ok.test", "missing")), "unauthorized", ": 404");
+  const Outcome wrong = v->validate(task("http-01", "ok.test", "wrong"));
+  CHECK_FAILS(wrong, "unauthorized", "did not match");
+  // The body served is never echoed (the client could point us at any host): its length only,
+  // and the class of the address that answered.
+  CHECK_FALSE(contains(wrong.detail, "wrong.key"));
+  CHECK(contains(wrong.detail, "(got 23 other bytes)"));
+  CHECK(contains(wrong.detail, "[127.0.0.1, loopback]"));
+  CHECK_FAILS(v->validate(task("http-01", "ok.test", "missing")), "unauthorized", "[127.0.0.1, loopback]: 404");
   CHECK_FAILS(v->validate(task("http-01", "ok.test", "big")), "incorrectResponse", "larger than");
 }
 
@@ -152,7 +158,7 @@ TEST_CASE("http-01 refuses redirects outside the rules") {
   CHECK_FAILS(v->validate(task("http-01", "ok.test", "redirectLoop")), "connection", "loop");
   CHECK_FAILS(v->validate(task("http-01", "ok.test", "redirectNxdomain")), "dns", "NXDOMAIN");
   const Outcome forbidden = v->validate(task("http-01", "ok.test", "redirectForbidden"));
-  CHECK_FAILS(forbidden, "rejectedIdentifier", "127.0.0.9");
+  CHECK_FAILS(forbidden, "rejectedIdentifier", "127.0.0.9 (loopback, in 127.0.0.9/32)");
   CHECK(forbidden.addresses_tried == std::vector<std::string>{"127.0.0.1"});  // never 127.0.0.9
   c.max_redirects = 0;
   CHECK_FAILS(run(c, task("http-01", "ok.test", "redirectRelative")), "connection", "Too many redirects");
@@ -165,7 +171,7 @@ TEST_CASE("Names that do not resolve, or resolve to forbidden addresses") {
   CHECK_FAILS(v->validate(task("http-01", "txtonly.test", "good")), "dns", "no A or AAAA records");
   CHECK_FAILS(v->validate(task("http-01", "outside.example", "good")), "dns", "REFUSED");
   const Outcome forbidden = v->validate(task("http-01", "forbidden.test", "good"));
-  CHECK_FAILS(forbidden, "rejectedIdentifier", "127.0.0.9 (in 127.0.0.9/32)");
+  CHECK_FAILS(forbidden, "rejectedIdentifier", "127.0.0.9 (loopback, in 127.0.0.9/32)");
   CHECK(forbidden.addresses_tried.empty());
   // One forbidden address among allowed ones is skipped, never contacted.
   const Outcome mixed = v->validate(task("http-01", "mixed.test", "good"));
@@ -341,4 +347,42 @@ TEST_CASE("submit() validates on the VA's threads, and refuses beyond its queue"
     CHECK(after.error().code == Errc::internal);
     CHECK(done == 2);
   }
+}
+
+TEST_CASE("The default forbidden ranges keep the validator off loopback: the CA's own listeners") {
+  Config c = base_config();
+  c.forbidden_ranges = Config{}.forbidden_ranges;  // the defaults
+  auto v = make_validator(c);
+  const Outcome name = v->validate(task("http-01", "ok.test", "good"));  // ok.test is 127.0.0.1
+  CHECK_FAILS(name, "rejectedIdentifier", "127.0.0.1 (loopback, in 127.0.0.0/8)");
+  CHECK(name.addresses_tried.empty());
+  const Outcome v6 = v->validate(task("http-01", "::1", "good", "ip"));
+  CHECK_FAILS(v6, "rejectedIdentifier", "::1 (loopback, in ::1/128)");
+  CHECK(v6.addresses_tried.empty());
+  const Outcome mapped = v->validate(task("tls-alpn-01", "::ffff:127.0.0.1", "good", "ip"));
+  CHECK_FAILS(mapped, "rejectedIdentifier", "loopback, in 127.0.0.0/8");
+  CHECK(mapped.addresses_tried.empty());
+}
+
+TEST_CASE("Address classes for error details") {
+  using acme::va::address_class;
+  CHECK(address_class("127.0.0.1") == "loopback");
+  CHECK(address_class("::1") == "loopback");
+  CHECK(address_class("::ffff:127.0.0.2") == "loopback");
+  CHECK(address_class("10.1.2.3") == "private");
+  CHECK(address_class("172.31.0.1") == "private");
+  CHECK(address_class("172.32.0.1") == "public");
+  CHECK(address_class("192.168.1.1") == "private");
+  CHECK(address_class("169.254.169.254") == "link-local");
+  CHECK(address_class("fe80::1") == "link-local");
+  CHECK(address_class("fd00::1") == "unique-local");
+  CHECK(address_class("224.0.0.1") == "multicast");
+  CHECK(address_class("ff02::1") == "multicast");
+  CHECK(address_class("255.255.255.255") == "reserved");
+  CHECK(address_class("0.0.0.0") == "unspecified");
+  CHECK(address_class("::") == "unspecified");
+  CHECK(address_class("100.64.0.1") == "shared");
+  CHECK(address_class("192.0.2.10") == "public");
+  CHECK(address_class("2001:db8::1") == "public");
+  CHECK(address_class("not-an-ip") == "invalid");
 }

@@ -71,6 +71,8 @@ FEATURES = {
     "restart": "the restart test (needs --restart-cmd)",
     "orders_list": "the account's orders list (RFC 8555 §7.1.2.1), paginated with Link rel=\"next\"",
     "authz_reuse": "a new order reuses the account's valid authorization for the same identifier",
+    "nonce_after_signature": "a request whose signature does not verify does not spend its nonce",
+    "operator_deactivation": "an operator deactivates an account (needs --deactivate-cmd; EAB part --eab-revoke-cmd)",
 }
 
 PEERS = {
@@ -79,7 +81,8 @@ PEERS = {
     "pebble": set(FEATURES) - {"eddsa", "ari", "ari_defaults", "profile", "validity", "forbidden", "retry_after",
                                "subproblems", "eab_allow", "eab_single_use", "restart", "weak_account_key",
                                "weak_csr_key", "csr_signature", "nonce_no_store", "keychange_conflict",
-                               "foreign_url_refused", "rfc_error_types", "orders_list", "authz_reuse"},
+                               "foreign_url_refused", "rfc_error_types", "orders_list", "authz_reuse",
+                               "nonce_after_signature", "operator_deactivation"},
 }
 
 
@@ -370,6 +373,51 @@ def t_deactivation(s: Suite):
     s.expect_error("after deactivation: deactivating again", c.deactivate_account(), "unauthorized")
     if s.has("deactivated_newaccount"):
         s.expect_error("after deactivation: newAccount with its key", c.new_account(), "unauthorized")
+
+
+@test("operator deactivation: every request of the account refused", needs=("operator_deactivation",))
+def t_operator_deactivation(s: Suite):
+    a = s.args
+    if not a.deactivate_cmd:
+        s.not_ok("operator deactivation: --deactivate-cmd is needed")
+        return
+    c = s.client()
+    o = c.new_order([s.name("cutoff")], expect=(201,))
+    authz_url = o.json["authorizations"][0]
+    chall = [x for x in c.post_as_get(authz_url).json["challenges"] if x["type"] == "http-01"][0]
+    cmd = a.deactivate_cmd.replace("{}", c.account_url)
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60)
+    if not s.check(f"the operator deactivates the account by its URL (exit {p.returncode})", p.returncode == 0,
+                   p.stdout + p.stderr):
+        return
+    s.expect_error("after operator deactivation: POST-as-GET the account", c.account(), "unauthorized")
+    s.expect_error("after operator deactivation: account update",
+                   c.update_account(contact=[f"mailto:x@{a.zone}"]), "unauthorized")
+    s.expect_error("after operator deactivation: newOrder", c.new_order([s.name("cutoff2")]), "unauthorized")
+    s.expect_error("after operator deactivation: POST-as-GET its order", c.post_as_get(o.location), "unauthorized")
+    s.expect_error("after operator deactivation: POST-as-GET its authorization", c.post_as_get(authz_url),
+                   "unauthorized")
+    s.expect_error("after operator deactivation: answering its challenge", c.post(chall["url"], {}), "unauthorized")
+    s.expect_error("after operator deactivation: its orders list", c.post_as_get(c.account_url + "/orders"),
+                   "unauthorized")
+    s.expect_error("after operator deactivation: keyChange", c.key_change(AccountKey.generate("ES256")),
+                   "unauthorized")
+    s.expect_error("after operator deactivation: reactivating itself", c.update_account(contact=[]), "unauthorized")
+    s.expect_error("after operator deactivation: newAccount with its key", c.new_account(), "unauthorized")
+    if a.eab_revoke_cmd and a.eab_cutoff_key:
+        kid, mac = a.eab_cutoff_key.split(":", 1)
+        e = s.client(register=False, directory=a.eab_directory, ca=a.eab_ca or a.ca)
+        r = e.new_account(eab=(kid, mac))
+        if not s.expect_status("EAB: an account bound to the key that will be revoked", r, 201):
+            return
+        s.expect_status("  it orders", e.new_order([s.name("eabcut")]), 201)
+        p = subprocess.run(a.eab_revoke_cmd.replace("{}", kid), shell=True, capture_output=True, text=True,
+                           timeout=60)
+        s.check(f"the operator revokes the EAB key with --deactivate-account (exit {p.returncode})",
+                p.returncode == 0, p.stdout + p.stderr)
+        s.expect_error("after the EAB revocation: newOrder of the bound account", e.new_order([s.name("eabcut2")]),
+                       "unauthorized")
+        s.expect_error("after the EAB revocation: POST-as-GET the account", e.account(), "unauthorized")
 
 
 # =========================================================================== EAB
@@ -817,6 +865,16 @@ def t_negative_jws(s: Suite):
     r = n.post(order["finalize"], {"csr": b64u(make_csr([order["identifiers"][0]["value"]])[1])}, mutate=flip)
     s.expect_error("a bad signature (finalize)", r, "malformed")
     still_ready("the bad signature")
+    if s.has("nonce_after_signature"):
+        # A forged request carrying someone's fresh nonce must not spend it: the nonce is
+        # redeemed only once the signature verifies.
+        nonce = n.take_nonce()
+        r = n.post(n.account_url, {"contact": [f"mailto:sig2@{s.args.zone}"]}, nonce=nonce, mutate=flip,
+                   retry_bad_nonce=False)
+        s.expect_error("a bad signature carrying a fresh nonce N", r, "malformed")
+        r = n.post(n.account_url, {"contact": c2}, nonce=nonce, retry_bad_nonce=False)
+        s.expect_status("  the owner's request with the same nonce N afterwards is accepted", r, 200)
+        unchanged("the forged request", c2)
 
     def payload_swap(body: dict) -> dict:
         body = dict(body)
@@ -1106,6 +1164,9 @@ def main() -> int:
     ap.add_argument("--eab-ca", help="CA file for that server (default: CA_FILE)")
     ap.add_argument("--eab-key", action="append", default=[], metavar="KID:HMAC", help="an unused EAB key")
     ap.add_argument("--eab-allow-key", metavar="KID:HMAC:PATTERN", help="an EAB key narrowed to PATTERN")
+    ap.add_argument("--deactivate-cmd", help="a shell command deactivating the account whose URL replaces {}")
+    ap.add_argument("--eab-revoke-cmd", help="a shell command revoking EAB key {} and deactivating its account")
+    ap.add_argument("--eab-cutoff-key", metavar="KID:HMAC", help="an unused EAB key for --eab-revoke-cmd")
     ap.add_argument("--list-features", action="store_true")
     args = ap.parse_args()
     if args.list_features:
