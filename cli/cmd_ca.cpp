@@ -22,7 +22,29 @@ struct RootOptions {
   std::string ttl = "5y";
   std::string next_update = "30d";
   std::string reason = "superseded";
+  std::string config;  // sign-intermediate: the CA home's sigil.json, for the name constraints
+  bool no_name_constraints = false;
+  std::string new_passphrase_file;
 };
+
+// Which name constraints go into the intermediate: none when opted out; derived from --config
+// (and recorded in root.json for next time); else those recorded at init or the last --config.
+Result<std::optional<crypto::NameConstraints>> constraints_for_signing(const RootOptions& o, RootState& state) {
+  if (o.no_name_constraints) {
+    if (!o.config.empty())
+      return make_error(Errc::invalid_argument, "--config and --no-name-constraints exclude each other");
+    return std::optional<crypto::NameConstraints>{};
+  }
+  if (!o.config.empty()) {
+    SIGIL_TRY(Config config, load_config(o.config));
+    state.name_constraints = intermediate_name_constraints(config);
+  }
+  if (!state.name_constraints)
+    return make_error(Errc::invalid_argument,
+                      "root.json records no name constraints: give --config HOME/sigil.json (the intermediate may "
+                      "then certify what its identifier policy allows) or --no-name-constraints");
+  return state.name_constraints;
+}
 
 Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
   SIGIL_TRY(Seconds ttl, parse_duration(o.ttl));
@@ -31,7 +53,8 @@ Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
   if (fs::exists(o.out)) return make_error(Errc::already_exists, o.out + " already exists");
   SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
   SystemClock clock;
-  const issuer::IntermediateParams p = issuer::intermediate_params(root.state.public_url, ttl);
+  issuer::IntermediateParams p = issuer::intermediate_params(root.state.public_url, ttl);
+  SIGIL_TRY(p.name_constraints, constraints_for_signing(o, root.state));
   SIGIL_TRY(crypto::Certificate cert, issuer::sign_intermediate(*root.key, root.cert, csr, p, clock));
   SIGIL_TRY(std::string subject, crypto::name_to_string(cert.tbs().subject));
   // The root's ledger first: a certificate it signed is always on record.
@@ -42,12 +65,40 @@ Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
     std::cout << nlohmann::json{{"serial", cert.serial_hex()},
                                 {"subject", subject},
                                 {"out", o.out},
-                                {"not_after", format_rfc3339(cert.tbs().not_after)}}
+                                {"not_after", format_rfc3339(cert.tbs().not_after)},
+                                {"name_constraints", p.name_constraints.has_value()}}
                      .dump(2)
               << "\n";
   else
     std::cout << "signed intermediate " << subject << " serial " << cert.serial_hex() << ", valid until "
-              << format_rfc3339(cert.tbs().not_after) << "\nwritten to " << o.out << "\n";
+              << format_rfc3339(cert.tbs().not_after)
+              << (p.name_constraints ? " (name-constrained)" : " (no name constraints)") << "\nwritten to " << o.out
+              << "\n";
+  return {};
+}
+
+// Re-encrypts root.key under a new passphrase with today's KDF (kKeyEncryptionIterations): the
+// way to upgrade a root key written with OpenSSL's old 2,048 iterations. The key itself stays.
+Status run_root_change_passphrase(const Globals& g, const RootOptions& o) {
+  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
+  SIGIL_TRY(std::string pass, new_root_passphrase(o.new_passphrase_file));
+  SIGIL_TRY(std::string pem, root.key->to_pem(pass));
+  // Proven before it replaces the only copy: the new file opens with the new passphrase to the
+  // key of root.crt.
+  SIGIL_TRY(auto reread, crypto::KeySigner::from_pem(pem, pass));
+  if (reread->public_key().spki != root.cert.public_key().spki)
+    return make_error(Errc::internal, "the re-encrypted root key does not read back");
+  SIGIL_TRY_STATUS(write_file_atomic(root.paths.key(), pem, kPrivateMode));
+  if (g.json)
+    std::cout << nlohmann::json{{"root_key", root.paths.key().string()},
+                                {"kdf", "pbkdf2-hmac-sha256"},
+                                {"iterations", crypto::kKeyEncryptionIterations},
+                                {"cipher", "aes-256-cbc"}}
+                     .dump(2)
+              << "\n";
+  else
+    std::cout << "root key re-encrypted under the new passphrase (PBKDF2-HMAC-SHA256, "
+              << crypto::kKeyEncryptionIterations << " iterations): " << root.paths.key().string() << "\n";
   return {};
 }
 
@@ -197,7 +248,20 @@ void add_ca(CLI::App& app, Globals& g) {
   sign->add_option("--csr", o->csr, "The intermediate's CSR")->required();
   sign->add_option("--out", o->out, "Where to write the certificate (and the root after it)")->required();
   sign->add_option("--ttl", o->ttl, "Validity")->capture_default_str();
+  sign->add_option("--config", o->config,
+                   "The CA home's sigil.json: name constraints from its identifier policy (recorded in root.json; "
+                   "default: those recorded)");
+  sign->add_flag("--no-name-constraints", o->no_name_constraints,
+                 "No nameConstraints: the intermediate can certify any name (a new allowed domain then needs no "
+                 "new intermediate)");
   sign->callback([&g, o] { g.status = run_sign_intermediate(g, *o); });
+
+  CLI::App* chpass =
+      root->add_subcommand("change-passphrase", "Re-encrypt root.key under a new passphrase (and today's KDF)");
+  add_root_flags(chpass);
+  chpass->add_option("--new-passphrase-file", o->new_passphrase_file,
+                     "File holding the new passphrase (else $SIGIL_ROOT_NEW_PASSPHRASE, else a prompt)");
+  chpass->callback([&g, o] { g.status = run_root_change_passphrase(g, *o); });
 
   CLI::App* crl = root->add_subcommand("crl", "Produce the root's CRL (root.crl in the root directory)");
   add_root_flags(crl);

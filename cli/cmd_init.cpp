@@ -23,6 +23,7 @@ struct InitOptions {
   std::vector<std::string> allow_domains;
   std::string spiffe_td;
   std::string public_url = "http://localhost:8080";
+  bool no_name_constraints = false;
 };
 
 Result<Config> config_from(const InitOptions& o) {
@@ -67,11 +68,13 @@ Status run_init(const Globals& g, const InitOptions& o) {
   SIGIL_TRY(auto ca_key, crypto::KeySigner::generate(key_type));
   SIGIL_TRY(Bytes csr_der, crypto::make_csr(*ca_key, issuer::intermediate_subject(o.name), {}));
   SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_der(std::move(csr_der)));
-  const issuer::IntermediateParams ip = issuer::intermediate_params(config.public_url);
+  issuer::IntermediateParams ip = issuer::intermediate_params(config.public_url);
+  if (!o.no_name_constraints) ip.name_constraints = intermediate_name_constraints(config);
   SIGIL_TRY(crypto::Certificate intermediate, issuer::sign_intermediate(*root_key, root, csr, ip, clock));
 
   RootState state;
   state.public_url = config.public_url;
+  state.name_constraints = ip.name_constraints;  // what the next sign-intermediate uses again
   SIGIL_TRY(std::string inter_subject, crypto::name_to_string(intermediate.tbs().subject));
   state.issued.push_back({intermediate.serial_hex(), inter_subject, to_unix(intermediate.tbs().not_after)});
   SIGIL_TRY(std::string root_key_pem, root_key->to_pem(passphrase));
@@ -144,6 +147,9 @@ void add_init(CLI::App& app, Globals& g) {
   c->add_option("--allow-domain", o->allow_domains, "Allowed DNS suffix for issued certificates (repeatable)");
   c->add_option("--spiffe-trust-domain", o->spiffe_td, "SPIFFE trust domain allowed in URI SANs");
   c->add_option("--public-url", o->public_url, "Base URL of CRL and AIA links in certificates")->capture_default_str();
+  c->add_flag("--no-name-constraints", o->no_name_constraints,
+              "No nameConstraints in the intermediate (it can certify any name; by default it is limited to the "
+              "identifier policy and the CA's own names, and a new allowed domain needs a new intermediate)");
   c->callback([&g, o] { g.status = run_init(g, *o); });
 }
 

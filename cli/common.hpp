@@ -89,8 +89,13 @@ Result<issuer::Issued> issue_admin_certificate(const crypto::Signer& ca_key, cry
                                                const Clock& clock, store::CertificateLedger& ledger);
 
 // The root passphrase: --root-passphrase-file, else $SIGIL_ROOT_PASSPHRASE, else a prompt on
-// the terminal without echo (twice when `confirm`).
+// the terminal without echo (twice when `confirm`). With `confirm` (a passphrase being set) it
+// needs kMinRootPassphrase characters.
+inline constexpr std::size_t kMinRootPassphrase = 12;
 Result<std::string> root_passphrase(const std::string& file, bool confirm);
+// A new root passphrase (change-passphrase): the file, else $SIGIL_ROOT_NEW_PASSPHRASE, else a
+// prompt twice; at least kMinRootPassphrase characters.
+Result<std::string> new_root_passphrase(const std::string& file);
 
 Result<crypto::Certificate> load_certificate(const fs::path& file);
 Result<std::unique_ptr<crypto::KeySigner>> load_key(const fs::path& file);

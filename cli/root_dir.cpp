@@ -17,6 +17,12 @@ std::string to_json(const RootState& s) {
     revoked.push_back({{"serial", r.serial}, {"revoked_at", r.revoked_at}, {"reason", r.reason}});
   j["issued"] = issued;
   j["revoked"] = revoked;
+  if (s.name_constraints) {
+    json nc = {{"permitted", json::array()}, {"excluded", json::array()}};
+    for (const auto& g : s.name_constraints->permitted) nc["permitted"].push_back(crypto::to_string(g));
+    for (const auto& g : s.name_constraints->excluded) nc["excluded"].push_back(crypto::to_string(g));
+    j["name_constraints"] = nc;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -34,6 +40,20 @@ Result<RootState> parse_root_state(std::string_view text) {
     for (const auto& r : j.at("revoked"))
       s.revoked.push_back(
           {r.at("serial").get<std::string>(), r.at("revoked_at").get<std::int64_t>(), r.at("reason").get<int>()});
+    if (j.contains("name_constraints")) {
+      crypto::NameConstraints nc;
+      for (const auto& g : j.at("name_constraints").at("permitted")) {
+        auto n = crypto::parse_general_name_text(g.get<std::string>());
+        if (!n) return bad();
+        nc.permitted.push_back(std::move(*n));
+      }
+      for (const auto& g : j.at("name_constraints").at("excluded")) {
+        auto n = crypto::parse_general_name_text(g.get<std::string>());
+        if (!n) return bad();
+        nc.excluded.push_back(std::move(*n));
+      }
+      s.name_constraints = std::move(nc);
+    }
   } catch (const json::exception&) {
     return bad();
   }
@@ -60,6 +80,12 @@ Result<OpenRoot> open_root(const fs::path& dir, const std::string& passphrase_fi
 
 Status save_state(const RootDir& dir, const RootState& state) {
   return write_file_atomic(dir.state(), to_json(state), kPrivateMode);
+}
+
+crypto::NameConstraints intermediate_name_constraints(const Config& config) {
+  std::vector<std::string> own = config.server_dns;
+  own.push_back(kAdminIdentity);
+  return policy::name_constraints_for(config.policy, own);
 }
 
 }  // namespace sigil::cli

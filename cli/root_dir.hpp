@@ -4,6 +4,7 @@
 // `sigil root ...` commands and `sigil init` touch it.
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct RootState {
     int reason = 0;
   };
   std::vector<Revoked> revoked;
+  // The name constraints the root last put in an intermediate (init, or sign-intermediate
+  // --config): sign-intermediate uses them again unless told otherwise. Absent: none recorded.
+  std::optional<crypto::NameConstraints> name_constraints;
 };
 std::string to_json(const RootState& s);
 Result<RootState> parse_root_state(std::string_view text);
@@ -48,5 +52,9 @@ struct OpenRoot {
 // Reads the root; the key is decrypted with the passphrase (Errc::unauthorized if wrong).
 Result<OpenRoot> open_root(const fs::path& dir, const std::string& passphrase_file);
 Status save_state(const RootDir& dir, const RootState& state);
+
+// What an intermediate serving `config` may certify: its identifier policy, plus the CA's own
+// names (server.dns and the admin identity, which the policy itself may not allow).
+crypto::NameConstraints intermediate_name_constraints(const Config& config);
 
 }  // namespace sigil::cli

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -209,8 +210,18 @@ Result<std::string> KeySigner::to_pem(std::optional<std::string_view> passphrase
     if (passphrase->empty()) return make_error(Errc::invalid_argument, "empty passphrase");
     // OpenSSL's PEM password callback buffer is 1024 bytes: longer could be written, never read.
     if (passphrase->size() > 1024) return make_error(Errc::invalid_argument, "passphrase longer than 1024 bytes");
-    ok = PEM_write_bio_PKCS8PrivateKey(bio.get(), impl_->pkey.get(), EVP_aes_256_cbc(), passphrase->data(),
-                                       static_cast<int>(passphrase->size()), nullptr, nullptr);
+    // PEM_write_bio_PKCS8PrivateKey would take OpenSSL's default of 2,048 iterations: the PBES2
+    // parameters are built here instead (salt and IV random, 16 bytes each).
+    Pkcs8InfoPtr info(EVP_PKEY2PKCS8(impl_->pkey.get()));
+    if (!info) return make_error(Errc::crypto, "cannot encode private key: " + drain_openssl_errors());
+    X509AlgorPtr pbe(PKCS5_pbe2_set_iv_ex(EVP_aes_256_cbc(), kKeyEncryptionIterations, nullptr, 16, nullptr,
+                                          NID_hmacWithSHA256, nullptr));
+    if (!pbe) return make_error(Errc::crypto, "cannot set up key encryption: " + drain_openssl_errors());
+    X509SigPtr encrypted(PKCS8_set0_pbe_ex(passphrase->data(), static_cast<int>(passphrase->size()), info.get(),
+                                           pbe.get(), nullptr, nullptr));
+    if (!encrypted) return make_error(Errc::crypto, "cannot encrypt private key: " + drain_openssl_errors());
+    (void)pbe.release();  // owned by `encrypted` now
+    ok = PEM_write_bio_PKCS8(bio.get(), encrypted.get());
   } else {
     ok = PEM_write_bio_PKCS8PrivateKey(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
   }

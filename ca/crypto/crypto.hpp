@@ -17,6 +17,12 @@ Result<KeyType> parse_key_type(std::string_view name);  // "ec-p256", ..., "rsa-
 std::string_view to_string(KeyType t);
 inline constexpr std::string_view kKeyTypeNames = "ec-p256|ec-p384|ed25519|rsa-2048|rsa-3072|rsa-4096";
 
+// PBKDF2-HMAC-SHA256 iterations for an encrypted private key (the offline root's): OWASP's 2023
+// figure. Not scrypt: OpenSSL 3.0 caps scrypt at 32 MiB both when writing and when reading
+// PKCS#8, so the memory-hard N = 2^17, r = 8 (128 MiB) file could not be opened with the stock
+// `openssl pkey` in a recovery. Keys written with fewer iterations still load.
+inline constexpr int kKeyEncryptionIterations = 600000;
+
 // The only code that touches a private key. Thread-safe. A key file today, PKCS#11 later.
 class Signer {
  public:
@@ -35,7 +41,8 @@ class KeySigner final : public Signer {
                                                      std::optional<std::string_view> passphrase = std::nullopt);
   ~KeySigner() override;
 
-  // PKCS#8 PEM; with a passphrase, encrypted (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC).
+  // PKCS#8 PEM; with a passphrase, encrypted: PBES2 with PBKDF2-HMAC-SHA256 at
+  // kKeyEncryptionIterations, a random 16-byte salt, AES-256-CBC.
   Result<std::string> to_pem(std::optional<std::string_view> passphrase = std::nullopt) const;
 
   const PublicKey& public_key() const override { return public_key_; }

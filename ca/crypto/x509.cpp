@@ -541,6 +541,10 @@ Result<Bytes> encode_tbs(const CertificateSpec& s) {
   if (s.ocsp_no_check) {
     write_extension(w, oid::ocsp_no_check, false, build([](Writer& x) { x.null(); }));
   }
+  if (s.name_constraints) {
+    SIGIL_TRY(Bytes nc, encode_name_constraints(*s.name_constraints));
+    write_extension(w, oid::name_constraints, true, nc);
+  }
   w.end(exts);
   w.end(exts_wrap);
   w.end(tbs);

@@ -64,6 +64,14 @@ constexpr std::uint32_t digital_signature = 1u << 0, content_commitment = 1u << 
                         crl_sign = 1u << 6;
 }
 enum class Eku { server_auth, client_auth, ocsp_signing };
+
+// nameConstraints (RFC 5280 §4.2.1.10) as Sigil reads and writes them.
+struct NameConstraints {
+  std::vector<GeneralName> permitted;  // dns: suffix, ip: "10.0.0.0/8", email/uri: domain
+  std::vector<GeneralName> excluded;
+};
+// The extension value (name_constraints.cpp). IP subtrees are "addr/prefix" or a bare address.
+Result<Bytes> encode_name_constraints(const NameConstraints& nc);
 ByteView eku_oid(Eku e);
 
 // Everything that goes into a to-be-signed certificate.
@@ -87,6 +95,7 @@ struct CertificateSpec {
   std::vector<std::string> ocsp_urls;
   std::vector<std::string> ca_issuer_urls;
   bool ocsp_no_check = false;
+  std::optional<NameConstraints> name_constraints;  // critical (a name-constrained CA)
 };
 Result<Bytes> encode_tbs(const CertificateSpec& spec);
 
@@ -150,10 +159,6 @@ Result<std::vector<Bytes>> decode_ext_key_usage(ByteView v);        // OID conte
 Result<std::vector<GeneralName>> decode_general_names(ByteView v);  // SAN; unknown forms refused
 Result<Bytes> decode_subject_key_id(ByteView v);
 Result<Bytes> decode_authority_key_id(ByteView v);  // keyIdentifier only
-struct NameConstraints {
-  std::vector<GeneralName> permitted;  // dns: suffix, ip: "10.0.0.0/8", email/uri: domain
-  std::vector<GeneralName> excluded;
-};
 Result<NameConstraints> decode_name_constraints(ByteView v);
 // CRLDistributionPoints and FreshestCRL (same syntax): the fullName URIs of every distribution
 // point, in order. Other name forms are skipped; a distribution point naming none is refused.

@@ -66,6 +66,13 @@ Result<crypto::Certificate> sign_intermediate(const crypto::Signer& root_key, co
   spec.is_ca = true;
   spec.path_len = 0;
   spec.key_usage = crypto::ku::digital_signature | crypto::ku::key_cert_sign | crypto::ku::crl_sign;
+  // What the leaves below it are for (verifiers that nest EKUs stop a forged leaf for any other
+  // purpose). No OCSPSigning: a CA certificate carrying it is an authorized OCSP responder for
+  // its issuer, the root (the CA/B Forum's 2020 delegated-responder incident). The intermediate
+  // needs none to sign OCSP itself (RFC 6960 §4.2.2.2), and OpenSSL checks OCSPSigning on the
+  // delegated responder's own certificate only.
+  spec.ext_key_usage = {crypto::Eku::server_auth, crypto::Eku::client_auth};
+  spec.name_constraints = params.name_constraints;
   spec.subject_key_id = crypto::key_identifier(csr.public_key());
   auto root_ski = root.subject_key_id();
   if (!root_ski) return make_error(Errc::invalid_argument, "root.crt has no subjectKeyIdentifier");

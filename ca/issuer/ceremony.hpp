@@ -21,12 +21,16 @@ struct IntermediateParams {
   Seconds backdate{5 * 60};
   std::string crl_url;         // the root's CRL (CDP of the intermediate); "" for none
   std::string ca_issuers_url;  // where the root certificate is published; "" for none
+  // Written critical when present: what the intermediate may certify (see
+  // policy::name_constraints_for). Absent: unconstrained (`--no-name-constraints`).
+  std::optional<crypto::NameConstraints> name_constraints;
 };
 // The root's CRL and certificate URLs under a public base URL (what the public listener serves
 // at /crl/root.crl and /ca/root.crt), for an intermediate's CDP and AIA.
 IntermediateParams intermediate_params(const std::string& public_url, Seconds ttl = Seconds(5LL * 365 * 86400));
 // Verifies the CSR, checks the key policy, and signs a CA certificate with pathLenConstraint=0
-// whose subject is the CSR's. Validity is clamped inside the root's.
+// whose subject is the CSR's, EKU serverAuth + clientAuth, and the params' name constraints.
+// Validity is clamped inside the root's.
 Result<crypto::Certificate> sign_intermediate(const crypto::Signer& root_key, const crypto::Certificate& root,
                                               const crypto::Csr& csr, const IntermediateParams& params,
                                               const Clock& clock);

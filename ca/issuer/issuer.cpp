@@ -269,10 +269,12 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
   spec.serial = new_serial();
   spec.signature = ca.key->signature_algorithm();
   spec.issuer.assign(ca.cert.tbs().subject.begin(), ca.cert.tbs().subject.end());
-  // The CA builds the subject: the first DNS or IP name as CN (it fits in 64), else empty.
+  // The CA builds the subject: the first DNS name as CN (it fits in 64), else empty (the SAN is
+  // then critical). Never an IP: with no DNS SAN, OpenSSL checks a CN that looks like a host name
+  // (an IPv4 literal does) against the intermediate's dNSName constraints, and refuses the leaf.
   std::string cn;
   for (const auto& n : names)
-    if ((n.type == GeneralName::Type::dns || n.type == GeneralName::Type::ip) && n.value.size() <= 64) {
+    if (n.type == GeneralName::Type::dns && n.value.size() <= 64) {
       cn = n.value;
       break;
     }

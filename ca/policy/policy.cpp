@@ -245,6 +245,37 @@ Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralNa
   return {};
 }
 
+crypto::NameConstraints name_constraints_for(const IdentifierPolicy& p, const std::vector<std::string>& own_dns_names) {
+  crypto::NameConstraints nc;
+  auto permit = [&](Type t, std::string v) {
+    GeneralName g{t, std::move(v)};
+    if (std::find(nc.permitted.begin(), nc.permitted.end(), g) == nc.permitted.end()) nc.permitted.push_back(g);
+  };
+  // dNSName: a subtree covers the name and every name below it (§4.2.1.10), like a suffix.
+  for (const auto* list : {&p.dns_names, &p.dns_suffixes, &own_dns_names})
+    for (const auto& d : *list) permit(Type::dns, lower(d));
+  bool v4 = false, v6 = false;
+  for (const auto& r : p.ip_ranges) {
+    auto c = parse_cidr(r);
+    if (!c) continue;  // validate() refuses it before any certificate is made
+    (c->addr.size() == 4 ? v4 : v6) = true;
+    auto addr = crypto::ip_from_bytes(c->addr);
+    if (addr) permit(Type::ip, *addr + "/" + std::to_string(c->prefix));
+  }
+  if (!v4) nc.excluded.push_back({Type::ip, "0.0.0.0/0"});
+  if (!v6) nc.excluded.push_back({Type::ip, "::/0"});
+  // A URI constraint names the host: spiffe://td/... has host td.
+  permit(Type::uri, p.spiffe_trust_domain.empty() ? "invalid" : p.spiffe_trust_domain);
+  // rfc822Name: "d" is a mailbox at host d, ".d" one at any host below d (§4.2.1.10); the
+  // policy allows email at a suffix and below it.
+  for (const auto& d : p.dns_suffixes) {
+    permit(Type::email, lower(d));
+    permit(Type::email, "." + lower(d));
+  }
+  if (p.dns_suffixes.empty()) permit(Type::email, "invalid");
+  return nc;
+}
+
 Status check_key(const crypto::PublicKey& key) {
   switch (key.algorithm) {
     case crypto::KeyAlgorithm::ec_p256:

@@ -35,6 +35,15 @@ struct IdentifierPolicy {
 // Name constraints of the issuing CA (RFC 5280 §4.2.1.10), when it has them.
 Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralName& name);
 
+// The nameConstraints for an intermediate under `p`: it can certify what the policy allows plus
+// `own_dns_names` (the CA's own identities: its server names, the admin identity), nothing else.
+// A permitted subtree limits only its own name type, so a type the policy never allows is shut
+// explicitly: IP families without a range get an excluded 0.0.0.0/0 or ::/0; URIs (no SPIFFE
+// trust domain) and email (no domain) are permitted only under "invalid" (RFC 6761: never a
+// real host), as URI and rfc822Name constraints have no "everything" form to exclude.
+// Assumes p.validate() passed.
+crypto::NameConstraints name_constraints_for(const IdentifierPolicy& p, const std::vector<std::string>& own_dns_names);
+
 // RSA >= 2048 bits (<= 8192) with e = 65537; EC P-256/P-384; Ed25519.
 Status check_key(const crypto::PublicKey& key);
 

@@ -390,6 +390,80 @@ TEST_CASE("KeySigner PEM: a passphrase too long to read back is refused when wri
   CHECK(back.has_value());
 }
 
+// The PBES2 parameters of an "ENCRYPTED PRIVATE KEY" PEM, read by OpenSSL (not by Sigil).
+struct Pbes2Params {
+  int kdf = 0, prf = 0, cipher = 0;
+  long iterations = 0;
+  int salt_len = 0;
+};
+Pbes2Params pbes2_params_of(const std::string& pem) {
+  Pbes2Params out;
+  test::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  test::Ptr<X509_SIG, X509_SIG_free> p8(PEM_read_bio_PKCS8(bio.get(), nullptr, nullptr, nullptr));
+  REQUIRE(p8);
+  const X509_ALGOR* alg = nullptr;
+  X509_SIG_get0(p8.get(), &alg, nullptr);
+  const ASN1_OBJECT* obj = nullptr;
+  const void* param = nullptr;
+  int ptype = 0;
+  X509_ALGOR_get0(&obj, &ptype, &param, alg);
+  REQUIRE(OBJ_obj2nid(obj) == NID_pbes2);
+  test::Ptr<PBE2PARAM, PBE2PARAM_free> pbe2(
+      static_cast<PBE2PARAM*>(ASN1_item_unpack(static_cast<const ASN1_STRING*>(param), ASN1_ITEM_rptr(PBE2PARAM))));
+  REQUIRE(pbe2);
+  out.kdf = OBJ_obj2nid(pbe2->keyfunc->algorithm);
+  out.cipher = OBJ_obj2nid(pbe2->encryption->algorithm);
+  if (out.kdf != NID_id_pbkdf2) return out;
+  test::Ptr<PBKDF2PARAM, PBKDF2PARAM_free> kdf(
+      static_cast<PBKDF2PARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)));
+  REQUIRE(kdf);
+  out.prf = kdf->prf ? OBJ_obj2nid(kdf->prf->algorithm) : NID_hmacWithSHA1;  // absent means HMAC-SHA1
+  out.iterations = ASN1_INTEGER_get(kdf->iter);
+  if (kdf->salt->type == V_ASN1_OCTET_STRING) out.salt_len = kdf->salt->value.octet_string->length;
+  return out;
+}
+
+TEST_CASE("KeySigner PEM with a passphrase: PBKDF2-HMAC-SHA256 with at least 600,000 iterations") {
+  // Issue 11 item 14: OpenSSL's default (2,048 iterations) costs an attacker ~300x less per guess.
+  auto pem = cached_key(KeyType::ec_p256).to_pem("twelve-chars");
+  REQUIRE(pem.has_value());
+  const Pbes2Params p = pbes2_params_of(*pem);
+  CHECK(p.kdf == NID_id_pbkdf2);
+  CHECK(p.prf == NID_hmacWithSHA256);
+  CHECK(p.cipher == NID_aes_256_cbc);
+  CHECK(p.iterations >= 600000);
+  CHECK(p.iterations == kKeyEncryptionIterations);
+  CHECK(p.salt_len >= 16);
+  // A fresh salt each time: the same key and passphrase never give the same file.
+  auto again = cached_key(KeyType::ec_p256).to_pem("twelve-chars");
+  REQUIRE(again.has_value());
+  CHECK(*again != *pem);
+}
+
+TEST_CASE("KeySigner::from_pem still opens keys encrypted with OpenSSL's old default (PBKDF2, 2,048 iterations)") {
+  // Root keys written before the stronger KDF must load, so `sigil root change-passphrase` can upgrade them.
+  auto k = test::keygen("EC", "P-256");
+  test::BioPtr bio(BIO_new(BIO_s_mem()));
+  const std::string pass = "old-pass";
+  REQUIRE(PEM_write_bio_PKCS8PrivateKey(bio.get(), k.get(), EVP_aes_256_cbc(), pass.data(),
+                                        static_cast<int>(pass.size()), nullptr, nullptr) == 1);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  const std::string legacy(data, static_cast<std::size_t>(n));
+  CHECK(pbes2_params_of(legacy).iterations == 2048);
+  auto s = KeySigner::from_pem(legacy, pass);
+  REQUIRE(s.has_value());
+  CHECK((*s)->public_key().spki == test::spki_of(k.get()));
+  // ... and re-encrypting it (what change-passphrase does) gives the strong parameters, same key.
+  auto upgraded = (*s)->to_pem("a-new-passphrase");
+  REQUIRE(upgraded.has_value());
+  CHECK(pbes2_params_of(*upgraded).iterations == kKeyEncryptionIterations);
+  auto back = KeySigner::from_pem(*upgraded, "a-new-passphrase");
+  REQUIRE(back.has_value());
+  CHECK((*back)->public_key().spki == test::spki_of(k.get()));
+  CHECK(KeySigner::from_pem(*upgraded, pass).error().code == Errc::unauthorized);
+}
+
 TEST_CASE("KeySigner::from_pem reads keys OpenSSL wrote in other PEM forms and refuses junk") {
   auto k = test::keygen("EC", "P-256");
   test::BioPtr bio(BIO_new(BIO_s_mem()));
@@ -644,6 +718,61 @@ TEST_CASE("decode_name_constraints reads DNS, IP, email and URI subtrees") {
   w.end(p);
   w.end(m);
   CHECK_FALSE(decode_name_constraints(w.bytes()).has_value());
+}
+
+TEST_CASE("encode_name_constraints: byte for byte what OpenSSL encodes, and it reads back") {
+  NameConstraints nc;
+  // A range written with host bits is masked: 10.1.2.3/8 is 10.0.0.0/255.0.0.0 on the wire.
+  nc.permitted = {{GN::dns, "corp.test"},
+                  {GN::ip, "10.1.2.3/8"},
+                  {GN::ip, "fd00::1"},
+                  {GN::uri, "td.test"},
+                  {GN::email, ".corp.test"}};
+  nc.excluded = {{GN::ip, "0.0.0.0/0"}, {GN::ip, "::/0"}};
+  auto v = encode_name_constraints(nc);
+  REQUIRE_MESSAGE(v.has_value(), (v ? "" : v.error().detail));
+  const Bytes want = test::openssl_extension_value(
+      NID_name_constraints,
+      "permitted;DNS:corp.test,permitted;IP:10.0.0.0/255.0.0.0,"
+      "permitted;IP:fd00::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,permitted;URI:td.test,permitted;email:.corp.test,"
+      "excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::");
+  CHECK(to_hex(*v) == to_hex(want));
+  auto back = decode_name_constraints(*v);
+  REQUIRE(back.has_value());
+  const std::vector<GeneralName> permitted = {{GN::dns, "corp.test"},
+                                              {GN::ip, "10.0.0.0/8"},
+                                              {GN::ip, "fd00::1/128"},
+                                              {GN::uri, "td.test"},
+                                              {GN::email, ".corp.test"}};
+  CHECK(back->permitted == permitted);
+  CHECK(back->excluded == std::vector<GeneralName>{{GN::ip, "0.0.0.0/0"}, {GN::ip, "::/0"}});
+
+  // RFC 5280: at least one of the two lists; IA5String names; a real range.
+  CHECK(encode_name_constraints({}).error().code == Errc::invalid_argument);
+  CHECK(encode_name_constraints({{{GN::dns, "bücher.test"}}, {}}).error().code == Errc::invalid_argument);
+  for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::/129", "10.0.0.0/8x"}) {
+    CAPTURE(bad);
+    CHECK(encode_name_constraints({{{GN::ip, bad}}, {}}).error().code == Errc::invalid_argument);
+  }
+}
+
+TEST_CASE("encode_tbs writes nameConstraints critical, and OpenSSL reads the certificate") {
+  const KeySigner& key = cached_key(KeyType::ec_p256);
+  CertificateSpec spec = test::ca_spec(key, "Constrained");
+  spec.name_constraints = NameConstraints{{{GN::dns, "corp.test"}}, {{GN::ip, "0.0.0.0/0"}}};
+  crypto::Certificate c = test::parse_cert(test::sign_spec(spec, key));
+  const Extension* e = c.tbs().find(oid::name_constraints);
+  REQUIRE(e != nullptr);
+  CHECK(e->critical);
+  auto x = test::x509_from_der(c.der());
+  CHECK(test::ext_critical(x.get(), NID_name_constraints) == 1);
+  test::Ptr<NAME_CONSTRAINTS, NAME_CONSTRAINTS_free> nc(
+      static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(x.get(), NID_name_constraints, nullptr, nullptr)));
+  REQUIRE(nc);
+  REQUIRE(sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) == 1);
+  CHECK(sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, 0)->base->type == GEN_DNS);
+  REQUIRE(sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) == 1);
+  CHECK(sk_GENERAL_SUBTREE_value(nc->excludedSubtrees, 0)->base->type == GEN_IPADD);
 }
 
 TEST_CASE("decode_general_names refuses forms Sigil cannot check") {

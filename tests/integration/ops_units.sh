@@ -212,6 +212,12 @@ check "init a CA home" sigil --home "$H" init --root-dir "$WORK/root" --allow-do
 cp "$H/sigil.json" "$WORK/init.json"   # every key the parser knows, as init writes them
 cp "$OPS/examples/sigil.json" "$H/sigil.json"
 check "list loads it" sigil --home "$H" list
+# init's intermediate is name-constrained to init's flags: a new one for the example's policy
+# (ops/README.md section 2, step 3).
+check "intermediate csr" sigil --home "$H" intermediate csr
+check "root sign-intermediate --config (the example's policy)" sigil root sign-intermediate --root-dir "$WORK/root" \
+  --csr "$H/ca/pending/intermediate.csr" --out "$WORK/inter.crt" --config "$H/sigil.json"
+check "intermediate install" sigil --home "$H" intermediate install --cert "$WORK/inter.crt"
 check "acme eab list loads it" sigil --home "$H" acme eab list
 check "issue under its policy (a svc name, the 7d server default)" \
   sigil --home "$H" issue --name app1.svc.corp.example --key-out "$WORK/app1.key" --out "$WORK/app1.pem"

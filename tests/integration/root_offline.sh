@@ -328,4 +328,85 @@ check "the new intermediate still passes -crl_check" \
 check "the root goes away again" root_away
 offline "the online CA keeps working after the root ceremony" sigil --home "$H" list --status valid
 
+section "the root key at rest (issue 11 item 14): PBKDF2-HMAC-SHA256, 600,000 iterations; change-passphrase"
+# kdf_of FILE: "KDF PRF CIPHER ITERATIONS" of an encrypted PKCS#8 PEM, as openssl asn1parse reads it.
+kdf_of() {
+  local a iter
+  a="$(openssl asn1parse -in "$1" 2>/dev/null)" || { echo "unparseable"; return 0; }
+  iter="$(grep -A3 ':PBKDF2' <<<"$a" | grep -m1 'INTEGER' | sed 's/.*://')"
+  echo "$(grep -m1 -o ':PBKDF2\|:scrypt' <<<"$a" | tr -d :) $(grep -m1 -o 'hmacWith[A-Z0-9]*' <<<"$a") \
+$(grep -m1 -o 'aes-[0-9]*-cbc' <<<"$a") $((16#${iter:-0}))"
+}
+pubkey_of_key() { openssl pkey -in "$1" -passin "file:$2" -pubout 2>/dev/null || echo none; }
+check "the root comes back" root_back
+expect_eq "root.key from init: PBES2 with PBKDF2-HMAC-SHA256 at 600,000 iterations, AES-256-CBC" \
+  "$(kdf_of "$R/root.key")" "PBKDF2 hmacWithSHA256 aes-256-cbc 600000"
+check "root.key opens with the stock openssl and matches root.crt" bash -c \
+  "[[ \"\$(openssl pkey -in '$R/root.key' -passin file:'$PASS_FILE' -pubout)\" == \"\$(openssl x509 -in '$ROOT' -noout -pubkey)\" ]]"
+
+printf 'eleven-char\n' >"$WORK/pass11"
+rc=0
+sigil --home "$WORK/h11" init --root-dir "$WORK/r11" --root-passphrase-file "$WORK/pass11" >/dev/null \
+  2>"$WORK/init11.err" || rc=$?
+expect_eq "init with an 11-character passphrase: exit 3, one line on stderr" "$rc $(wc -l <"$WORK/init11.err")" "3 1"
+if grep -q 'at least 12 characters' "$WORK/init11.err"; then pass "... saying it needs at least 12 characters"
+else fail "... saying it needs at least 12 characters" "$(cat "$WORK/init11.err")"; fi
+[[ ! -e "$WORK/h11" && ! -e "$WORK/r11" ]] && pass "... and creates neither directory" \
+  || fail "... and creates neither directory"
+
+# A root key from before: OpenSSL's default PBKDF2 (2,048 iterations) under an 8-character passphrase.
+printf 'old-pass\n' >"$WORK/old-pass"
+openssl pkey -in "$R/root.key" -passin "file:$PASS_FILE" 2>/dev/null |
+  openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter 2048 -passout "file:$WORK/old-pass" \
+    -out "$WORK/legacy.key" 2>/dev/null
+cp "$WORK/legacy.key" "$R/root.key"
+chmod 600 "$R/root.key"
+expect_eq "the legacy root key: 2,048 iterations" "$(kdf_of "$R/root.key")" "PBKDF2 hmacWithSHA256 aes-256-cbc 2048"
+check "a legacy root key (2,048 iterations, 8-character passphrase) still opens: root crl" \
+  sigil root crl --root-dir "$R" --root-passphrase-file "$WORK/old-pass" --out "$WORK/legacy.crl"
+
+key_before="$(sha256sum <"$R/root.key")"
+files_before="$(ls -A "$R" | sort | tr '\n' ' ')"
+printf 'eleven-char\n' >"$WORK/new11"
+rc=0
+sigil root change-passphrase --root-dir "$R" --root-passphrase-file "$WORK/old-pass" \
+  --new-passphrase-file "$WORK/new11" >/dev/null 2>"$WORK/ch11.err" || rc=$?
+expect_eq "change-passphrase to 11 characters: exit 3, one line" "$rc $(wc -l <"$WORK/ch11.err")" "3 1"
+expect_eq "... root.key unchanged" "$(sha256sum <"$R/root.key")" "$key_before"
+printf 'twelve-chars\n' >"$WORK/new12"
+rc=0
+sigil root change-passphrase --root-dir "$R" --root-passphrase-file "$WORK/new12" \
+  --new-passphrase-file "$WORK/new12" >/dev/null 2>"$WORK/chwrong.err" || rc=$?
+expect_eq "change-passphrase with a wrong current passphrase: exit 5, one line" \
+  "$rc $(wc -l <"$WORK/chwrong.err")" "5 1"
+expect_eq "... root.key unchanged" "$(sha256sum <"$R/root.key")" "$key_before"
+
+inode_before="$(stat -c %i "$R/root.key")"
+check "change-passphrase (8-character legacy -> 12 characters)" sigil root change-passphrase --root-dir "$R" \
+  --root-passphrase-file "$WORK/old-pass" --new-passphrase-file "$WORK/new12"
+expect_eq "root.key re-encrypted: PBKDF2-HMAC-SHA256 at 600,000 iterations" \
+  "$(kdf_of "$R/root.key")" "PBKDF2 hmacWithSHA256 aes-256-cbc 600000"
+expect_eq "root.key is mode 0600" "$(mode_of "$R/root.key")" 600
+if [[ "$(stat -c %i "$R/root.key")" != "$inode_before" ]]; then pass "root.key was replaced by a rename (new inode)"
+else fail "root.key was replaced by a rename (new inode)"; fi
+expect_eq "no stray file left in the root directory" "$(ls -A "$R" | sort | tr '\n' ' ')" "$files_before"
+expect_eq "the key itself is unchanged: same public key as root.crt" \
+  "$(pubkey_of_key "$R/root.key" "$WORK/new12")" "$(openssl x509 -in "$ROOT" -noout -pubkey)"
+expect_fail "the old passphrase no longer opens root.key (openssl)" \
+  openssl pkey -in "$R/root.key" -passin "file:$WORK/old-pass" -noout
+expect_fail_with "the old passphrase no longer opens root.key (sigil root crl)" 'passphrase' \
+  sigil root crl --root-dir "$R" --root-passphrase-file "$WORK/old-pass" --out "$WORK/x.crl"
+check "the new passphrase does (sigil root crl)" \
+  sigil root crl --root-dir "$R" --root-passphrase-file "$WORK/new12" --out "$WORK/new.crl"
+check "... and root crl's CRL verifies against the root" bash -c \
+  "openssl crl -in '$WORK/new.crl' -CAfile '$ROOT' -noout 2>&1 | grep -q 'verify OK'"
+check "change-passphrase through the environment (SIGIL_ROOT_PASSPHRASE, SIGIL_ROOT_NEW_PASSPHRASE)" \
+  env SIGIL_ROOT_PASSPHRASE=twelve-chars SIGIL_ROOT_NEW_PASSPHRASE=integration-root-passphrase \
+  "$SIGIL" root change-passphrase --root-dir "$R"
+if grep -rqs -- 'PRIVATE KEY-----' "$OUT" "$ERR"; then fail "change-passphrase prints no key"
+else pass "change-passphrase prints no key"; fi
+check "... the original passphrase opens it again" \
+  sigil root crl --root-dir "$R" --root-passphrase-file "$PASS_FILE" --out "$WORK/back.crl"
+check "the root goes away again" root_away
+
 finish

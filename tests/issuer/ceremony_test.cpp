@@ -238,4 +238,108 @@ TEST_CASE("an intermediate with nameConstraints: Sigil and OpenSSL agree on what
   }
 }
 
+// A leaf signed with `key` under `ca`, outside Sigil's Issuer: what a thief of the intermediate's
+// key could make. `cn` goes into the subject; `sans` may be empty.
+Bytes forge_leaf(const crypto::Signer& key, const crypto::Certificate& ca, const std::string& cn,
+                 const std::vector<GeneralName>& sans, const Clock& clock) {
+  crypto::CertificateSpec spec;
+  spec.serial = issuer::new_serial();
+  spec.signature = key.signature_algorithm();
+  spec.issuer.assign(ca.tbs().subject.begin(), ca.tbs().subject.end());
+  spec.subject = crypto::encode_name(cn);
+  spec.not_before = clock.now() - Seconds(60);
+  spec.not_after = clock.now() + Seconds(86400);
+  spec.spki = cached_key(KeyType::ec_p256, 7).public_key().spki;
+  spec.key_usage = crypto::ku::digital_signature;
+  spec.ext_key_usage = {crypto::Eku::server_auth, crypto::Eku::client_auth};
+  spec.subject_key_id = crypto::key_identifier(cached_key(KeyType::ec_p256, 7).public_key());
+  spec.authority_key_id = ca.subject_key_id().value();
+  spec.sans = sans;
+  auto tbs = crypto::encode_tbs(spec);
+  REQUIRE_MESSAGE(tbs.has_value(), (tbs ? "" : tbs.error().detail));
+  return sign_tbs(*tbs, key);
+}
+
+TEST_CASE(
+    "sign_intermediate with the policy's name constraints: forged leaves outside it fail OpenSSL's path "
+    "validation") {
+  FakeClock clock(t0());
+  const crypto::KeySigner& root_key = cached_key(KeyType::ec_p384, 300);
+  const crypto::KeySigner& int_key = cached_key(KeyType::ec_p256, 301);
+  crypto::Certificate root = root_for(root_key, clock);
+  const policy::IdentifierPolicy pol = test_identifier_policy();  // example.internal, 10/8, fd00::/8, spiffe
+  issuer::IntermediateParams p;
+  p.name_constraints = policy::name_constraints_for(pol, {"localhost", "sigil-admin"});
+  auto inter = issuer::sign_intermediate(root_key, root, intermediate_csr(int_key), p, clock);
+  REQUIRE_MESSAGE(inter.has_value(), (inter ? "" : inter.error().detail));
+  auto ix = x509_from_der(inter->der());
+  CHECK(ext_critical(ix.get(), NID_name_constraints) == 1);
+  // EKU serverAuth + clientAuth, and no OCSPSigning (that would make it a responder for the root).
+  CHECK(X509_get_extended_key_usage(ix.get()) == (XKU_SSL_SERVER | XKU_SSL_CLIENT));
+  const TimePoint now = clock.now();
+  auto verify = [&](const std::string& cn, const std::vector<GeneralName>& sans) {
+    return openssl_verify_chain(forge_leaf(int_key, *inter, cn, sans, clock), inter->der(), root.der(), now, 0);
+  };
+  struct Case {
+    std::string cn;
+    std::vector<GeneralName> sans;
+  };
+  for (const Case& c : std::vector<Case>{{"", {{GN::dns, "www.example.com"}}},
+                                         {"www.example.com", {}},  // CN only: OpenSSL checks it as a DNS name
+                                         {"", {{GN::dns, "a.example.internal"}, {GN::dns, "www.example.com"}}},
+                                         {"", {{GN::dns, "example.internal.evil.com"}}},
+                                         {"", {{GN::ip, "8.8.8.8"}}},
+                                         {"", {{GN::ip, "2001:db8::1"}}},
+                                         {"", {{GN::uri, "spiffe://evil.example/ns/a"}}},
+                                         {"", {{GN::email, "ceo@example.com"}}}}) {
+    const std::string what = c.cn + " " + (c.sans.empty() ? "" : crypto::to_string(c.sans.back()));
+    CAPTURE(what);
+    const int rc = verify(c.cn, c.sans);
+    CHECK((rc == X509_V_ERR_PERMITTED_VIOLATION || rc == X509_V_ERR_EXCLUDED_VIOLATION));
+  }
+  for (const Case& c : std::vector<Case>{{"a.example.internal", {{GN::dns, "a.example.internal"}}},
+                                         {"", {{GN::dns, "*.svc.example.internal"}}},
+                                         {"", {{GN::dns, "localhost"}}},
+                                         {"", {{GN::dns, "sigil-admin"}}},
+                                         {"", {{GN::ip, "10.1.2.3"}, {GN::ip, "fd00::5"}}},
+                                         {"", {{GN::uri, "spiffe://example.internal/ns/a"}}},
+                                         {"", {{GN::email, "ops@example.internal"}}},
+                                         {"", {{GN::email, "ops@mail.example.internal"}}}}) {
+    const std::string what = c.cn + " " + crypto::to_string(c.sans.back());
+    CAPTURE(what);
+    CHECK(verify(c.cn, c.sans) == X509_V_OK);
+  }
+
+  // Sigil's own issuer under it: leaves, the delegated OCSP responder (OCSPSigning in its own
+  // certificate, under an intermediate whose EKU lacks it) and an IP-only leaf all verify.
+  TestCa ca;  // for its database
+  auto is = issuer::Issuer::create(int_key, copy_of(*inter), pol, policy::Profiles::defaults(), ca.opts.options, clock,
+                                   *ca.db);
+  REQUIRE_MESSAGE(is.has_value(), (is ? "" : is.error().detail));
+  const crypto::KeySigner& k = cached_key(KeyType::ec_p256, 7);
+  for (const auto& sans :
+       std::vector<std::vector<GeneralName>>{{{GN::dns, "b.example.internal"}}, {{GN::ip, "10.9.8.7"}}}) {
+    const std::string n = crypto::to_string(sans[0]);
+    CAPTURE(n);
+    auto prepared = (*is)->prepare({csr_pem(k, "", sans), "server", std::nullopt, "t"});
+    REQUIRE_MESSAGE(prepared.has_value(), (prepared ? "" : prepared.error().detail));
+    auto issued = (*is)->issue(std::move(*prepared));
+    REQUIRE(issued.has_value());
+    CHECK(openssl_verify_chain(issued->der, inter->der(), root.der(), now, X509_PURPOSE_SSL_SERVER) == X509_V_OK);
+  }
+  auto responder = (*is)->prepare_ocsp_responder(k.public_key(), Seconds(86400), "t", nullptr);
+  REQUIRE_MESSAGE(responder.has_value(), (responder ? "" : responder.error().detail));
+  auto rcert = (*is)->issue(std::move(*responder));
+  REQUIRE(rcert.has_value());
+  CHECK(openssl_verify_chain(rcert->der, inter->der(), root.der(), now, X509_PURPOSE_OCSP_HELPER) == X509_V_OK);
+
+  // The opt-out: no extension, and the same forgery verifies (what the constraints prevent).
+  issuer::IntermediateParams free_params;
+  auto free = issuer::sign_intermediate(root_key, root, intermediate_csr(int_key), free_params, clock);
+  REQUIRE(free.has_value());
+  CHECK(free->tbs().find(oid::name_constraints) == nullptr);
+  CHECK(openssl_verify_chain(forge_leaf(int_key, *free, "", {{GN::dns, "www.example.com"}}, clock), free->der(),
+                             root.der(), now, 0) == X509_V_OK);
+}
+
 }  // namespace
