@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the parsers that see untrusted bytes (CSR, certificate, PEM, DER, text codecs) with
+# Fuzzes the parsers that see untrusted bytes (CSR, certificate, PEM, DER, text codecs, OCSP,
+# JWS/JWK, HTTP requests + the router, sigil.json, DNS responses in the validator) with
 # libFuzzer under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero if any harness
 # finds a crash, a leak, a timeout, undefined behaviour or a broken round-trip property.
 #
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build/fuzz}
 cxx=${FUZZ_CXX:-clang++}
-harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp jws"}
+harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp jws http config dns"}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -70,6 +71,9 @@ EOF
       2>/dev/null || true
   done
 fi
+
+# sigil.json as shipped.
+cp ops/examples/sigil.json "$seeds/config/ops-example.json"
 
 # ACME requests as a client sends them: JWS with jwk and kid, JWKs of each key type.
 mkdir -p "$seeds/jws"

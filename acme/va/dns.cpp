@@ -13,24 +13,10 @@
 namespace sigil::acme::va::internal {
 namespace {
 
-constexpr int kClassIn = 1;
-constexpr int kTypeA = 1, kTypeCname = 5, kTypeTxt = 16, kTypeAaaa = 28;
-constexpr int kMaxCnames = 8;
+using namespace dns;
+
 constexpr int kPerTryTimeoutMs = 1000;  // c-ares doubles it on each retry round
 constexpr int kTries = 3;
-
-std::string type_name(int type) {
-  switch (type) {
-    case kTypeA:
-      return "A";
-    case kTypeAaaa:
-      return "AAAA";
-    case kTypeTxt:
-      return "TXT";
-    default:
-      return "CNAME";
-  }
-}
 
 // One query's answer as c-ares delivered it.
 struct Answer {
@@ -42,80 +28,6 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
   auto* a = static_cast<Answer*>(arg);
   a->status = status;
   if (abuf && alen > 0) a->message.assign(abuf, abuf + alen);
-}
-
-struct Record {
-  std::string name;  // lower case, no trailing dot
-  int type = 0;
-  Bytes rdata;
-  std::string target;  // CNAME only
-};
-
-struct Message {
-  int rcode = 0;
-  std::vector<Record> answers;  // class IN only
-};
-
-int be16(const Bytes& m, std::size_t off) { return (m[off] << 8) | m[off + 1]; }
-
-// A possibly compressed name at `off` (c-ares checks bounds and pointer loops); `off` moves
-// past it.
-std::optional<std::string> read_name(const Bytes& m, std::size_t& off) {
-  if (off >= m.size()) return std::nullopt;
-  char* s = nullptr;
-  long len = 0;
-  if (ares_expand_name(m.data() + off, m.data(), static_cast<int>(m.size()), &s, &len) != ARES_SUCCESS)
-    return std::nullopt;
-  std::string name = lower(s);
-  ares_free_string(s);
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  off += static_cast<std::size_t>(len);
-  return name;
-}
-
-std::optional<Message> parse_message(const Bytes& m) {
-  if (m.size() < 12) return std::nullopt;
-  Message msg;
-  msg.rcode = m[3] & 0x0f;
-  const int questions = be16(m, 4), answers = be16(m, 6);
-  std::size_t off = 12;
-  for (int i = 0; i < questions; ++i) {
-    if (!read_name(m, off) || off + 4 > m.size()) return std::nullopt;
-    off += 4;
-  }
-  for (int i = 0; i < answers; ++i) {
-    auto name = read_name(m, off);
-    if (!name || off + 10 > m.size()) return std::nullopt;
-    Record r;
-    r.name = std::move(*name);
-    r.type = be16(m, off);
-    const int rclass = be16(m, off + 2);
-    const auto rdlen = static_cast<std::size_t>(be16(m, off + 8));
-    off += 10;
-    if (off + rdlen > m.size()) return std::nullopt;
-    r.rdata.assign(m.begin() + static_cast<std::ptrdiff_t>(off), m.begin() + static_cast<std::ptrdiff_t>(off + rdlen));
-    if (r.type == kTypeCname) {
-      std::size_t t = off;
-      auto target = read_name(m, t);
-      if (!target || t > off + rdlen) return std::nullopt;
-      r.target = std::move(*target);
-    }
-    off += rdlen;
-    if (rclass == kClassIn) msg.answers.push_back(std::move(r));
-  }
-  return msg;
-}
-
-// A TXT record's character-strings, joined (RFC 8555 §8.4 compares the whole value).
-std::optional<std::string> txt_value(const Bytes& rdata) {
-  std::string out;
-  for (std::size_t i = 0; i < rdata.size();) {
-    const std::size_t len = rdata[i];
-    if (i + 1 + len > rdata.size()) return std::nullopt;
-    out.append(reinterpret_cast<const char*>(rdata.data()) + i + 1, len);
-    i += 1 + len;
-  }
-  return out;
 }
 
 std::optional<Problem> transport_problem(const Answer& a, int type, const std::string& name) {
@@ -140,12 +52,6 @@ std::optional<Problem> transport_problem(const Answer& a, int type, const std::s
       return Problem{"dns", std::string("DNS problem: ") + ares_strerror(a.status) + what};
   }
 }
-
-// The records of one type at the end of a name's CNAME chain.
-struct RRset {
-  std::vector<Bytes> rdata;
-  bool nxdomain = false;
-};
 
 }  // namespace
 
@@ -219,21 +125,9 @@ struct Resolver::Impl {
       const auto msg = parse_message(answer.message);
       if (!msg)
         return Problem{"dns", "DNS problem: malformed response looking up " + type_name(type) + " for " + current};
-      for (;;) {
-        RRset set;
-        for (const auto& r : msg->answers)
-          if (r.name == current && r.type == type) set.rdata.push_back(r.rdata);
-        if (!set.rdata.empty()) return set;
-        const auto cname = std::find_if(msg->answers.begin(), msg->answers.end(),
-                                        [&](const Record& r) { return r.name == current && r.type == kTypeCname; });
-        if (cname == msg->answers.end()) break;
-        if (++cnames > kMaxCnames)
-          return Problem{"dns", "DNS problem: too many CNAMEs looking up " + type_name(type) + " for " + name};
-        if (std::find(seen.begin(), seen.end(), cname->target) != seen.end())
-          return Problem{"dns", "DNS problem: CNAME loop looking up " + type_name(type) + " for " + name};
-        current = cname->target;
-        seen.push_back(current);
-      }
+      auto set = follow(*msg, current, type, name, seen, cnames);
+      if (!set) return set.problem();
+      if (!set->rdata.empty()) return *set;
       if (current == asked) {
         RRset none;
         none.nxdomain = msg->rcode == 3;

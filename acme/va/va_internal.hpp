@@ -84,6 +84,41 @@ class Resolver {
   std::unique_ptr<Impl> impl_;
 };
 
+// DNS answers as c-ares delivers them (dns_message.cpp): the bytes come from whatever DNS server
+// answered, so this is what tests/fuzz/fuzz_dns.cpp drives.
+namespace dns {
+inline constexpr int kClassIn = 1;
+inline constexpr int kTypeA = 1, kTypeCname = 5, kTypeTxt = 16, kTypeAaaa = 28;
+inline constexpr int kMaxCnames = 8;
+
+struct Record {
+  std::string name;  // lower case, no trailing dot
+  int type = 0;
+  Bytes rdata;
+  std::string target;  // CNAME only
+};
+struct Message {
+  int rcode = 0;
+  std::vector<Record> answers;  // class IN only
+};
+// The records of one type at the end of a name's CNAME chain.
+struct RRset {
+  std::vector<Bytes> rdata;
+  bool nxdomain = false;
+};
+
+std::string type_name(int type);  // "A", "AAAA", "TXT", "CNAME"
+// Header and answer section; nullopt when malformed (truncated, bad names, short records).
+std::optional<Message> parse_message(const Bytes& message);
+// A TXT record's character-strings, joined (RFC 8555 §8.4 compares the whole value).
+std::optional<std::string> txt_value(const Bytes& rdata);
+// The records of `type` for `current`, following the CNAMEs inside `msg` (at most kMaxCnames
+// over the whole lookup, counted in `cnames`; a name already in `seen` is a loop). Empty when
+// the chain leaves the message: `current` is then where it ended, to be asked next.
+Checked<RRset> follow(const Message& msg, std::string& current, int type, const std::string& name,
+                      std::vector<std::string>& seen, int& cnames);
+}  // namespace dns
+
 // What one validation works with.
 struct Context {
   const Settings& settings;

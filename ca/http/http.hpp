@@ -156,4 +156,18 @@ class Server {
 
 std::string percent_decode(std::string_view s, bool plus_is_space);
 
+// How a listener turns bytes into a Request (parse_request.cpp), shared by the sessions and the
+// fuzzer: target -> path + decoded query; header names lower-cased.
+void set_target(Request& req, std::string_view target);
+void add_header(Request& req, std::string_view name, std::string_view value);
+
+// One request parsed from the front of `bytes` under `limits`, as a listener parses it.
+struct ParsedRequest {
+  std::optional<Request> request;  // a whole request was there
+  int status = 0;                  // else the listener's answer: 400, 413, 431; 0: incomplete
+  std::size_t consumed = 0;        // bytes used; a pipelined next request starts here
+  bool keep_alive = false;
+};
+ParsedRequest parse_request(std::string_view bytes, const Limits& limits);
+
 }  // namespace sigil::http

@@ -500,26 +500,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     keep_alive_ = msg.keep_alive();
     auto req = std::make_shared<Request>();
     req->method = std::string(msg.method_string());
-    req->target = std::string(msg.target());
-    const auto q = req->target.find('?');
-    req->path = req->target.substr(0, q);
-    if (q != std::string::npos) {
-      std::string_view qs = std::string_view(req->target).substr(q + 1);
-      while (!qs.empty()) {
-        const auto amp = qs.find('&');
-        const std::string_view kv = qs.substr(0, amp);
-        const auto eq = kv.find('=');
-        req->query[percent_decode(kv.substr(0, eq), true)] =
-            eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), true);
-        if (amp == std::string_view::npos) break;
-        qs = qs.substr(amp + 1);
-      }
-    }
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      req->headers.emplace_back(std::move(name), std::string(f.value()));
-    }
+    set_target(*req, msg.target());
+    for (const auto& f : msg) add_header(*req, f.name_string(), f.value());
     req->body = std::move(msg.body());
     req->remote_address = remote_;
     req->listener = listener_->config.name;

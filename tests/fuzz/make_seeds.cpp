@@ -1,6 +1,7 @@
 // Writes a seed corpus for the harnesses, made at run time with Sigil's own encoders (nothing
 // checked in): CSRs, certificates and CRLs of every key type, as DER and as PEM.
-// Usage: fuzz_seeds OUT_DIR  (creates OUT_DIR/{csr,certificate,pem,der,text}/)
+// Usage: fuzz_seeds OUT_DIR  (creates OUT_DIR/{csr,certificate,pem,der,text,http,config,dns}/)
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* d : {"csr", "certificate", "pem", "der", "text"}) fs::create_directories(out / d);
+  for (const char* d : {"csr", "certificate", "pem", "der", "text", "http", "config", "dns"})
+    fs::create_directories(out / d);
   const TimePoint now = from_unix(1893456000);  // 2030-01-01, fixed: seeds are reproducible in shape
 
   for (KeyType t : {KeyType::ec_p256, KeyType::ec_p384, KeyType::ed25519, KeyType::rsa_2048}) {
@@ -144,6 +146,54 @@ int main(int argc, char** argv) {
   put(out / "text", "duration.txt", std::string("1y2w3d4h5m6s"));
   put(out / "text", "time.txt", std::string("2049-12-31T23:59:59Z"));
   put(out / "text", "http-date.txt", std::string("Sun, 06 Nov 1994 08:49:37 GMT"));
+  // Seeds for fuzz_http: requests as clients send them, one pipelined pair, a chunked body.
+  put(out / "http", "get-health.txt", std::string("GET /health HTTP/1.1\r\nHost: ca\r\n\r\n"));
+  put(out / "http", "get-cert.txt",
+      std::string("GET /api/v1/certificates/0a1b2c?x=1&y=%41+b HTTP/1.1\r\nHost: ca\r\nAccept: */*\r\n\r\n"));
+  put(out / "http", "post-revoke.txt",
+      std::string("POST /api/v1/certificates/0a/revoke HTTP/1.1\r\nHost: ca\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 27\r\n\r\n{\"reason\":\"keyCompromise\"}\n"));
+  put(out / "http", "ocsp-get.txt",
+      std::string("GET /ocsp/MEMwQTA%2FMD0wOzAJBgUrDgMCGgUABBQ/a/b HTTP/1.1\r\nHost: ca\r\n\r\n"));
+  put(out / "http", "pipelined.txt",
+      std::string("GET /crl/0/1.crl HTTP/1.1\r\nHost: ca\r\n\r\nPOST /acme/order/x/finalize HTTP/1.1\r\nHost: ca\r\n"
+                  "Content-Length: 2\r\n\r\n{}HEAD /ca/root.crt HTTP/1.0\r\n\r\n"));
+  put(out / "http", "chunked.txt",
+      std::string("POST /ocsp HTTP/1.1\r\nHost: ca\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"));
+  // Seeds for fuzz_config: the smallest sigil.json and one with every section (ops/fuzz.sh adds
+  // ops/examples/sigil.json).
+  put(out / "config", "minimal.json",
+      std::string(R"({"name":"Seed CA","public_url":"https://ca.example.internal","database":"sigil.db"})"));
+  put(out / "config", "sections.json", std::string(R"({"name":"Seed CA","public_url":"http://127.0.0.1:8080",
+"database":"sigil.db","key_type":"ec-p256","server":{"dns":["ca.example.internal"]},
+"policy":{"allowed_domains":["example.internal"],"allowed_ip_ranges":["10.0.0.0/8"],"allow_wildcards":false},
+"issuance":{"backdate":"1m"},"profiles":{"server":{"default_ttl":"30d","max_ttl":"90d"}},
+"authorization":[{"identity":"spiffe://example.internal/*","role":"issuer","identifiers":["*.example.internal"]}],
+"listeners":{"api":"127.0.0.1:0","acme":"127.0.0.1:0","public":"127.0.0.1:0"},
+"tls":{"client_skew":"1m","server_cert_ttl":"30d"},"limits":{"max_body":65536,"request_timeout":"10s"},
+"revocation":{"crl_validity":"7d","ocsp_validity":"1d","crl_shards":2},
+"acme":{"order_lifetime":"7d","validation":{"timeout":"30s"}}})"));
+  // Seeds for fuzz_dns: answers to _acme-challenge.a.example TXT: direct, through a CNAME whose
+  // target and owner are compression pointers, and NXDOMAIN.
+  {
+    using B = Bytes;
+    auto cat = [](std::initializer_list<B> parts) {
+      B out;
+      for (const B& p : parts) out.insert(out.end(), p.begin(), p.end());
+      return out;
+    };
+    auto header = [](std::uint8_t rcode, std::uint8_t answers) {
+      return B{0x12, 0x34, 0x81, static_cast<std::uint8_t>(0x80 | rcode), 0, 1, 0, answers, 0, 0, 0, 0};
+    };
+    const B name = {15,  '_', 'a', 'c', 'm', 'e', '-', 'c', 'h', 'a', 'l', 'l', 'e', 'n',
+                    'g', 'e', 1,   'a', 7,   'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};  // at offset 12; "example" at 30
+    const B question = cat({name, {0, 16, 0, 1}});
+    const B txt = {0, 16, 0, 1, 0, 0, 0, 60, 0, 6, 5, 't', 'o', 'k', 'e', 'n'};
+    const B cname = {0, 5, 0, 1, 0, 0, 0, 60, 0, 4, 1, 'b', 0xc0, 30};  // b.example; its rdata at 55
+    put(out / "dns", "txt.bin", cat({header(0, 1), question, {0xc0, 12}, txt}));
+    put(out / "dns", "cname-txt.bin", cat({header(0, 2), question, {0xc0, 12}, cname, {0xc0, 55}, txt}));
+    put(out / "dns", "nxdomain.bin", cat({header(3, 0), question}));
+  }
   std::printf("fuzz_seeds: %d files in %s\n", written, out.c_str());
   return 0;
 }
