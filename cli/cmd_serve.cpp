@@ -258,10 +258,10 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   limits.max_header = static_cast<std::size_t>(config.limits.max_header);
   limits.request_timeout = config.limits.request_timeout;
   limits.max_connections_per_address = static_cast<int>(config.limits.max_connections_per_address);
-  http::Server server(metrics, limits);
-  SIGIL_TRY(std::string api_addr,
-            server.listen({"api", config.listeners.api, http::TlsMode::mutual, api::api_router(deps)},
-                          tls_for(identity, true)));
+  http::Server server(metrics, ctx->clock, limits);
+  SIGIL_TRY(std::string api_addr, server.listen({"api", config.listeners.api, http::TlsMode::mutual,
+                                                 api::api_router(deps), config.tls.max_connection_age},
+                                                tls_for(identity, true)));
   SIGIL_TRY(std::string acme_addr, server.listen({"acme", config.listeners.acme, http::TlsMode::server, acme_routes},
                                                  tls_for(identity, false)));
   SIGIL_TRY(std::string public_addr,

@@ -207,19 +207,23 @@ Result<Config> parse_config(std::string_view text) {
   }
   if (j.contains("tls")) {
     const json& t = j["tls"];
-    SIGIL_TRY_STATUS(
-        only_keys(t, "tls", {"client_skew", "server_cert_ttl", "acme_allow_tls12", "client_trust_anchors"}));
+    SIGIL_TRY_STATUS(only_keys(
+        t, "tls",
+        {"client_skew", "server_cert_ttl", "acme_allow_tls12", "client_trust_anchors", "max_connection_age"}));
     SIGIL_TRY_STATUS(get_strings(t, "tls.", "client_trust_anchors", c.tls.client_trust_anchors));
     for (const auto& f : c.tls.client_trust_anchors)
       if (f.empty()) return key_error("tls.client_trust_anchors", "a file name must not be empty");
     SIGIL_TRY_STATUS(get_duration(t, "tls.", "client_skew", c.tls.client_skew));
     SIGIL_TRY_STATUS(get_duration(t, "tls.", "server_cert_ttl", c.tls.server_cert_ttl));
+    SIGIL_TRY_STATUS(get_duration(t, "tls.", "max_connection_age", c.tls.max_connection_age));
     if (t.contains("acme_allow_tls12")) {
       if (!t["acme_allow_tls12"].is_boolean()) return key_error("tls.acme_allow_tls12", "must be true or false");
       c.tls.acme_allow_tls12 = t["acme_allow_tls12"].get<bool>();
     }
     if (c.tls.client_skew > Seconds(3600)) return key_error("tls.client_skew", "must be at most 1h");
     if (c.tls.server_cert_ttl < Seconds(10)) return key_error("tls.server_cert_ttl", "must be at least 10s");
+    if (c.tls.max_connection_age < Seconds(1) || c.tls.max_connection_age > Seconds(86400))
+      return key_error("tls.max_connection_age", "must be between 1s and 24h");
   }
   if (j.contains("limits")) {
     const json& l = j["limits"];
@@ -302,6 +306,7 @@ std::string to_json(const Config& c) {
   j["tls"] = {{"client_skew", format_duration(c.tls.client_skew)},
               {"server_cert_ttl", format_duration(c.tls.server_cert_ttl)},
               {"acme_allow_tls12", c.tls.acme_allow_tls12},
+              {"max_connection_age", format_duration(c.tls.max_connection_age)},
               {"client_trust_anchors", c.tls.client_trust_anchors}};
   j["revocation"] = {{"crl_validity", format_duration(c.revocation.crl_validity)},
                      {"ocsp_validity", format_duration(c.revocation.ocsp_validity)},

@@ -35,6 +35,9 @@ struct TlsOptions {
   Seconds client_skew{60};         // notBefore of client certificates may be this far ahead
   Seconds server_cert_ttl{86400};  // the server's own certificate, renewed at 2/3 of it
   bool acme_allow_tls12 = false;   // TLS 1.2 (ECDHE+AEAD only) on the acme listener
+  // An api connection older than this is closed after its current response, so a revoked or
+  // expired client certificate loses its open keep-alive connections within about this long.
+  Seconds max_connection_age{300};
   // PEM files (relative to the home) of root CAs whose client certificates the listeners also
   // accept, besides Sigil's own roots (e.g. a corporate CA's device certificates). Sigil holds
   // no revocation data for those: they pass on their verified chain, and authorization decides.

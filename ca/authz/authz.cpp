@@ -18,7 +18,66 @@ const char* role_name(Role r) {
   }
   return "?";
 }
+
+// What a name or a pattern stands for. A pattern says it with a prefix ("dns:", "ip:", "uri:",
+// "email:", "cn:"); an unprefixed one (the original syntax) by its shape, so existing
+// configurations keep their meaning: "://" is a URI, '@' an email address, anything else a host
+// (a DNS name or IP address, and for caller identities also a subject CN).
+enum class Kind { dns, ip, uri, email, cn, host };
+
+struct Typed {
+  Kind kind;
+  std::string_view value;
+};
+
+Typed typed_pattern(std::string_view p) {
+  static constexpr std::pair<std::string_view, Kind> kPrefixes[] = {
+      {"dns:", Kind::dns}, {"ip:", Kind::ip}, {"uri:", Kind::uri}, {"email:", Kind::email}, {"cn:", Kind::cn}};
+  for (const auto& [prefix, kind] : kPrefixes)
+    if (p.substr(0, prefix.size()) == prefix) return {kind, p.substr(prefix.size())};
+  if (p.find("://") != std::string_view::npos) return {Kind::uri, p};
+  if (p.find('@') != std::string_view::npos) return {Kind::email, p};
+  return {Kind::host, p};
+}
+
+// `name` as the API passes it ("dns:x", "ip:y", "uri:z", "email:w"); nullopt for anything else.
+std::optional<Typed> typed_name(std::string_view name) {
+  const Typed t = typed_pattern(name);
+  if (t.value.size() == name.size() || t.kind == Kind::cn) return std::nullopt;
+  return t;
+}
+
+Kind kind_of(const Identity& id) {
+  switch (id.kind) {
+    case Identity::Kind::spiffe:
+      return Kind::uri;
+    case Identity::Kind::dns:
+      return Kind::dns;
+    case Identity::Kind::common_name:
+      return Kind::cn;
+  }
+  return Kind::cn;
+}
+
+// The kinds a pattern of kind `pattern` covers.
+bool covers(Kind pattern, Kind value, bool identity) {
+  if (pattern == value) return true;
+  if (pattern != Kind::host) return false;
+  return identity ? value == Kind::dns || value == Kind::cn : value == Kind::dns || value == Kind::ip;
+}
 }  // namespace
+
+bool identity_matches(std::string_view pattern, const Identity& id) {
+  const Typed p = typed_pattern(pattern);
+  return covers(p.kind, kind_of(id), true) && pattern_match(p.value, id.value);
+}
+
+bool identifier_matches(std::string_view pattern, std::string_view name) {
+  const auto n = typed_name(name);
+  if (!n) return false;
+  const Typed p = typed_pattern(pattern);
+  return covers(p.kind, n->kind, false) && pattern_match(p.value, n->value);
+}
 
 Result<Identity> identity_of(const crypto::Certificate& cert) {
   if (const auto* e = cert.tbs().find(crypto::oid::subject_alt_name)) {
@@ -46,7 +105,8 @@ bool pattern_match(std::string_view p, std::string_view v) {
   while (i < p.size()) {
     if (p[i] == '*') {
       const std::size_t start = j;
-      while (j < v.size() && v[j] != '.' && v[j] != '/') ++j;
+      // '@' ends a segment too: "*@corp.example" is one mailbox name, never part of a host.
+      while (j < v.size() && v[j] != '.' && v[j] != '/' && v[j] != '@') ++j;
       if (j == start) return false;  // a segment is never empty
       ++i;
       continue;
@@ -60,7 +120,7 @@ bool pattern_match(std::string_view p, std::string_view v) {
 
 const Rule* Policy::rule_for(const Identity& id) const {
   for (const auto& r : rules_)
-    if (pattern_match(r.identity, id.value)) return &r;
+    if (identity_matches(r.identity, id)) return &r;
   return nullptr;
 }
 
@@ -91,9 +151,8 @@ Status Policy::may_issue(const Identity& id, const std::vector<std::string>& nam
     return forbidden("'" + id.value + "' may not use profile '" + profile + "'");
   if (r->max_ttl && ttl > *r->max_ttl) return forbidden("'" + id.value + "' may not request a TTL this long");
   for (const auto& n : names) {
-    const std::string value = n.substr(n.find(':') + 1);
     bool ok = false;
-    for (const auto& p : r->identifiers) ok = ok || pattern_match(p, value);
+    for (const auto& p : r->identifiers) ok = ok || identifier_matches(p, n);
     if (!ok) return forbidden("'" + id.value + "' may not request " + n);
   }
   return {};

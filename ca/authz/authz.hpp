@@ -24,6 +24,10 @@ Result<Identity> identity_of(const crypto::Certificate& cert);
 enum class Role { admin, issuer, renew_self };
 Result<Role> parse_role(std::string_view s);
 
+// Patterns are typed: "dns:", "uri:" or "cn:" for identities, "dns:", "ip:", "uri:" or "email:"
+// for identifiers, each matching names of its type only. An unprefixed pattern is typed by its
+// shape: containing "://" a URI, '@' an email address, else a host (DNS name or IP address; for
+// identities a DNS SAN or the CN), so "*.svc.corp.example" never matches an email address.
 struct Rule {
   std::string identity;  // exact, or "*" standing for one segment
   Role role = Role::renew_self;
@@ -34,8 +38,12 @@ struct Rule {
 
 enum class Action { read, revoke, renew_self, metrics, administer };  // administer: admin only (EAB keys)
 
-// "*" matches one non-empty segment (no '.' or '/'); everything else matches itself.
+// "*" matches one non-empty segment (no '.', '/' or '@'); everything else matches itself.
 bool pattern_match(std::string_view pattern, std::string_view value);
+// Typed matching (see Rule): an identity pattern against the caller, an identifier pattern
+// against a requested name ("dns:x", "ip:y", "uri:z", "email:w").
+bool identity_matches(std::string_view pattern, const Identity& id);
+bool identifier_matches(std::string_view pattern, std::string_view name);
 
 class Policy {
  public:

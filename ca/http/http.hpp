@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ca/base/clock.hpp"
 #include "ca/base/error.hpp"
 #include "ca/base/metrics.hpp"
 #include "ca/crypto/x509.hpp"
@@ -96,8 +97,9 @@ struct TlsSettings {
   std::chrono::seconds client_skew{60};
   bool require_client_auth_eku = true;
   // Called once the handshake has verified the client's chain (validity, EKU), on full and
-  // resumed handshakes, with the leaf; an error or an exception refuses the connection
-  // (revocation against the store: hard-fail). It may block: it runs on the server's check pool
+  // resumed handshakes, with the leaf (a session whose certificate has expired since is not
+  // resumed: the client makes a full handshake, its certificate verified again); an error or an exception refuses the
+  // connection (revocation against the store: hard-fail). It may block: it runs on the server's check pool
   // (Limits::client_check_*), never on an I/O thread, and nothing the client sends is read
   // until it returns. A refused client gets a TCP reset instead of an answer (its handshake
   // has finished by then, so no TLS alert can say why); the reason is logged and counted.
@@ -128,12 +130,20 @@ struct ListenerConfig {
   std::string address;  // "127.0.0.1:9443", "[::1]:0"
   TlsMode tls = TlsMode::none;
   std::shared_ptr<const Router> router;
+  // A connection older than this (by the server's clock) gets "Connection: close" with its next
+  // response, so that its client certificate is checked again (revocation, expiry) on a new
+  // handshake within about this long. Zero: connections live as long as their client keeps them.
+  std::chrono::seconds max_connection_age{0};
 };
 
 // One Beast/Asio server: a thread per core for I/O, a worker pool for handlers (which may
 // block on the store or sign), and a small pool for client-certificate checks.
 class Server {
  public:
+  // `clock` dates what the server judges: client certificates' validity (full handshakes and
+  // resumed sessions) and connection age. It must outlive the server.
+  Server(Metrics& metrics, const Clock& clock, Limits limits, int io_threads = 0, int worker_threads = 0);
+  // The same with the system clock.
   Server(Metrics& metrics, Limits limits, int io_threads = 0, int worker_threads = 0);
   ~Server();
   Server(const Server&) = delete;

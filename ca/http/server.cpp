@@ -95,6 +95,7 @@ struct TlsSnapshot {
   explicit TlsSnapshot(TlsSettings s) : ctx(asio::ssl::context::tls_server), settings(std::move(s)) {}
   asio::ssl::context ctx;
   TlsSettings settings;
+  const Clock* clock = nullptr;
   Metrics* metrics = nullptr;
   TicketKeys* tickets = nullptr;
   std::string listener;
@@ -126,6 +127,34 @@ int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_C
   OPENSSL_cleanse(&k, sizeof k);
   if (ok != 1 || EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
   return rc;
+}
+
+// A ticket resumes a session without verifying its client certificate again: one that has
+// expired since (by the server's clock) is not resumed; the client falls back to a full
+// handshake, where its certificate is verified and refused.
+SSL_TICKET_RETURN ticket_decrypted(SSL* ssl, SSL_SESSION* session, const unsigned char*, size_t,
+                                   SSL_TICKET_STATUS status, void*) {
+  switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+      break;
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+    default:
+      return SSL_TICKET_RETURN_ABORT;
+  }
+  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
+  if (!snap) return SSL_TICKET_RETURN_IGNORE_RENEW;
+  if (X509* peer = SSL_SESSION_get0_peer(session)) {
+    time_t now = std::chrono::system_clock::to_time_t(snap->clock->now());
+    if (X509_cmp_time(X509_get0_notAfter(peer), &now) <= 0) {
+      log::write(log::Level::info, "tls resumption refused: client certificate expired",
+                 {{"listener", snap->listener}});
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+  }
+  return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
 
 // On the I/O thread, during the handshake: `ocsp_staple` only reads a cached response (its
@@ -173,7 +202,7 @@ int verify_cb(int preverify_ok, X509_STORE_CTX* store) {
     const int err = X509_STORE_CTX_get_error(store);
     if (err == X509_V_ERR_CERT_NOT_YET_VALID && cert) {
       // Clocks skew: accept a notBefore up to `client_skew` in the future.
-      time_t later = time(nullptr) + snap->settings.client_skew.count();
+      time_t later = std::chrono::system_clock::to_time_t(snap->clock->now()) + snap->settings.client_skew.count();
       if (X509_cmp_time(X509_get0_notBefore(cert), &later) < 0) {
         X509_STORE_CTX_set_error(store, X509_V_OK);
         return 1;
@@ -188,8 +217,9 @@ int verify_cb(int preverify_ok, X509_STORE_CTX* store) {
 }
 
 Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener, TlsMode mode, TlsSettings settings,
-                                                    Metrics& metrics, TicketKeys& tickets) {
+                                                    const Clock& clock, Metrics& metrics, TicketKeys& tickets) {
   auto snap = std::make_shared<TlsSnapshot>(std::move(settings));
+  snap->clock = &clock;
   snap->metrics = &metrics;
   snap->tickets = &tickets;
   snap->listener = listener;
@@ -206,6 +236,7 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
   SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+  SSL_CTX_set_session_ticket_cb(ctx, nullptr, ticket_decrypted, nullptr);
   if (snap->settings.ocsp_staple) SSL_CTX_set_tlsext_status_cb(ctx, status_cb);
   SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(listener.data()),
                                  static_cast<unsigned int>(std::min<std::size_t>(listener.size(), 32)));
@@ -269,6 +300,16 @@ std::string verify_failure_reason(SSL* ssl, const boost::system::error_code& ec)
   return ec.message();
 }
 
+// Metric label values never come from a request: a method outside this list, which a client
+// may invent per request, is counted as "other", so the series stay bounded (Metrics never
+// forgets one). Routes are labelled with their template, unknown paths with "unmatched".
+std::string_view method_label(std::string_view method) {
+  static constexpr std::string_view kKnown[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  for (const auto m : kKnown)
+    if (m == method) return m;
+  return "other";
+}
+
 // ---------------------------------------------------------------- listeners and sessions
 
 struct SessionBase {
@@ -288,8 +329,9 @@ struct Listener {
 };
 
 struct Server::Impl {
-  Impl(Metrics& m, Limits l, int io, int workers_n)
+  Impl(Metrics& m, const Clock& c, Limits l, int io, int workers_n)
       : metrics(m),
+        clock(c),
         limits(l),
         io_threads(io > 0 ? io : std::max(1u, std::thread::hardware_concurrency())),
         ioc(io_threads),
@@ -298,6 +340,7 @@ struct Server::Impl {
         checks(static_cast<std::size_t>(std::max(1, l.client_check_threads))) {}
 
   Metrics& metrics;
+  const Clock& clock;
   Limits limits;
   TicketKeys tickets{std::chrono::hours(1)};
   int io_threads;
@@ -343,7 +386,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         listener_(std::move(listener)),
         remote_(std::move(remote)),
         stream_(std::move(stream)),
-        tls_(std::move(tls)) {
+        tls_(std::move(tls)),
+        started_(server_.clock.now()) {
     server_.session_started();
   }
   ~Session() override {
@@ -373,6 +417,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void begin() {
     beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
     if constexpr (kTls) {
+      // Client certificates are judged by the server's clock, as resumed sessions are.
+      X509_VERIFY_PARAM_set_time(SSL_get0_param(stream_.native_handle()),
+                                 std::chrono::system_clock::to_time_t(server_.clock.now()));
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
     } else {
@@ -519,7 +566,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
           const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
           server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
                                                             {"route", r->name},
-                                                            {"method", req->method},
+                                                            {"method", std::string(method_label(req->method))},
                                                             {"status", std::to_string(resp->status)}});
           server_.metrics.observe(
               "sigil_http_request_duration_seconds",
@@ -543,7 +590,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       const Labels labels{{"listener", self->listener_->config.name},
                           {"route", route},
-                          {"method", req->method},
+                          {"method", std::string(method_label(req->method))},
                           {"status", std::to_string(resp.status)}};
       self->server_.metrics.add("sigil_http_requests_total", labels);
       self->server_.metrics.observe(
@@ -574,7 +621,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       res->insert(k, v);  // a repeated name (Link) stays repeated
     }
     if (!has_cache) res->set(bhttp::field::cache_control, "no-store");
-    const bool keep = keep_alive_ && !server_.stopping;
+    const bool keep = keep_alive_ && !server_.stopping && !too_old();
     res->keep_alive(keep);
     res->body() = std::move(r.body);
     res->prepare_payload();
@@ -593,6 +640,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       if (ec || !keep) return self->shutdown();
       self->read();
     });
+  }
+
+  // Past the listener's max_connection_age the connection ends after the current response: a
+  // client certificate revoked meanwhile is refused at the next handshake.
+  bool too_old() const {
+    const auto max_age = listener_->config.max_connection_age;
+    return max_age > std::chrono::seconds(0) && server_.clock.now() - started_ >= max_age;
   }
 
   void shutdown() {
@@ -614,6 +668,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::string remote_;
   Stream stream_;
   std::shared_ptr<TlsSnapshot> tls_;  // keeps the SSL_CTX this connection was made with
+  TimePoint started_;                 // by the server's clock, for max_connection_age
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<const crypto::Certificate> peer_;
@@ -704,8 +759,18 @@ void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
   });
 }
 
+namespace {
+const Clock& system_clock() {
+  static const SystemClock clock;
+  return clock;
+}
+}  // namespace
+
 Server::Server(Metrics& metrics, Limits limits, int io_threads, int worker_threads)
-    : impl_(std::make_unique<Impl>(metrics, limits, io_threads, worker_threads)) {
+    : Server(metrics, system_clock(), limits, io_threads, worker_threads) {}
+
+Server::Server(Metrics& metrics, const Clock& clock, Limits limits, int io_threads, int worker_threads)
+    : impl_(std::make_unique<Impl>(metrics, clock, limits, io_threads, worker_threads)) {
   metrics.describe("sigil_http_requests_total", "counter", "HTTP requests by listener, route, method and status");
   metrics.describe("sigil_http_request_duration_seconds", "histogram",
                    "Request handling time by listener, route and status");
@@ -723,7 +788,8 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
   auto l = std::make_shared<Listener>(impl_->ioc, config);
   if (config.tls != TlsMode::none) {
     if (!tls) return make_error(Errc::invalid_argument, "listener " + config.name + " needs TLS settings");
-    SIGIL_TRY(auto snap, build_snapshot(config.name, config.tls, std::move(*tls), impl_->metrics, impl_->tickets));
+    SIGIL_TRY(auto snap,
+              build_snapshot(config.name, config.tls, std::move(*tls), impl_->clock, impl_->metrics, impl_->tickets));
     l->tls.store(std::move(snap));
   }
   boost::system::error_code ec;
@@ -741,7 +807,7 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
 Status Server::update_tls(const std::string& listener, const TlsSettings& tls) {
   for (auto& l : impl_->listeners) {
     if (l->config.name != listener) continue;
-    SIGIL_TRY(auto snap, build_snapshot(listener, l->config.tls, tls, impl_->metrics, impl_->tickets));
+    SIGIL_TRY(auto snap, build_snapshot(listener, l->config.tls, tls, impl_->clock, impl_->metrics, impl_->tickets));
     l->tls.store(std::move(snap));
     return {};
   }

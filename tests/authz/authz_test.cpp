@@ -38,6 +38,9 @@ TEST_CASE("pattern_match: '*' is exactly one non-empty segment") {
   CHECK(pattern_match("spiffe://corp.example/ns/*/sa/web", "spiffe://corp.example/ns/prod/sa/web"));
   CHECK_FALSE(pattern_match("spiffe://corp.example/ns/*/sa/web", "spiffe://corp.example/ns/a/b/sa/web"));
   CHECK_FALSE(pattern_match("spiffe://corp.example/ns/*", "spiffe://corp.example/ns/"));
+  CHECK(pattern_match("*@corp.example", "alice@corp.example"));
+  CHECK_FALSE(pattern_match("*@corp.example", "alice@x.corp.example"));
+  CHECK_FALSE(pattern_match("*.corp.example", "alice@x.corp.example"));
 }
 
 TEST_CASE("identity_of prefers the SPIFFE URI, then the first DNS SAN, then the CN") {
@@ -89,4 +92,70 @@ TEST_CASE("parse_role") {
   CHECK(*parse_role("issuer") == Role::issuer);
   CHECK(*parse_role("renew-self") == Role::renew_self);
   CHECK_FALSE(parse_role("root"));
+}
+
+TEST_CASE("Identifier patterns are typed: a DNS pattern never matches an email, URI or IP of the same text") {
+  Rule issuer{"deployer.corp.example",
+              Role::issuer,
+              {"*.svc.corp.example", "email:*@corp.example", "uri:spiffe://corp.example/ns/*/sa/web", "ip:10.0.0.*"},
+              {},
+              std::nullopt};
+  Policy p({issuer});
+  const Identity d{Identity::Kind::dns, "deployer.corp.example"};
+  auto may = [&](const std::string& name) { return static_cast<bool>(p.may_issue(d, {name}, "server", Seconds(60))); };
+
+  // An untyped pattern keeps its old meaning for DNS names.
+  CHECK(may("dns:web.svc.corp.example"));
+  CHECK_FALSE(may("email:anyone@x.svc.corp.example"));
+  CHECK_FALSE(may("uri:web.svc.corp.example"));
+  CHECK_FALSE(may("email:web.svc.corp.example"));
+  // Typed patterns match their own type only.
+  CHECK(may("email:alice@corp.example"));
+  CHECK_FALSE(may("dns:alice@corp.example"));
+  CHECK_FALSE(may("uri:alice@corp.example"));
+  CHECK(may("uri:spiffe://corp.example/ns/prod/sa/web"));
+  CHECK_FALSE(may("dns:spiffe://corp.example/ns/prod/sa/web"));
+  CHECK(may("ip:10.0.0.7"));
+  CHECK_FALSE(may("dns:10.0.0.7"));
+  CHECK_FALSE(may("uri:10.0.0.7"));
+  // A request mixing an allowed name with a smuggled one is refused as a whole.
+  CHECK(p.may_issue(d, {"dns:web.svc.corp.example", "email:a@web.svc.corp.example"}, "server", Seconds(60))
+            .error()
+            .code == Errc::forbidden);
+}
+
+TEST_CASE("Untyped identifier patterns keep their meaning by shape: URIs, emails, DNS names and IPs") {
+  Rule issuer{"deployer.corp.example",
+              Role::issuer,
+              {"spiffe://corp.example/ns/*/sa/web", "*@mail.corp.example", "10.1.2.*"},
+              {},
+              std::nullopt};
+  Policy p({issuer});
+  const Identity d{Identity::Kind::dns, "deployer.corp.example"};
+  auto may = [&](const std::string& name) { return static_cast<bool>(p.may_issue(d, {name}, "server", Seconds(60))); };
+  CHECK(may("uri:spiffe://corp.example/ns/prod/sa/web"));
+  CHECK(may("email:bob@mail.corp.example"));
+  CHECK_FALSE(may("dns:bob@mail.corp.example"));
+  CHECK(may("ip:10.1.2.3"));
+  CHECK(may("dns:10.1.2.3"));  // as before: an untyped dotted pattern covers DNS names and IPs
+}
+
+TEST_CASE("Identity patterns are typed: dns:, uri: and cn: match that kind of identity only") {
+  Rule by_dns{"dns:*.svc.corp.example", Role::renew_self, {}, {}, std::nullopt};
+  Rule by_uri{"uri:spiffe://corp.example/ns/*/sa/web", Role::issuer, {"*.svc.corp.example"}, {}, std::nullopt};
+  Rule by_cn{"cn:sigil-admin", Role::admin, {}, {}, std::nullopt};
+  Policy p({by_dns, by_uri, by_cn});
+  CHECK(p.may(Identity{Identity::Kind::dns, "web.svc.corp.example"}, Action::renew_self));
+  CHECK_FALSE(p.may(Identity{Identity::Kind::common_name, "web.svc.corp.example"}, Action::renew_self));
+  CHECK(p.may(Identity{Identity::Kind::common_name, "sigil-admin"}, Action::read));
+  CHECK_FALSE(p.may(Identity{Identity::Kind::dns, "sigil-admin"}, Action::read));
+  CHECK(p.may_issue(Identity{Identity::Kind::spiffe, "spiffe://corp.example/ns/prod/sa/web"},
+                    {"dns:a.svc.corp.example"}, "server", Seconds(60)));
+
+  // Untyped: the old meaning (a URI-shaped pattern for URI identities, others for DNS and CN).
+  Policy old({{"*.svc.corp.example", Role::renew_self, {}, {}, std::nullopt},
+              {"sigil-admin", Role::admin, {}, {}, std::nullopt}});
+  CHECK(old.may(Identity{Identity::Kind::dns, "web.svc.corp.example"}, Action::renew_self));
+  CHECK(old.may(Identity{Identity::Kind::common_name, "sigil-admin"}, Action::read));
+  CHECK_FALSE(old.may(Identity{Identity::Kind::spiffe, "spiffe://web.svc.corp.example"}, Action::renew_self));
 }

@@ -16,6 +16,7 @@ TEST_CASE("to_json and parse_config round-trip every key") {
   c.authorization.push_back({"deployer", "issuer", {"*.corp.example"}, {"server"}, "48h"});
   c.listeners.api = "[::1]:0";
   c.tls.server_cert_ttl = Seconds(3600);
+  c.tls.max_connection_age = Seconds(90);
   c.tls.client_trust_anchors = {"corp-root.pem", "/etc/sigil/devices.pem"};
   c.limits.max_body = 4096;
   auto back = parse_config(to_json(c));
@@ -26,6 +27,7 @@ TEST_CASE("to_json and parse_config round-trip every key") {
   CHECK(back->authorization[0].max_ttl == "48h");
   CHECK(back->listeners.api == "[::1]:0");
   CHECK(back->tls.server_cert_ttl == Seconds(3600));
+  CHECK(back->tls.max_connection_age == Seconds(90));
   CHECK(back->tls.client_trust_anchors == c.tls.client_trust_anchors);
   CHECK(back->limits.max_body == 4096);
   auto profiles = back->effective_profiles();
@@ -50,6 +52,9 @@ TEST_CASE("parse_config refuses unknown keys and names the key in every error") 
   check(R"({"authorization": [{"role": "admin"}]})", "authorization[0].identity");
   check(R"({"tls": {"client_skew": "2h"}})", "tls.client_skew");
   check(R"({"tls": {"server_cert_ttl": "5s"}})", "tls.server_cert_ttl");
+  check(R"({"tls": {"max_connection_age": "0s"}})", "tls.max_connection_age");
+  check(R"({"tls": {"max_connection_age": "2d"}})", "tls.max_connection_age");
+  check(R"({"tls": {"max_connection_age": "later"}})", "tls.max_connection_age");
   check(R"({"tls": {"client_trust_anchors": "corp.pem"}})", "tls.client_trust_anchors");
   check(R"({"tls": {"client_trust_anchors": [""]}})", "tls.client_trust_anchors");
   check(R"({"limits": {"max_body": 10}})", "limits.max_body");
@@ -58,6 +63,16 @@ TEST_CASE("parse_config refuses unknown keys and names the key in every error") 
   check(R"({"issuance": {"backdate": "2d"}})", "issuance.backdate");
   CHECK(parse_config("not json").error().code == Errc::malformed);
   CHECK(parse_config("{}"));
+}
+
+TEST_CASE("tls.max_connection_age: 5 minutes by default, a duration from 1s to 24h") {
+  auto parsed = parse_config("{}");
+  REQUIRE(parsed);
+  CHECK(parsed->tls.max_connection_age == Seconds(300));
+  auto set = parse_config(R"({"tls": {"max_connection_age": "1m"}})");
+  REQUIRE(set);
+  CHECK(set->tls.max_connection_age == Seconds(60));
+  CHECK(parse_config(R"({"tls": {"max_connection_age": "24h"}})"));
 }
 
 TEST_CASE("revocation: CRL shards and delta CRLs, off by default, round-trip and bounds") {

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -160,11 +161,58 @@ class Client {
     return out;
   }
 
+  // A kept-alive connection with the client certificate: requests one after the other.
+  class Connection {
+   public:
+    Connection(SSL_CTX* ctx, int port) : fd_(connect_to(port)), ssl_(SSL_new(ctx)) {
+      REQUIRE(ssl_);
+      SSL_set_fd(ssl_.get(), fd_);
+      REQUIRE(SSL_use_certificate(ssl_.get(), pki().client.get()) == 1);
+      REQUIRE(SSL_use_PrivateKey(ssl_.get(), pki().client_key.get()) == 1);
+      REQUIRE(SSL_connect(ssl_.get()) == 1);
+    }
+    ~Connection() { ::close(fd_); }
+    // One response (headers and a Content-Length body), or what arrived before the stream ended.
+    std::string request(const std::string& path) {
+      const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+      if (SSL_write(ssl_.get(), req.data(), static_cast<int>(req.size())) <= 0) return "";
+      std::string got;
+      char buf[4096];
+      for (;;) {
+        const auto end = got.find("\r\n\r\n");
+        if (end != std::string::npos) {
+          const auto cl = got.find("Content-Length: ");
+          const std::size_t body = cl == std::string::npos ? 0 : std::stoul(got.substr(cl + 16));
+          if (got.size() >= end + 4 + body) return got;
+        }
+        const int n = SSL_read(ssl_.get(), buf, sizeof buf);
+        if (n <= 0) return got;
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    // The server ended the connection (close_notify, FIN or reset), rather than leaving it open
+    // until the read timeout (5 s).
+    bool closed_by_server() {
+      char buf[64];
+      errno = 0;
+      const int n = SSL_read(ssl_.get(), buf, sizeof buf);
+      if (n > 0) return false;
+      const int e = SSL_get_error(ssl_.get(), n);
+      ERR_clear_error();
+      return e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+
+   private:
+    int fd_;
+    SslPtr ssl_;
+  };
+  Connection open(int port) { return Connection(ctx_.get(), port); }
+
   // The same over plain HTTP.
-  static Outcome get_plain(int port, const std::string& path) {
+  static Outcome get_plain(int port, const std::string& path, const std::string& method = "GET") {
     Outcome out;
     const int fd = connect_to(port);
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    const std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
     char buf[4096];
     ssize_t n = 0;
@@ -206,8 +254,9 @@ int port_of(const std::string& bound) { return std::stoi(bound.substr(bound.rfin
 // listener "web" without client certificates and a plain one "plain". GET /ping counts what
 // reached a handler; GET /io answers on the I/O thread (a fast route) and notes its id.
 struct Harness {
-  explicit Harness(std::function<Status(const crypto::Certificate&)> check, Limits limits = {})
-      : server(metrics, limits, 1, 1) {
+  explicit Harness(std::function<Status(const crypto::Certificate&)> check, Limits limits = {},
+                   std::chrono::seconds api_max_age = {})
+      : server(metrics, clock, limits, 1, 1) {
     auto router = std::make_shared<Router>();
     router->add({"GET", "/ping", Auth::none,
                  [this](const Request&) {
@@ -226,7 +275,7 @@ struct Harness {
     api.check_client = std::move(check);
     TlsSettings web = pki().settings();
     web.client_ca_pem.clear();
-    auto a = server.listen({"api", "127.0.0.1:0", TlsMode::mutual, router}, api);
+    auto a = server.listen({"api", "127.0.0.1:0", TlsMode::mutual, router, api_max_age}, api);
     auto w = server.listen({"web", "127.0.0.1:0", TlsMode::server, router}, web);
     auto p = server.listen({"plain", "127.0.0.1:0", TlsMode::none, router}, std::nullopt);
     REQUIRE(a);
@@ -253,6 +302,7 @@ struct Harness {
   }
 
   Metrics metrics;
+  FakeClock clock{std::chrono::system_clock::now()};  // the server's; certificates are valid -1 h .. +24 h
   std::atomic<int> served{0};
   std::mutex mu;
   std::thread::id io_thread;
@@ -449,4 +499,102 @@ TEST_CASE("Checks are bounded: beyond the queue, or past the timeout, the client
     CHECK(h.served == 0);
     CHECK(h.failures("client check timed out") == 1);
   }
+}
+
+// Series in the exposition: sample lines, a histogram counted by its _sum and _count only.
+int count_series(const Metrics& m) {
+  int n = 0;
+  const std::string text = m.render();
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const auto end = text.find('\n', start);
+    const std::string_view line(text.data() + start, (end == std::string::npos ? text.size() : end) - start);
+    if (!line.empty() && line[0] != '#' && line.find("_bucket{") == std::string_view::npos) ++n;
+    start = end == std::string::npos ? text.size() : end + 1;
+  }
+  return n;
+}
+
+TEST_CASE("Metric labels never come from the request: random methods and paths add a handful of series") {
+  Harness h([](const crypto::Certificate&) -> Status { return {}; });
+  // One request of each status first, so that the histogram's buckets exist already.
+  REQUIRE(Client::get_plain(h.plain_port, "/ping").answered());
+  REQUIRE(Client::get_plain(h.plain_port, "/warm-up").response.rfind("HTTP/1.1 404", 0) == 0);
+  const int before = count_series(h.metrics);
+
+  std::mt19937 rng(20261206);
+  auto token = [&](int min, int max) {
+    static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    std::string s(std::uniform_int_distribution<int>(min, max)(rng), 'x');
+    for (auto& c : s) c = kChars[std::uniform_int_distribution<int>(0, sizeof kChars - 2)(rng)];
+    return s;
+  };
+  int answered = 0;
+  for (int i = 0; i < 200; ++i) {
+    // Known and invented methods, on unknown paths and on a route's own path.
+    std::string method = i % 4 == 0 ? "POST" : token(3, 12);
+    std::string path = i % 3 == 0 ? "/ping" : "/" + token(1, 20) + "/" + token(1, 20);
+    const Outcome o = Client::get_plain(h.plain_port, path, method);
+    answered += o.response.rfind("HTTP/1.1 ", 0) == 0 ? 1 : 0;
+  }
+  CHECK(answered == 200);
+  const int added = count_series(h.metrics) - before;
+  INFO("series added by 200 requests: " << added);
+  // Counters {ping: 405, unmatched: 404} x {POST, other}; the histogram (_sum, _count) of ping's 405.
+  CHECK(added <= 8);
+  CHECK(h.metrics.value("sigil_http_requests_total",
+                        {{"listener", "plain"}, {"route", "unmatched"}, {"method", "other"}, {"status", "404"}}) > 0);
+}
+
+TEST_CASE("A session whose client certificate has expired since is not resumed: the full handshake refuses it") {
+  Harness h([](const crypto::Certificate&) -> Status { return {}; });
+  Client client;
+  Outcome first = client.get(h.api_port, "/ping", true);
+  REQUIRE(first.answered());
+  REQUIRE(first.session);
+  const Outcome again = client.get(h.api_port, "/ping", true, first.session.get());
+  CHECK(again.resumed);
+  CHECK(again.answered());
+
+  h.clock.advance(std::chrono::hours(25));  // past the client certificate's notAfter (+24 h)
+  const Outcome late = client.get(h.api_port, "/ping", true, first.session.get());
+  INFO("error: " << late.error);
+  CHECK_FALSE(late.resumed);
+  CHECK(late.response.empty());
+  CHECK(h.served == 2);
+  CHECK(h.handshakes("yes") == 1);
+  CHECK(h.failures("certificate has expired") == 1);
+}
+
+TEST_CASE("Past max_connection_age a kept-alive api connection is closed after its response; a new one is checked") {
+  std::atomic<bool> revoked{false};
+  Harness h(
+      [&](const crypto::Certificate&) -> Status {
+        if (revoked) return make_error(Errc::unauthorized, "certificate revoked");
+        return {};
+      },
+      {}, std::chrono::seconds(300));
+  Client client;
+  auto c = client.open(h.api_port);
+  const std::string r1 = c.request("/ping");
+  CHECK(r1.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(r1.find("Connection: close") == std::string::npos);
+  h.clock.advance(std::chrono::seconds(299));
+  const std::string r2 = c.request("/ping");
+  CHECK(r2.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(r2.find("Connection: close") == std::string::npos);
+
+  // Revoked now: the open connection is not checked again, but it ends with the first response
+  // after the age bound, and the next connection's handshake refuses the certificate.
+  revoked = true;
+  h.clock.advance(std::chrono::seconds(2));
+  const std::string r3 = c.request("/ping");
+  CHECK(r3.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(r3.find("Connection: close") != std::string::npos);
+  CHECK(c.closed_by_server());
+  CHECK(h.served == 3);
+  const Outcome refused = client.get(h.api_port, "/ping", true);
+  CHECK(refused.response.empty());
+  CHECK(h.served == 3);
+  CHECK(h.failures("certificate revoked") == 1);
 }
