@@ -7,6 +7,7 @@
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
+#include "ca/issuer/issuer.hpp"
 #include "cli/common.hpp"
 #include "cli/remote.hpp"
 
@@ -147,9 +148,11 @@ Status run_revoke(const Globals& g, const std::string& serial_arg, const std::st
     SIGIL_TRY(out, remote.call("POST", "/api/v1/certificates/" + serial + "/revoke", &body));
   } else {
     SIGIL_TRY(auto ctx, open_store(g.home));
+    SIGIL_TRY(auto rec, ctx->store->find(serial));
+    if (!rec) return make_error(Errc::not_found, "no certificate with serial " + serial);
     const std::int64_t now = to_unix(ctx->clock.now());
-    SIGIL_TRY_STATUS(ctx->store->revoke(
-        serial, now, reason,
+    SIGIL_TRY_STATUS(issuer::revoke_certificate(
+        *ctx->store, *rec, reason, now,
         {now, cli_actor(), "revoke", serial, "ok", std::string("reason=") + store::to_string(reason)}));
     out = {{"serial", serial},
            {"status", "revoked"},

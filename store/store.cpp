@@ -21,25 +21,51 @@ namespace {
 struct ReasonName {
   RevocationReason reason;
   const char* name;
+  bool leaf;  // the one allow-list (is_leaf_revocation_reason)
 };
 constexpr ReasonName kReasons[] = {
-    {RevocationReason::unspecified, "unspecified"},
-    {RevocationReason::key_compromise, "keyCompromise"},
-    {RevocationReason::ca_compromise, "cACompromise"},
-    {RevocationReason::affiliation_changed, "affiliationChanged"},
-    {RevocationReason::superseded, "superseded"},
-    {RevocationReason::cessation_of_operation, "cessationOfOperation"},
-    {RevocationReason::privilege_withdrawn, "privilegeWithdrawn"},
-    {RevocationReason::aa_compromise, "aACompromise"},
+    {RevocationReason::unspecified, "unspecified", true},
+    {RevocationReason::key_compromise, "keyCompromise", true},
+    {RevocationReason::ca_compromise, "cACompromise", false},
+    {RevocationReason::affiliation_changed, "affiliationChanged", true},
+    {RevocationReason::superseded, "superseded", true},
+    {RevocationReason::cessation_of_operation, "cessationOfOperation", true},
+    {RevocationReason::certificate_hold, "certificateHold", false},
+    {RevocationReason::remove_from_crl, "removeFromCRL", false},
+    {RevocationReason::privilege_withdrawn, "privilegeWithdrawn", true},
+    {RevocationReason::aa_compromise, "aACompromise", false},
 };
+
+const ReasonName* find_reason(RevocationReason r) {
+  for (const auto& n : kReasons)
+    if (n.reason == r) return &n;
+  return nullptr;
+}
+
+Error not_for_a_leaf(const std::string& what) {
+  return make_error(
+      Errc::bad_revocation_reason,
+      "revocation reason " + what + " is not accepted for a leaf certificate (use " + kRevocationReasonNames + ")");
+}
 }  // namespace
 
 const char* to_string(RevocationReason r) {
-  for (const auto& n : kReasons)
-    if (n.reason == r) return n.name;
-  if (r == RevocationReason::certificate_hold) return "certificateHold";
-  if (r == RevocationReason::remove_from_crl) return "removeFromCRL";
-  return "unspecified";
+  const ReasonName* n = find_reason(r);
+  return n ? n->name : "unspecified";
+}
+
+bool is_leaf_revocation_reason(RevocationReason r) {
+  const ReasonName* n = find_reason(r);
+  return n && n->leaf;
+}
+
+Result<RevocationReason> leaf_revocation_reason(int code) {
+  const auto r = static_cast<RevocationReason>(code);
+  if (!is_leaf_revocation_reason(r)) {
+    const ReasonName* n = find_reason(r);
+    return not_for_a_leaf(std::to_string(code) + (n ? std::string(" (") + n->name + ")" : std::string()));
+  }
+  return r;
 }
 
 Result<std::string> normalize_serial(std::string s) {
@@ -60,7 +86,10 @@ Result<std::string> normalize_serial(std::string s) {
 
 Result<RevocationReason> parse_revocation_reason(std::string_view name) {
   for (const auto& n : kReasons)
-    if (name == n.name) return n.reason;
+    if (name == n.name) {
+      if (!n.leaf) return not_for_a_leaf("'" + std::string(name) + "'");
+      return n.reason;
+    }
   return make_error(Errc::invalid_argument,
                     "unknown revocation reason '" + std::string(name) + "' (use " + kRevocationReasonNames + ")");
 }

@@ -33,15 +33,21 @@ enum class RevocationReason : int {
   privilege_withdrawn = 9,
   aa_compromise = 10,
 };
-// RFC 5280 names ("keyCompromise", ...). Offered for revocation: all but certificateHold and
-// removeFromCRL (a hold is not a revocation).
+// RFC 5280 names ("keyCompromise", ...).
 const char* to_string(RevocationReason r);
 // A serial as users type it ("0A:1B:..", "0a1b..") in the store's form: lower-case hex, no colons.
 Result<std::string> normalize_serial(std::string text);
+// The one allow-list of reasons a leaf certificate may be revoked for, whichever path asks
+// (REST, ACME revokeCert, `sigil revoke`, and the store itself): RFC 5280's codes without
+// cACompromise and aACompromise (a CA's or attribute authority's compromise is not a leaf's
+// to claim: that is handled by replacing the intermediate), certificateHold (a hold is not a
+// revocation), removeFromCRL (only a delta CRL's entry) and 7 (unused). Anything else is
+// bad_revocation_reason, naming the reason.
+bool is_leaf_revocation_reason(RevocationReason r);
+Result<RevocationReason> leaf_revocation_reason(int code);  // RFC 8555 §7.6: the RFC 5280 code
 Result<RevocationReason> parse_revocation_reason(std::string_view name);
 inline constexpr const char* kRevocationReasonNames =
-    "unspecified|keyCompromise|cACompromise|affiliationChanged|superseded|cessationOfOperation|"
-    "privilegeWithdrawn|aACompromise";
+    "unspecified|keyCompromise|affiliationChanged|superseded|cessationOfOperation|privilegeWithdrawn";
 
 // Appended in the same transaction as the change it records.
 struct AuditEntry {
@@ -103,6 +109,15 @@ struct Page {
   std::string next_page_token;           // empty when this is the last page
 };
 
+// A public key no certificate may carry again: revoked for keyCompromise (RFC 8555 §7.6 asks a
+// CA not to certify a key it knows to be compromised), recorded with the revocation.
+struct BlockedKey {
+  std::string key_sha256;  // hex SHA-256 of the SubjectPublicKeyInfo DER
+  RevocationReason reason = RevocationReason::key_compromise;
+  std::int64_t blocked_at = 0;  // unix seconds: the revocation's time
+  std::string serial;           // the certificate whose revocation blocked it (the first one)
+};
+
 // Writes and reads of issued certificates.
 class CertificateLedger {
  public:
@@ -113,9 +128,14 @@ class CertificateLedger {
   virtual Status complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) = 0;
   virtual Result<std::optional<CertificateRecord>> find(const std::string& serial) = 0;
   virtual Result<Page> list(const ListFilter& filter) = 0;
-  // not_found if unknown; conflict if already revoked or still pending. Audit in the same transaction.
+  // not_found if unknown; conflict if already revoked or still pending; bad_revocation_reason
+  // unless is_leaf_revocation_reason. For keyCompromise, `key_sha256` (hex SHA-256 of the
+  // certificate's SubjectPublicKeyInfo; required then) joins the blocked keys. Audit and blocked
+  // key in the same transaction as the revocation. issuer::revoke_certificate fills it in.
   virtual Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason,
-                        const AuditEntry& audit) = 0;
+                        const std::string& key_sha256, const AuditEntry& audit) = 0;
+  // The blocked key with this SPKI hash, if any (every issuance asks: Issuer::prepare).
+  virtual Result<std::optional<BlockedKey>> blocked_key(const std::string& key_sha256) = 0;
   // Flags valid, unexpired certificates for early replacement (an incident): one serial, or
   // every one issued (created_at) before `issued_before`. Returns how many were newly flagged;
   // audit in the same transaction.
@@ -183,6 +203,14 @@ class CrlStore {
   // Keeps the CRL unless a higher-numbered one of the same shard and kind is already saved.
   virtual Status save_crl(const CrlRecord& crl) = 0;
   virtual Result<std::optional<CrlRecord>> latest_crl(const std::string& issuer_id, int shard, bool delta) = 0;
+  // The thisUpdate of the latest saved CRL of that shard and kind, without its DER (a complete
+  // CRL's gatherer asks before every build).
+  virtual Result<std::optional<std::int64_t>> latest_crl_this_update(const std::string& issuer_id, int shard,
+                                                                     bool delta) {
+    SIGIL_TRY(auto crl, latest_crl(issuer_id, shard, delta));
+    if (!crl) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>(crl->this_update);
+  }
   // Every saved CRL of one issuer (the latest per shard and kind), by shard, complete first.
   virtual Result<std::vector<CrlRecord>> list_crls(const std::string& issuer_id) = 0;
 };

@@ -409,6 +409,10 @@ Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std:
     return make_error(Errc::order_not_ready, "the order is " + v.order.status + ", not ready");
   auto csr = crypto::Csr::from_der(Bytes(csr_der.begin(), csr_der.end()));
   if (!csr) return make_error(Errc::bad_csr, csr.error().detail);
+  // RFC 8555 §11.1: the account key must not be certified (one key, one role).
+  if (auto account_key = jws::parse_jwk(account.jwk); !account_key || account_key->key.spki == csr->public_key().spki)
+    return make_error(Errc::bad_csr, account_key ? "the CSR's public key is the account key (RFC 8555 §11.1)"
+                                                 : "the account key cannot be read: " + account_key.error().detail);
   // The CSR must name exactly the order's identifiers (SANs, and the CN if it has one).
   std::vector<store::AcmeIdentifier> named;
   auto add = [&](const GeneralName& g) -> Status {
@@ -652,15 +656,15 @@ Status Ra::revoke(const store::AcmeAccount* account, const crypto::PublicKey* ke
   } else if (!key || key->spki != cert->public_key().spki) {
     return make_error(Errc::unauthorized, "the request is not signed by the certificate's key");
   }
-  // RFC 8555 §7.6 with RFC 5280 codes; holds and CA compromise are not a subscriber's to claim.
-  static constexpr int kAllowed[] = {0, 1, 3, 4, 5, 9};
-  if (std::find(std::begin(kAllowed), std::end(kAllowed), reason) == std::end(kAllowed))
-    return make_error(Errc::bad_revocation_reason, "revocation reason " + std::to_string(reason) + " is not accepted");
+  // RFC 8555 §7.6 with RFC 5280 codes, from the one allow-list of leaf reasons.
+  SIGIL_TRY(const store::RevocationReason why, store::leaf_revocation_reason(reason));
   if (rec->status == store::CertStatus::revoked)
     return make_error(Errc::already_revoked, "the certificate is already revoked");
   const std::string actor = account ? requester_of(*account) : "acme:certificate-key";
-  auto st = store_.revoke(rec->serial, now(), static_cast<store::RevocationReason>(reason),
-                          audit(now(), actor, "revoke", rec->serial, "acme"));
+  // keyCompromise blocks the key too (whoever signed the request: the account or the key).
+  auto st = issuer::revoke_certificate(
+      store_, *rec, why, now(),
+      audit(now(), actor, "revoke", rec->serial, std::string("acme reason=") + store::to_string(why)));
   if (!st && st.error().code == Errc::conflict)
     return make_error(Errc::already_revoked, "the certificate is already revoked");
   return st;

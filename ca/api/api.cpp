@@ -180,8 +180,11 @@ class Api {
     if (!id) return fail(id.error());
     auto serial = store::normalize_serial(req.params.at("serial"));
     if (!serial) return fail(serial.error());
-    // An admin may revoke anything; any caller may revoke the very certificate it presents.
-    const bool self = req.peer && req.peer->serial_hex() == *serial;
+    auto rec = d_.store.find(*serial);
+    if (!rec) return fail(rec.error());
+    // An admin may revoke anything; any caller may revoke the very certificate it presents: the
+    // same DER, not the same serial (a leaf of a tls.client_trust_anchors CA may share one).
+    const bool self = req.peer && *rec && !(*rec)->der.empty() && (*rec)->der == req.peer->der();
     if (!self) {
       if (auto ok = d_.policy.load()->may(*id, authz::Action::revoke); !ok)
         return deny(*id, "revoke", *serial, ok.error());
@@ -192,12 +195,10 @@ class Api {
     if (!reason_text) return fail(reason_text.error());
     auto reason = store::parse_revocation_reason(reason_text->empty() ? "unspecified" : *reason_text);
     if (!reason) return fail(reason.error());
-    auto rec = d_.store.find(*serial);
-    if (!rec) return fail(rec.error());
     if (!*rec) return fail(make_error(Errc::not_found, "no certificate with serial " + *serial));
     const std::int64_t now = to_unix(d_.clock.now());
-    if (auto s = d_.store.revoke(
-            *serial, now, *reason,
+    if (auto s = issuer::revoke_certificate(
+            d_.store, **rec, *reason, now,
             {now, "api:" + id->value, "revoke", *serial, "ok", std::string("reason=") + store::to_string(*reason)});
         !s)
       return fail(s.error());

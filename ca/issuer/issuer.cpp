@@ -23,7 +23,22 @@ std::string trim_slash(std::string s) {
 }
 }  // namespace
 
-std::string issuer_id(const crypto::Certificate& ca) { return to_hex(crypto::sha256(ca.public_key().spki)); }
+std::string issuer_id(const crypto::Certificate& ca) { return key_sha256(ca.public_key()); }
+
+std::string key_sha256(const crypto::PublicKey& key) { return to_hex(crypto::sha256(key.spki)); }
+
+Status revoke_certificate(store::CertificateLedger& ledger, const store::CertificateRecord& record,
+                          store::RevocationReason reason, std::int64_t at, const store::AuditEntry& audit) {
+  SIGIL_TRY_STATUS(store::leaf_revocation_reason(static_cast<int>(reason)));
+  if (record.der.empty())
+    return make_error(Errc::conflict, "cannot revoke certificate " + record.serial + ": it is pending");
+  std::string key_hash;
+  if (reason == store::RevocationReason::key_compromise) {
+    SIGIL_TRY(crypto::Certificate cert, crypto::Certificate::from_der(record.der));
+    key_hash = key_sha256(cert.public_key());
+  }
+  return ledger.revoke(record.serial, at, reason, key_hash, audit);
+}
 
 IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca) {
   if (public_url.empty()) return {};
@@ -168,6 +183,14 @@ Result<std::vector<GeneralName>> Issuer::requested_names(const crypto::Csr& csr)
   return requested;
 }
 
+Status Issuer::check_not_blocked(const crypto::PublicKey& key) const {
+  SIGIL_TRY(auto blocked, ledger_.blocked_key(key_sha256(key)));
+  if (!blocked) return {};
+  return make_error(Errc::bad_public_key, std::string("key is blocked: revoked for ") +
+                                              store::to_string(blocked->reason) + " (certificate " + blocked->serial +
+                                              ", " + format_rfc3339(from_unix(blocked->blocked_at)) + ")");
+}
+
 Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>& requested, const policy::Profile& p,
                                                  const Authority& by) const {
   if (requested.size() > 100) return make_error(Errc::bad_csr, "more than 100 identifiers");
@@ -254,6 +277,7 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
     SIGIL_TRY(requested, crypto::decode_general_names(san->value));
   }
   SIGIL_TRY_STATUS(policy::check_key(key));
+  SIGIL_TRY_STATUS(check_not_blocked(key));
   SIGIL_TRY(std::vector<GeneralName> names, approve(requested, *profile, ca));
 
   // Validity: backdated for skew, never outside the issuer's own.

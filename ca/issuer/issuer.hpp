@@ -49,6 +49,15 @@ std::string crl_url(const std::string& public_url, const crypto::Certificate& ca
 int crl_shard_for(crypto::ByteView serial, int shards);
 // Stable identifier of an issuing CA: hex SHA-256 of its SubjectPublicKeyInfo.
 std::string issuer_id(const crypto::Certificate& ca);
+// Hex SHA-256 of a key's SubjectPublicKeyInfo DER: how blocked keys are recorded and looked up.
+std::string key_sha256(const crypto::PublicKey& key);
+
+// The one way to revoke a certificate of this CA, for every path (REST, ACME revokeCert,
+// `sigil revoke`): the reason must be a leaf's (store::is_leaf_revocation_reason), and for
+// keyCompromise the certificate's key is blocked in the revocation's own transaction, so that
+// Issuer::prepare refuses it from then on. The caller has checked who may revoke `record`.
+Status revoke_certificate(store::CertificateLedger& ledger, const store::CertificateRecord& record,
+                          store::RevocationReason reason, std::int64_t at, const store::AuditEntry& audit);
 
 struct Request {
   std::string csr;  // PEM or DER; may be empty for a renewal that keeps the key
@@ -147,6 +156,7 @@ class Issuer {
   Result<std::unique_ptr<const Authority>> make_authority(std::shared_ptr<const crypto::Signer> key,
                                                           crypto::Certificate cert) const;
   Result<std::vector<crypto::GeneralName>> requested_names(const crypto::Csr& csr) const;
+  Status check_not_blocked(const crypto::PublicKey& key) const;
   Result<std::vector<crypto::GeneralName>> approve(const std::vector<crypto::GeneralName>& requested,
                                                    const policy::Profile& p, const Authority& by) const;
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "ca/base/encoding.hpp"
@@ -12,10 +13,14 @@ Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certific
                                const CrlScope& scope) {
   auto ski = ca.subject_key_id();
   if (!ski) return make_error(Errc::invalid_argument, "the CA certificate has no subjectKeyIdentifier");
-  const std::int64_t cutoff = to_unix(now);
   const bool delta = scope.base_number.has_value();
+  std::int64_t cutoff = scope.base_not_after_min;
   std::int64_t expected = 0;  // a delta CRL's few entries need no count
   if (!delta) {
+    // An entry whose notAfter is before the previous complete CRL's thisUpdate was on that CRL
+    // (or an earlier one) after it expired; every other one stays (RFC 5280 §3.3).
+    SIGIL_TRY(const auto previous, crls.latest_crl_this_update(issuer_id, scope.shard, false));
+    cutoff = previous ? std::min(*previous, to_unix(now)) : std::numeric_limits<std::int64_t>::min();
     SIGIL_TRY(expected, reader.count_revoked(issuer_id, scope.shard, cutoff));
   }
   SIGIL_TRY(const std::int64_t number, crls.next_crl_number(issuer_id, scope.shard));
@@ -57,6 +62,7 @@ Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certific
   out.der = w.finish(sig);
   out.shard = scope.shard;
   out.base_number = scope.base_number;
+  out.not_after_min = cutoff;
   // The record borrows the DER for the save and gives it back: one copy of a large CRL.
   store::CrlRecord record{issuer_id,   number, to_unix(out.this_update), to_unix(out.next_update), std::move(out.der),
                           scope.shard, delta,  scope.base_number};
@@ -112,11 +118,14 @@ Status CrlPublisher::rebuild() {
 Status CrlPublisher::refresh_shards(TimePoint now) {
   const auto t = std::chrono::steady_clock::now();
   if (shards_.empty() || t - shards_read_at_ >= options_.shard_check) {
-    SIGIL_TRY(in_use_, reader_.crl_shards(issuer_id_, to_unix(now)));
+    // A shard whose certificates all expired stays for one CRL validity (rebuilt at half of it),
+    // so that a CRL dated after the last expiry lists its expired entries.
+    SIGIL_TRY(in_use_, reader_.crl_shards(issuer_id_, to_unix(now) - options_.validity.count()));
     shards_read_at_ = t;
   }
-  // Shard 0 always (the issuer's CRL), the shards new certificates get, and every shard an
-  // unexpired certificate names, whatever the layout was when it was issued.
+  // Shard 0 always (the issuer's CRL), the shards new certificates get, and every shard that a
+  // certificate unexpired (or expired for less than a CRL validity) names, whatever the layout
+  // was when it was issued.
   std::set<int> want{0};
   if (!options_.public_url.empty()) {
     if (options_.shards > 1)
@@ -182,6 +191,7 @@ Status CrlPublisher::build_full(Shard& s, bool rebase, std::int64_t sequence, lo
   if (rebase) {
     s.base_number = crl.number;
     s.base_sequence = sequence;
+    s.base_not_after_min = crl.not_after_min;
     s.base_idp_url = scope.idp_url;
   }
   s.full = std::make_shared<const PublishedCrl>(std::move(crl));
@@ -194,6 +204,7 @@ Status CrlPublisher::build_delta(Shard& s, log::Level level) {
   scope.idp_url = s.base_idp_url;
   scope.base_number = s.base_number;
   scope.base_sequence = s.base_sequence;
+  scope.base_not_after_min = s.base_not_after_min;
   SIGIL_TRY(PublishedCrl crl, build_crl(key_, ca_, issuer_id_, reader_, crls_, next_this_update(s.delta),
                                         2 * options_.delta_interval, scope));
   crl.same_second_as_previous = s.delta && s.delta->this_update == crl.this_update;

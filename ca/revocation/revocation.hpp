@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,8 @@ struct PublishedCrl {
   Bytes der;
   int shard = 0;
   std::optional<std::int64_t> base_number;  // a delta CRL: its BaseCRLNumber
+  // The entries are the revoked certificates with notAfter >= this (unix seconds): see build_crl.
+  std::int64_t not_after_min = 0;
   // Made in the same second as the CRL it replaced at its URL: a client's If-Modified-Since
   // equal to Last-Modified may hold the older one, so it gets 200, not 304.
   bool same_second_as_previous = false;
@@ -46,12 +49,19 @@ struct CrlScope {
   // entries are the shard's revocations after it).
   std::optional<std::int64_t> base_number;
   std::int64_t base_sequence = 0;
+  // A delta CRL keeps the expired entries its base's gathering would keep (the base's
+  // PublishedCrl::not_after_min), so that base + delta never says less than the base's scope.
+  std::int64_t base_not_after_min = std::numeric_limits<std::int64_t>::min();
 };
 
-// Gathers the issuer's revoked, unexpired certificates of one shard from the store (for a delta
-// CRL, only those revoked after the base), allocates the shard's next CRL number (committed
-// first: never reused), signs, and saves the result. Streams: no per-entry objects are kept, and
-// the DER is built in one buffer.
+// Gathers the issuer's revoked certificates of one shard from the store (for a delta CRL, only
+// those revoked after the base), allocates the shard's next CRL number (committed first: never
+// reused), signs, and saves the result. Streams: no per-entry objects are kept, and the DER is
+// built in one buffer.
+// Expired certificates leave a complete CRL only after one CRL dated after their notAfter has
+// listed them (RFC 5280 §3.3): the entries are those whose notAfter is at or after the
+// thisUpdate of the shard's previous complete CRL (or now, if earlier); all of them when there
+// is none. That holds whatever the schedule was, a stop of the server included.
 Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certificate& ca, const std::string& issuer_id,
                                store::RevocationReader& reader, store::CrlStore& crls, TimePoint now, Seconds validity,
                                const CrlScope& scope = {});
@@ -70,7 +80,8 @@ struct CrlOptions {
   Seconds shard_check{5};  // how often the shards named by unexpired certificates are read
 };
 
-// Keeps one issuer's CRLs fresh: every shard that an unexpired certificate names (and shard 0,
+// Keeps one issuer's CRLs fresh: every shard that a certificate unexpired or expired for less
+// than one CRL validity names (so a CRL dated after the last expiry is published) (and shard 0,
 // and shards 1..N of the current layout), complete and, when enabled, delta. A shard's complete
 // CRL is rebuilt after revocations in that shard (debounced) and before half of its validity;
 // the second of these also makes it the base of the shard's next delta CRLs. Delta CRLs list the
@@ -102,6 +113,7 @@ class CrlPublisher {
     // The base of the shard's delta CRLs: the complete CRL of its last scheduled rebuild.
     std::int64_t base_number = 0;
     std::int64_t base_sequence = 0;
+    std::int64_t base_not_after_min = std::numeric_limits<std::int64_t>::min();
     std::string base_idp_url;  // a delta CRL's scope (IDP) is its base's
   };
   struct Work {

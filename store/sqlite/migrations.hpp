@@ -13,7 +13,7 @@ namespace sigil::store::sqlite {
 // so a foreign SQLite file is refused instead of migrated.
 inline constexpr std::int32_t kApplicationId = 0x5349474C;
 
-inline constexpr std::array<std::string_view, 6> kMigrations{{
+inline constexpr std::array<std::string_view, 7> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -254,6 +254,16 @@ CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at, id);
 CREATE INDEX acme_authorizations_reusable
   ON acme_authorizations (account_id, identifier_type, identifier_value, wildcard, expires)
   WHERE status = 'valid';
+)sql",
+    // 7: keys revoked for keyCompromise, written in the revocation's transaction; every issuance
+    // refuses them. Keyed by the SHA-256 of the SubjectPublicKeyInfo; the first revocation wins.
+    R"sql(
+CREATE TABLE blocked_keys (
+  key_sha256 TEXT    NOT NULL PRIMARY KEY CHECK (length(key_sha256) = 64),
+  reason     INTEGER NOT NULL,
+  blocked_at INTEGER NOT NULL,
+  serial     TEXT    NOT NULL REFERENCES certificates (serial)
+) WITHOUT ROWID;
 )sql",
 }};
 

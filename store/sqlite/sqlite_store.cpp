@@ -219,6 +219,8 @@ enum class Sql : std::size_t {
   insert_audit,
   mark_valid,
   mark_revoked,
+  block_key,
+  blocked_key,
   status_of,
   find,
   sans_of,
@@ -234,6 +236,7 @@ enum class Sql : std::size_t {
   next_crl_number,
   save_crl,
   latest_crl,
+  latest_crl_this_update,
   list_crls,
   insert_account,
   account_by_id,
@@ -310,6 +313,11 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
      "revocation_seq = (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM certificates "
      "WHERE revocation_seq IS NOT NULL) "
      "WHERE serial = ?3 AND status = 'valid'"},
+    {Sql::block_key, "block key",
+     "INSERT INTO blocked_keys (key_sha256, reason, blocked_at, serial) VALUES (?1, ?2, ?3, ?4) "
+     "ON CONFLICT (key_sha256) DO NOTHING"},
+    {Sql::blocked_key, "read blocked key",
+     "SELECT key_sha256, reason, blocked_at, serial FROM blocked_keys WHERE key_sha256 = ?1"},
     {Sql::status_of, "read certificate status", "SELECT status FROM certificates WHERE serial = ?1"},
     {Sql::find, "find certificate", "SELECT " SIGIL_CERT_COLUMNS " FROM certificates WHERE serial = ?1"},
     {Sql::sans_of, "read subject alternative names",
@@ -345,6 +353,8 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
     {Sql::latest_crl, "read CRL",
      "SELECT number, this_update, next_update, der, shard, delta, base_number FROM crl_state "
      "WHERE issuer_id = ?1 AND shard = ?2 AND delta = ?3"},
+    {Sql::latest_crl_this_update, "read CRL thisUpdate",
+     "SELECT this_update FROM crl_state WHERE issuer_id = ?1 AND shard = ?2 AND delta = ?3"},
     {Sql::list_crls, "list CRLs",
      "SELECT number, this_update, next_update, der, shard, delta, base_number FROM crl_state "
      "WHERE issuer_id = ?1 ORDER BY shard, delta"},
@@ -462,8 +472,14 @@ Result<CertStatus> parse_status(std::string_view s) {
   return make_error(Errc::storage, "sqlite: unknown certificate status '" + std::string(s) + "'");
 }
 
+// Any RFC 5280 code may be read back (rows written before the leaf allow-list); new revocations
+// take only store::is_leaf_revocation_reason.
 bool is_known_reason(std::int64_t code) {
   return (code >= 0 && code <= 10) && code != 7;  // RFC 5280: 7 is unused
+}
+
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 // RFC 8555 status values, checked before a write so a caller's mistake is reported as such
@@ -807,11 +823,15 @@ class SqliteStore final : public Store {
     return page;
   }
 
-  Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason, const AuditEntry& audit) override {
+  Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason, const std::string& key_sha256,
+                const AuditEntry& audit) override {
     const auto code = static_cast<std::int64_t>(reason);
-    if (!is_known_reason(code)) {
-      return make_error(Errc::invalid_argument, "unknown revocation reason " + std::to_string(code));
-    }
+    SIGIL_TRY_STATUS(leaf_revocation_reason(static_cast<int>(code)));
+    // A compromised key must never be certified again: without its hash the revocation could
+    // not block it, so it is refused rather than half done.
+    const bool block = reason == RevocationReason::key_compromise;
+    if (block && !is_sha256_hex(key_sha256))
+      return make_error(Errc::invalid_argument, "a keyCompromise revocation needs the key's SHA-256 (64 hex digits)");
     return group_write([&]() -> Status {
       {
         Query q = use(Sql::mark_revoked);
@@ -819,8 +839,23 @@ class SqliteStore final : public Store {
         SIGIL_TRY_STATUS(q.run());
       }
       if (sqlite3_changes(db_.get()) == 0) return explain_unchanged(serial, "revoke");
+      if (block) {
+        Query q = use(Sql::block_key);
+        q.bind(1, key_sha256).bind(2, code).bind(3, at).bind(4, serial);
+        SIGIL_TRY_STATUS(q.run());
+      }
       return insert_audit(audit);
     });
+  }
+
+  Result<std::optional<BlockedKey>> blocked_key(const std::string& key_sha256) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::blocked_key);
+    q.bind(1, key_sha256);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return std::optional<BlockedKey>{};
+    return std::optional<BlockedKey>(
+        BlockedKey{q.text(0), static_cast<RevocationReason>(q.int64(1)), q.int64(2), q.text(3)});
   }
 
   Status append(const AuditEntry& entry) override {
@@ -1035,6 +1070,16 @@ class SqliteStore final : public Store {
     SIGIL_TRY(bool row, q.step());
     if (!row) return std::optional<CrlRecord>{};
     return std::optional<CrlRecord>(read_crl(q, issuer_id));
+  }
+
+  Result<std::optional<std::int64_t>> latest_crl_this_update(const std::string& issuer_id, int shard,
+                                                             bool delta) override {
+    std::lock_guard lock(mu_);
+    Query q = use(Sql::latest_crl_this_update);
+    q.bind(1, issuer_id).bind(2, static_cast<std::int64_t>(shard)).bind(3, delta);
+    SIGIL_TRY(bool row, q.step());
+    if (!row) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>(q.int64(0));
   }
 
   Result<std::vector<CrlRecord>> list_crls(const std::string& issuer_id) override {

@@ -574,3 +574,66 @@ TEST_CASE("revokeCert: the largest certificate the CA issues fits the size limit
   auto ok = f.ra.revoke(&acct, nullptr, largest, 1);
   CHECK_MESSAGE(ok.has_value(), (ok ? "" : ok.error().detail));
 }
+ }
+
+TEST_CASE("finalize refuses a CSR whose key is the account key (RFC 8555 §11.1); the order stays ready") {
+  Fixture f;
+  const auto acct = f.account(1);
+  auto v = f.order(acct, {"acctkey.example.internal"});
+  f.validate(acct, v);
+  const std::int64_t rows = f.ca.count();
+  auto der = crypto::make_csr(cached_key(crypto::KeyType::ec_p256, 300 + 1), crypto::encode_name(""),
+                              {{GN::dns, "acctkey.example.internal"}});
+  REQUIRE(der.has_value());
+  auto fin = f.ra.finalize(acct, v.order.id, *der);
+  REQUIRE_FALSE(fin.has_value());
+  CHECK(fin.error().code == Errc::bad_csr);
+  CHECK(fin.error().detail.find("account key") != std::string::npos);
+  CHECK(f.status(acct, v.order.id) == "ready");
+  CHECK(f.ca.count() == rows);
+  // Another key is certified.
+  auto ok = f.ra.finalize(acct, v.order.id, f.csr({"acctkey.example.internal"}));
+  REQUIRE_MESSAGE(ok.has_value(), (ok ? "" : ok.error().detail));
+}
+
+TEST_CASE("revokeCert signed by the certificate's key for keyCompromise blocks the key for later finalizes") {
+  Fixture f;
+  const auto acct = f.account(1);
+  auto v = f.order(acct, {"leaked.example.internal"});
+  f.validate(acct, v);
+  auto fin = f.ra.finalize(acct, v.order.id, f.csr({"leaked.example.internal"}));
+  REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
+  auto rec = f.ca.db->find(fin->order.certificate_serial);
+  REQUIRE(rec.has_value());
+  REQUIRE(rec->has_value());
+  const Bytes der = (*rec)->der;
+  const crypto::PublicKey key = cached_key(crypto::KeyType::ec_p256, 7).public_key();
+
+  // Reasons outside the one leaf allow-list: badRevocationReason, nothing changes.
+  for (int reason : {2, 6, 7, 8, 10, 11, -1}) {
+    CAPTURE(reason);
+    auto st = f.ra.revoke(nullptr, &key, der, reason);
+    REQUIRE_FALSE(st.has_value());
+    CHECK(st.error().code == Errc::bad_revocation_reason);
+  }
+  CHECK((*f.ca.db->find((*rec)->serial))->status == store::CertStatus::valid);
+
+  REQUIRE(f.ra.revoke(nullptr, &key, der, 1));  // keyCompromise, signed by the certificate's key
+  auto blocked = f.ca.db->blocked_key(issuer::key_sha256(key));
+  REQUIRE(blocked.has_value());
+  REQUIRE(blocked->has_value());
+  CHECK((*blocked)->serial == (*rec)->serial);
+
+  // The same key, another order of another account: badPublicKey, naming the reason; the order
+  // stays ready.
+  const auto other = f.account(2);
+  auto again = f.order(other, {"leaked.example.internal"});
+  f.validate(other, again);
+  const std::int64_t rows = f.ca.count();
+  auto refused = f.ra.finalize(other, again.order.id, f.csr({"leaked.example.internal"}));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == Errc::bad_public_key);
+  CHECK(refused.error().detail.find("key is blocked: revoked for keyCompromise") != std::string::npos);
+  CHECK(f.status(other, again.order.id) == "ready");
+  CHECK(f.ca.count() == rows);
+}

@@ -33,8 +33,12 @@ class NullLedger final : public store::CertificateLedger {
     return std::optional<store::CertificateRecord>{};
   }
   Result<store::Page> list(const store::ListFilter&) override { return store::Page{}; }
-  Status revoke(const std::string&, std::int64_t, store::RevocationReason, const store::AuditEntry&) override {
+  Status revoke(const std::string&, std::int64_t, store::RevocationReason, const std::string&,
+                const store::AuditEntry&) override {
     return {};
+  }
+  Result<std::optional<store::BlockedKey>> blocked_key(const std::string&) override {
+    return std::optional<store::BlockedKey>{};
   }
   Result<std::int64_t> flag_for_renewal(const std::optional<std::string>&, std::optional<std::int64_t>, std::int64_t,
                                         const store::AuditEntry&) override {

@@ -6,7 +6,8 @@
 # Cache-Control max-age matching nextUpdate, conditional GET (304), HEAD. CRL numbers strictly
 # increase; a burst of 20 revocations (curl per call) makes far fewer than 20 CRLs (debounce), 20 on
 # one connection make one or two, and the last CRL lists them all; entries of expired
-# certificates are dropped from the next CRL; If-Modified-Since never hides a newer CRL made in
+# certificates stay on the first CRL dated after the expiry and leave the one after (RFC 5280
+# §3.3); If-Modified-Since never hides a newer CRL made in
 # the same second.
 # Run inside a private network namespace (see CMakeLists.txt).
 source "$(dirname "$0")/revocation_lib.sh" "$@"
@@ -250,7 +251,7 @@ else
 fi
 BURST=("${LOOP_BURST[@]}" "${TIGHT[@]}")
 
-section "the expired certificate's entry is dropped from the next CRL"
+section "the expired certificate's entry stays on the first CRL dated after its expiry, then leaves"
 while [[ $(date +%s) -le $((SHORT_END + 1)) && $SHORT_END -lt $(($(date +%s) + 10)) ]]; do sleep 0.2; done
 check "CLI issues one more certificate (its revocation makes a new CRL)" cli_cert "$H" "$C/last" server "" last.example.internal
 LAST="$(cert_serial "$C/last.crt")"
@@ -258,10 +259,29 @@ admin_req POST "$(api "/api/v1/certificates/$LAST/revoke")" -H 'Content-Type: ap
 T0=$(now_us)
 expect_http "revoke it (no reason: unspecified)" 200
 expect_within "the next CRL lists it" "$T0" 1000 crl_lists "$C/crl4" "$LAST" || true
-if crl_has "$C/crl4" "$SHORT"; then
-  fail "the expired certificate ($SHORT, ended $(date -u -d "@$SHORT_END" +%T)) is no longer listed" "still listed in CRL #$(crl_number "$C/crl4")"
+# RFC 5280 §3.3: the entry leaves only after one CRL dated after the expiry listed it. crl.tight
+# was the last CRL before crl4: if it is dated at or before the expiry, crl4 is that first one.
+PREV_UPDATE="$(date_epoch "$(openssl crl -inform DER -in "$C/crl.tight" -noout -lastupdate 2>/dev/null | cut -d= -f2)")"
+if [[ $PREV_UPDATE -le $SHORT_END ]]; then
+  if crl_has "$C/crl4" "$SHORT"; then
+    pass "the first CRL after the expiry (CRL #$(crl_number "$C/crl4")) still lists the expired certificate"
+  else
+    fail "the first CRL after the expiry still lists the expired certificate ($SHORT, ended $(date -u -d "@$SHORT_END" +%T))" \
+      "not in CRL #$(crl_number "$C/crl4"); the CRL before it was dated $(date -u -d "@$PREV_UPDATE" +%T)"
+  fi
 else
-  pass "the expired certificate is no longer listed (CRL #$(crl_number "$C/crl4"), $(crl_entries "$C/crl4") entries)"
+  pass "(a CRL dated $(date -u -d "@$PREV_UPDATE" +%T), after the expiry, already listed it)"
+fi
+check "CLI issues one more certificate" cli_cert "$H" "$C/last2" server "" last2.example.internal
+LAST2="$(cert_serial "$C/last2.crt")"
+admin_req POST "$(api "/api/v1/certificates/$LAST2/revoke")" -H 'Content-Type: application/json' --data '{}'
+T0=$(now_us)
+expect_http "revoke it" 200
+expect_within "the next CRL lists it" "$T0" 1000 crl_lists "$C/crl5" "$LAST2" || true
+if crl_has "$C/crl5" "$SHORT"; then
+  fail "the expired certificate ($SHORT) is no longer listed" "still listed in CRL #$(crl_number "$C/crl5")"
+else
+  pass "then the expired certificate is no longer listed (CRL #$(crl_number "$C/crl5"), $(crl_entries "$C/crl5") entries)"
 fi
 MISSING=0
 for s in "$SERIAL" "$SERIAL2" "${BURST[@]}"; do crl_has "$C/crl4" "$s" || MISSING=$((MISSING + 1)); done

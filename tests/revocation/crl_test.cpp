@@ -59,8 +59,11 @@ struct ShardedCa {
                                     ca.clock, metrics, options);
   }
   void revoke(const std::string& serial) {
-    REQUIRE(ca.db->revoke(serial, to_unix(ca.clock.now()), store::RevocationReason::key_compromise,
-                          store::AuditEntry{to_unix(ca.clock.now()), "test", "revoke", serial, "ok", ""}));
+    auto rec = ca.db->find(serial);
+    REQUIRE(rec.has_value());
+    REQUIRE(rec->has_value());
+    REQUIRE(issuer::revoke_certificate(*ca.db, **rec, store::RevocationReason::key_compromise, to_unix(ca.clock.now()),
+                                       store::AuditEntry{to_unix(ca.clock.now()), "test", "revoke", serial, "ok", ""}));
   }
   std::string path(int shard, bool delta = false) { return issuer::crl_path(*ca.intermediate, shard, delta); }
   std::string url(int shard, bool delta = false) { return issuer::crl_url(kPublicUrl, *ca.intermediate, shard, delta); }
@@ -271,14 +274,81 @@ TEST_CASE("shards named by unexpired certificates stay published after the layou
     CAPTURE(k);
     CHECK(p.find(t.path(k)) != nullptr);
   }
-  // The old leaves of shard 5 expire: shard 5's CRL is no longer needed.
+  // The old leaves expire: their shards' CRLs stay for one CRL validity more (so that a CRL
+  // dated after the expiry is published, RFC 5280 §3.3), then are no longer needed.
   t.ca.clock.advance(Seconds(2 * 3600));
+  REQUIRE(p.rebuild());
+  CHECK(p.find(t.path(5)) != nullptr);
+  t.ca.clock.advance(t.options.validity);
   REQUIRE(p.rebuild());
   CHECK(p.find(t.path(5)) == nullptr);
   CHECK(p.find(t.path(6)) == nullptr);
   CHECK(p.find(t.path(1)) != nullptr);
   CHECK(p.find(t.path(2)) != nullptr);
   CHECK(p.find(t.path(0)) != nullptr);
+}
+
+TEST_CASE("an expired certificate's entry stays on the first complete CRL dated after its expiry, then leaves") {
+  ShardedCa t(1, false);
+  const Leaf leaf = t.issue("brief", Seconds(3600));
+  const TimePoint not_after = crypto::Certificate::from_der(leaf.der).value().tbs().not_after;
+  t.revoke(leaf.serial);
+  auto p = t.publisher();
+  REQUIRE(p.rebuild());
+  CHECK(lists(p.current(), leaf.serial));
+  // Expired: the next CRL, whose thisUpdate is after notAfter, still lists it (RFC 5280 §3.3).
+  t.ca.clock.advance(Seconds(3600 + 60));
+  REQUIRE(p.rebuild());
+  REQUIRE(p.current()->this_update > not_after);
+  CHECK(lists(p.current(), leaf.serial));
+  // It has appeared on a CRL issued after its expiry: the next one drops it.
+  t.ca.clock.advance(Seconds(60));
+  REQUIRE(p.rebuild());
+  CHECK_FALSE(lists(p.current(), leaf.serial));
+  CHECK(summary(p.current()).entries == 0);
+}
+
+TEST_CASE("an entry that expired while no CRL was published (a long stop) is on the first CRL after the restart") {
+  ShardedCa t(2, false);
+  const Leaf leaf = t.issue("stopped", Seconds(3600));
+  t.revoke(leaf.serial);
+  {
+    auto p = t.publisher();
+    REQUIRE(p.rebuild());
+    CHECK(lists(p.find(t.path(leaf.shard)), leaf.serial));
+  }
+  // Down for three CRL validities: no CRL was dated between the expiry and now.
+  t.ca.clock.advance(3 * t.options.validity);
+  auto p = t.publisher();
+  REQUIRE(p.rebuild());
+  REQUIRE(p.find(t.path(leaf.shard)) != nullptr);
+  CHECK(lists(p.find(t.path(leaf.shard)), leaf.serial));
+  t.ca.clock.advance(Seconds(1));
+  REQUIRE(p.rebuild());
+  CHECK_FALSE(lists(p.find(t.path(leaf.shard)), leaf.serial));
+}
+
+TEST_CASE("a delta CRL keeps an expired entry as long as its base's scope would, and agrees with the complete CRL") {
+  ShardedCa t(1, true);
+  const Leaf leaf = t.issue("delta-expiry", Seconds(3600));
+  auto p = t.publisher();
+  REQUIRE(p.rebuild());  // the base: before the revocation
+  const std::int64_t base = p.find(t.path(0))->number;
+  const std::int64_t delta0 = p.find(t.path(0, true))->number;
+  p.start();
+  t.revoke(leaf.serial);
+  auto delta = wait_newer(p, t.path(0, true), delta0);
+  CHECK(lists(delta, leaf.serial));
+  CHECK(lists(p.find(t.path(0)), leaf.serial));
+  // Past the expiry, at the delta interval: the delta (same base, which does not list it) must
+  // still list it, or base + delta would say less than the complete CRL.
+  t.ca.clock.advance(t.options.delta_interval + Seconds(5));
+  auto later = wait_newer(p, t.path(0, true), delta->number);
+  p.stop();
+  CHECK(later->base_number == base);
+  CHECK(later->this_update > crypto::Certificate::from_der(leaf.der).value().tbs().not_after);
+  CHECK(lists(later, leaf.serial));
+  CHECK(lists(p.find(t.path(0)), leaf.serial));
 }
 
 }  // namespace

@@ -118,6 +118,7 @@ TEST_CASE("Publishers: each intermediate answers for its own certificates, befor
 
   // A revocation of the old intermediate's leaf reaches its responder and its CRL.
   REQUIRE(ca.db->revoke(leaf1->serial, to_unix(ca.clock.now()), store::RevocationReason::key_compromise,
+                        issuer::key_sha256(crypto::Certificate::from_der(leaf1->der).value().public_key()),
                         store::AuditEntry{to_unix(ca.clock.now()), "test", "revoke", leaf1->serial, "ok", ""}));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   ocsp::CertStatus st = ocsp::CertStatus::good;

@@ -81,6 +81,8 @@ AuditEntry audit(const std::string& action, const std::string& target, std::int6
 }
 
 const Bytes kDer{0x30, 0x82, 0x01, 0x00, 0xde, 0xad};
+// A key's SPKI SHA-256, as issuer::key_sha256 writes it.
+const std::string kKeyHash(64, 'a');
 
 // Reserves and completes: a valid certificate.
 void issue(Store& store, const PendingCertificate& p) {
@@ -292,7 +294,7 @@ TEST_CASE("revoke: happy path, twice, pending, unknown, bad reason") {
   issue(*store, pending("01"));
   REQUIRE(store->reserve(pending("02"), audit("reserve", "02")));
 
-  REQUIRE(store->revoke("01", 5'000, RevocationReason::key_compromise, audit("revoke", "01")));
+  REQUIRE(store->revoke("01", 5'000, RevocationReason::key_compromise, kKeyHash, audit("revoke", "01")));
   auto found = store->find("01");
   REQUIRE(found.has_value());
   REQUIRE(found->has_value());
@@ -305,7 +307,7 @@ TEST_CASE("revoke: happy path, twice, pending, unknown, bad reason") {
 
   const auto rows_before = audit_rows(*store).size();
 
-  auto twice = store->revoke("01", 6'000, RevocationReason::superseded, audit("revoke", "01"));
+  auto twice = store->revoke("01", 6'000, RevocationReason::superseded, "", audit("revoke", "01"));
   REQUIRE_FALSE(twice.has_value());
   CHECK(twice.error().code == Errc::conflict);
   found = store->find("01");
@@ -313,20 +315,86 @@ TEST_CASE("revoke: happy path, twice, pending, unknown, bad reason") {
   CHECK(*(*found)->revoked_at == 5'000);  // the first revocation stands
   CHECK(*(*found)->revocation_reason == RevocationReason::key_compromise);
 
-  auto still_pending = store->revoke("02", 6'000, RevocationReason::unspecified, audit("revoke", "02"));
+  auto still_pending = store->revoke("02", 6'000, RevocationReason::unspecified, "", audit("revoke", "02"));
   REQUIRE_FALSE(still_pending.has_value());
   CHECK(still_pending.error().code == Errc::conflict);
 
-  auto unknown = store->revoke("03", 6'000, RevocationReason::unspecified, audit("revoke", "03"));
+  auto unknown = store->revoke("03", 6'000, RevocationReason::unspecified, "", audit("revoke", "03"));
   REQUIRE_FALSE(unknown.has_value());
   CHECK(unknown.error().code == Errc::not_found);
 
   issue(*store, pending("04"));
-  auto bad = store->revoke("04", 6'000, static_cast<RevocationReason>(7), audit("revoke", "04"));
+  auto bad = store->revoke("04", 6'000, static_cast<RevocationReason>(7), "", audit("revoke", "04"));
   REQUIRE_FALSE(bad.has_value());
-  CHECK(bad.error().code == Errc::invalid_argument);
+  CHECK(bad.error().code == Errc::bad_revocation_reason);
 
   CHECK(audit_rows(*store).size() == rows_before + 2);  // only issue(04)'s two rows
+}
+
+TEST_CASE("keyCompromise blocks the key in the revocation's own transaction; other reasons do not") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  auto store = open_store(db);
+  for (const char* s : {"01", "02", "03", "04", "05"}) issue(*store, pending(s));
+  const std::string other_key(64, 'b');
+  auto blocked = [&](const std::string& key) {
+    auto b = store->blocked_key(key);
+    REQUIRE_MESSAGE(b.has_value(), (b ? "" : b.error().detail));
+    return *b;
+  };
+  CHECK_FALSE(blocked(kKeyHash).has_value());
+
+  auto commits = [&] {
+    auto n = sqlite::write_commits(*store);
+    REQUIRE(n.has_value());
+    return *n;
+  };
+  const auto before = commits();
+  REQUIRE(store->revoke("01", 5'000, RevocationReason::key_compromise, kKeyHash, audit("revoke", "01")));
+  CHECK(commits() == before + 1);  // revocation, blocked key and audit row: one commit
+  auto b = blocked(kKeyHash);
+  REQUIRE(b.has_value());
+  CHECK(b->key_sha256 == kKeyHash);
+  CHECK(b->reason == RevocationReason::key_compromise);
+  CHECK(b->blocked_at == 5'000);
+  CHECK(b->serial == "01");
+
+  // Another certificate of the same key, compromised too: the first block stands.
+  REQUIRE(store->revoke("02", 6'000, RevocationReason::key_compromise, kKeyHash, audit("revoke", "02")));
+  CHECK(blocked(kKeyHash)->serial == "01");
+
+  // Other reasons block nothing, even when given a key.
+  REQUIRE(store->revoke("03", 6'000, RevocationReason::superseded, other_key, audit("revoke", "03")));
+  CHECK_FALSE(blocked(other_key).has_value());
+
+  // keyCompromise without the key's hash cannot block it: refused, nothing written.
+  const auto rows = audit_rows(*store).size();
+  for (const std::string& bad : {std::string(), std::string("ab"), std::string(64, 'G')}) {
+    auto st = store->revoke("04", 7'000, RevocationReason::key_compromise, bad, audit("revoke", "04"));
+    REQUIRE_FALSE(st.has_value());
+    CHECK(st.error().code == Errc::invalid_argument);
+  }
+  // Reasons that are not a leaf's: refused, nothing written.
+  for (auto r : {RevocationReason::ca_compromise, RevocationReason::aa_compromise, RevocationReason::certificate_hold,
+                 RevocationReason::remove_from_crl}) {
+    auto st = store->revoke("04", 7'000, r, "", audit("revoke", "04"));
+    REQUIRE_FALSE(st.has_value());
+    CHECK(st.error().code == Errc::bad_revocation_reason);
+  }
+  CHECK((*store->find("04"))->status == CertStatus::valid);
+  CHECK(audit_rows(*store).size() == rows);
+
+  // Same transaction: when the blocked key cannot be written, the revocation is rolled back.
+  {
+    RawDb raw(db);
+    REQUIRE(raw.exec("CREATE TRIGGER no_blocks BEFORE INSERT ON blocked_keys "
+                     "BEGIN SELECT RAISE(ABORT, 'disk full'); END") == SQLITE_OK);
+  }
+  auto st = store->revoke("05", 8'000, RevocationReason::key_compromise, other_key, audit("revoke", "05"));
+  REQUIRE_FALSE(st.has_value());
+  CHECK((*store->find("05"))->status == CertStatus::valid);
+  CHECK_FALSE(blocked(other_key).has_value());
+  CHECK(audit_rows(*store).size() == rows);
 }
 
 TEST_CASE("audit rows are written with their changes and cannot be altered") {
@@ -335,7 +403,7 @@ TEST_CASE("audit rows are written with their changes and cannot be altered") {
   auto store = open_store(db);
   REQUIRE(store->reserve(pending("01"), audit("reserve", "01", 10)));
   REQUIRE(store->complete("01", kDer, audit("issue", "01", 11)));
-  REQUIRE(store->revoke("01", 12, RevocationReason::superseded, audit("revoke", "01", 12)));
+  REQUIRE(store->revoke("01", 12, RevocationReason::superseded, "", audit("revoke", "01", 12)));
   REQUIRE(store->append(AuditEntry{13, "cli:admin", "init", "ca", "refused", "no key"}));
 
   auto recent = store->recent(3);
@@ -375,8 +443,8 @@ TEST_CASE("list filters by status, expiry and profile") {
   issue(*store, pending("f", 1'500, "client"));                                   // valid
   issue(*store, pending("g", 1'000, "client"));                                   // expired exactly at now
   REQUIRE(store->reserve(pending("e", 2'500, "server"), audit("reserve", "e")));  // pending
-  REQUIRE(store->revoke("c", 900, RevocationReason::superseded, audit("revoke", "c")));
-  REQUIRE(store->revoke("d", 700, RevocationReason::unspecified, audit("revoke", "d")));
+  REQUIRE(store->revoke("c", 900, RevocationReason::superseded, "", audit("revoke", "c")));
+  REQUIRE(store->revoke("d", 700, RevocationReason::unspecified, "", audit("revoke", "d")));
 
   ListFilter f;
   f.now = now;
@@ -543,7 +611,7 @@ TEST_CASE("data persists across reopen and migrations run once") {
   {
     auto store = open_store(db);
     issue(*store, pending("01"));
-    REQUIRE(store->revoke("01", 7, RevocationReason::cessation_of_operation, audit("revoke", "01")));
+    REQUIRE(store->revoke("01", 7, RevocationReason::cessation_of_operation, "", audit("revoke", "01")));
     RawDb raw(db);
     schema_before = raw.text(
         "SELECT group_concat(name, ',') FROM "
@@ -639,7 +707,7 @@ TEST_CASE("backup writes a complete, consistent copy atomically") {
   TempDir dir;
   auto store = open_store(dir / "sigil.db");
   for (int i = 0; i < 50; ++i) issue(*store, pending("s" + std::to_string(i)));
-  REQUIRE(store->revoke("s7", 9, RevocationReason::superseded, audit("revoke", "s7")));
+  REQUIRE(store->revoke("s7", 9, RevocationReason::superseded, "", audit("revoke", "s7")));
 
   const fs::path copy = dir / "backup.db";
   REQUIRE(store->backup(copy.string()));
@@ -821,7 +889,7 @@ TEST_CASE("a certificate's CRL shard is stored with it, and each shard's revoked
   auto seq0 = store->revocation_sequence();
   REQUIRE(seq0.has_value());
   for (const char* s : {"01", "02", "04"})
-    REQUIRE(store->revoke(s, 1'500, RevocationReason::superseded, audit("revoke", s)));
+    REQUIRE(store->revoke(s, 1'500, RevocationReason::superseded, "", audit("revoke", s)));
   CHECK(revoked_in(*store, 0, 0) == std::vector<std::string>{"01"});
   CHECK(revoked_in(*store, 3, 0) == std::vector<std::string>{"02"});
   CHECK(revoked_in(*store, 7, 0) == std::vector<std::string>{"04"});
@@ -835,7 +903,7 @@ TEST_CASE("a certificate's CRL shard is stored with it, and each shard's revoked
   auto seq1 = store->revocation_sequence();
   REQUIRE(seq1.has_value());
   CHECK(*seq1 == *seq0 + 3);
-  REQUIRE(store->revoke("03", 1'600, RevocationReason::key_compromise, audit("revoke", "03")));
+  REQUIRE(store->revoke("03", 1'600, RevocationReason::key_compromise, kKeyHash, audit("revoke", "03")));
   CHECK(revoked_in(*store, 3, 0, *seq1) == std::vector<std::string>{"03"});
   CHECK(revoked_in(*store, 3, 0, *seq0) == std::vector<std::string>{"02", "03"});
   CHECK(revoked_in(*store, 0, 0, *seq1).empty());
