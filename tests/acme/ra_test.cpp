@@ -574,7 +574,6 @@ TEST_CASE("revokeCert: the largest certificate the CA issues fits the size limit
   auto ok = f.ra.revoke(&acct, nullptr, largest, 1);
   CHECK_MESSAGE(ok.has_value(), (ok ? "" : ok.error().detail));
 }
- }
 
 TEST_CASE("finalize refuses a CSR whose key is the account key (RFC 8555 §11.1); the order stays ready") {
   Fixture f;
