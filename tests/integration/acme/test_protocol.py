@@ -85,7 +85,7 @@ PEERS = {
                                "foreign_url_refused", "rfc_error_types", "orders_list", "authz_reuse"},
 }
 
-# Not observed on Pebble (a certificate it did not issue is not found, whatever its size).
+# Sigil's own limit (RFC 8555 sets none), so not expected of Pebble.
 PEERS["pebble"] -= {"revoke_size_limit"}
 
 
