@@ -37,6 +37,8 @@ from acme_client import (ERROR_PREFIX, PEM_CHAIN, AccountKey, AcmeClient, AcmeEr
                          Http01Responder, Response, ari_cert_id, b64u, b64u_decode, cert_lifetime, compact_json,
                          eab_jws, key_authorization, load_chain, make_csr, new_cert_key, parse_rfc3339)
 from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID  # noqa: E402
 import hashlib  # noqa: E402
 import hmac  # noqa: E402
@@ -61,6 +63,7 @@ FEATURES = {
     "csr_signature": "a CSR whose signature does not verify is refused",
     "csr_subset": "a CSR missing one of the order's names is refused",
     "revoke_foreign": "revocation by an account without authorizations is refused",
+    "revoke_size_limit": "revokeCert refuses a certificate larger than any the CA issues as malformed",
     "nonce_no_store": "newNonce answers carry Cache-Control: no-store (RFC 8555 §7.2)",
     "keychange_conflict": "keyChange to a key another account holds: 409 with its Location (RFC 8555 §7.3.5)",
     "foreign_url_refused": "a request to another account's URL (own valid kid) is refused, not applied to the signer",
@@ -84,6 +87,9 @@ PEERS = {
                                "foreign_url_refused", "rfc_error_types", "orders_list", "authz_reuse",
                                "nonce_after_signature", "operator_deactivation"},
 }
+
+# Sigil's own limit (RFC 8555 sets none), so not expected of Pebble.
+PEERS["pebble"] -= {"revoke_size_limit"}
 
 
 class Suite:
@@ -775,6 +781,32 @@ def t_replaces(s: Suite):
 
 # =========================================================================== revocation
 
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(ln)]) + ln + content
+
+
+def extension_bomb(key, count: int) -> bytes:
+    """A certificate with `count` distinct private extensions (1.3.6.1.4.1.55555.i), signed by
+    the EC P-256 `key`: what anyone may send to revokeCert, no account needed."""
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    alg = _der(0x30, _der(0x06, bytes.fromhex("2a8648ce3d040302")))  # ecdsa-with-SHA256
+    name = _der(0x30, _der(0x31, _der(0x30, _der(0x06, b"\x55\x04\x03") + _der(0x0C, b"bomb.example"))))
+    validity = _der(0x30, _der(0x17, b"300101000000Z") + _der(0x17, b"300102000000Z"))
+    exts = b"".join(
+        _der(0x30, _der(0x06, bytes.fromhex("2b0601040183b203")
+                        + bytes([0x80 | ((i >> 14) + 1), 0x80 | ((i >> 7) & 0x7F), i & 0x7F]))
+             + _der(0x04, b"\x05\x00"))
+        for i in range(count))
+    tbs = _der(0x30, _der(0xA0, _der(0x02, b"\x02")) + _der(0x02, b"\x4e\x01") + alg + name + validity + name + spki
+               + _der(0xA3, _der(0x30, exts)))
+    sig = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return _der(0x30, tbs + alg + _der(0x03, b"\x00" + sig))
+
+
 @test("revocation")
 def t_revocation(s: Suite):
     a = s.client()
@@ -801,6 +833,15 @@ def t_revocation(s: Suite):
     s.expect_error("revoking it again by the account", r, "alreadyRevoked")
     r = a.revoke(c2.cert, cert_key=c2.cert_key)
     s.expect_error("revoking it again by the certificate key", r, "alreadyRevoked")
+    if s.has("revoke_size_limit"):
+        # 25,000 extensions, ~475 KB: still inside the default 1 MiB body once base64url'd twice.
+        bomb_key = new_cert_key()
+        bomb = extension_bomb(bomb_key, 25_000)
+        r = a.revoke(bomb, cert_key=bomb_key)
+        if s.expect_error(f"revocation of a {len(bomb)}-octet certificate (25,000 extensions) signed by a fresh key",
+                          r, "malformed"):
+            detail = r.json.get("detail", "")
+            s.check("  refused for its size, before parsing", "larger than any this CA issues" in detail, detail)
 
 
 # =========================================================================== negative tests
