@@ -135,7 +135,8 @@ RANDOM=$CRASH_SEED
 echo "CRASH_SEED=$CRASH_SEED (kill moments; set it to repeat a run)"
 LOAD="$WORK/crash_load.py"
 ACKS="$WORK/acks.jsonl"
-export ACME_CLIENT_DIR="$(cd "$(dirname "$0")" && pwd)/acme"
+ACME_CLIENT_DIR="$(cd "$(dirname "$0")" && pwd)/acme"
+export ACME_CLIENT_DIR
 cat >"$LOAD" <<'PY'
 # crash_load.py: the load and the checks of the SIGKILL cycles (written by revocation_crash.sh).
 #   load DIRECTORY CA ADMIN_CERT ADMIN_KEY API_PORT HTTP01_PORT ACCOUNT_KEY ACKS CYCLE SECONDS
