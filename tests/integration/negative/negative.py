@@ -565,6 +565,8 @@ def main() -> int:
         # An order made ready (127.0.0.1 over http-01), for the finalize rows: only their CSR is wrong.
         r = client.new_order(["127.0.0.1"])
         try:
+            if r.status != 201:
+                raise RuntimeError(f"newOrder: {r.summary()}")
             with Http01Responder(args.http01_port) as responder:
                 client.authorize(r.json, responder, timeout=20, interval=(0.05, 0.1, 0.2))
             ready = client.poll(r.location, ("ready",), 20, (0.05, 0.1))
