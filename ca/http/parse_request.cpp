@@ -48,15 +48,12 @@ ParsedRequest parse_request(std::string_view bytes, const Limits& limits) {
   boost::beast::error_code ec;
   while (!parser.is_done()) {
     const std::string_view rest = bytes.substr(out.consumed);
-    // Everything there was has been offered: a listener would wait for more, then time out.
-    if (rest.empty()) return out;
+    if (rest.empty()) return out;  // incomplete
     const std::size_t n = parser.put(boost::asio::buffer(rest.data(), rest.size()), ec);
     out.consumed += n;
-    if (ec == bhttp::error::need_more) {
-      if (n == 0) return out;  // the parser needs more than is there (a header's end)
-      ec = {};
-      continue;
-    }
+    // The parser wants more than all there is (Beast's contract: the next put() must offer the
+    // unconsumed bytes plus new ones). A listener would wait for more, then time out.
+    if (ec == bhttp::error::need_more) return out;
     if (ec == bhttp::error::body_limit) {
       out.status = 413;
       return out;

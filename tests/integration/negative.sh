@@ -19,9 +19,13 @@ mkdir -p "$C"
 DB="$H/sigil.db"
 
 section "set-up"
-check "init the CA" serve_init "$H"
-check "config: ip identifier 127.0.0.1 allowed (the finalize rows validate it over http-01)" config_edit "$H" "
-j.setdefault('policy', {})['allowed_ip_ranges'] = ['127.0.0.1/32']"
+# No nameConstraints in the intermediate: the finalize rows order 127.0.0.1 (as acme_protocol.sh).
+check "init the CA (--no-name-constraints)" serve_init "$H" --no-name-constraints
+# The finalize rows validate 127.0.0.1 over http-01: the VA may contact loopback here (an explicit
+# forbidden_ranges replaces the default list, which has 127.0.0.0/8).
+check "config: ip identifier 127.0.0.1 allowed, and validated on loopback" config_edit "$H" "
+j.setdefault('policy', {})['allowed_ip_ranges'] = ['127.0.0.1/32']
+j.setdefault('acme', {})['validation'] = {'forbidden_ranges': ['127.0.0.9/32']}"
 # A free port below the ephemeral range for the http-01 responder of negative.py.
 HTTP01_PORT="$("$PY" - <<'PY'
 import random, socket

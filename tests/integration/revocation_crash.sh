@@ -21,16 +21,20 @@ SEEN="$WORK/numbers.seen"  # every CRL number any fetch saw, one a line
 : >"$SEEN"
 
 section "set-up"
-check "init the CA" serve_init "$H"
+# No nameConstraints in the intermediate: the load orders 127.0.0.1 (as acme_protocol.sh).
+check "init the CA (--no-name-constraints)" serve_init "$H" --no-name-constraints
 for n in k1 k2 k3; do
   check "CLI issues $n.example.internal" cli_cert "$H" "$C/$n" server "" "$n.example.internal"
   split_chain "$C/$n.crt" "$C/$n.pem" "$INTER"
 done
 CRL_PATH="/$(cert_cdp_url "$C/k1.pem" | sed 's|^[a-z]*://[^/]*/||')"
-check "config: ip identifier 127.0.0.1 allowed, ACME rate limits out of the way" config_edit "$H" "
+# The load validates 127.0.0.1 over http-01: an explicit forbidden_ranges replaces the default
+# list (which has 127.0.0.0/8), so the VA may contact loopback here.
+check "config: ip identifier 127.0.0.1 allowed and validated on loopback, ACME rate limits out of the way" config_edit "$H" "
 j.setdefault('policy', {})['allowed_ip_ranges'] = ['127.0.0.1/32']
 j['acme'] = {'rate_limits': {'new_orders_per_account_per_hour': 1000000, 'new_accounts_per_address_per_hour': 1000,
-                             'failed_validations_per_identifier_per_hour': 1000}}"
+                             'failed_validations_per_identifier_per_hour': 1000},
+             'validation': {'forbidden_ranges': ['127.0.0.9/32']}}"
 
 # A background poller: fetches the CRL every ~20 ms from the running server and records each
 # number; it stops by itself when the server is gone (connection refused three times in a row).
@@ -135,7 +139,8 @@ RANDOM=$CRASH_SEED
 echo "CRASH_SEED=$CRASH_SEED (kill moments; set it to repeat a run)"
 LOAD="$WORK/crash_load.py"
 ACKS="$WORK/acks.jsonl"
-export ACME_CLIENT_DIR="$(cd "$(dirname "$0")" && pwd)/acme"
+ACME_CLIENT_DIR="$(cd "$(dirname "$0")" && pwd)/acme"
+export ACME_CLIENT_DIR
 cat >"$LOAD" <<'PY'
 # crash_load.py: the load and the checks of the SIGKILL cycles (written by revocation_crash.sh).
 #   load DIRECTORY CA ADMIN_CERT ADMIN_KEY API_PORT HTTP01_PORT ACCOUNT_KEY ACKS CYCLE SECONDS

@@ -29,14 +29,14 @@ import socket
 import ssl
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "acme"))
 from acme_client import AccountKey, AcmeClient, Http01Responder, b64u, compact_json, jws  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 ACME = "urn:ietf:params:acme:error:"
@@ -256,7 +256,6 @@ class Ctx:
     base: str
     finalize_url: str = ""
     serial: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def acme_post(ctx: Ctx, path_or_url: str, payload, **sign_kw) -> bytes:
@@ -566,6 +565,8 @@ def main() -> int:
         # An order made ready (127.0.0.1 over http-01), for the finalize rows: only their CSR is wrong.
         r = client.new_order(["127.0.0.1"])
         try:
+            if r.status != 201:
+                raise RuntimeError(f"newOrder: {r.summary()}")
             with Http01Responder(args.http01_port) as responder:
                 client.authorize(r.json, responder, timeout=20, interval=(0.05, 0.1, 0.2))
             ready = client.poll(r.location, ("ready",), 20, (0.05, 0.1))
