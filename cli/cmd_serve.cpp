@@ -262,7 +262,8 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   SIGIL_TRY(std::string api_addr, server.listen({"api", config.listeners.api, http::TlsMode::mutual,
                                                  api::api_router(deps), config.tls.max_connection_age},
                                                 tls_for(identity, true)));
-  SIGIL_TRY(std::string acme_addr, server.listen({"acme", config.listeners.acme, http::TlsMode::server, acme_routes},
+  SIGIL_TRY(std::string acme_addr, server.listen({"acme", config.listeners.acme, http::TlsMode::server, acme_routes,
+                                                  config.tls.max_connection_age},
                                                  tls_for(identity, false)));
   SIGIL_TRY(std::string public_addr,
             server.listen({"public", config.listeners.public_, http::TlsMode::none, api::public_router(public_deps)},

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ca/authz/authz.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/file.hpp"
 #include "ca/issuer/issuer.hpp"
@@ -193,6 +194,8 @@ Result<Config> parse_config(std::string_view text) {
       SIGIL_TRY_STATUS(get_strings(a[i], where + ".", "profiles", r.profiles));
       SIGIL_TRY_STATUS(get_string(a[i], where + ".", "max_ttl", r.max_ttl));
       if (r.identity.empty()) return key_error(where + ".identity", "must not be empty");
+      if (auto st = authz::check_identity_pattern(r.identity); !st)
+        return key_error(where + ".identity", st.error().detail);
       if (r.role != "admin" && r.role != "issuer" && r.role != "renew-self")
         return key_error(where + ".role", "must be admin, issuer or renew-self");
       if (!r.max_ttl.empty() && !parse_duration(r.max_ttl)) return key_error(where + ".max_ttl", "invalid duration");

@@ -24,11 +24,9 @@ namespace sigil::acme::ra {
 
 using crypto::ByteView;
 
-// Larger than any certificate this CA issues: at most 100 identifiers (issuer and newOrder
-// limits) of at most 253 octets, or one SPIFFE ID of at most 2048, make a SAN under 26 KiB; an
-// RSA-8192 key and signature and the CDP/AIA URLs add about 3 KiB. revokeCert needs no account,
-// so anyone may send one; twice the largest legitimate size bounds what a request makes us parse.
-inline constexpr std::size_t kMaxRevokeCertificate = 64 << 10;
+// revokeCert needs no account, so anyone may send a certificate to parse: twice the largest this
+// CA issues (issuer::kMaxCertificateSize, enforced by Issuer::prepare) bounds that work.
+inline constexpr std::size_t kMaxRevokeCertificate = 2 * issuer::kMaxCertificateSize;
 
 struct RateLimits {
   std::int64_t new_orders_per_account_per_hour = 1000;

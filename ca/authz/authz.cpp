@@ -79,6 +79,15 @@ bool identifier_matches(std::string_view pattern, std::string_view name) {
   return covers(p.kind, n->kind, false) && pattern_match(p.value, n->value);
 }
 
+Status check_identity_pattern(std::string_view pattern) {
+  const Kind k = typed_pattern(pattern).kind;
+  if (k == Kind::email || k == Kind::ip)
+    return make_error(Errc::invalid_argument, "a caller identity is a SPIFFE URI, a DNS name or a subject CN: '" +
+                                                  std::string(pattern) +
+                                                  "' can never match one (a subject CN is written cn:...)");
+  return {};
+}
+
 Result<Identity> identity_of(const crypto::Certificate& cert) {
   if (const auto* e = cert.tbs().find(crypto::oid::subject_alt_name)) {
     SIGIL_TRY(auto names, crypto::decode_general_names(e->value));

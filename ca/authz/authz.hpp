@@ -43,6 +43,10 @@ bool pattern_match(std::string_view pattern, std::string_view value);
 // Typed matching (see Rule): an identity pattern against the caller, an identifier pattern
 // against a requested name ("dns:x", "ip:y", "uri:z", "email:w").
 bool identity_matches(std::string_view pattern, const Identity& id);
+// Refuses an identity pattern no caller identity can ever match ("email:..." or "ip:...": a
+// caller is named by a SPIFFE URI, a DNS SAN or its subject CN), so a typo in a rule is an error
+// at load instead of a rule that silently never applies.
+Status check_identity_pattern(std::string_view pattern);
 bool identifier_matches(std::string_view pattern, std::string_view name);
 
 class Policy {

@@ -321,6 +321,11 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
     spec.ca_issuer_urls = {ca.urls.ca_issuers};
   }
   SIGIL_TRY(Bytes tbs, crypto::encode_tbs(spec));
+  // The signature and its AlgorithmIdentifier add at most about 1.1 KiB (RSA-8192).
+  if (tbs.size() + 2048 > kMaxCertificateSize)
+    return make_error(Errc::policy_violation, "the certificate would be larger than the " +
+                                                  std::to_string(kMaxCertificateSize) +
+                                                  " octets this CA issues at most: fewer or shorter names");
 
   const LintExpectations want{
       ca.cert, *profile, names, profile->max_ttl + options_.backdate, !ca.urls.crl.empty(), !ca.urls.crl.empty()};

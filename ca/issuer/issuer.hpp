@@ -27,6 +27,10 @@ struct CrlLayout {
   bool deltas = false;  // leaves also carry a FreshestCRL pointer to their shard's delta CRL
 };
 inline constexpr int kMaxCrlShards = 1024;
+// No certificate this CA issues is larger: prepare refuses a to-be-signed certificate that could
+// make one, so a peer may refuse anything larger unparsed (ACME revokeCert, which needs no account,
+// does). The largest legitimate one (100 names of 253 octets, P-256) is about 26 KiB.
+inline constexpr std::size_t kMaxCertificateSize = 32 << 10;
 
 struct Options {
   std::string public_url;    // base of the CDP and AIA URLs ("" writes none)

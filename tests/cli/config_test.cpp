@@ -50,6 +50,10 @@ TEST_CASE("parse_config refuses unknown keys and names the key in every error") 
   check(R"({"profiles": {"nope": {"max_ttl": "1d"}}})", "profiles.nope");
   check(R"({"authorization": [{"identity": "a", "role": "root"}]})", "authorization[0].role");
   check(R"({"authorization": [{"role": "admin"}]})", "authorization[0].identity");
+  // Patterns no caller identity can match (callers are SPIFFE URIs, DNS names or CNs).
+  check(R"({"authorization": [{"identity": "email:ops@corp.example", "role": "admin"}]})", "authorization[0].identity");
+  check(R"({"authorization": [{"identity": "ops@corp.example", "role": "admin"}]})", "authorization[0].identity");
+  check(R"({"authorization": [{"identity": "ip:10.0.0.1", "role": "admin"}]})", "authorization[0].identity");
   check(R"({"tls": {"client_skew": "2h"}})", "tls.client_skew");
   check(R"({"tls": {"server_cert_ttl": "5s"}})", "tls.server_cert_ttl");
   check(R"({"tls": {"max_connection_age": "0s"}})", "tls.max_connection_age");

@@ -73,27 +73,7 @@ bail() {
 
 acme_ports() {
   local ports
-  ports="$(python3 - <<'PY'
-import random, socket
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-held, out = [], []
-while len(out) < 6:
-    p = random.randint(20000, lo - 1)
-    if p in out:
-        continue
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        t.bind(("127.0.0.1", p))
-        u.bind(("127.0.0.1", p))
-    except OSError:
-        t.close(); u.close()
-        continue
-    held += [t, u]
-    out.append(p)
-print(*out)
-PY
-  )"
+  ports="$(free_ports 6)"
   read -r HTTP01_PORT TLSALPN_PORT DNS_PORT PUBLIC_FIXED PEBBLE_PORT PEBBLE_MGMT_PORT <<<"$ports"
   export HTTP01_PORT TLSALPN_PORT DNS_PORT PUBLIC_FIXED
 }

@@ -38,24 +38,7 @@ _acme_protocol_cleanup() {
 trap '_serve_rc=$?; set +e; _acme_protocol_cleanup; _serve_cleanup; _serve_set_rc $_serve_rc; _lib_on_exit' EXIT
 
 # Free ports on 127.0.0.1 below the ephemeral range (no outgoing connection can take them first).
-read -r HTTP01_PORT DNS_PORT P1 P2 P3 P4 < <(python3 - <<'PY'
-import random, socket
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-out, held = [], []
-while len(out) < 6:
-    p = random.randint(20000, lo - 1)
-    if p in out:
-        continue
-    try:
-        t = socket.socket(); t.bind(("127.0.0.1", p))
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    held += [t, u]
-    out.append(p)
-print(*out)
-PY
-)
+read -r HTTP01_PORT DNS_PORT P1 P2 P3 P4 <<<"$(free_ports 6)"
 
 # ------------------------------------------------------------------ BIND
 dns_start() {

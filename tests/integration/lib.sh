@@ -198,3 +198,29 @@ finish() {
   echo "$PASSED passed, $FAILED failed"
   [[ $FAILED -eq 0 ]]
 }
+
+# free_ports N [TAKEN...]: N distinct ports on 127.0.0.1, free for TCP and UDP, none of TAKEN,
+# below the ephemeral range so that no outgoing connection's source port can take one first.
+free_ports() {
+  python3 - "$@" <<'PY'
+import random, socket, sys
+n, taken = int(sys.argv[1]), {int(p) for p in sys.argv[2:]}
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held, out = [], []
+while len(out) < n:
+    p = random.randint(20000, lo - 1)
+    if p in out or p in taken:
+        continue
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        t.bind(("127.0.0.1", p))
+        u.bind(("127.0.0.1", p))
+    except OSError:
+        t.close(); u.close()
+        continue
+    held += [t, u]
+    out.append(p)
+print(*out)
+PY
+}

@@ -27,19 +27,7 @@ check "config: ip identifier 127.0.0.1 allowed, and validated on loopback" confi
 j.setdefault('policy', {})['allowed_ip_ranges'] = ['127.0.0.1/32']
 j.setdefault('acme', {})['validation'] = {'forbidden_ranges': ['127.0.0.9/32']}"
 # A free port below the ephemeral range for the http-01 responder of negative.py.
-HTTP01_PORT="$("$PY" - <<'PY'
-import random, socket
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-while True:
-    p = random.randint(20000, lo - 1)
-    try:
-        socket.socket().bind(("127.0.0.1", p))
-        print(p)
-        break
-    except OSError:
-        pass
-PY
-)"
+HTTP01_PORT="$(free_ports 1)"
 check "CLI issues a certificate (the revoke rows name it)" cli_cert "$H" "$C/target" server "" target.example.internal
 SERIAL="$(cert_serial "$C/target.crt")"
 if ! serve_start "$H" negative --http01-port "$HTTP01_PORT"; then

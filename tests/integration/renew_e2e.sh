@@ -39,25 +39,7 @@ ROOT="$H/ca/root.crt"
 pass "sigil serve: acme listener :$ACME_PORT (http-01 :$HTTP01_PORT, dns 127.0.0.1:$DNS_PORT)"
 
 # Two more free ports for nginx (below the ephemeral range, like acme_ports').
-read -r NGX_API NGX_ACME <<<"$(python3 - "$HTTP01_PORT" "$DNS_PORT" "$PUBLIC_FIXED" "$TLSALPN_PORT" <<'PY'
-import random, socket, sys
-taken = {int(p) for p in sys.argv[1:]}
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-out, held = [], []
-while len(out) < 2:
-    p = random.randint(20000, lo - 1)
-    if p in taken or p in out:
-        continue
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    held.append(s)
-    out.append(p)
-print(*out)
-PY
-)"
+read -r NGX_API NGX_ACME <<<"$(free_ports 2 "$HTTP01_PORT" "$DNS_PORT" "$PUBLIC_FIXED" "$TLSALPN_PORT")"
 
 for site in api acme; do
   mkdir -p "$WORK/$site"

@@ -358,19 +358,7 @@ def check(a):
 sys.exit(load(sys.argv[2:]) if sys.argv[1] == "load" else check(sys.argv[2:]))
 PY
 # A free port below the ephemeral range for http-01 (the loader's responder), the same every round.
-HTTP01_PORT="$("$PY" - <<'PY'
-import random, socket
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-while True:
-    p = random.randint(20000, lo - 1)
-    try:
-        socket.socket().bind(("127.0.0.1", p))
-        print(p)
-        break
-    except OSError:
-        pass
-PY
-)"
+HTTP01_PORT="$(free_ports 1)"
 # Folds a driver's "ok - " / "not ok - " lines into this script's counts.
 fold() {
   local line

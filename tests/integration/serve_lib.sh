@@ -118,6 +118,11 @@ serve_stop() {
   local killed=0
   if kill -0 "$pid" 2>/dev/null; then
     killed=1
+    # A server that does not stop is a bug to diagnose: keep its threads' stacks in the output.
+    if command -v gdb >/dev/null; then
+      echo "  serve_stop: pid $pid still running after ${limit}s; its threads:" >&2
+      timeout 30 gdb -p "$pid" -batch -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(Thread|#)' | sed 's/^/    /' >&2 || true
+    fi
     kill -KILL "$pid" 2>/dev/null || true
   fi
   STOP_RC=0

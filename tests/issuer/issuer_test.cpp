@@ -398,7 +398,15 @@ TEST_CASE("refusals change nothing: no row, no audit entry, no signature") {
   const std::string small_rsa = pem_encode("CERTIFICATE REQUEST", openssl_csr(rsa1024.get(), "r.example.internal"));
   const std::string good = csr_pem(k, "g.example.internal", {});
 
+  // Allowed names, but so many long ones that the certificate would be larger than any this CA
+  // issues (ACME revokeCert refuses larger ones unparsed, trusting that bound).
+  std::vector<GeneralName> long_mailboxes;
+  for (int i = 0; i < 100; ++i)
+    long_mailboxes.push_back({GN::email, std::string(350, 'm') + std::to_string(i) + "@example.internal"});
+
   const std::vector<Refusal> refusals = {
+      {"a certificate larger than kMaxCertificateSize", csr_pem(k, "", long_mailboxes), "client", std::nullopt,
+       Errc::policy_violation},
       {"malformed PEM", "-----BEGIN CERTIFICATE REQUEST-----\nMIIB!!\n-----END CERTIFICATE REQUEST-----\n", "server",
        std::nullopt, Errc::bad_csr},
       {"truncated PEM", good.substr(0, good.size() / 2), "server", std::nullopt, Errc::bad_csr},
