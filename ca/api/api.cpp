@@ -464,14 +464,22 @@ json eab_key_json(const store::EabKey& k) {
 Result<store::EabKey> make_eab_key(const std::string& kid, const std::string& description,
                                    const std::vector<std::string>& allow, std::int64_t now) {
   store::EabKey k;
-  k.kid = kid.empty() ? base64url_encode(crypto::random_bytes(12)) : kid;
-  if (k.kid.size() > 128 ||
+  // Hex, not base64url: a random kid never begins with '-', which a command line (`sigil acme eab
+  // revoke KID`) or a client's flag parser would take for an option.
+  k.kid = kid.empty() ? to_hex(crypto::random_bytes(12)) : kid;
+  if (k.kid.size() > 128 || k.kid.front() == '-' ||
       k.kid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos)
-    return make_error(Errc::invalid_argument, "kid: letters, digits, '-', '_' and '.' only, at most 128");
+    return make_error(Errc::invalid_argument,
+                      "kid: letters, digits, '-', '_' and '.' only, not beginning with '-', at most 128");
   policy::IdentifierPolicy check;  // the syntax of `allow`, as the identifier policy reads it
   for (const auto& a : allow) (a.find('/') != std::string::npos ? check.ip_ranges : check.dns_suffixes).push_back(a);
   if (auto st = check.validate(); !st) return make_error(Errc::invalid_argument, "allow: " + st.error().detail);
-  k.hmac_key = crypto::random_bytes(32);
+  // Clients take the key base64url-encoded on their command line (certbot --eab-hmac-key, lego
+  // --hmac), where a leading '-' reads as an option: draw again when the encoding would start
+  // with one (first octet 0xf8-0xfb; costs 0.02 of the key's 256 bits).
+  do {
+    k.hmac_key = crypto::random_bytes(32);
+  } while ((k.hmac_key[0] >> 2) == 62);
   k.description = description;
   k.allowed_identifiers = allow;
   k.created_at = now;

@@ -163,9 +163,9 @@ done
 exit 1
 EOF
   PYARGS=(--peer sigil --restart-cmd "bash $WORK/restart.sh" --forbidden-address "$FORBIDDEN_ADDR"
-    --eab-directory "$EAB_DIR" --eab-ca "$EAB_CA" --eab-key "$EAB1" --eab-allow-key "$EAB2:*.allowed.$ZONE"
+    --eab-directory "$EAB_DIR" --eab-ca "$EAB_CA" --eab-key="$EAB1" --eab-allow-key="$EAB2:*.allowed.$ZONE"
     --deactivate-cmd "'$SIGIL' --home '$H' acme account deactivate {}"
-    --eab-revoke-cmd "'$SIGIL' --home '$E' acme eab revoke --deactivate-account {}" --eab-cutoff-key "$EAB3")
+    --eab-revoke-cmd "'$SIGIL' --home '$E' acme eab revoke --deactivate-account {}" --eab-cutoff-key="$EAB3")
 else
   # ------------------------------------------------------------------ pebble
   command -v pebble >/dev/null || { fail "pebble is installed (apt-get install pebble)"; finish; }
@@ -208,7 +208,7 @@ PY
   fi
   DIR="https://localhost:$P1/dir"
   CA="$P/ca.crt"
-  PYARGS=(--peer pebble --eab-directory "https://localhost:$P3/dir" --eab-key "kid-1:$EABHMAC")
+  PYARGS=(--peer pebble --eab-directory "https://localhost:$P3/dir" --eab-key="kid-1:$EABHMAC")
 fi
 
 # ------------------------------------------------------------------ the protocol tests
