@@ -457,6 +457,12 @@ Result<std::unique_ptr<Validator>> Validator::create(Config config) {
     SIGIL_TRY(auto range, parse_range(r));
     settings.forbidden.push_back(std::move(range));
   }
+  // Homes made before loopback joined the default keep their old list in sigil.json: say so.
+  if (!settings.forbidden_range("127.0.0.1") || !settings.forbidden_range("::1"))
+    log::warn(
+        "acme.validation.forbidden_ranges allows loopback: a name or an http-01 redirect that points at this "
+        "host reaches Sigil's own listeners; add 127.0.0.0/8 and ::1/128 unless this is a test",
+        {});
   // A channel now, so that a resolver c-ares refuses is a configuration error, not a
   // failure of every validation.
   if (auto channel = Resolver::create(settings.resolvers_csv); !channel) return channel.error();

@@ -130,6 +130,12 @@ print(j["kid"] + ":" + j["hmac_key"])'
     finish
   fi
   pass "sigil serve starts: acme :$ACME_PORT, http-01 checked on :$HTTP01_PORT, DNS 127.0.0.1:$DNS_PORT"
+  # This home allows loopback validation (its peers run there): serve says so at start.
+  if grep -q 'forbidden_ranges allows loopback' "$SERVE_ERR"; then
+    pass "serve warns that acme.validation.forbidden_ranges allows loopback"
+  else
+    fail "serve warns that acme.validation.forbidden_ranges allows loopback" "$(head -5 "$SERVE_ERR")"
+  fi
   echo "$SERVE_PID" >"$WORK/acme.pid"
   DIR="https://localhost:$ACME_PORT/acme/directory"
   CA="$H/ca/root.crt"

@@ -29,6 +29,11 @@ if ! serve_start "$H"; then
   finish
 fi
 pass "sigil serve starts: api :$API_PORT, acme :$ACME_PORT, public :$PUBLIC_PORT"
+if grep -q 'forbidden_ranges allows loopback' "$SERVE_ERR"; then
+  fail "the default forbidden_ranges (loopback included) draw no loopback warning" "$(grep -m1 loopback "$SERVE_ERR")"
+else
+  pass "the default forbidden_ranges (loopback included) draw no loopback warning"
+fi
 scrape_metrics "$WORK/metrics.base"
 expect_http "baseline /metrics scrape" 200
 
