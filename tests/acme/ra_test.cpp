@@ -13,6 +13,7 @@
 #include "acme/jws/jws.hpp"
 #include "acme/ra/ra.hpp"
 #include "store/sqlite/sqlite_store_internal.hpp"
+#include "tests/crypto/raw_extensions.hpp"
 #include "tests/issuer/fixture.hpp"
 
 namespace {
@@ -488,58 +489,6 @@ TEST_CASE("authorization reuse can be turned off") {
   CHECK(second.order.status == "pending");
 }
 
-namespace {
-
-// A certificate with `n` distinct private extensions (1.3.6.1.4.1.55555.i), signed by `key`: what
-// anyone can send to revokeCert with that key in the JWS, no account needed.
-Bytes certificate_with_extensions(const crypto::KeySigner& key, std::size_t n) {
-  namespace tag = crypto::der::tag;
-  crypto::der::Writer w;
-  const auto m = w.begin(tag::kSequence);
-  const auto v = w.begin(tag::context_constructed(0));
-  w.small_integer(2);
-  w.end(v);
-  const std::uint8_t serial[] = {0x4e, 0x01};
-  w.unsigned_integer(serial);
-  w.raw(crypto::algorithm_identifier(key.signature_algorithm()));
-  const Bytes name = crypto::encode_name("big.example.internal");
-  w.raw(name);
-  const auto validity = w.begin(tag::kSequence);
-  w.time(t0());
-  w.time(t0() + Seconds(86400));
-  w.end(validity);
-  w.raw(name);
-  w.raw(key.public_key().spki);
-  const auto wrap = w.begin(tag::context_constructed(3));
-  const auto exts = w.begin(tag::kSequence);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto x = w.begin(tag::kSequence);
-    const std::uint8_t oid[] = {0x2b,
-                                0x06,
-                                0x01,
-                                0x04,
-                                0x01,
-                                0x83,
-                                0xb2,
-                                0x03,
-                                static_cast<std::uint8_t>(0x80 | ((i >> 14) + 1)),
-                                static_cast<std::uint8_t>(0x80 | ((i >> 7) & 0x7f)),
-                                static_cast<std::uint8_t>(i & 0x7f)};
-    w.oid(oid);
-    w.octet_string(Bytes{0x05, 0x00});
-    w.end(x);
-  }
-  w.end(exts);
-  w.end(wrap);
-  w.end(m);
-  const Bytes tbs = w.take();
-  auto sig = key.sign(tbs);
-  REQUIRE(sig.has_value());
-  return crypto::assemble_signed(tbs, key.signature_algorithm(), *sig);
-}
-
-}  // namespace
-
 TEST_CASE("revokeCert: the largest certificate the CA issues fits the size limit; a 60,000-extension one is refused") {
   Fixture f;
   const auto acct = f.account(1);
@@ -563,7 +512,9 @@ TEST_CASE("revokeCert: the largest certificate the CA issues fits the size limit
 
   // Signed by a fresh key, no account: refused as malformed, whatever the key or the store say.
   const crypto::KeySigner& stranger = cached_key(crypto::KeyType::ec_p256, 99);
-  const Bytes big = certificate_with_extensions(stranger, 60'000);
+  // 60,000 distinct private extensions: what anyone can send to revokeCert with that key in the
+  // JWS, no account needed.
+  const Bytes big = test::raw_certificate(stranger, "big.example.internal", test::many_unknown(60'000));
   REQUIRE(big.size() > acme::ra::kMaxRevokeCertificate);
   auto refused = f.ra.revoke(nullptr, &stranger.public_key(), big, 0);
   REQUIRE_FALSE(refused.has_value());

@@ -13,62 +13,28 @@
 #include "ca/crypto/oids.hpp"
 #include "ca/crypto/x509.hpp"
 #include "tests/crypto/fixtures.hpp"
+#include "tests/crypto/raw_extensions.hpp"
 
 namespace {
 
 using namespace sigil;
 using namespace sigil::crypto;
+using test::bytes_of;
 using test::cached_key;
+using test::Crit;
+using test::many_unknown;
+using test::private_oid;
+using test::raw_certificate;
+using test::RawExt;
 using test::t0;
+using test::unknown;
+using test::write_extensions;
 namespace tag = der::tag;
 
 // The cap as the tests know it: the walker's constant, and the number the issue was measured at.
 constexpr std::size_t kCap = kMaxExtensions;
 static_assert(kCap >= 32 && kCap <= 100, "far above legitimate counts, far below the measured attack");
 constexpr std::size_t kAttack = 60'000;
-
-enum class Crit { absent, critical, explicit_false };
-struct RawExt {
-  Bytes oid;
-  Crit crit = Crit::absent;
-  Bytes value;  // extnValue contents
-};
-
-Bytes bytes_of(ByteView v) { return Bytes(v.begin(), v.end()); }
-
-// 1.3.6.1.4.1.55555.n (a private arc no code knows), distinct for every n.
-Bytes private_oid(std::size_t n) {
-  Bytes o = {0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb2, 0x03};  // 1.3.6.1.4.1.55555
-  Bytes sub;
-  do {
-    sub.insert(sub.begin(), static_cast<std::uint8_t>((n & 0x7f) | (sub.empty() ? 0 : 0x80)));
-    n >>= 7;
-  } while (n > 0);
-  o.insert(o.end(), sub.begin(), sub.end());
-  return o;
-}
-
-const Bytes kNull = {0x05, 0x00};
-RawExt unknown(std::size_t n, Crit c = Crit::absent) { return {private_oid(n), c, kNull}; }
-// `n` distinct unknown, non-critical extensions: each one valid on its own.
-std::vector<RawExt> many_unknown(std::size_t n) {
-  std::vector<RawExt> out;
-  out.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) out.push_back(unknown(i));
-  return out;
-}
-
-void write_extensions(der::Writer& w, const std::vector<RawExt>& exts) {
-  const auto seq = w.begin(tag::kSequence);
-  for (const RawExt& e : exts) {
-    const auto x = w.begin(tag::kSequence);
-    w.oid(e.oid);
-    if (e.crit != Crit::absent) w.boolean(e.crit == Crit::critical);
-    w.octet_string(e.value);
-    w.end(x);
-  }
-  w.end(seq);
-}
 
 std::vector<RawExt> operator+(std::vector<RawExt> a, const std::vector<RawExt>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -104,29 +70,7 @@ std::vector<RawExt> cert_base() {
           {bytes_of(oid::subject_key_identifier), Crit::absent, {0x04, 0x02, 0x01, 0x02}}};
 }
 
-Bytes cert(const std::vector<RawExt>& exts) {
-  der::Writer w;
-  const auto m = w.begin(tag::kSequence);
-  const auto v = w.begin(tag::context_constructed(0));
-  w.small_integer(2);
-  w.end(v);
-  const std::uint8_t serial[] = {0x4e, 0x01};
-  w.unsigned_integer(serial);
-  w.raw(algorithm_identifier(key().signature_algorithm()));
-  const Bytes name = encode_name("ext.example.internal");
-  w.raw(name);
-  const auto validity = w.begin(tag::kSequence);
-  w.time(t0());
-  w.time(t0() + Seconds(86400));
-  w.end(validity);
-  w.raw(name);
-  w.raw(key().public_key().spki);
-  const auto wrap = w.begin(tag::context_constructed(3));
-  write_extensions(w, exts);
-  w.end(wrap);
-  w.end(m);
-  return sign(w.take());
-}
+Bytes cert(const std::vector<RawExt>& exts) { return raw_certificate(key(), "ext.example.internal", exts); }
 
 TEST_CASE("certificate extensions: duplicates, explicit FALSE, unknown critical and too many are refused") {
   auto ok = Certificate::from_der(cert(cert_base()));

@@ -34,38 +34,7 @@ db_of() { echo "$1/$(json_field "$1/sigil.json" database)"; }
 # those dates (negative: in the past). Not in the CA's database; only its dates matter here.
 forge() {
   local h="$1"
-  python3 - "$h/admin/admin.key" "$h/ca/intermediate.crt" "$h/ca/intermediate.key" "$2" "$3" \
-    "$WORK/forged.pem" <<'PY'
-import datetime, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, ed448
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
-ca_pem = open(sys.argv[2], "rb").read()
-ca = x509.load_pem_x509_certificate(ca_pem)
-ca_key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
-now = datetime.datetime.now(datetime.timezone.utc)
-b = (x509.CertificateBuilder()
-     .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sigil-admin")]))
-     .issuer_name(ca.subject)
-     .public_key(key.public_key())
-     .serial_number(x509.random_serial_number())
-     .not_valid_before(now - datetime.timedelta(days=int(sys.argv[4])))
-     .not_valid_after(now + datetime.timedelta(days=int(sys.argv[5])))
-     .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-     .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                  data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                  crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-     .add_extension(x509.SubjectAlternativeName([x509.DNSName("sigil-admin")]), critical=False)
-     .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-         ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
-algo = None if isinstance(ca_key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)) else hashes.SHA256()
-cert = b.sign(ca_key, algo)
-with open(sys.argv[6], "wb") as f:
-    f.write(cert.public_bytes(serialization.Encoding.PEM) + ca_pem)
-PY
+  forge_admin_cert "$h" "$WORK/forged.pem" "$((-$2))" "$3"
   # A new file in place of the path (never through the installer's symlink into a version).
   rm -f "$h/admin/admin.crt"
   cp "$WORK/forged.pem" "$h/admin/admin.crt"

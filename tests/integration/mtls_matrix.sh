@@ -26,40 +26,6 @@ mkdir -p "$C"
 ADMIN_CRT="$H/admin/admin.crt"
 ADMIN_KEY="$H/admin/admin.key"
 
-# forge OUT NOT_BEFORE_DAYS NOT_AFTER_DAYS: the admin's key and identity, signed by the home's
-# intermediate, with those dates (days from now; negative: in the past). Chain included.
-forge() {
-  python3 - "$ADMIN_KEY" "$H/ca/intermediate.crt" "$H/ca/intermediate.key" "$2" "$3" "$1" <<'PY'
-import datetime, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, ed448
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
-ca_pem = open(sys.argv[2], "rb").read()
-ca = x509.load_pem_x509_certificate(ca_pem)
-ca_key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
-now = datetime.datetime.now(datetime.timezone.utc)
-b = (x509.CertificateBuilder()
-     .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sigil-admin")]))
-     .issuer_name(ca.subject)
-     .public_key(key.public_key())
-     .serial_number(x509.random_serial_number())
-     .not_valid_before(now + datetime.timedelta(days=int(sys.argv[4])))
-     .not_valid_after(now + datetime.timedelta(days=int(sys.argv[5])))
-     .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-     .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                  data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                  crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-     .add_extension(x509.SubjectAlternativeName([x509.DNSName("sigil-admin")]), critical=False)
-     .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-         ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
-algo = None if isinstance(ca_key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)) else hashes.SHA256()
-with open(sys.argv[6], "wb") as f:
-    f.write(b.sign(ca_key, algo).public_bytes(serialization.Encoding.PEM) + ca_pem)
-PY
-}
 
 # mismatch_client PORT CERT KEY OTHER-KEY: GET /health presenting CERT (with its chain) and
 # signing the handshake with OTHER-KEY (KEY itself when OTHER-KEY is "-"). Prints "http: <status
@@ -153,8 +119,8 @@ check "CLI: server-profile certificate (serverAuth only) for srv.example.interna
   cli_cert "$H" "$C/srv" server "" srv.example.internal
 check "CLI: client certificate for nobody.example.internal (no role)" \
   cli_cert "$H" "$C/nobody" client "" nobody.example.internal
-check "forge: the admin's identity and key, expired 10 days ago" forge "$C/expired.crt" -100 -10
-check "forge: the admin's identity and key, valid from tomorrow" forge "$C/future.crt" 1 30
+check "forge: the admin's identity and key, expired 10 days ago" forge_admin_cert "$H" "$C/expired.crt" -100 -10
+check "forge: the admin's identity and key, valid from tomorrow" forge_admin_cert "$H" "$C/future.crt" 1 30
 check "the forged certificates chain to the root (dates aside)" \
   openssl verify -no_check_time -CAfile "$H/ca/root.crt" -untrusted "$C/expired.crt" "$C/expired.crt"
 check "another CA, and a clientAuth leaf for sigil-admin it signed" bash -c "

@@ -344,3 +344,39 @@ with open(sys.argv[2], "w") as f:
     f.write("-----END SSL SESSION PARAMETERS-----\n")
 PY
 }
+
+# forge_admin_cert HOME OUT NOT_BEFORE_DAYS NOT_AFTER_DAYS: a certificate for HOME's admin key and
+# identity, signed by HOME's intermediate, valid between those days from now (negative: in the
+# past), written to OUT with its chain. Not in the CA's database: for tests of dates and chains.
+forge_admin_cert() {
+  python3 - "$1/admin/admin.key" "$1/ca/intermediate.crt" "$1/ca/intermediate.key" "$3" "$4" "$2" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, ed448
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+ca_pem = open(sys.argv[2], "rb").read()
+ca = x509.load_pem_x509_certificate(ca_pem)
+ca_key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
+now = datetime.datetime.now(datetime.timezone.utc)
+b = (x509.CertificateBuilder()
+     .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sigil-admin")]))
+     .issuer_name(ca.subject)
+     .public_key(key.public_key())
+     .serial_number(x509.random_serial_number())
+     .not_valid_before(now + datetime.timedelta(days=int(sys.argv[4])))
+     .not_valid_after(now + datetime.timedelta(days=int(sys.argv[5])))
+     .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+     .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                  data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                  crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+     .add_extension(x509.SubjectAlternativeName([x509.DNSName("sigil-admin")]), critical=False)
+     .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+         ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
+algo = None if isinstance(ca_key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)) else hashes.SHA256()
+with open(sys.argv[6], "wb") as f:
+    f.write(b.sign(ca_key, algo).public_bytes(serialization.Encoding.PEM) + ca_pem)
+PY
+}
