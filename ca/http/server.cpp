@@ -1,4 +1,4 @@
-// The only Boost.Beast/Asio code that serves: listeners, sessions, the TLS engine.
+// The only Boost.Beast/Asio code that serves: listeners and sessions (the TLS engine: tls_context.cpp).
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -35,6 +35,7 @@
 #include "ca/base/log.hpp"
 #include "ca/crypto/handles.hpp"
 #include "ca/http/http.hpp"
+#include "ca/http/tls_context.hpp"
 
 namespace sigil::http {
 
@@ -42,263 +43,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+using tls::TicketKeys;
+using tls::TlsSnapshot;
 
 namespace {
-
-// ---------------------------------------------------------------- TLS snapshots
-
-// Session-ticket keys shared by every snapshot of a server, so tickets survive a certificate
-// swap; a new key every `lifetime`, the two before it still accepted for decryption.
-class TicketKeys {
- public:
-  struct Key {
-    unsigned char name[16];
-    unsigned char aes[32];
-    unsigned char hmac[32];
-    std::chrono::steady_clock::time_point created;
-  };
-  explicit TicketKeys(std::chrono::seconds lifetime) : lifetime_(lifetime) {}
-
-  Key current() {
-    std::lock_guard lock(mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (keys_.empty() || now - keys_.front().created >= lifetime_) {
-      Key k{};
-      RAND_bytes(k.name, sizeof k.name);
-      RAND_bytes(k.aes, sizeof k.aes);
-      RAND_bytes(k.hmac, sizeof k.hmac);
-      k.created = now;
-      keys_.insert(keys_.begin(), k);
-      if (keys_.size() > 3) keys_.pop_back();
-    }
-    return keys_.front();
-  }
-  // 1: the current key; 2: an older one (the client gets a fresh ticket); 0: unknown.
-  int find(const unsigned char* name, Key& out) {
-    std::lock_guard lock(mu_);
-    for (std::size_t i = 0; i < keys_.size(); ++i) {
-      if (std::memcmp(keys_[i].name, name, 16) != 0) continue;
-      if (std::chrono::steady_clock::now() - keys_[i].created > lifetime_ * 3) return 0;
-      out = keys_[i];
-      return i == 0 ? 1 : 2;
-    }
-    return 0;
-  }
-
- private:
-  std::mutex mu_;
-  std::chrono::seconds lifetime_;
-  std::vector<Key> keys_;
-};
-
-struct TlsSnapshot {
-  explicit TlsSnapshot(TlsSettings s) : ctx(asio::ssl::context::tls_server), settings(std::move(s)) {}
-  asio::ssl::context ctx;
-  TlsSettings settings;
-  const Clock* clock = nullptr;
-  Metrics* metrics = nullptr;
-  TicketKeys* tickets = nullptr;
-  std::string listener;
-};
-
-int snapshot_index() {
-  static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return idx;
-}
-
-int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
-  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
-  if (!snap || !snap->tickets) return 0;
-  TicketKeys::Key k{};
-  int rc = 1;
-  if (enc) {
-    k = snap->tickets->current();
-    std::memcpy(key_name, k.name, 16);
-    if (RAND_bytes(iv, 16) != 1) return -1;
-  } else {
-    rc = snap->tickets->find(key_name, k);
-    if (rc == 0) return 0;
-  }
-  char sha256[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string("key", k.hmac, sizeof k.hmac),
-                         OSSL_PARAM_construct_utf8_string("digest", sha256, 0), OSSL_PARAM_construct_end()};
-  const int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k.aes, iv)
-                     : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k.aes, iv);
-  OPENSSL_cleanse(&k, sizeof k);
-  if (ok != 1 || EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
-  return rc;
-}
-
-// A ticket resumes a session without verifying its client certificate again: one that has
-// expired since (by the server's clock) is not resumed; the client falls back to a full
-// handshake, where its certificate is verified and refused.
-SSL_TICKET_RETURN ticket_decrypted(SSL* ssl, SSL_SESSION* session, const unsigned char*, size_t,
-                                   SSL_TICKET_STATUS status, void*) {
-  switch (status) {
-    case SSL_TICKET_SUCCESS:
-    case SSL_TICKET_SUCCESS_RENEW:
-      break;
-    case SSL_TICKET_EMPTY:
-    case SSL_TICKET_NO_DECRYPT:
-      return SSL_TICKET_RETURN_IGNORE_RENEW;
-    default:
-      return SSL_TICKET_RETURN_ABORT;
-  }
-  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
-  if (!snap) return SSL_TICKET_RETURN_IGNORE_RENEW;
-  if (X509* peer = SSL_SESSION_get0_peer(session)) {
-    time_t now = std::chrono::system_clock::to_time_t(snap->clock->now());
-    if (X509_cmp_time(X509_get0_notAfter(peer), &now) <= 0) {
-      log::write(log::Level::info, "tls resumption refused: client certificate expired",
-                 {{"listener", snap->listener}});
-      return SSL_TICKET_RETURN_IGNORE_RENEW;
-    }
-  }
-  return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
-}
-
-// On the I/O thread, during the handshake: `ocsp_staple` only reads a cached response (its
-// contract in http.hpp); nothing here may block.
-int status_cb(SSL* ssl, void*) {
-  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
-  if (!snap || !snap->settings.ocsp_staple) return SSL_TLSEXT_ERR_NOACK;
-  auto der = snap->settings.ocsp_staple();
-  if (!der || der->empty()) return SSL_TLSEXT_ERR_NOACK;
-  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der->size()));
-  if (!copy) return SSL_TLSEXT_ERR_NOACK;
-  std::memcpy(copy, der->data(), der->size());
-  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der->size()));  // takes ownership
-  return SSL_TLSEXT_ERR_OK;
-}
-
-int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-                void*) {
-  // Only http/1.1; a client that offers ALPN without it is refused (RFC 7301 §3.2).
-  for (unsigned int i = 0; i < inlen;) {
-    const unsigned int len = in[i];
-    if (i + 1 + len > inlen) break;
-    if (len == 8 && std::memcmp(in + i + 1, "http/1.1", 8) == 0) {
-      *out = in + i + 1;
-      *outlen = static_cast<unsigned char>(len);
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + len;
-  }
-  return SSL_TLSEXT_ERR_ALERT_FATAL;
-}
-
-int servername_cb(SSL* ssl, int*, void*) {
-  if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name))
-    log::write(log::Level::debug, "tls sni", {{"name", sni}});
-  return SSL_TLSEXT_ERR_OK;  // SNI selects nothing
-}
-
-int verify_cb(int preverify_ok, X509_STORE_CTX* store) {
-  SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
-  if (!snap) return 0;
-  X509* cert = X509_STORE_CTX_get_current_cert(store);
-  if (!preverify_ok) {
-    const int err = X509_STORE_CTX_get_error(store);
-    if (err == X509_V_ERR_CERT_NOT_YET_VALID && cert) {
-      // Clocks skew: accept a notBefore up to `client_skew` in the future.
-      time_t later = std::chrono::system_clock::to_time_t(snap->clock->now()) + snap->settings.client_skew.count();
-      if (X509_cmp_time(X509_get0_notBefore(cert), &later) < 0) {
-        X509_STORE_CTX_set_error(store, X509_V_OK);
-        return 1;
-      }
-    }
-    return 0;
-  }
-  // The listener's own check (check_client: revocation against the store) may block, so it
-  // does not run here, on an I/O thread: the session runs it on the check pool once the
-  // handshake is done, before it reads a byte of the client's (Session::check_client).
-  return 1;
-}
-
-Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener, TlsMode mode, TlsSettings settings,
-                                                    const Clock& clock, Metrics& metrics, TicketKeys& tickets) {
-  auto snap = std::make_shared<TlsSnapshot>(std::move(settings));
-  snap->clock = &clock;
-  snap->metrics = &metrics;
-  snap->tickets = &tickets;
-  snap->listener = listener;
-  SSL_CTX* ctx = snap->ctx.native_handle();
-  auto fail = [](std::string what) { return make_error(Errc::crypto, what + ": " + crypto::drain_openssl_errors()); };
-  const bool tls12 = mode == TlsMode::server && snap->settings.allow_tls12;
-  SSL_CTX_set_min_proto_version(ctx, tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
-  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  if (tls12 && SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) return fail("cipher list");
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // 0-RTT data is replayable: never accepted.
-  SSL_CTX_set_max_early_data(ctx, 0);
-  SSL_CTX_set_recv_max_early_data(ctx, 0);
-  SSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
-  SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
-  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
-  SSL_CTX_set_session_ticket_cb(ctx, nullptr, ticket_decrypted, nullptr);
-  if (snap->settings.ocsp_staple) SSL_CTX_set_tlsext_status_cb(ctx, status_cb);
-  SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(listener.data()),
-                                 static_cast<unsigned int>(std::min<std::size_t>(listener.size(), 32)));
-
-  boost::system::error_code ec;
-  snap->ctx.use_certificate_chain(asio::buffer(snap->settings.chain_pem), ec);
-  if (ec) return fail("server certificate chain");
-  snap->ctx.use_private_key(asio::buffer(snap->settings.key_pem), asio::ssl::context::pem, ec);
-  if (ec) return fail("server key");
-  if (SSL_CTX_check_private_key(ctx) != 1) return fail("server key does not match its certificate");
-
-  const bool want_clients = mode == TlsMode::mutual || !snap->settings.client_ca_pem.empty();
-  if (want_clients) {
-    snap->ctx.add_certificate_authority(asio::buffer(snap->settings.client_ca_pem), ec);
-    if (ec) return fail("client trust anchors");
-    // Tell clients which CA to pick a certificate from.
-    crypto::BioPtr bio(
-        BIO_new_mem_buf(snap->settings.client_ca_pem.data(), static_cast<int>(snap->settings.client_ca_pem.size())));
-    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
-    while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(x)));
-      X509_free(x);
-    }
-    ERR_clear_error();
-    SSL_CTX_set_client_CA_list(ctx, names);
-    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
-    // Without an explicit purpose OpenSSL's server side checks "ssl_client": say "any" when a
-    // certificate without clientAuth (a server certificate renewing itself) is acceptable.
-    X509_VERIFY_PARAM_set_purpose(param,
-                                  snap->settings.require_client_auth_eku ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_ANY);
-    X509_VERIFY_PARAM_set_depth(param, 4);
-    int vmode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
-    if (mode == TlsMode::mutual) vmode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    SSL_CTX_set_verify(ctx, vmode, verify_cb);
-  }
-  SSL_CTX_set_ex_data(ctx, snapshot_index(), snap.get());
-  return snap;
-}
-
-// check_client is the caller's code: an exception (or a store error) refuses, never escapes
-// into the check pool.
-Status run_client_check(const std::function<Status(const crypto::Certificate&)>& check,
-                        const crypto::Certificate& leaf) {
-  try {
-    return check(leaf);
-  } catch (const std::exception& e) {
-    return make_error(Errc::internal, std::string("client check failed: ") + e.what());
-  } catch (...) {
-    return make_error(Errc::internal, "client check failed");
-  }
-}
-
-std::string verify_failure_reason(SSL* ssl, const boost::system::error_code& ec) {
-  const long v = SSL_get_verify_result(ssl);
-  if (v != X509_V_OK) return X509_verify_cert_error_string(v);
-  if (ec.category() == asio::error::get_ssl_category()) {
-    const char* r = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
-    if (r) return r;
-  }
-  if (ec == beast::error::timeout) return "timeout";
-  return ec.message();
-}
 
 // Metric label values never come from a request: a method outside this list, which a client
 // may invent per request, is counted as "other", so the series stay bounded (Metrics never
@@ -431,7 +179,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if constexpr (kTls) {
       SSL* ssl = stream_.native_handle();
       if (ec) {
-        const std::string reason = verify_failure_reason(ssl, ec);
+        const std::string reason = tls::verify_failure_reason(ssl, ec);
         server_.metrics.add("sigil_tls_handshake_failures_total",
                             {{"listener", listener_->config.name}, {"reason", reason}});
         log::write(log::Level::info, "tls handshake refused",
@@ -475,7 +223,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       self->refuse_client(resumed, "client check timed out", "client check timed out");
     });
     asio::post(server_.checks, [self = this->shared_from_this(), resumed] {
-      Status verdict = run_client_check(self->tls_->settings.check_client, *self->peer_);
+      Status verdict = tls::run_client_check(self->tls_->settings.check_client, *self->peer_);
       self->server_.checks_pending.fetch_sub(1);
       asio::post(self->stream_.get_executor(),
                  [self, result = std::move(verdict), resumed] { self->on_client_checked(result, resumed); });
@@ -788,8 +536,8 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
   auto l = std::make_shared<Listener>(impl_->ioc, config);
   if (config.tls != TlsMode::none) {
     if (!tls) return make_error(Errc::invalid_argument, "listener " + config.name + " needs TLS settings");
-    SIGIL_TRY(auto snap,
-              build_snapshot(config.name, config.tls, std::move(*tls), impl_->clock, impl_->metrics, impl_->tickets));
+    SIGIL_TRY(auto snap, tls::build_snapshot(config.name, config.tls, std::move(*tls), impl_->clock, impl_->metrics,
+                                             impl_->tickets));
     l->tls.store(std::move(snap));
   }
   boost::system::error_code ec;
@@ -807,7 +555,8 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
 Status Server::update_tls(const std::string& listener, const TlsSettings& tls) {
   for (auto& l : impl_->listeners) {
     if (l->config.name != listener) continue;
-    SIGIL_TRY(auto snap, build_snapshot(listener, l->config.tls, tls, impl_->clock, impl_->metrics, impl_->tickets));
+    SIGIL_TRY(auto snap,
+              tls::build_snapshot(listener, l->config.tls, tls, impl_->clock, impl_->metrics, impl_->tickets));
     l->tls.store(std::move(snap));
     return {};
   }
