@@ -4,16 +4,15 @@
 #include <string>
 
 #include "ca/crypto/oids.hpp"
+#include "ca/crypto/x509_internal.hpp"
 
 namespace sigil::crypto {
+
+using namespace detail;
+
 namespace {
 
 using der::ByteView;
-using der::Reader;
-using der::Tlv;
-namespace tag = der::tag;
-
-Error bad(std::string detail) { return make_error(Errc::malformed, std::move(detail)); }
 
 // X.690 §8.19: at least one subidentifier, each in minimal base-128 (no leading 0x80), the last
 // octet ending one. Anything else cannot name an extension, and oid_to_string would misprint it.

@@ -1,5 +1,5 @@
 // The nameConstraints extension value (RFC 5280 §4.2.1.10), for a name-constrained intermediate.
-// Kept apart from x509.cpp's extension walker: encoding only, parsing stays there.
+// Kept apart from x509_decode.cpp: encoding only, parsing (decode_name_constraints) stays there.
 #include <algorithm>
 
 #include "ca/crypto/x509.hpp"
