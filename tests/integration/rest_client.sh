@@ -9,11 +9,10 @@
 # private network namespace (see CMakeLists.txt).
 source "$(dirname "$0")/revocation_lib.sh" "$@"
 
-H="$WORK/home"
-OTHER="$WORK/other"
+# The CA and its root; another CA, whose client certificates the api listener must refuse.
+H="$WORK/home" ROOT="$WORK/home/ca/root.crt" OTHER="$WORK/other"
 C="$WORK/certs"
 mkdir -p "$C"
-ROOT="$H/ca/root.crt"
 
 # one_line_refusal DESC EXIT-CODE PATTERN CMD...: CMD exits EXIT-CODE (`any`: any non-zero) with
 # exactly one line on stderr matching PATTERN and nothing on stdout (README: errors are one line
