@@ -4,11 +4,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/crypto/crypto.hpp"
 #include "ca/policy/policy.hpp"
+
 #include "cli/common.hpp"
 
 namespace sigil::cli {

@@ -4,10 +4,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/issuer/issuer.hpp"
+
 #include "cli/common.hpp"
 #include "cli/remote.hpp"
 

@@ -4,7 +4,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
+
 #include "cli/common.hpp"
 
 namespace sigil::cli {

@@ -3,16 +3,20 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/issuer/ceremony.hpp"
+
+#include "ca/service/admin.hpp"
+#include "ca/service/root.hpp"
+#include "ca/service/staged_dir.hpp"
 #include "cli/common.hpp"
-#include "cli/root_dir.hpp"
-#include "cli/staged_dir.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace sigil::cli {
 namespace {
+using service::StagedDir;
 
 struct InitOptions {
   std::string root_dir;
@@ -35,9 +39,9 @@ Result<Config> config_from(const InitOptions& o) {
   c.policy.dns_names = c.server_dns;
   c.policy.dns_suffixes = o.allow_domains;
   c.policy.spiffe_trust_domain = o.spiffe_td;
-  c.authorization.push_back({kAdminIdentity, "admin", {}, {}, ""});
+  c.authorization.push_back({service::kAdminIdentity, "admin", {}, {}, ""});
   // Round-trip through the parser: init writes only what `load_config` accepts.
-  SIGIL_TRY(Config parsed, parse_config(to_json(c)));
+  SIGIL_TRY(Config parsed, service::parse_config(service::to_json(c)));
   return parsed;
 }
 
@@ -69,10 +73,10 @@ Status run_init(const Globals& g, const InitOptions& o) {
   SIGIL_TRY(Bytes csr_der, crypto::make_csr(*ca_key, issuer::intermediate_subject(o.name), {}));
   SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_der(std::move(csr_der)));
   issuer::IntermediateParams ip = issuer::intermediate_params(config.public_url);
-  if (!o.no_name_constraints) ip.name_constraints = intermediate_name_constraints(config);
+  if (!o.no_name_constraints) ip.name_constraints = service::intermediate_name_constraints(config);
   SIGIL_TRY(crypto::Certificate intermediate, issuer::sign_intermediate(*root_key, root, csr, ip, clock));
 
-  RootState state;
+  service::RootState state;
   state.public_url = config.public_url;
   state.name_constraints = ip.name_constraints;  // what the next sign-intermediate uses again
   SIGIL_TRY(std::string inter_subject, crypto::name_to_string(intermediate.tbs().subject));
@@ -80,7 +84,7 @@ Status run_init(const Globals& g, const InitOptions& o) {
   SIGIL_TRY(std::string root_key_pem, root_key->to_pem(passphrase));
   SIGIL_TRY_STATUS(root_dir.write("root.key", root_key_pem, kPrivateMode));
   SIGIL_TRY_STATUS(root_dir.write("root.crt", root.pem(), kPublicMode));
-  SIGIL_TRY_STATUS(root_dir.write("root.json", to_json(state), kPrivateMode));
+  SIGIL_TRY_STATUS(root_dir.write("root.json", service::to_json(state), kPrivateMode));
 
   SIGIL_TRY_STATUS(home_dir.make_dir("ca", 0700));
   SIGIL_TRY_STATUS(home_dir.make_dir("admin", 0700));
@@ -88,7 +92,7 @@ Status run_init(const Globals& g, const InitOptions& o) {
   SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.key", ca_key_pem, kPrivateMode));
   SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.crt", intermediate.pem(), kPublicMode));
   SIGIL_TRY_STATUS(home_dir.write("ca/root.crt", root.pem(), kPublicMode));
-  SIGIL_TRY_STATUS(home_dir.write("sigil.json", to_json(config), 0640));
+  SIGIL_TRY_STATUS(home_dir.write("sigil.json", service::to_json(config), 0640));
 
   // The database, and the admin certificate issued into it like any other certificate (the same
   // function re-issues it: `sigil admin renew`).
@@ -98,8 +102,8 @@ Status run_init(const Globals& g, const InitOptions& o) {
     SIGIL_TRY(auto db, store::sqlite::open(home_dir.path(config.database).string()));
     SIGIL_TRY(auto admin_key, crypto::KeySigner::generate(key_type));
     const std::string ca_id = issuer::issuer_id(intermediate);
-    SIGIL_TRY(issuer::Issued issued,
-              issue_admin_certificate(*ca_key, std::move(intermediate), config, *admin_key, clock, *db));
+    SIGIL_TRY(issuer::Issued issued, service::issue_admin_certificate(*ca_key, std::move(intermediate), config,
+                                                                      *admin_key, clock, *db, cli_actor()));
     SIGIL_TRY_STATUS(db->append({to_unix(clock.now()), cli_actor(), "init", ca_id, "ok",
                                  "CA '" + o.name + "' created, key type " + o.key_type}));
     admin_serial = issued.serial;

@@ -2,9 +2,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
+
 #include "cli/common.hpp"
 #include "cli/remote.hpp"
 

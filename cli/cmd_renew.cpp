@@ -8,11 +8,13 @@
 #include <optional>
 #include <thread>
 
+#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/base/log.hpp"
 #include "ca/http/client.hpp"
+
 #include "cli/common.hpp"
 #include "cli/renew/acme_client.hpp"
 #include "cli/renew/agent.hpp"

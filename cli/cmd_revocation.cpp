@@ -2,9 +2,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/issuer/issuer.hpp"
 #include "ca/revocation/revocation.hpp"
+
 #include "cli/common.hpp"
 
 namespace sigil::cli {

@@ -6,9 +6,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/crypto/crypto.hpp"
+
 #include "cli/common.hpp"
 
 namespace sigil::cli {

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <CLI/CLI.hpp>
+
 #include "cli/common.hpp"
 
 #ifndef SIGIL_VERSION

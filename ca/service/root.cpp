@@ -1,10 +1,10 @@
-#include "cli/root_dir.hpp"
+#include "ca/service/root.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include "ca/base/file.hpp"
 
-namespace sigil::cli {
+namespace sigil::service {
 using nlohmann::json;
 
 std::string to_json(const RootState& s) {
@@ -60,7 +60,7 @@ Result<RootState> parse_root_state(std::string_view text) {
   return s;
 }
 
-Result<OpenRoot> open_root(const fs::path& dir, const std::string& passphrase_file) {
+Result<OpenRoot> open_root(const fs::path& dir, const PassphraseSource& passphrase) {
   RootDir paths{dir};
   auto pem = read_file(paths.key());
   if (!pem) {
@@ -71,7 +71,7 @@ Result<OpenRoot> open_root(const fs::path& dir, const std::string& passphrase_fi
   SIGIL_TRY(std::string state_text, read_file(paths.state()));
   SIGIL_TRY(RootState state, parse_root_state(state_text));
   SIGIL_TRY(crypto::Certificate cert, load_certificate(paths.cert()));
-  SIGIL_TRY(std::string pass, root_passphrase(passphrase_file, false));
+  SIGIL_TRY(std::string pass, passphrase());
   SIGIL_TRY(auto key, crypto::KeySigner::from_pem(*pem, pass));
   if (key->public_key().spki != cert.public_key().spki)
     return make_error(Errc::invalid_argument, "root.key does not match root.crt");
@@ -88,4 +88,4 @@ crypto::NameConstraints intermediate_name_constraints(const Config& config) {
   return policy::name_constraints_for(config.policy, own);
 }
 
-}  // namespace sigil::cli
+}  // namespace sigil::service

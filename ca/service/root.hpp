@@ -3,15 +3,16 @@
 // root's own small ledger (CRL number, intermediates it signed, revocations). Only the
 // `sigil root ...` commands and `sigil init` touch it.
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "ca/crypto/crypto.hpp"
-#include "cli/common.hpp"
+#include "ca/service/home.hpp"
 
-namespace sigil::cli {
+namespace sigil::service {
 
 struct RootState {
   std::string public_url;
@@ -49,12 +50,14 @@ struct OpenRoot {
   crypto::Certificate cert;
   RootState state;
 };
-// Reads the root; the key is decrypted with the passphrase (Errc::unauthorized if wrong).
-Result<OpenRoot> open_root(const fs::path& dir, const std::string& passphrase_file);
+// Reads the root; the key is decrypted with the passphrase (Errc::unauthorized if wrong), asked
+// for only once the directory's files have been read (so a wrong --root-dir never prompts).
+using PassphraseSource = std::function<Result<std::string>()>;
+Result<OpenRoot> open_root(const fs::path& dir, const PassphraseSource& passphrase);
 Status save_state(const RootDir& dir, const RootState& state);
 
 // What an intermediate serving `config` may certify: its identifier policy, plus the CA's own
 // names (server.dns and the admin identity, which the policy itself may not allow).
 crypto::NameConstraints intermediate_name_constraints(const Config& config);
 
-}  // namespace sigil::cli
+}  // namespace sigil::service
