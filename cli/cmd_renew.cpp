@@ -15,8 +15,8 @@
 #include "ca/base/log.hpp"
 #include "ca/http/client.hpp"
 
-#include "cli/common.hpp"
 #include "acme/client/client.hpp"
+#include "cli/common.hpp"
 #include "cli/renew/agent.hpp"
 
 namespace sigil::cli {

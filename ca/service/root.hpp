@@ -60,4 +60,37 @@ Status save_state(const RootDir& dir, const RootState& state);
 // names (server.dns and the admin identity, which the policy itself may not allow).
 crypto::NameConstraints intermediate_name_constraints(const Config& config);
 
+// The root's operations (`sigil root ...`). Each records in root.json before it releases
+// anything: a certificate the root signed, or a CRL number it used, is always on record.
+
+// Which name constraints go into a new intermediate: none (`none`); derived from a home's
+// sigil.json (`config_file`, recorded in root.json for next time); else those recorded.
+struct ConstraintsChoice {
+  bool none = false;
+  std::string config_file;
+};
+struct SignedIntermediate {
+  crypto::Certificate cert;
+  std::string subject;
+  bool name_constrained = false;
+};
+// Signs `csr` for `ttl` and writes the certificate and the root after it to `out` (which must
+// not exist).
+Result<SignedIntermediate> sign_intermediate(OpenRoot& root, const crypto::Csr& csr, Seconds ttl,
+                                             const ConstraintsChoice& constraints, const fs::path& out,
+                                             const Clock& clock);
+
+struct RootCrl {
+  std::int64_t number = 0;
+  std::size_t entries = 0;
+  std::string pem;  // also written to the root directory's root.crl
+};
+Result<RootCrl> make_root_crl(OpenRoot& root, Seconds validity, const Clock& clock);
+
+// Records the revocation of an intermediate the root signed (the next root CRL lists it).
+Status revoke_intermediate(OpenRoot& root, const crypto::Certificate& cert, int reason, TimePoint now);
+
+// Re-encrypts root.key under `new_passphrase` with today's KDF; the key itself stays.
+Status change_root_passphrase(const OpenRoot& root, const std::string& new_passphrase);
+
 }  // namespace sigil::service
