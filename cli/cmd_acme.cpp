@@ -1,16 +1,15 @@
 // sigil acme eab create|list|revoke: External Account Binding keys (RFC 8555 §7.3.4). An
 // account created with one is bound to it (single use); `--allow` narrows what it may order.
 // sigil acme account list|show|deactivate: the operator's way to cut an ACME account off.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <CLI/CLI.hpp>
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/crypto/crypto.hpp"
 #include "ca/policy/policy.hpp"
-
 #include "cli/common.hpp"
 
 namespace sigil::cli {

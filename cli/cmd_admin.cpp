@@ -4,14 +4,13 @@
 // operator with the home (and so the intermediate's key) can, here, even once it has expired.
 // The pair is installed by the rotation agent's installer: a reader never sees a certificate
 // with the wrong key, and the previous pair stays as admin.crt.prev / admin.key.prev.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
-
 #include "ca/service/admin.hpp"
 #include "cli/common.hpp"
 #include "cli/renew/agent.hpp"

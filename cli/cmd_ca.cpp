@@ -1,14 +1,13 @@
 // sigil root ... (offline: the only commands that read the root directory) and
 // sigil intermediate ... (online host: a new intermediate key, its CSR, installing the result).
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/issuer/ceremony.hpp"
-
 #include "ca/service/intermediate.hpp"
 #include "ca/service/root.hpp"
 #include "cli/common.hpp"

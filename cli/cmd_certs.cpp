@@ -1,15 +1,14 @@
 // sigil list | show | revoke | backup: the certificate ledger, without any key. list, show and
 // revoke work on the local home or, with --server, through a running CA's REST API.
+#include <CLI/CLI.hpp>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <CLI/CLI.hpp>
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/issuer/issuer.hpp"
-
 #include "cli/common.hpp"
 #include "cli/remote.hpp"
 

@@ -1,12 +1,11 @@
 // sigil init: the offline root in --root-dir, the online intermediate, config, database and an
 // admin client certificate in the home. Both directories appear complete or not at all.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
-
 #include "ca/service/init.hpp"
 #include "cli/common.hpp"
 

@@ -1,12 +1,11 @@
 // sigil issue: sign a CSR with the intermediate, or make the key pair here for the common case.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
-
 #include "cli/common.hpp"
 #include "cli/remote.hpp"
 

@@ -2,20 +2,19 @@
 // due (the CA's renewal window, else two thirds of the lifetime), renews through the REST API
 // (mTLS with the current certificate) or ACME, installs the new pair atomically and runs
 // --exec. One log line per run; exit codes tell cron mail and monitoring what happened.
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
-#include <CLI/CLI.hpp>
+#include "acme/client/client.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/base/log.hpp"
 #include "ca/http/client.hpp"
-
-#include "acme/client/client.hpp"
 #include "cli/common.hpp"
 #include "cli/renew/agent.hpp"
 

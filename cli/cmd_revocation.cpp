@@ -1,12 +1,11 @@
 // sigil crl show | sigil ocsp status SERIAL: what relying parties are told, read from the store.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <CLI/CLI.hpp>
 #include "ca/base/duration.hpp"
 #include "ca/issuer/issuer.hpp"
 #include "ca/revocation/revocation.hpp"
-
 #include "cli/common.hpp"
 
 namespace sigil::cli {

@@ -3,7 +3,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "ca/base/log.hpp"
