@@ -1,6 +1,7 @@
 // sigil acme eab create|list|revoke: External Account Binding keys (RFC 8555 §7.3.4). An
 // account created with one is bound to it (single use); `--allow` narrows what it may order.
 // sigil acme account list|show|deactivate: the operator's way to cut an ACME account off.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,6 @@
 // sigil root ... (offline: the only commands that read the root directory) and
 // sigil intermediate ... (online host: a new intermediate key, its CSR, installing the result).
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -7,11 +8,13 @@
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/issuer/ceremony.hpp"
+#include "ca/service/intermediate.hpp"
+#include "ca/service/root.hpp"
 #include "cli/common.hpp"
-#include "cli/root_dir.hpp"
 
 namespace sigil::cli {
 namespace {
+using service::OpenRoot;
 
 struct RootOptions {
   std::string root_dir;
@@ -27,23 +30,8 @@ struct RootOptions {
   std::string new_passphrase_file;
 };
 
-// Which name constraints go into the intermediate: none when opted out; derived from --config
-// (and recorded in root.json for next time); else those recorded at init or the last --config.
-Result<std::optional<crypto::NameConstraints>> constraints_for_signing(const RootOptions& o, RootState& state) {
-  if (o.no_name_constraints) {
-    if (!o.config.empty())
-      return make_error(Errc::invalid_argument, "--config and --no-name-constraints exclude each other");
-    return std::optional<crypto::NameConstraints>{};
-  }
-  if (!o.config.empty()) {
-    SIGIL_TRY(Config config, load_config(o.config));
-    state.name_constraints = intermediate_name_constraints(config);
-  }
-  if (!state.name_constraints)
-    return make_error(Errc::invalid_argument,
-                      "root.json records no name constraints: give --config HOME/sigil.json (the intermediate may "
-                      "then certify what its identifier policy allows) or --no-name-constraints");
-  return state.name_constraints;
+Result<OpenRoot> open_root(const RootOptions& o) {
+  return service::open_root(o.root_dir, [&o] { return root_passphrase(o.passphrase_file, false); });
 }
 
 Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
@@ -51,44 +39,31 @@ Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
   SIGIL_TRY(std::string csr_text, read_file(o.csr, 1 << 20));
   SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_pem_or_der(csr_text));
   if (fs::exists(o.out)) return make_error(Errc::already_exists, o.out + " already exists");
-  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
-  SystemClock clock;
-  issuer::IntermediateParams p = issuer::intermediate_params(root.state.public_url, ttl);
-  SIGIL_TRY(p.name_constraints, constraints_for_signing(o, root.state));
-  SIGIL_TRY(crypto::Certificate cert, issuer::sign_intermediate(*root.key, root.cert, csr, p, clock));
-  SIGIL_TRY(std::string subject, crypto::name_to_string(cert.tbs().subject));
-  // The root's ledger first: a certificate it signed is always on record.
-  root.state.issued.push_back({cert.serial_hex(), subject, to_unix(cert.tbs().not_after)});
-  SIGIL_TRY_STATUS(save_state(root.paths, root.state));
-  SIGIL_TRY_STATUS(write_file_new(o.out, cert.pem() + root.cert.pem(), kPublicMode));
+  SIGIL_TRY(OpenRoot root, open_root(o));
+  SIGIL_TRY(auto signed_,
+            service::sign_intermediate(root, csr, ttl, {o.no_name_constraints, o.config}, o.out, SystemClock{}));
+  const crypto::Certificate& cert = signed_.cert;
+  const std::string& subject = signed_.subject;
   if (g.json)
     std::cout << nlohmann::json{{"serial", cert.serial_hex()},
                                 {"subject", subject},
                                 {"out", o.out},
                                 {"not_after", format_rfc3339(cert.tbs().not_after)},
-                                {"name_constraints", p.name_constraints.has_value()}}
+                                {"name_constraints", signed_.name_constrained}}
                      .dump(2)
               << "\n";
   else
     std::cout << "signed intermediate " << subject << " serial " << cert.serial_hex() << ", valid until "
               << format_rfc3339(cert.tbs().not_after)
-              << (p.name_constraints ? " (name-constrained)" : " (no name constraints)") << "\nwritten to " << o.out
-              << "\n";
+              << (signed_.name_constrained ? " (name-constrained)" : " (no name constraints)") << "\nwritten to "
+              << o.out << "\n";
   return {};
 }
 
-// Re-encrypts root.key under a new passphrase with today's KDF (kKeyEncryptionIterations): the
-// way to upgrade a root key written with OpenSSL's old 2,048 iterations. The key itself stays.
 Status run_root_change_passphrase(const Globals& g, const RootOptions& o) {
-  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
+  SIGIL_TRY(OpenRoot root, open_root(o));
   SIGIL_TRY(std::string pass, new_root_passphrase(o.new_passphrase_file));
-  SIGIL_TRY(std::string pem, root.key->to_pem(pass));
-  // Proven before it replaces the only copy: the new file opens with the new passphrase to the
-  // key of root.crt.
-  SIGIL_TRY(auto reread, crypto::KeySigner::from_pem(pem, pass));
-  if (reread->public_key().spki != root.cert.public_key().spki)
-    return make_error(Errc::internal, "the re-encrypted root key does not read back");
-  SIGIL_TRY_STATUS(write_file_atomic(root.paths.key(), pem, kPrivateMode));
+  SIGIL_TRY_STATUS(service::change_root_passphrase(root, pass));
   if (g.json)
     std::cout << nlohmann::json{{"root_key", root.paths.key().string()},
                                 {"kdf", "pbkdf2-hmac-sha256"},
@@ -104,31 +79,20 @@ Status run_root_change_passphrase(const Globals& g, const RootOptions& o) {
 
 Status run_root_crl(const Globals& g, const RootOptions& o) {
   SIGIL_TRY(Seconds validity, parse_duration(o.next_update));
-  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
+  SIGIL_TRY(OpenRoot root, open_root(o));
   SystemClock clock;
-  issuer::CrlParams p;
-  p.validity = validity;
-  // The number is persisted before the CRL exists, so a crash can skip a number, never reuse one.
-  p.number = ++root.state.crl_number;
-  SIGIL_TRY_STATUS(save_state(root.paths, root.state));
-  for (const auto& r : root.state.revoked) {
-    SIGIL_TRY(Bytes serial, from_hex(r.serial));
-    p.revoked.push_back({serial, from_unix(r.revoked_at), r.reason});
-  }
-  SIGIL_TRY(Bytes crl, issuer::make_crl(*root.key, root.cert, p, clock));
-  const std::string pem = pem_encode("X509 CRL", crl);
-  SIGIL_TRY_STATUS(write_file_atomic(root.paths.crl(), pem, kPublicMode));
-  if (!o.out.empty()) SIGIL_TRY_STATUS(write_file_atomic(o.out, pem, kPublicMode));
+  SIGIL_TRY(service::RootCrl crl, service::make_root_crl(root, validity, clock));
+  if (!o.out.empty()) SIGIL_TRY_STATUS(write_file_atomic(o.out, crl.pem, kPublicMode));
   const std::string where = o.out.empty() ? root.paths.crl().string() : o.out;
   if (g.json)
-    std::cout << nlohmann::json{{"crl_number", p.number},
-                                {"entries", p.revoked.size()},
+    std::cout << nlohmann::json{{"crl_number", crl.number},
+                                {"entries", crl.entries},
                                 {"out", where},
                                 {"next_update", format_rfc3339(clock.now() + validity)}}
                      .dump(2)
               << "\n";
   else
-    std::cout << "root CRL #" << p.number << " with " << p.revoked.size() << " entries written to " << where << "\n";
+    std::cout << "root CRL #" << crl.number << " with " << crl.entries << " entries written to " << where << "\n";
   return {};
 }
 
@@ -141,14 +105,9 @@ Status run_root_revoke(const Globals& g, const RootOptions& o) {
   for (const auto& [n, c] : reasons)
     if (o.reason == n) reason = c;
   if (reason < 0) return make_error(Errc::invalid_argument, "unknown reason '" + o.reason + "'");
-  SIGIL_TRY(OpenRoot root, open_root(o.root_dir, o.passphrase_file));
-  if (auto v = crypto::verify_issued_by(cert, root.cert); !v)
-    return make_error(Errc::invalid_argument, "the certificate was not issued by this root");
+  SIGIL_TRY(OpenRoot root, open_root(o));
+  SIGIL_TRY_STATUS(service::revoke_intermediate(root, cert, reason, SystemClock{}.now()));
   const std::string serial = cert.serial_hex();
-  for (const auto& r : root.state.revoked)
-    if (r.serial == serial) return make_error(Errc::conflict, "intermediate " + serial + " is already revoked");
-  root.state.revoked.push_back({serial, to_unix(SystemClock{}.now()), reason});
-  SIGIL_TRY_STATUS(save_state(root.paths, root.state));
   if (g.json)
     std::cout << nlohmann::json{{"serial", serial}, {"status", "revoked"}, {"reason", o.reason}}.dump(2) << "\n";
   else
@@ -158,26 +117,12 @@ Status run_root_revoke(const Globals& g, const RootOptions& o) {
 
 Status run_intermediate_csr(const Globals& g, const std::string& out_arg) {
   SIGIL_TRY(auto ctx, open_store(g.home));
-  const fs::path out = out_arg.empty() ? ctx->home.dir / "ca" / "pending" / "intermediate.csr" : fs::path(out_arg);
-  if (fs::exists(ctx->home.pending_key()))
-    return make_error(
-        Errc::already_exists,
-        ctx->home.pending_key().string() + " exists: a CSR is already pending (install its certificate or delete it)");
-  SIGIL_TRY(crypto::KeyType type, crypto::parse_key_type(ctx->config.key_type));
-  SIGIL_TRY(auto key, crypto::KeySigner::generate(type));
-  SIGIL_TRY(Bytes csr, crypto::make_csr(*key, issuer::intermediate_subject(ctx->config.name), {}));
-  SIGIL_TRY_STATUS(make_dirs(ctx->home.pending_key().parent_path(), 0700));
-  SIGIL_TRY(std::string key_pem, key->to_pem());
-  SIGIL_TRY_STATUS(write_file_new(ctx->home.pending_key(), key_pem, kPrivateMode));
-  if (auto s = write_file_atomic(out, pem_encode("CERTIFICATE REQUEST", csr), kPublicMode); !s) {
-    fs::remove(ctx->home.pending_key());
-    return s;
-  }
+  SIGIL_TRY(auto pending, service::make_intermediate_csr(*ctx, out_arg));
   if (g.json)
-    std::cout << nlohmann::json{{"csr", out.string()}, {"key", ctx->home.pending_key().string()}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"csr", pending.csr.string()}, {"key", pending.key.string()}}.dump(2) << "\n";
   else
-    std::cout << "CSR written to " << out.string()
-              << "\nsign it offline: sigil root sign-intermediate --root-dir RDIR --csr " << out.string()
+    std::cout << "CSR written to " << pending.csr.string()
+              << "\nsign it offline: sigil root sign-intermediate --root-dir RDIR --csr " << pending.csr.string()
               << " --out intermediate.crt\n";
   return {};
 }
@@ -185,42 +130,7 @@ Status run_intermediate_csr(const Globals& g, const std::string& out_arg) {
 Status run_intermediate_install(const Globals& g, const std::string& cert_file) {
   SIGIL_TRY(auto ctx, open_store(g.home));
   SIGIL_TRY(std::string pem, read_file(cert_file));
-  SIGIL_TRY(auto certs, crypto::certificates_from_pem(pem));
-  crypto::Certificate& cert = certs.front();
-  SIGIL_TRY(crypto::Certificate root, load_certificate(ctx->home.root_cert()));
-  SIGIL_TRY_STATUS(issuer::check_intermediate(cert, root, ctx->clock));
-  // Which key does it certify: the pending one (a new key) or the current one (re-certified)?
-  fs::path key_file;
-  for (const fs::path& candidate : {ctx->home.pending_key(), ctx->home.ca_key()}) {
-    if (!fs::exists(candidate)) continue;
-    SIGIL_TRY(auto key, load_key(candidate));
-    if (key->public_key().spki == cert.public_key().spki) {
-      key_file = candidate;
-      break;
-    }
-  }
-  if (key_file.empty())
-    return make_error(Errc::invalid_argument,
-                      "the certificate matches neither the pending nor the current intermediate key");
-  // Keep the old pair for the record (an old intermediate keeps answering for its own), then
-  // put the new pair in place: key first, so a crash in between leaves a detectable mismatch
-  // rather than an unusable certificate.
-  const fs::path archive = ctx->home.ca_dir() / "archive";
-  SIGIL_TRY_STATUS(make_dirs(archive, 0700));
-  if (auto old = load_certificate(ctx->home.ca_cert())) {
-    SIGIL_TRY_STATUS(write_file_atomic(archive / (old->serial_hex() + ".crt"), old->pem(), kPublicMode));
-    SIGIL_TRY(std::string old_key, read_file(ctx->home.ca_key()));
-    SIGIL_TRY_STATUS(write_file_atomic(archive / (old->serial_hex() + ".key"), old_key, kPrivateMode));
-  }
-  if (key_file == ctx->home.pending_key()) {
-    SIGIL_TRY(std::string key_pem, read_file(key_file));
-    SIGIL_TRY_STATUS(write_file_atomic(ctx->home.ca_key(), key_pem, kPrivateMode));
-  }
-  SIGIL_TRY_STATUS(write_file_atomic(ctx->home.ca_cert(), cert.pem(), kPublicMode));
-  if (key_file == ctx->home.pending_key()) fs::remove(key_file);
-  const std::int64_t now = to_unix(ctx->clock.now());
-  SIGIL_TRY_STATUS(ctx->store->append({now, cli_actor(), "intermediate.install", cert.serial_hex(), "ok",
-                                       "not_after=" + format_rfc3339(cert.tbs().not_after)}));
+  SIGIL_TRY(crypto::Certificate cert, service::install_intermediate(*ctx, pem, cli_actor()));
   if (g.json)
     std::cout
         << nlohmann::json{{"serial", cert.serial_hex()}, {"not_after", format_rfc3339(cert.tbs().not_after)}}.dump(2)

@@ -1,5 +1,6 @@
 // sigil list | show | revoke | backup: the certificate ledger, without any key. list, show and
 // revoke work on the local home or, with --server, through a running CA's REST API.
+#include <CLI/CLI.hpp>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>

@@ -1,6 +1,7 @@
 // sigil flag-renewal: an incident tool. Flags certificates for early replacement, so ACME
 // renewalInfo and the REST renewal-info answer "now" and every `sigil renew` (and every ARI
 // client) replaces them on its next run, without revoking anything first.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 

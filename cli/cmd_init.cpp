@@ -1,15 +1,13 @@
 // sigil init: the offline root in --root-dir, the online intermediate, config, database and an
 // admin client certificate in the home. Both directories appear complete or not at all.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
-#include "ca/issuer/ceremony.hpp"
+#include "ca/service/init.hpp"
 #include "cli/common.hpp"
-#include "cli/root_dir.hpp"
-#include "cli/staged_dir.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 namespace sigil::cli {
 namespace {
@@ -35,85 +33,22 @@ Result<Config> config_from(const InitOptions& o) {
   c.policy.dns_names = c.server_dns;
   c.policy.dns_suffixes = o.allow_domains;
   c.policy.spiffe_trust_domain = o.spiffe_td;
-  c.authorization.push_back({kAdminIdentity, "admin", {}, {}, ""});
+  c.authorization.push_back({service::kAdminIdentity, "admin", {}, {}, ""});
   // Round-trip through the parser: init writes only what `load_config` accepts.
-  SIGIL_TRY(Config parsed, parse_config(to_json(c)));
+  SIGIL_TRY(Config parsed, service::parse_config(service::to_json(c)));
   return parsed;
 }
 
 Status run_init(const Globals& g, const InitOptions& o) {
   if (o.root_dir.empty()) return make_error(Errc::invalid_argument, "--root-dir is required");
   if (o.name.empty()) return make_error(Errc::invalid_argument, "--name must not be empty");
-  SIGIL_TRY(crypto::KeyType key_type, crypto::parse_key_type(o.key_type));
+  if (auto type = crypto::parse_key_type(o.key_type); !type) return type.error();  // before any other refusal
   SIGIL_TRY(Config config, config_from(o));
-  Home home{g.home};
-  const fs::path root_abs = fs::absolute(o.root_dir).lexically_normal();
-  const fs::path home_abs = fs::absolute(g.home).lexically_normal();
-  if (root_abs == home_abs || home_abs.string().rfind(root_abs.string() + "/", 0) == 0 ||
-      root_abs.string().rfind(home_abs.string() + "/", 0) == 0)
-    return make_error(Errc::invalid_argument, "the root directory and the home must be separate directories");
-  if (fs::exists(home.config()) || fs::exists(home.ca_dir()))
-    return make_error(Errc::already_exists, "a CA already exists at " + g.home + "; refusing to overwrite it");
-
-  // Refuse early, before any key is made.
-  SIGIL_TRY(StagedDir root_dir, StagedDir::open(o.root_dir));
-  SIGIL_TRY(StagedDir home_dir, StagedDir::open(g.home));
-  SIGIL_TRY(std::string passphrase, root_passphrase(o.passphrase_file, true));
-
-  SystemClock clock;
-  // The offline root.
-  SIGIL_TRY(auto root_key, crypto::KeySigner::generate(key_type));
-  SIGIL_TRY(crypto::Certificate root, issuer::make_root(*root_key, {o.name}, clock));
-  // The online intermediate, through the same CSR ceremony an operator can run by hand.
-  SIGIL_TRY(auto ca_key, crypto::KeySigner::generate(key_type));
-  SIGIL_TRY(Bytes csr_der, crypto::make_csr(*ca_key, issuer::intermediate_subject(o.name), {}));
-  SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_der(std::move(csr_der)));
-  issuer::IntermediateParams ip = issuer::intermediate_params(config.public_url);
-  if (!o.no_name_constraints) ip.name_constraints = intermediate_name_constraints(config);
-  SIGIL_TRY(crypto::Certificate intermediate, issuer::sign_intermediate(*root_key, root, csr, ip, clock));
-
-  RootState state;
-  state.public_url = config.public_url;
-  state.name_constraints = ip.name_constraints;  // what the next sign-intermediate uses again
-  SIGIL_TRY(std::string inter_subject, crypto::name_to_string(intermediate.tbs().subject));
-  state.issued.push_back({intermediate.serial_hex(), inter_subject, to_unix(intermediate.tbs().not_after)});
-  SIGIL_TRY(std::string root_key_pem, root_key->to_pem(passphrase));
-  SIGIL_TRY_STATUS(root_dir.write("root.key", root_key_pem, kPrivateMode));
-  SIGIL_TRY_STATUS(root_dir.write("root.crt", root.pem(), kPublicMode));
-  SIGIL_TRY_STATUS(root_dir.write("root.json", to_json(state), kPrivateMode));
-
-  SIGIL_TRY_STATUS(home_dir.make_dir("ca", 0700));
-  SIGIL_TRY_STATUS(home_dir.make_dir("admin", 0700));
-  SIGIL_TRY(std::string ca_key_pem, ca_key->to_pem());
-  SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.key", ca_key_pem, kPrivateMode));
-  SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.crt", intermediate.pem(), kPublicMode));
-  SIGIL_TRY_STATUS(home_dir.write("ca/root.crt", root.pem(), kPublicMode));
-  SIGIL_TRY_STATUS(home_dir.write("sigil.json", to_json(config), 0640));
-
-  // The database, and the admin certificate issued into it like any other certificate (the same
-  // function re-issues it: `sigil admin renew`).
-  std::string admin_serial;
-  {
-    home_dir.adopt(config.database);
-    SIGIL_TRY(auto db, store::sqlite::open(home_dir.path(config.database).string()));
-    SIGIL_TRY(auto admin_key, crypto::KeySigner::generate(key_type));
-    const std::string ca_id = issuer::issuer_id(intermediate);
-    SIGIL_TRY(issuer::Issued issued,
-              issue_admin_certificate(*ca_key, std::move(intermediate), config, *admin_key, clock, *db));
-    SIGIL_TRY_STATUS(db->append({to_unix(clock.now()), cli_actor(), "init", ca_id, "ok",
-                                 "CA '" + o.name + "' created, key type " + o.key_type}));
-    admin_serial = issued.serial;
-    SIGIL_TRY(std::string admin_key_pem, admin_key->to_pem());
-    SIGIL_TRY_STATUS(home_dir.write("admin/admin.key", admin_key_pem, kPrivateMode));
-    SIGIL_TRY_STATUS(home_dir.write("admin/admin.crt", issued.chain_pem, kPublicMode));
-  }
-
-  SIGIL_TRY_STATUS(root_dir.commit());
-  if (auto s = home_dir.commit(); !s) {
-    root_dir.rollback();
-    return s;
-  }
-
+  SIGIL_TRY(auto made, service::init_ca({o.root_dir, g.home, std::move(config), !o.no_name_constraints, cli_actor()},
+                                        [&o] { return root_passphrase(o.passphrase_file, true); }));
+  const fs::path& root_abs = made.root_dir;
+  const fs::path& home_abs = made.home;
+  const std::string& admin_serial = made.admin_serial;
   if (g.json) {
     nlohmann::json j = {{"home", home_abs.string()},
                         {"root_dir", root_abs.string()},

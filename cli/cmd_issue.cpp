@@ -1,4 +1,5 @@
 // sigil issue: sign a CSR with the intermediate, or make the key pair here for the common case.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 

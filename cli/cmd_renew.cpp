@@ -2,19 +2,20 @@
 // due (the CA's renewal window, else two thirds of the lifetime), renews through the REST API
 // (mTLS with the current certificate) or ACME, installs the new pair atomically and runs
 // --exec. One log line per run; exit codes tell cron mail and monitoring what happened.
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
+#include "acme/client/client.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/base/log.hpp"
 #include "ca/http/client.hpp"
 #include "cli/common.hpp"
-#include "cli/renew/acme_client.hpp"
 #include "cli/renew/agent.hpp"
 
 namespace sigil::cli {
@@ -183,10 +184,10 @@ Outcome run_into(const RenewOptions& o, Outcome& out) {
   // When: the CA's window if it offers one, else two thirds of the lifetime. A CA that cannot be
   // reached only matters once renewal is due (both paths alike): until then, exit 0.
   policy::RenewalWindow window = policy::renewal_window(cert.tbs().not_before, cert.tbs().not_after);
-  std::unique_ptr<renew::AcmeClient> acme_client;
+  std::unique_ptr<acme::client::AcmeClient> acme_client;
   std::optional<Error> acme_error;
   if (!o.acme.empty()) {
-    renew::AcmeClientOptions ao;
+    acme::client::AcmeClientOptions ao;
     ao.directory_url = o.acme;
     ao.ca_pem = *ca_pem;
     ao.account_dir =
@@ -195,7 +196,7 @@ Outcome run_into(const RenewOptions& o, Outcome& out) {
     ao.eab_hmac = o.eab_hmac;
     ao.contact = o.contact;
     ao.http01_listen = o.http01_listen;
-    if (auto c = renew::AcmeClient::connect(ao)) {
+    if (auto c = acme::client::AcmeClient::connect(ao)) {
       acme_client = std::move(*c);
       if (auto w = acme_client->renewal_info(cert); w && *w) {
         window = **w;

@@ -1,4 +1,5 @@
 // sigil crl show | sigil ocsp status SERIAL: what relying parties are told, read from the store.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 

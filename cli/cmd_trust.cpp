@@ -2,7 +2,7 @@
 // curl, Go, Python; PKCS#12 for Java keytool and .NET). The home's root, plus any roots staged
 // for a rollover in ca/extra-roots.pem (publish a new root everywhere before issuing from it).
 #include <unistd.h>
-
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,6 @@
 // sigil: the composition root. Each command group registers itself (cmd_*.cpp); errors leave
 // as one line on stderr and an exit code from the error table (ca/base/error.cpp).
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 

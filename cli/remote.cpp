@@ -1,5 +1,7 @@
 #include "cli/remote.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include "ca/base/file.hpp"
 
 namespace sigil::cli {

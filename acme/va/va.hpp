@@ -33,7 +33,7 @@
 
 namespace sigil::acme::va {
 
-// The default forbidden ranges (the one copy: cli/config.hpp takes its default from here):
+// The default forbidden ranges (the one copy: ca/service/config.hpp takes its default from here):
 // unspecified, loopback (a name or redirect pointing at 127.0.0.1 would reach the CA's own
 // listeners), link-local (cloud metadata), multicast, broadcast and reserved, IPv4 and IPv6.
 inline const std::vector<std::string> kDefaultForbiddenRanges = {"0.0.0.0/8",   "127.0.0.0/8", "169.254.0.0/16",

@@ -1,4 +1,4 @@
-#include "cli/renew/acme_client.hpp"
+#include "acme/client/client.hpp"
 
 #include <map>
 #include <mutex>
@@ -14,7 +14,7 @@
 #include "ca/crypto/oids.hpp"
 #include "ca/http/client.hpp"
 
-namespace sigil::cli::renew {
+namespace sigil::acme::client {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -303,4 +303,4 @@ Result<Renewed> AcmeClient::renew(const crypto::Certificate& cert, const crypto:
   return Renewed{leaf.serial_hex(), cert_r.body};
 }
 
-}  // namespace sigil::cli::renew
+}  // namespace sigil::acme::client

@@ -1,5 +1,5 @@
 #pragma once
-// The renewal agent's ACME client (RFC 8555 with RFC 9773 renewalInfo and `replaces`): an
+// The ACME client `sigil renew` uses (RFC 8555 with RFC 9773 renewalInfo and `replaces`): an
 // account kept in a directory (created on first use, EAB supported), http-01 answered by a
 // listener of its own.
 #include <filesystem>
@@ -10,7 +10,7 @@
 #include "ca/crypto/crypto.hpp"
 #include "ca/policy/policy.hpp"
 
-namespace sigil::cli::renew {
+namespace sigil::acme::client {
 
 struct AcmeClientOptions {
   std::string directory_url;  // https://ca:8443/acme/directory
@@ -45,4 +45,4 @@ class AcmeClient {
 // RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(serial).
 Result<std::string> ari_cert_id(const crypto::Certificate& cert);
 
-}  // namespace sigil::cli::renew
+}  // namespace sigil::acme::client

@@ -1,4 +1,4 @@
-#include "cli/staged_dir.hpp"
+#include "ca/service/staged_dir.hpp"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include "ca/base/file.hpp"
 #include "ca/crypto/crypto.hpp"
 
-namespace sigil::cli {
+namespace sigil::service {
 namespace fs = std::filesystem;
 
 Result<StagedDir> StagedDir::open(const fs::path& final_dir, unsigned mode) {
@@ -93,4 +93,4 @@ void StagedDir::rollback() {
   active_ = false;
 }
 
-}  // namespace sigil::cli
+}  // namespace sigil::service

@@ -9,7 +9,7 @@
 #include "ca/base/error.hpp"
 #include "ca/policy/policy.hpp"
 
-namespace sigil::cli {
+namespace sigil::service {
 
 struct AuthorizationRule {
   std::string identity;                  // exact, or with "*" segments
@@ -110,4 +110,4 @@ Result<Config> parse_config(std::string_view json_text);
 std::string to_json(const Config& c);  // pretty, stable key order
 Result<Config> load_config(const std::filesystem::path& file);
 
-}  // namespace sigil::cli
+}  // namespace sigil::service

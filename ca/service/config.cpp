@@ -1,4 +1,4 @@
-#include "cli/config.hpp"
+#include "ca/service/config.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -7,7 +7,7 @@
 #include "ca/base/file.hpp"
 #include "ca/issuer/issuer.hpp"
 
-namespace sigil::cli {
+namespace sigil::service {
 namespace {
 using nlohmann::json;
 
@@ -353,4 +353,4 @@ Result<Config> load_config(const std::filesystem::path& file) {
   return parse_config(*text);
 }
 
-}  // namespace sigil::cli
+}  // namespace sigil::service

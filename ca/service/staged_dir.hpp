@@ -8,7 +8,7 @@
 
 #include "ca/base/error.hpp"
 
-namespace sigil::cli {
+namespace sigil::service {
 
 class StagedDir {
  public:
@@ -34,4 +34,4 @@ class StagedDir {
   std::vector<std::filesystem::path> parents_;  // ancestors this object created, outermost first
 };
 
-}  // namespace sigil::cli
+}  // namespace sigil::service

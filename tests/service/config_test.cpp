@@ -1,9 +1,9 @@
 #include <doctest/doctest.h>
 
-#include "cli/config.hpp"
+#include "ca/service/config.hpp"
 
 using namespace sigil;
-using namespace sigil::cli;
+using namespace sigil::service;
 
 TEST_CASE("to_json and parse_config round-trip every key") {
   Config c;

@@ -1,0 +1,41 @@
+#pragma once
+// The health facts behind `sigil status` (and the server's own expiry warnings): each check a
+// finding with a level, a one-line summary and its data. The thresholds live here, once.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ca/base/clock.hpp"
+#include "ca/service/home.hpp"
+
+namespace sigil::service::health {
+
+// A CA certificate (root, intermediate) is an error within 30 days of its expiry and a warning
+// within 90: the operator has a month to roll a new one through every trust store.
+inline constexpr Seconds kCaExpiryError{30 * 86400};
+inline constexpr Seconds kCaExpiryWarn{90 * 86400};
+// The admin certificate is an error within 7 days of its expiry (a warning from its renewal
+// window on); so is the count of certificates expiring soon taken over this horizon.
+inline constexpr Seconds kLeafExpiryError{7 * 86400};
+
+enum class Level { ok, warn, error };
+const char* name(Level l);
+Level ca_expiry_level(Seconds left);
+
+struct Finding {
+  std::string check;
+  Level level = Level::ok;
+  std::string summary;
+  nlohmann::json data = nlohmann::json::object();
+};
+
+struct Report {
+  std::vector<Finding> findings;
+  Level worst() const;
+};
+
+// Every check, against the home and its store at `now`; OCSP is asked of the running server's
+// public listener (config.listeners.public_). An error only when the home itself is unreadable.
+Result<Report> collect(const StoreContext& ctx, TimePoint now);
+
+}  // namespace sigil::service::health

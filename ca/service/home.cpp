@@ -1,0 +1,111 @@
+#include "ca/service/home.hpp"
+
+#include <algorithm>
+
+#include "ca/base/file.hpp"
+#include "ca/base/log.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace sigil::service {
+
+Result<std::unique_ptr<StoreContext>> open_store(const std::string& home) {
+  auto ctx = std::make_unique<StoreContext>();
+  ctx->home.dir = home;
+  SIGIL_TRY(ctx->config, load_config(ctx->home.config()));
+  SIGIL_TRY(ctx->store, store::sqlite::open(ctx->home.database(ctx->config).string()));
+  return ctx;
+}
+
+issuer::CrlLayout crl_layout(const Config& config) {
+  return {static_cast<int>(config.revocation.crl_shards), config.revocation.delta_crl_interval.count() > 0};
+}
+
+namespace {
+// The archived intermediates that have not expired, each with its key. One that cannot be
+// loaded is logged and left out: today's issuance does not depend on it.
+void add_retired(IssuerContext& ctx) {
+  for (auto& [crt, cert] : archived_intermediates(ctx.home, ctx.clock.now())) {
+    if (ctx.issuer->authority(issuer::issuer_id(cert))) continue;
+    auto key = load_key(fs::path(crt).replace_extension(".key"));
+    if (!key) {
+      log::warn("archived intermediate without its key: its CRLs and OCSP are not served",
+                {{"file", crt.string()}, {"error", key.error().detail}});
+      continue;
+    }
+    if (auto a = ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(*key)), std::move(cert)); !a)
+      log::warn("archived intermediate refused", {{"file", crt.string()}, {"error", a.error().detail}});
+  }
+}
+}  // namespace
+
+Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home) {
+  auto ctx = std::make_unique<IssuerContext>();
+  ctx->home.dir = home;
+  SIGIL_TRY(ctx->config, load_config(ctx->home.config()));
+  SIGIL_TRY(ctx->key, load_key(ctx->home.ca_key()));
+  SIGIL_TRY(crypto::Certificate cert, load_certificate(ctx->home.ca_cert()));
+  SIGIL_TRY(policy::Profiles profiles, ctx->config.effective_profiles());
+  SIGIL_TRY(ctx->store, store::sqlite::open(ctx->home.database(ctx->config).string()));
+  issuer::Options opts{ctx->config.public_url, ctx->config.backdate};
+  SIGIL_TRY(ctx->issuer, issuer::Issuer::create(*ctx->key, std::move(cert), ctx->config.policy, std::move(profiles),
+                                                opts, ctx->clock, *ctx->store));
+  // Local issuance (`sigil issue`) shards like the server does.
+  SIGIL_TRY_STATUS(ctx->issuer->update_crl_layout(crl_layout(ctx->config)));
+  add_retired(*ctx);
+  return ctx;
+}
+
+Result<const issuer::Authority*> reload_intermediate(IssuerContext& ctx) {
+  SIGIL_TRY(crypto::Certificate cert, load_certificate(ctx.home.ca_cert()));
+  const issuer::Authority& now = ctx.issuer->current();
+  if (cert.der() == now.cert.der()) return &now;
+  SIGIL_TRY(std::unique_ptr<crypto::KeySigner> key, load_key(ctx.home.ca_key()));
+  SIGIL_TRY(const issuer::Authority* a,
+            ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(key)), std::move(cert)));
+  return a;
+}
+
+std::vector<Archived> archived_intermediates(const Home& home, TimePoint now) {
+  std::vector<Archived> out;
+  std::error_code ec;
+  fs::directory_iterator it(home.archive(), ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != ".crt") continue;
+    auto cert = load_certificate(it->path());
+    if (!cert) {
+      log::warn("archived intermediate unreadable", {{"file", it->path().string()}, {"error", cert.error().detail}});
+      continue;
+    }
+    if (now < cert->tbs().not_after) out.push_back({it->path(), std::move(*cert)});
+  }
+  return out;  // no archive: nothing was ever replaced
+}
+
+Result<std::vector<crypto::Certificate>> load_roots(const Home& home) {
+  SIGIL_TRY(std::string pem, read_file(home.root_cert()));
+  if (auto extra = read_file(home.extra_roots())) pem += "\n" + *extra;
+  SIGIL_TRY(auto certs, crypto::certificates_from_pem(pem));
+  std::vector<crypto::Certificate> roots;
+  for (auto& c : certs) {
+    if (!c.is_ca()) return make_error(Errc::invalid_argument, "a trust anchor that is not a CA: " + c.serial_hex());
+    const bool seen = std::any_of(roots.begin(), roots.end(), [&](const auto& r) { return r.der() == c.der(); });
+    if (!seen) roots.push_back(std::move(c));
+  }
+  return roots;
+}
+
+Result<crypto::Certificate> load_certificate(const fs::path& file) {
+  SIGIL_TRY(std::string pem, read_file(file));
+  auto certs = crypto::certificates_from_pem(pem);
+  if (!certs) return certs.error().context(file.string());
+  return std::move(certs->front());
+}
+
+Result<std::unique_ptr<crypto::KeySigner>> load_key(const fs::path& file) {
+  SIGIL_TRY(std::string pem, read_file(file));
+  auto key = crypto::KeySigner::from_pem(pem);
+  if (!key) return key.error().context(file.string());
+  return key;
+}
+
+}  // namespace sigil::service

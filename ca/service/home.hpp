@@ -1,0 +1,88 @@
+#pragma once
+// The CA home: its layout, and opening what lives in it (config, store, the intermediates).
+// What every command and the serve runtime start from.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ca/base/clock.hpp"
+#include "ca/crypto/crypto.hpp"
+#include "ca/issuer/issuer.hpp"
+#include "ca/service/config.hpp"
+#include "store/store.hpp"
+
+namespace sigil::service {
+
+namespace fs = std::filesystem;
+
+// The requester `sigil serve` records on the certificates it issues itself (its TLS identity);
+// `sigil status` finds the server's certificate by it.
+inline constexpr const char* kServeRequester = "sigil-serve";
+
+// The home's admin client certificate's identity. Issued by `init` and `admin renew` only,
+// through an identifier policy that allows exactly this name: the ordinary policy never does,
+// so no issuer role can mint an admin credential (admin.hpp).
+inline constexpr const char* kAdminIdentity = "sigil-admin";
+
+// The home's layout. Nothing here ever points at the root directory.
+struct Home {
+  fs::path dir;
+  fs::path config() const { return dir / "sigil.json"; }
+  fs::path ca_dir() const { return dir / "ca"; }
+  fs::path ca_key() const { return dir / "ca" / "intermediate.key"; }
+  fs::path ca_cert() const { return dir / "ca" / "intermediate.crt"; }
+  fs::path root_cert() const { return dir / "ca" / "root.crt"; }
+  fs::path root_crl() const { return dir / "ca" / "root.crl"; }
+  fs::path extra_roots() const { return dir / "ca" / "extra-roots.pem"; }  // staged for a rollover
+  fs::path archive() const { return dir / "ca" / "archive"; }              // replaced intermediates, <serial>.{crt,key}
+  fs::path pending_key() const { return dir / "ca" / "pending" / "intermediate.key"; }
+  fs::path pending_csr() const { return dir / "ca" / "pending" / "intermediate.csr"; }
+  fs::path admin_key() const { return dir / "admin" / "admin.key"; }
+  fs::path admin_cert() const { return dir / "admin" / "admin.crt"; }
+  fs::path database(const Config& c) const {
+    return fs::path(c.database).is_absolute() ? fs::path(c.database) : dir / c.database;
+  }
+};
+
+// Config and store, for commands that never touch a key.
+struct StoreContext {
+  Home home;
+  Config config;
+  SystemClock clock;
+  std::unique_ptr<store::Store> store;
+};
+Result<std::unique_ptr<StoreContext>> open_store(const std::string& home);
+
+// Everything issuance needs: config, store, the intermediate's key and certificate. The issuer
+// also knows the replaced intermediates of HOME/ca/archive that have not expired: they keep
+// answering (CRLs, OCSP) for their own certificates.
+struct IssuerContext : StoreContext {
+  std::unique_ptr<crypto::KeySigner> key;
+  std::unique_ptr<issuer::Issuer> issuer;
+};
+Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home);
+// HOME/ca/intermediate.{crt,key} again (a new intermediate installed while serving): added to
+// the issuer if it is not known yet, then made current. Returns it.
+Result<const issuer::Authority*> reload_intermediate(IssuerContext& ctx);
+
+// The replaced intermediates of HOME/ca/archive that have not expired at `now`, with their files
+// (the key is the same name with .key). Unreadable ones are logged and left out.
+struct Archived {
+  fs::path file;
+  crypto::Certificate cert;
+};
+std::vector<Archived> archived_intermediates(const Home& home, TimePoint now);
+
+// The trust anchors the home publishes: ca/root.crt's certificates, then those staged in
+// ca/extra-roots.pem (a root rollover), without duplicates. Each must be a CA.
+Result<std::vector<crypto::Certificate>> load_roots(const Home& home);
+
+Result<crypto::Certificate> load_certificate(const fs::path& file);
+Result<std::unique_ptr<crypto::KeySigner>> load_key(const fs::path& file);
+
+// The CRL layout sigil.json asks for; every issuer on the host (serve, `sigil issue`, admin
+// certificates) shards the same way.
+issuer::CrlLayout crl_layout(const Config& config);
+
+}  // namespace sigil::service
