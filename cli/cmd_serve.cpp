@@ -168,7 +168,9 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   Metrics metrics;
   SIGIL_TRY(auto initial_policy, authz_policy(config));
   std::atomic<std::shared_ptr<const authz::Policy>> policy(initial_policy);
-  api::Deps deps{*ctx->issuer, *ctx->store, policy, ctx->clock, metrics};
+  // The one Revoker: REST and ACME revocations go through it.
+  revocation::Revoker revoker(*ctx->store, *ctx->issuer, ctx->clock, metrics);
+  api::Deps deps{*ctx->issuer, revoker, *ctx->store, *ctx->store, *ctx->store, policy, ctx->clock, metrics};
   api::register_gauges(deps);
   // The intermediate's remaining life, for alerting (and checked below at start and daily).
   metrics.gauge_fn("sigil_intermediate_expiry_seconds", "Seconds until the issuing intermediate expires", [&ctx] {
@@ -198,7 +200,8 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   ocsp_options.validity = config.revocation.ocsp_validity;
   ocsp_options.responder_ttl = config.revocation.ocsp_responder_ttl;
   ocsp_options.sign_with_intermediate = config.revocation.ocsp_sign_with_intermediate;
-  revocation::Publishers publishers(*ctx->issuer, *ctx->store, ctx->clock, metrics, crl_options, ocsp_options);
+  revocation::Publishers publishers(*ctx->issuer, *ctx->store, *ctx->store, *ctx->store, ctx->clock, metrics,
+                                    crl_options, ocsp_options);
   for (const auto* a : ctx->issuer->authorities()) {
     SIGIL_TRY_STATUS(publishers.add(*a));
     if (a != &ctx->issuer->current())
@@ -247,7 +250,8 @@ Status run_serve(const Globals& g, const ServeOptions& o) {
   // ACME: the validation authority, the registration authority over the same store and issuer,
   // and the web front end on the acme listener.
   SIGIL_TRY(auto validator, acme::va::Validator::create(va_config(config.acme)));
-  acme::ra::Ra ra(ra_config(config.acme), *ctx->store, *ctx->issuer, *validator, ctx->clock);
+  acme::ra::Ra ra(ra_config(config.acme), {*ctx->store, *ctx->store, *ctx->store}, *ctx->issuer, revoker, *validator,
+                  ctx->clock);
   acme::jws::NonceStore nonces(ctx->clock);
   acme::wfe::Deps wfe_deps{ra, nonces, {config.acme.terms_of_service, config.acme.website}, ctx->clock, metrics};
   auto acme_routes = api::acme_router(deps);
