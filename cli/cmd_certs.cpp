@@ -8,7 +8,7 @@
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
-#include "ca/issuer/issuer.hpp"
+#include "ca/revocation/revoker.hpp"
 #include "cli/common.hpp"
 #include "cli/remote.hpp"
 
@@ -149,16 +149,15 @@ Status run_revoke(const Globals& g, const std::string& serial_arg, const std::st
     SIGIL_TRY(out, remote.call("POST", "/api/v1/certificates/" + serial + "/revoke", &body));
   } else {
     SIGIL_TRY(auto ctx, open_store(g.home));
-    SIGIL_TRY(auto rec, ctx->store->find(serial));
+    Metrics metrics;  // one command's: a running server counts its own revocations
+    revocation::Revoker revoker(*ctx->store, ctx->clock, metrics);
+    SIGIL_TRY(auto rec, revoker.find(serial));
     if (!rec) return make_error(Errc::not_found, "no certificate with serial " + serial);
-    const std::int64_t now = to_unix(ctx->clock.now());
-    SIGIL_TRY_STATUS(issuer::revoke_certificate(
-        *ctx->store, *rec, reason, now,
-        {now, cli_actor(), "revoke", serial, "ok", std::string("reason=") + store::to_string(reason)}));
+    SIGIL_TRY(revocation::Revoked done, revoker.revoke(*rec, {reason, cli_actor(), ""}));
     out = {{"serial", serial},
            {"status", "revoked"},
-           {"reason", store::to_string(reason)},
-           {"revoked_at", format_rfc3339(from_unix(now))}};
+           {"reason", store::to_string(done.reason)},
+           {"revoked_at", format_rfc3339(from_unix(done.revoked_at))}};
   }
   if (g.json)
     std::cout << out.dump(2) << "\n";

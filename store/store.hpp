@@ -118,32 +118,43 @@ struct BlockedKey {
   std::string serial;           // the certificate whose revocation blocked it (the first one)
 };
 
-// Writes and reads of issued certificates.
-class CertificateLedger {
+// Reads of issued certificates: what the OCSP responder, the REST API, the RA and the
+// client-certificate check need (none of them writes a certificate).
+class CertificateReader {
  public:
-  virtual ~CertificateLedger() = default;
+  virtual ~CertificateReader() = default;
+  virtual Result<std::optional<CertificateRecord>> find(const std::string& serial) = 0;
+  virtual Result<Page> list(const ListFilter& filter) = 0;
+  // The blocked key with this SPKI hash, if any (every issuance asks: Issuer::prepare).
+  virtual Result<std::optional<BlockedKey>> blocked_key(const std::string& key_sha256) = 0;
+  virtual Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) = 0;
+};
+
+// Writes of issued certificates: the Issuer (reserve, complete), the Revoker (revoke), an
+// incident's flagging. Each write commits its audit row in the same transaction.
+class CertificateWriter {
+ public:
+  virtual ~CertificateWriter() = default;
   // Inserts a pending row; already_exists if the serial is taken. Audit row in the same transaction.
   virtual Status reserve(const PendingCertificate& pending, const AuditEntry& audit) = 0;
   // Stores the signed DER for a pending serial and marks it valid (one transaction with audit).
   virtual Status complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) = 0;
-  virtual Result<std::optional<CertificateRecord>> find(const std::string& serial) = 0;
-  virtual Result<Page> list(const ListFilter& filter) = 0;
   // not_found if unknown; conflict if already revoked or still pending; bad_revocation_reason
   // unless is_leaf_revocation_reason. For keyCompromise, `key_sha256` (hex SHA-256 of the
   // certificate's SubjectPublicKeyInfo; required then) joins the blocked keys. Audit and blocked
-  // key in the same transaction as the revocation. issuer::revoke_certificate fills it in.
+  // key in the same transaction as the revocation. Only revocation::Revoker calls it.
   virtual Status revoke(const std::string& serial, std::int64_t at, RevocationReason reason,
                         const std::string& key_sha256, const AuditEntry& audit) = 0;
-  // The blocked key with this SPKI hash, if any (every issuance asks: Issuer::prepare).
-  virtual Result<std::optional<BlockedKey>> blocked_key(const std::string& key_sha256) = 0;
   // Flags valid, unexpired certificates for early replacement (an incident): one serial, or
   // every one issued (created_at) before `issued_before`. Returns how many were newly flagged;
   // audit in the same transaction.
   virtual Result<std::int64_t> flag_for_renewal(const std::optional<std::string>& serial,
                                                 std::optional<std::int64_t> issued_before, std::int64_t at,
                                                 const AuditEntry& audit) = 0;
-  virtual Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) = 0;
 };
+
+// Both: what the Issuer (reserve, complete, blocked_key) and the Revoker (find, revoke) take.
+class CertificateLedger : public CertificateReader, public CertificateWriter {};
 
 struct RevokedSerial {
   std::string serial;  // hex, as stored
@@ -215,15 +226,23 @@ class CrlStore {
   virtual Result<std::vector<CrlRecord>> list_crls(const std::string& issuer_id) = 0;
 };
 
-class AuditLog {
+// Audit rows outside a certificate write (refusals, ACME events); written by the API and the RA.
+class AuditWriter {
  public:
-  virtual ~AuditLog() = default;
+  virtual ~AuditWriter() = default;
   virtual Status append(const AuditEntry& entry) = 0;
+};
+
+// The audit log as operators read it (`sigil audit`, `sigil status`).
+class AuditReader {
+ public:
+  virtual ~AuditReader() = default;
   virtual Result<std::vector<AuditEntry>> recent(int limit) = 0;  // newest first
 };
 
 class Store : public CertificateLedger,
-              public AuditLog,
+              public AuditWriter,
+              public AuditReader,
               public RevocationReader,
               public CrlStore,
               public AcmeRepository {

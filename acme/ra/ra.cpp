@@ -64,8 +64,16 @@ std::string failed_validation_key(const std::string& account_id, const std::stri
   return "failed-validation:" + account_id + ":" + identifier;
 }
 
-Ra::Ra(Config config, store::Store& store, issuer::Issuer& issuer, va::Validator& va, const Clock& clock)
-    : config_(std::move(config)), store_(store), issuer_(issuer), va_(va), clock_(clock) {}
+Ra::Ra(Config config, Stores stores, issuer::Issuer& issuer, revocation::Revoker& revoker, va::Validator& va,
+       const Clock& clock)
+    : config_(std::move(config)),
+      store_(stores.acme),
+      certificates_(stores.certificates),
+      audit_(stores.audit),
+      issuer_(issuer),
+      revoker_(revoker),
+      va_(va),
+      clock_(clock) {}
 
 Ra::~Ra() = default;
 
@@ -363,7 +371,7 @@ Result<Ra::OrderView> Ra::order(const store::AcmeAccount& account, const std::st
 
 Result<bool> Ra::certificate_stored(const store::AcmeOrder& o) {
   if (o.status != "processing" || o.certificate_serial.empty()) return false;
-  SIGIL_TRY(auto rec, store_.find(o.certificate_serial));
+  SIGIL_TRY(auto rec, certificates_.find(o.certificate_serial));
   return rec.has_value() && rec->status != store::CertStatus::pending;
 }
 
@@ -599,7 +607,7 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
     if (auto st = store_.update_authorization(upd, "pending", &entry, failed); !st) {
       log::warn("acme validation result not stored", {{"authz", authz_id}, {"detail", st.error().detail}});
       // Deactivated meanwhile: the attempt is still audited and, if it failed, counted.
-      (void)store_.append(entry);
+      (void)audit_.append(entry);
       if (failed) (void)store_.rate_take(failed->key, failed->window_start, failed->limit);
     }
     log::info("acme validation", {{"authz", authz_id},
@@ -632,7 +640,7 @@ void Ra::drain() { va_.shutdown(); }
 // ---- certificates ----------------------------------------------------------------------------
 
 Result<std::string> Ra::certificate_chain(const std::string& serial) {
-  SIGIL_TRY(auto rec, store_.find(serial));
+  SIGIL_TRY(auto rec, certificates_.find(serial));
   // Any authority of this CA (a replaced intermediate keeps serving its certificates' chains).
   const issuer::Authority* by = rec ? issuer_.authority(rec->issuer_id) : nullptr;
   if (!rec || rec->der.empty() || !by) return not_found("the certificate");
@@ -647,27 +655,22 @@ Status Ra::revoke(const store::AcmeAccount* account, const crypto::PublicKey* ke
                                            " octets)");
   auto cert = crypto::Certificate::from_der(Bytes(der.begin(), der.end()));
   if (!cert) return make_error(Errc::malformed, "the certificate does not parse: " + cert.error().detail);
-  SIGIL_TRY(auto rec, store_.find(cert->serial_hex()));
-  if (!rec || rec->der != cert->der() || !issuer_.authority(rec->issuer_id))
-    return make_error(Errc::not_found, "this CA did not issue that certificate");
+  SIGIL_TRY(auto rec, revoker_.find(cert->serial_hex()));
+  if (!rec || rec->der != cert->der()) return make_error(Errc::not_found, "this CA did not issue that certificate");
   if (account) {
     if (rec->requester != requester_of(*account))
       return make_error(Errc::unauthorized, "the account did not order that certificate");
   } else if (!key || key->spki != cert->public_key().spki) {
     return make_error(Errc::unauthorized, "the request is not signed by the certificate's key");
   }
-  // RFC 8555 §7.6 with RFC 5280 codes, from the one allow-list of leaf reasons.
-  SIGIL_TRY(const store::RevocationReason why, store::leaf_revocation_reason(reason));
-  if (rec->status == store::CertStatus::revoked)
-    return make_error(Errc::already_revoked, "the certificate is already revoked");
+  // RFC 8555 §7.6 carries RFC 5280 codes; the Revoker holds the one allow-list of leaf reasons,
+  // and blocks the key for keyCompromise (whoever signed the request: the account or the key).
   const std::string actor = account ? requester_of(*account) : "acme:certificate-key";
-  // keyCompromise blocks the key too (whoever signed the request: the account or the key).
-  auto st = issuer::revoke_certificate(
-      store_, *rec, why, now(),
-      audit(now(), actor, "revoke", rec->serial, std::string("acme reason=") + store::to_string(why)));
-  if (!st && st.error().code == Errc::conflict)
+  auto done = revoker_.revoke(*rec, {static_cast<store::RevocationReason>(reason), actor, "acme"});
+  if (!done && done.error().code == Errc::conflict)
     return make_error(Errc::already_revoked, "the certificate is already revoked");
-  return st;
+  if (!done) return done.error();
+  return {};
 }
 
 Result<store::CertificateRecord> Ra::certificate_by_id(const std::string& cert_id) {
@@ -678,7 +681,7 @@ Result<store::CertificateRecord> Ra::certificate_by_id(const std::string& cert_i
   if (!aki || !serial || serial->empty())
     return make_error(Errc::malformed, "the certificate identifier is not base64url");
   // RFC 9773 §4.1: the AKI of the certificate, so that of any authority of this CA.
-  SIGIL_TRY(auto rec, store_.find(to_hex(*serial)));
+  SIGIL_TRY(auto rec, certificates_.find(to_hex(*serial)));
   const issuer::Authority* by = rec ? issuer_.authority(rec->issuer_id) : nullptr;
   if (!rec || rec->der.empty() || !by || by->key_id != *aki) return not_found("a certificate with that identifier");
   return *rec;
@@ -686,11 +689,7 @@ Result<store::CertificateRecord> Ra::certificate_by_id(const std::string& cert_i
 
 Result<RenewalInfo> Ra::renewal_info(const std::string& cert_id) {
   SIGIL_TRY(auto rec, certificate_by_id(cert_id));
-  const TimePoint t = clock_.now();
-  SIGIL_TRY(auto flagged, store_.renewal_flagged_at(rec.serial));
-  policy::RenewalWindow w = rec.status == store::CertStatus::revoked || flagged
-                                ? policy::renew_now(t)
-                                : policy::renewal_window(from_unix(rec.not_before), from_unix(rec.not_after));
+  SIGIL_TRY(const policy::RenewalWindow w, revocation::suggested_renewal_window(certificates_, rec, clock_.now()));
   return RenewalInfo{w.start, w.end, ""};
 }
 

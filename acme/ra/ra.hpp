@@ -18,6 +18,7 @@
 #include "acme/va/va.hpp"
 #include "ca/base/clock.hpp"
 #include "ca/issuer/issuer.hpp"
+#include "ca/revocation/revoker.hpp"
 #include "store/store.hpp"
 
 namespace sigil::acme::ra {
@@ -84,9 +85,19 @@ struct RenewalInfo {
   std::string explanation_url;
 };
 
+// The store interfaces the RA uses: its own ACME records, issued certificates to read (chains,
+// revokeCert and renewalInfo lookups), and audit rows of events outside its own writes.
+struct Stores {
+  store::AcmeRepository& acme;
+  store::CertificateReader& certificates;
+  store::AuditWriter& audit;
+};
+
 class Ra {
  public:
-  Ra(Config config, store::Store& store, issuer::Issuer& issuer, va::Validator& va, const Clock& clock);
+  // revokeCert decides who may revoke (RFC 8555 §7.6); `revoker` does the revocation.
+  Ra(Config config, Stores stores, issuer::Issuer& issuer, revocation::Revoker& revoker, va::Validator& va,
+     const Clock& clock);
   ~Ra();
 
   const Config& config() const { return config_; }
@@ -157,8 +168,11 @@ class Ra {
                                            const std::string& action);
 
   Config config_;
-  store::Store& store_;
+  store::AcmeRepository& store_;
+  store::CertificateReader& certificates_;
+  store::AuditWriter& audit_;
   issuer::Issuer& issuer_;
+  revocation::Revoker& revoker_;
   va::Validator& va_;
   const Clock& clock_;
   std::mutex inflight_mu_;

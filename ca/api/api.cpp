@@ -53,7 +53,7 @@ class Api {
   // Authorization failures are answered 403 and audited.
   Response deny(const authz::Identity& id, const std::string& action, const std::string& target, const Error& e) {
     d_.metrics.add("sigil_authorization_denials_total", {{"action", action}});
-    auto audit = d_.store.append({to_unix(d_.clock.now()), "api:" + id.value, action, target, "refused", e.detail});
+    auto audit = d_.audit.append({to_unix(d_.clock.now()), "api:" + id.value, action, target, "refused", e.detail});
     if (!audit) storage_error(audit.error());
     return Response::problem(e);
   }
@@ -187,7 +187,7 @@ class Api {
         return fail(make_error(Errc::malformed, "limit must be a number between 1 and 1000"));
       f.limit = std::stoi(l);
     }
-    auto page = d_.store.list(f);
+    auto page = d_.certificates.list(f);
     if (!page) return fail(page.error());
     json items = json::array();
     for (const auto& r : page->items) items.push_back(certificate_json(r, f.now));
@@ -199,7 +199,7 @@ class Api {
   Response show(const Request& req) {
     auto serial = store::normalize_serial(req.params.at("serial"));
     if (!serial) return fail(serial.error());
-    auto rec = d_.store.find(*serial);
+    auto rec = d_.certificates.find(*serial);
     if (!rec) return fail(rec.error());
     if (!*rec || (*rec)->der.empty()) return fail(make_error(Errc::not_found, "no certificate with serial " + *serial));
     const auto& r = **rec;
@@ -220,7 +220,7 @@ class Api {
     const authz::Identity* id = caller(req);
     auto serial = store::normalize_serial(req.params.at("serial"));
     if (!serial) return fail(serial.error());
-    auto rec = d_.store.find(*serial);
+    auto rec = d_.revoker.find(*serial);
     if (!rec) return fail(rec.error());
     // An admin may revoke anything; any caller may revoke the very certificate it presents: the
     // same DER, not the same serial (a leaf of a tls.client_trust_anchors CA may share one).
@@ -236,18 +236,12 @@ class Api {
     auto reason = store::parse_revocation_reason(reason_text->empty() ? "unspecified" : *reason_text);
     if (!reason) return fail(reason.error());
     if (!*rec) return fail(make_error(Errc::not_found, "no certificate with serial " + *serial));
-    const std::int64_t now = to_unix(d_.clock.now());
-    if (auto s = issuer::revoke_certificate(
-            d_.store, **rec, *reason, now,
-            {now, "api:" + id->value, "revoke", *serial, "ok", std::string("reason=") + store::to_string(*reason)});
-        !s)
-      return fail(s.error());
-    d_.metrics.add("sigil_certificates_revoked_total",
-                   {{"profile", (*rec)->profile}, {"reason", store::to_string(*reason)}});
+    auto done = d_.revoker.revoke(**rec, {*reason, "api:" + id->value, ""});
+    if (!done) return fail(done.error());
     json j = {{"serial", *serial},
               {"status", "revoked"},
-              {"reason", store::to_string(*reason)},
-              {"revoked_at", format_rfc3339(from_unix(now))}};
+              {"reason", store::to_string(done->reason)},
+              {"revoked_at", format_rfc3339(from_unix(done->revoked_at))}};
     return Response::json(200, j.dump());
   }
 
@@ -268,7 +262,7 @@ class Api {
     if (!rotate && !csr->empty())
       return fail(
           make_error(Errc::bad_csr, "a csr means a new key: set rotate_key to true, or send no csr to keep the key"));
-    auto rec = d_.store.find(current.serial_hex());
+    auto rec = d_.certificates.find(current.serial_hex());
     if (!rec) return fail(rec.error());
     if (!*rec || (*rec)->der != current.der())
       return fail(make_error(Errc::forbidden, "the presented certificate was not issued by this CA"));
@@ -301,16 +295,12 @@ class Api {
   Response renewal_info(const Request& req) {
     auto serial = store::normalize_serial(req.params.at("serial"));
     if (!serial) return fail(serial.error());
-    auto rec = d_.store.find(*serial);
+    auto rec = d_.certificates.find(*serial);
     if (!rec) return fail(rec.error());
     if (!*rec || (*rec)->der.empty()) return fail(make_error(Errc::not_found, "no certificate with that serial"));
-    const auto& r = **rec;
-    auto flagged = d_.store.renewal_flagged_at(r.serial);
-    if (!flagged) return fail(flagged.error());
-    const policy::RenewalWindow w = r.status == store::CertStatus::revoked || *flagged
-                                        ? policy::renew_now(d_.clock.now())
-                                        : policy::renewal_window(from_unix(r.not_before), from_unix(r.not_after));
-    json j = {{"suggestedWindow", {{"start", format_rfc3339(w.start)}, {"end", format_rfc3339(w.end)}}}};
+    auto w = revocation::suggested_renewal_window(d_.certificates, **rec, d_.clock.now());
+    if (!w) return fail(w.error());
+    json j = {{"suggestedWindow", {{"start", format_rfc3339(w->start)}, {"end", format_rfc3339(w->end)}}}};
     return Response::json(200, j.dump()).with("Retry-After", "21600");
   }
 
@@ -334,7 +324,7 @@ class Api {
     const std::int64_t now = to_unix(d_.clock.now());
     auto key = make_eab_key(*kid, *desc, allow, now);
     if (!key) return fail(key.error());
-    if (auto st = d_.store.create_eab_key(*key, {now, "api:" + id->value, "acme-eab-create", key->kid, "ok", *desc});
+    if (auto st = d_.acme.create_eab_key(*key, {now, "api:" + id->value, "acme-eab-create", key->kid, "ok", *desc});
         !st)
       return fail(st.error());
     json j = {{"kid", key->kid}, {"hmac_key", base64url_encode(key->hmac_key)}, {"allowed_identifiers", allow}};
@@ -342,7 +332,7 @@ class Api {
   }
 
   Response eab_list(const Request&) {
-    auto keys = d_.store.list_eab_keys();
+    auto keys = d_.acme.list_eab_keys();
     if (!keys) return fail(keys.error());
     json out = json::array();
     for (const auto& k : *keys) out.push_back(eab_key_json(k));
@@ -363,13 +353,13 @@ class Api {
         deactivate = (*body)["deactivate_account"].get<bool>();
       }
     }
-    auto out = revoke_eab(d_.store, kid, deactivate, to_unix(d_.clock.now()), "api:" + id->value);
+    auto out = revoke_eab(d_.acme, kid, deactivate, to_unix(d_.clock.now()), "api:" + id->value);
     if (!out) return fail(out.error());
     return Response::json(200, out->dump());
   }
 
   Response accounts_list(const Request&) {
-    auto list = d_.store.list_accounts();
+    auto list = d_.acme.list_accounts();
     if (!list) return fail(list.error());
     json out = json::array();
     for (const auto& a : *list) out.push_back(acme_account_json(a));
@@ -378,7 +368,7 @@ class Api {
 
   Response account_show(const Request& req) {
     const std::string& acct = req.params.at("id");
-    auto a = d_.store.account(acct);
+    auto a = d_.acme.account(acct);
     if (!a) return fail(a.error());
     if (!*a) return fail(make_error(Errc::not_found, "no ACME account " + acct));
     return Response::json(200, acme_account_json(**a).dump());
@@ -387,7 +377,7 @@ class Api {
   Response account_deactivate(const Request& req) {
     const authz::Identity* id = caller(req);
     const std::string& acct = req.params.at("id");
-    auto out = deactivate_acme_account(d_.store, acct, to_unix(d_.clock.now()), "api:" + id->value);
+    auto out = deactivate_acme_account(d_.acme, acct, to_unix(d_.clock.now()), "api:" + id->value);
     if (!out) return fail(out.error());
     return Response::json(200, acme_account_json(out->account).dump());
   }
@@ -749,7 +739,7 @@ void register_gauges(Deps& deps) {
     f.limit = 1000;
     double n = 0;
     for (int pages = 0; pages < 1000; ++pages) {
-      auto page = deps.store.list(f);
+      auto page = deps.certificates.list(f);
       if (!page) return -1.0;
       n += static_cast<double>(page->items.size());
       if (page->next_page_token.empty()) break;

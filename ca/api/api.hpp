@@ -12,13 +12,18 @@
 #include "ca/http/http.hpp"
 #include "ca/issuer/issuer.hpp"
 #include "ca/revocation/revocation.hpp"
+#include "ca/revocation/revoker.hpp"
 #include "store/store.hpp"
 
 namespace sigil::api {
 
+// Each store interface the handlers use, and no more (the composition root passes its one store).
 struct Deps {
   issuer::Issuer& issuer;
-  store::Store& store;
+  revocation::Revoker& revoker;            // the only way a handler revokes a certificate
+  store::CertificateReader& certificates;  // listing, showing, renewal
+  store::AuditWriter& audit;               // refusals
+  store::AcmeRepository& acme;             // EAB keys and ACME accounts, for operators
   // Replaced as a whole on reload; each request reads one snapshot.
   std::atomic<std::shared_ptr<const authz::Policy>>& policy;
   const Clock& clock;

@@ -27,19 +27,6 @@ std::string issuer_id(const crypto::Certificate& ca) { return key_sha256(ca.publ
 
 std::string key_sha256(const crypto::PublicKey& key) { return to_hex(crypto::sha256(key.spki)); }
 
-Status revoke_certificate(store::CertificateLedger& ledger, const store::CertificateRecord& record,
-                          store::RevocationReason reason, std::int64_t at, const store::AuditEntry& audit) {
-  SIGIL_TRY_STATUS(store::leaf_revocation_reason(static_cast<int>(reason)));
-  if (record.der.empty())
-    return make_error(Errc::conflict, "cannot revoke certificate " + record.serial + ": it is pending");
-  std::string key_hash;
-  if (reason == store::RevocationReason::key_compromise) {
-    SIGIL_TRY(crypto::Certificate cert, crypto::Certificate::from_der(record.der));
-    key_hash = key_sha256(cert.public_key());
-  }
-  return ledger.revoke(record.serial, at, reason, key_hash, audit);
-}
-
 IssuerUrls urls_for(const std::string& public_url, const crypto::Certificate& ca) {
   if (public_url.empty()) return {};
   const std::string base = trim_slash(public_url);

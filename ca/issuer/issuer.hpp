@@ -56,13 +56,6 @@ std::string issuer_id(const crypto::Certificate& ca);
 // Hex SHA-256 of a key's SubjectPublicKeyInfo DER: how blocked keys are recorded and looked up.
 std::string key_sha256(const crypto::PublicKey& key);
 
-// The one way to revoke a certificate of this CA, for every path (REST, ACME revokeCert,
-// `sigil revoke`): the reason must be a leaf's (store::is_leaf_revocation_reason), and for
-// keyCompromise the certificate's key is blocked in the revocation's own transaction, so that
-// Issuer::prepare refuses it from then on. The caller has checked who may revoke `record`.
-Status revoke_certificate(store::CertificateLedger& ledger, const store::CertificateRecord& record,
-                          store::RevocationReason reason, std::int64_t at, const store::AuditEntry& audit);
-
 struct Request {
   std::string csr;  // PEM or DER; may be empty for a renewal that keeps the key
   std::string profile;

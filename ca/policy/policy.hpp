@@ -77,9 +77,9 @@ class Profiles {
   std::map<std::string, Profile, std::less<>> profiles_;
 };
 
-// When a certificate should be renewed (one definition for the server, ACME renewalInfo and
-// `sigil renew`): from two thirds to three quarters of its lifetime. A revoked certificate (or
-// one flagged for replacement) should be replaced now: the window lies in the past.
+// When a certificate should be renewed (one definition: the server's, the OCSP responder's, ACME
+// renewalInfo and `sigil renew`): from two thirds to three quarters of its lifetime. A revoked
+// certificate (or one flagged for replacement) should be replaced now: the window lies in the past.
 struct RenewalWindow {
   TimePoint start, end;
 };

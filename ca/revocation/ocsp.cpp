@@ -30,11 +30,13 @@ OcspStatus ocsp_status(const std::optional<store::CertificateRecord>& rec, const
   return s;
 }
 
-OcspResponder::OcspResponder(issuer::Issuer& issuer, const issuer::Authority& authority, store::Store& store,
+OcspResponder::OcspResponder(issuer::Issuer& issuer, const issuer::Authority& authority,
+                             store::CertificateReader& certificates, store::RevocationReader& revocations,
                              const Clock& clock, Metrics& metrics, OcspOptions options)
     : issuer_(issuer),
       authority_(authority),
-      store_(store),
+      certificates_(certificates),
+      revocations_(revocations),
       clock_(clock),
       metrics_(metrics),
       options_(options),
@@ -83,6 +85,7 @@ Status OcspResponder::rotate_responder() {
     SIGIL_TRY(auto issued, issuer_.issue(std::move(prepared)));
     r->cert_der = issued.der;
     r->not_after = issued.not_after;
+    r->renew_at = policy::renewal_window(issued.not_before, issued.not_after).start;
     log::info("OCSP responder certificate issued",
               {{"serial", issued.serial}, {"not_after", format_rfc3339(issued.not_after)}});
   }
@@ -111,7 +114,7 @@ Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, Ti
   s.id = id;
   s.this_update = now;
   s.next_update = now + options_.validity;
-  SIGIL_TRY(auto rec, store_.find(serial_hex(id.serial)));
+  SIGIL_TRY(auto rec, certificates_.find(serial_hex(id.serial)));
   const OcspStatus st = ocsp_status(rec, issuer_id_);
   s.status = st.status;
   if (st.status == ocsp::CertStatus::revoked) {
@@ -243,7 +246,7 @@ Status OcspResponder::warm(const std::string& serial) {
 }
 
 void OcspResponder::apply_revocations() {
-  auto changes = store_.revoked_since(seen_seq_, 10000);
+  auto changes = revocations_.revoked_since(seen_seq_, 10000);
   if (!changes) {
     log::error("OCSP: cannot read revocations", {{"error", changes.error().detail}});
     return;
@@ -270,8 +273,8 @@ void OcspResponder::sweep() {
   const TimePoint now = clock_.now();
   std::size_t signed_now = 0;
   std::vector<std::pair<std::string, bool>> due;  // serial, revoked
-  auto s =
-      store_.for_each_certificate(issuer_id_, to_unix(now), [&](const store::RevokedSerial& r, bool revoked) -> Status {
+  auto s = revocations_.for_each_certificate(
+      issuer_id_, to_unix(now), [&](const store::RevokedSerial& r, bool revoked) -> Status {
         auto bytes = from_hex(r.serial);
         if (!bytes) return {};
         std::shared_lock lock(cache_mu_);
@@ -316,7 +319,7 @@ void OcspResponder::sweep() {
 
 Status OcspResponder::start() {
   SIGIL_TRY_STATUS(rotate_responder());
-  SIGIL_TRY(seen_seq_, store_.revocation_sequence());
+  SIGIL_TRY(seen_seq_, revocations_.revocation_sequence());
   sweep();
   thread_ = std::thread([this] { run(); });
   return {};
@@ -345,12 +348,12 @@ void OcspResponder::run() {
         std::lock_guard rl(responder_mu_);
         r = responder_;
       }
-      // Rotate the responder certificate at two thirds of its life, unless it already lasts as
-      // long as the intermediate (a new one could not last longer); after a failure, retry in a
-      // minute (not every poll).
+      // Rotate the responder certificate once its renewal window opens (the one definition of
+      // when to renew), unless it already lasts as long as the intermediate (a new one could not
+      // last longer); after a failure, retry in a minute (not every poll).
       const auto steady = std::chrono::steady_clock::now();
-      if (r && r->key && clock_.now() >= r->not_after - options_.responder_ttl / 3 &&
-          r->not_after < authority_.cert.tbs().not_after && steady >= next_rotation_try_) {
+      if (r && r->key && clock_.now() >= r->renew_at && r->not_after < authority_.cert.tbs().not_after &&
+          steady >= next_rotation_try_) {
         if (auto s = rotate_responder(); !s) {
           log::error("OCSP responder rotation failed", {{"error", s.error().detail}});
           next_rotation_try_ = steady + std::chrono::minutes(1);

@@ -12,10 +12,13 @@ std::string path_of(const std::string& url) {
 }
 }  // namespace
 
-Publishers::Publishers(issuer::Issuer& issuer, store::Store& store, const Clock& clock, Metrics& metrics,
-                       CrlOptions crl, OcspOptions ocsp)
+Publishers::Publishers(issuer::Issuer& issuer, store::CertificateReader& certificates,
+                       store::RevocationReader& revocations, store::CrlStore& crls, const Clock& clock,
+                       Metrics& metrics, CrlOptions crl, OcspOptions ocsp)
     : issuer_(issuer),
-      store_(store),
+      certificates_(certificates),
+      revocations_(revocations),
+      crls_(crls),
       clock_(clock),
       metrics_(metrics),
       crl_options_(std::move(crl)),
@@ -45,10 +48,11 @@ Status Publishers::add(const issuer::Authority& authority) {
   auto e = std::make_shared<Entry>();
   e->authority = &authority;
   e->ca_path = path_of(authority.urls.ca_issuers);
-  e->crl = std::make_unique<CrlPublisher>(*authority.key, authority.cert, authority.id, store_, store_, clock_,
+  e->crl = std::make_unique<CrlPublisher>(*authority.key, authority.cert, authority.id, revocations_, crls_, clock_,
                                           metrics_, crl_options_);
   SIGIL_TRY_STATUS(e->crl->rebuild());
-  e->ocsp = std::make_unique<OcspResponder>(issuer_, authority, store_, clock_, metrics_, ocsp_options_);
+  e->ocsp =
+      std::make_unique<OcspResponder>(issuer_, authority, certificates_, revocations_, clock_, metrics_, ocsp_options_);
   SIGIL_TRY_STATUS(e->ocsp->start());
   e->crl->start();
   auto next = std::make_shared<std::vector<std::shared_ptr<Entry>>>(*now);

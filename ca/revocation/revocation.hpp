@@ -164,7 +164,7 @@ OcspStatus ocsp_status(const std::optional<store::CertificateRecord>& record, co
 
 struct OcspOptions {
   Seconds validity{3600};                   // nextUpdate - thisUpdate; refreshed at half
-  Seconds responder_ttl{86400};             // the delegated responder certificate, rotated at 2/3
+  Seconds responder_ttl{86400};             // the delegated responder certificate, renewed in policy::renewal_window
   bool sign_with_intermediate = false;      // instead of a delegated responder certificate
   std::chrono::milliseconds poll{100};      // revocations: how often the store is asked
   Seconds sweep{30};                        // pre-signing of new and ageing responses
@@ -184,9 +184,10 @@ struct OcspAnswer {
 // any process. The hot path is a hash-map lookup.
 class OcspResponder {
  public:
-  // `issuer` issues the delegated responder certificates, signed by `authority`.
-  OcspResponder(issuer::Issuer& issuer, const issuer::Authority& authority, store::Store& store, const Clock& clock,
-                Metrics& metrics, OcspOptions options);
+  // `issuer` issues the delegated responder certificates, signed by `authority`. Statuses come
+  // from `certificates`, revocations made by any process from `revocations`.
+  OcspResponder(issuer::Issuer& issuer, const issuer::Authority& authority, store::CertificateReader& certificates,
+                store::RevocationReader& revocations, const Clock& clock, Metrics& metrics, OcspOptions options);
   ~OcspResponder();
   Status start();  // the responder certificate, a first pre-signing pass, the background job
   void stop();
@@ -217,6 +218,7 @@ class OcspResponder {
     std::unique_ptr<crypto::KeySigner> key;  // null when the intermediate signs
     Bytes cert_der;
     TimePoint not_after;
+    TimePoint renew_at;  // policy::renewal_window's start: when a new responder certificate is due
   };
   static std::string cache_key(crypto::ocsp::HashAlg h, crypto::ByteView serial);
   Status rotate_responder();
@@ -230,7 +232,8 @@ class OcspResponder {
 
   issuer::Issuer& issuer_;
   const issuer::Authority& authority_;
-  store::Store& store_;
+  store::CertificateReader& certificates_;
+  store::RevocationReader& revocations_;
   const Clock& clock_;
   Metrics& metrics_;
   OcspOptions options_;
@@ -259,8 +262,8 @@ class OcspResponder {
 // is published from then on. Registers the freshness gauges over all of them.
 class Publishers {
  public:
-  Publishers(issuer::Issuer& issuer, store::Store& store, const Clock& clock, Metrics& metrics, CrlOptions crl,
-             OcspOptions ocsp);
+  Publishers(issuer::Issuer& issuer, store::CertificateReader& certificates, store::RevocationReader& revocations,
+             store::CrlStore& crls, const Clock& clock, Metrics& metrics, CrlOptions crl, OcspOptions ocsp);
   ~Publishers();
   // Builds the authority's CRLs, pre-signs its OCSP responses and starts both; known ids are a
   // no-op. Not for the I/O threads.
@@ -294,7 +297,9 @@ class Publishers {
   std::shared_ptr<Entry> current_entry() const;
 
   issuer::Issuer& issuer_;
-  store::Store& store_;
+  store::CertificateReader& certificates_;
+  store::RevocationReader& revocations_;
+  store::CrlStore& crls_;
   const Clock& clock_;
   Metrics& metrics_;
   CrlOptions crl_options_;

@@ -17,6 +17,7 @@
 #include "ca/base/file.hpp"
 #include "ca/base/log.hpp"
 #include "ca/http/http.hpp"
+#include "ca/revocation/revoker.hpp"
 #include "ca/service/health.hpp"
 #include "ca/service/server_identity.hpp"
 
@@ -115,7 +116,7 @@ Result<authz::ClientTrust> load_client_trust(const IssuerContext& ctx, const Con
 }
 
 // The client check's view of the store: a certificate this CA issued, by serial.
-authz::IssuedLookup issued_lookup(store::Store& store) {
+authz::IssuedLookup issued_lookup(store::CertificateReader& store) {
   return [&store](const std::string& serial) -> Result<std::optional<authz::IssuedRecord>> {
     SIGIL_TRY(auto rec, store.find(serial));
     if (!rec) return std::optional<authz::IssuedRecord>();
@@ -155,6 +156,7 @@ struct Runtime::Impl {
   std::unique_ptr<IssuerContext> ctx;
   Metrics metrics;
   std::atomic<std::shared_ptr<const authz::Policy>> policy;
+  std::unique_ptr<revocation::Revoker> revoker;  // the one: REST and ACME revocations go through it
   std::unique_ptr<api::Deps> deps;
   std::unique_ptr<revocation::Publishers> publishers;
   std::unique_ptr<api::PublicDeps> public_deps;
@@ -191,8 +193,8 @@ struct Runtime::Impl {
 // responder per intermediate, responses pre-signed, revocations applied within a poll. New
 // leaves name their CRL shard (open_issuer set the layout from revocation.*).
 Status Runtime::Impl::wire_revocation() {
-  publishers = std::make_unique<revocation::Publishers>(*ctx->issuer, *ctx->store, ctx->clock, metrics,
-                                                        crl_options(config()), ocsp_options(config()));
+  publishers = std::make_unique<revocation::Publishers>(*ctx->issuer, *ctx->store, *ctx->store, *ctx->store, ctx->clock,
+                                                        metrics, crl_options(config()), ocsp_options(config()));
   for (const auto* a : ctx->issuer->authorities()) {
     SIGIL_TRY_STATUS(publishers->add(*a));
     if (a != &ctx->issuer->current())
@@ -236,7 +238,8 @@ http::TlsSettings Runtime::Impl::tls_for(const ServerIdentity& id, bool api) {
 // and the web front end on the acme listener.
 Status Runtime::Impl::wire_acme() {
   SIGIL_TRY(validator, acme::va::Validator::create(va_config(config().acme)));
-  ra = std::make_unique<acme::ra::Ra>(ra_config(config().acme), *ctx->store, *ctx->issuer, *validator, ctx->clock);
+  ra = std::make_unique<acme::ra::Ra>(ra_config(config().acme), acme::ra::Stores{*ctx->store, *ctx->store, *ctx->store},
+                                      *ctx->issuer, *revoker, *validator, ctx->clock);
   nonces = std::make_unique<acme::jws::NonceStore>(ctx->clock);
   wfe_deps.reset(
       new acme::wfe::Deps{*ra, *nonces, {config().acme.terms_of_service, config().acme.website}, ctx->clock, metrics});
@@ -354,7 +357,9 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const std::string& home, const S
   SIGIL_TRY(i.trust, load_client_trust(*i.ctx, i.config()));
   SIGIL_TRY(auto initial_policy, authz_policy(i.config()));
   i.policy.store(initial_policy);
-  i.deps.reset(new api::Deps{*i.ctx->issuer, *i.ctx->store, i.policy, i.ctx->clock, i.metrics});
+  i.revoker = std::make_unique<revocation::Revoker>(*i.ctx->store, *i.ctx->issuer, i.ctx->clock, i.metrics);
+  i.deps.reset(new api::Deps{*i.ctx->issuer, *i.revoker, *i.ctx->store, *i.ctx->store, *i.ctx->store, i.policy,
+                             i.ctx->clock, i.metrics});
   api::register_gauges(*i.deps);
   // The intermediate's remaining life, for alerting (and checked at start and daily).
   i.metrics.gauge_fn(

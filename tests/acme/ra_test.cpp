@@ -48,7 +48,8 @@ class InstantVa final : public acme::va::Validator {
 };
 
 struct Fixture {
-  explicit Fixture(acme::ra::Config config = {}) : ra(config, *ca.db, ca.issuer(), va, ca.clock) {}
+  explicit Fixture(acme::ra::Config config = {})
+      : ra(config, {*ca.db, *ca.db, *ca.db}, ca.issuer(), revoker, va, ca.clock) {}
 
   std::int64_t commits() {
     auto n = store::sqlite::write_commits(*ca.db);
@@ -102,6 +103,8 @@ struct Fixture {
 
   TestCa ca;
   InstantVa va;
+  Metrics metrics;
+  revocation::Revoker revoker{*ca.db, ca.issuer(), ca.clock, metrics};
   Ra ra;
 };
 

@@ -33,7 +33,10 @@ class NoVa final : public acme::va::Validator {
 };
 
 struct Wfe {
-  Wfe() : ra({}, *ca.db, ca.issuer(), va, ca.clock), nonces(ca.clock), deps{ra, nonces, {}, ca.clock, metrics} {
+  Wfe()
+      : ra({}, {*ca.db, *ca.db, *ca.db}, ca.issuer(), revoker, va, ca.clock),
+        nonces(ca.clock),
+        deps{ra, nonces, {}, ca.clock, metrics} {
     acme::wfe::add_routes(router, deps);
   }
 
@@ -90,9 +93,10 @@ struct Wfe {
 
   TestCa ca;
   NoVa va;
+  Metrics metrics;
+  revocation::Revoker revoker{*ca.db, ca.issuer(), ca.clock, metrics};
   acme::ra::Ra ra;
   acme::jws::NonceStore nonces;
-  Metrics metrics;
   acme::wfe::Deps deps;
   http::Router router;
 };

@@ -27,7 +27,10 @@ std::shared_ptr<const authz::Policy> test_policy() {
 }
 
 struct Api {
-  Api() : policy(test_policy()), deps{ca.issuer(), *ca.db, policy, ca.clock, metrics}, router(api::api_router(deps)) {}
+  Api()
+      : policy(test_policy()),
+        deps{ca.issuer(), revoker, *ca.db, *ca.db, *ca.db, policy, ca.clock, metrics},
+        router(api::api_router(deps)) {}
 
   // A client certificate for `name` (its first DNS SAN, hence its identity), issued by the test CA.
   std::shared_ptr<const crypto::Certificate> client(const std::string& name, int slot) {
@@ -53,6 +56,7 @@ struct Api {
 
   TestCa ca;
   Metrics metrics;
+  revocation::Revoker revoker{*ca.db, ca.issuer(), ca.clock, metrics};
   std::atomic<std::shared_ptr<const authz::Policy>> policy;
   api::Deps deps;
   std::shared_ptr<const http::Router> router;

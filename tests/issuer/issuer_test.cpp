@@ -449,59 +449,6 @@ TEST_CASE("refusals change nothing: no row, no audit entry, no signature") {
   for (const auto& a : ca.audit()) CHECK(a.actor != "test:mallory");
 }
 
-TEST_CASE("a key revoked for keyCompromise is refused by prepare, for a new CSR and for a renewal keeping it") {
-  TestCa ca;
-  const crypto::KeySigner& bad = cached_key(KeyType::ec_p256, 41);
-  const crypto::KeySigner& good = cached_key(KeyType::ec_p256, 42);
-  auto first = ca.issue(csr_pem(bad, "k.example.internal", {}), "server");
-  REQUIRE(first.has_value());
-  auto other = ca.issue(csr_pem(good, "g.example.internal", {}), "server");
-  REQUIRE(other.has_value());
-  auto record = [&](const std::string& serial) {
-    auto rec = ca.db->find(serial);
-    REQUIRE(rec.has_value());
-    REQUIRE(rec->has_value());
-    return **rec;
-  };
-  const auto at = to_unix(ca.clock.now());
-  // Superseded blocks nothing: the same key may be certified again.
-  REQUIRE(issuer::revoke_certificate(*ca.db, record(other->serial), store::RevocationReason::superseded, at,
-                                     {at, "test", "revoke", other->serial, "ok", ""}));
-  CHECK(ca.issue(csr_pem(good, "g2.example.internal", {}), "server").has_value());
-  // Reasons that are not a leaf's are refused before anything is written.
-  auto ca_reason = issuer::revoke_certificate(*ca.db, record(first->serial), store::RevocationReason::ca_compromise, at,
-                                              {at, "test", "revoke", first->serial, "ok", ""});
-  REQUIRE_FALSE(ca_reason.has_value());
-  CHECK(ca_reason.error().code == Errc::bad_revocation_reason);
-  CHECK(record(first->serial).status == store::CertStatus::valid);
-
-  REQUIRE(issuer::revoke_certificate(*ca.db, record(first->serial), store::RevocationReason::key_compromise, at,
-                                     {at, "test", "revoke", first->serial, "ok", ""}));
-  const std::int64_t rows = ca.count();
-  const std::size_t audit_rows = ca.audit().size();
-  const auto leaf = crypto::Certificate::from_der(first->der).value();
-  // Another name, another profile: the key is what is refused.
-  for (const auto& [csr, profile] : std::vector<std::pair<std::string, std::string>>{
-           {csr_pem(bad, "other.example.internal", {}), "server"},
-           {csr_pem(bad, "", {{GN::dns, "c.example.internal"}}), "client"}}) {
-    auto p = ca.issuer().prepare({csr, profile, std::nullopt, "test:mallory"});
-    REQUIRE_FALSE(p.has_value());
-    CHECK(p.error().code == Errc::bad_public_key);
-    CHECK(p.error().detail.find("key is blocked: revoked for keyCompromise") != std::string::npos);
-    CHECK(p.error().detail.find(first->serial) != std::string::npos);
-  }
-  // A renewal that keeps the key (no CSR) is an issuance too.
-  issuer::Request renewal{"", "server", std::nullopt, "test:mallory"};
-  renewal.renewal_of = &leaf;
-  auto r = ca.issuer().prepare(renewal);
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().code == Errc::bad_public_key);
-  CHECK(ca.count() == rows);
-  CHECK(ca.audit().size() == audit_rows);
-  // Other keys are unaffected.
-  CHECK(ca.issue(csr_pem(good, "g3.example.internal", {}), "server").has_value());
-}
-
 TEST_CASE("an expired or not yet valid intermediate issues nothing") {
   TestCa ca;
   const std::string csr = csr_pem(cached_key(KeyType::ec_p256, 7), "e.example.internal", {});

@@ -11,6 +11,7 @@
 
 #include "ca/base/metrics.hpp"
 #include "ca/revocation/revocation.hpp"
+#include "ca/revocation/revoker.hpp"
 #include "tests/issuer/fixture.hpp"
 
 namespace {
@@ -62,8 +63,8 @@ struct ShardedCa {
     auto rec = ca.db->find(serial);
     REQUIRE(rec.has_value());
     REQUIRE(rec->has_value());
-    REQUIRE(issuer::revoke_certificate(*ca.db, **rec, store::RevocationReason::key_compromise, to_unix(ca.clock.now()),
-                                       store::AuditEntry{to_unix(ca.clock.now()), "test", "revoke", serial, "ok", ""}));
+    revocation::Revoker revoker(*ca.db, ca.issuer(), ca.clock, metrics);
+    REQUIRE(revoker.revoke(**rec, {store::RevocationReason::key_compromise, "test", ""}));
   }
   std::string path(int shard, bool delta = false) { return issuer::crl_path(*ca.intermediate, shard, delta); }
   std::string url(int shard, bool delta = false) { return issuer::crl_url(kPublicUrl, *ca.intermediate, shard, delta); }

@@ -1,6 +1,6 @@
 // Plural issuers in the revocation publishers: two intermediates of one root, each with its CRLs
-// and OCSP responder, requests routed by CertID and path; and the OCSP responder certificate near
-// its intermediate's end. A real SQLite store and a whole test CA (tests/issuer/fixture.hpp);
+// and OCSP responder, requests routed by CertID and path; and the OCSP responder certificate: its
+// rotation, and near its intermediate's end. A real SQLite store and a whole test CA (tests/issuer/fixture.hpp);
 // time is a FakeClock, the background jobs poll every few milliseconds.
 #include <doctest/doctest.h>
 
@@ -10,6 +10,7 @@
 
 #include "ca/base/metrics.hpp"
 #include "ca/crypto/ocsp.hpp"
+#include "ca/policy/policy.hpp"
 #include "ca/revocation/revocation.hpp"
 #include "tests/issuer/fixture.hpp"
 
@@ -77,7 +78,7 @@ TEST_CASE("Publishers: each intermediate answers for its own certificates, befor
   const issuer::Authority& second = **added;
 
   Metrics metrics;
-  revocation::Publishers pub(is, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
   REQUIRE(pub.add(first).has_value());
   REQUIRE(pub.add(first).has_value());  // known: a no-op
   REQUIRE(pub.add(second).has_value());
@@ -154,7 +155,7 @@ TEST_CASE("OCSP responder certificate: not re-issued on every poll near its inte
   // the intermediate's notAfter and so sits past two thirds of its TTL from the start.
   ca.clock.advance(Seconds(10 * 86400 - 3 * 3600));
   Metrics metrics;
-  revocation::Publishers pub(is, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
   REQUIRE(pub.add(is.current()).has_value());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~60 polls
   CHECK(responder_certificates(ca) == 1);
@@ -162,6 +163,76 @@ TEST_CASE("OCSP responder certificate: not re-issued on every poll near its inte
   ca.clock.advance(Seconds(4 * 3600));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(responder_certificates(ca) == 1);
+  pub.stop();
+}
+
+// A fresh signature (a nonce request is never answered from the cache), parsed, with the
+// responder certificate that signed it.
+struct Signed {
+  ocsp::ParsedResponse response;
+  Bytes responder_der;
+};
+Signed sign_now(revocation::Publishers& pub, const crypto::Certificate& issuer, const std::string& serial_hex) {
+  ocsp::Request r;
+  r.ids.push_back(ocsp::make_cert_id(ocsp::HashAlg::sha1, issuer, *from_hex(serial_hex)));
+  r.nonce = Bytes(16, 0x5a);
+  const auto answer = pub.respond(ocsp::encode_request(r));
+  CHECK(verified_status(answer, issuer) == ocsp::CertStatus::good);
+  auto parsed = ocsp::parse_response(*answer.der);
+  REQUIRE(parsed.has_value());
+  REQUIRE(parsed->certs.size() == 1);
+  REQUIRE(parsed->responses.size() == 1);
+  return {*parsed, parsed->certs[0]};
+}
+
+TEST_CASE("OCSP responder certificate: replaced once its renewal window opens; earlier responses keep verifying") {
+  TestCa ca;
+  issuer::Issuer& is = ca.issuer();
+  auto leaf = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 11), "rotate.example.internal", {}), "server");
+  REQUIRE(leaf.has_value());
+  Metrics metrics;
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  REQUIRE(pub.add(is.current()).has_value());
+  const Signed first = sign_now(pub, *ca.intermediate, leaf->serial);
+  const crypto::Certificate first_responder = parse_cert(first.responder_der);
+  // The one definition of when to renew, applied to the responder's own certificate.
+  const policy::RenewalWindow window =
+      policy::renewal_window(first_responder.tbs().not_before, first_responder.tbs().not_after);
+
+  // A minute before the window opens: the same certificate, however many polls pass.
+  ca.clock.set(window.start - Seconds(60));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // ~20 polls
+  const Signed before = sign_now(pub, *ca.intermediate, leaf->serial);
+  CHECK(before.responder_der == first.responder_der);
+  CHECK(responder_certificates(ca) == 1);
+
+  // Past it: a new responder certificate within a few polls, and responses signed by it verify.
+  ca.clock.set(window.start + Seconds(1));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  Signed after = sign_now(pub, *ca.intermediate, leaf->serial);
+  while (after.responder_der == first.responder_der && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    after = sign_now(pub, *ca.intermediate, leaf->serial);
+  }
+  REQUIRE(after.responder_der != first.responder_der);
+  CHECK(responder_certificates(ca) == 2);
+  const crypto::Certificate second_responder = parse_cert(after.responder_der);
+  CHECK(ocsp::verify_response(after.response, second_responder.public_key()).has_value());
+  CHECK(openssl_verify_chain(after.responder_der, ca.intermediate->der(), ca.root->der(), ca.clock.now(), 0) ==
+        X509_V_OK);
+  CHECK(second_responder.tbs().not_after > first_responder.tbs().not_after);
+
+  // The response made before the rotation still verifies, its responder certificate included,
+  // up to its nextUpdate: the window opens early enough for a response's whole validity.
+  const TimePoint next_update = before.response.responses[0].next_update;
+  CHECK(next_update > window.start);
+  CHECK(ocsp::verify_response(before.response, first_responder.public_key()).has_value());
+  CHECK(openssl_verify_chain(before.responder_der, ca.intermediate->der(), ca.root->der(), next_update, 0) ==
+        X509_V_OK);
+
+  // The new certificate is not itself rotated on every poll.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(responder_certificates(ca) == 2);
   pub.stop();
 }
 
