@@ -61,7 +61,7 @@ Status run_list(const Globals& g) {
 void print_account_line(const store::AcmeAccount& a) {
   std::string contact;
   for (const auto& c : a.contact) contact += (contact.empty() ? "" : ",") + c;
-  std::cout << a.id << "  " << a.status << "  " << format_rfc3339(from_unix(a.created_at)) << "  "
+  std::cout << a.id << "  " << store::to_string(a.status) << "  " << format_rfc3339(from_unix(a.created_at)) << "  "
             << (contact.empty() ? "-" : contact) << (a.eab_kid.empty() ? "" : "  eab " + a.eab_kid) << "\n";
 }
 
@@ -122,7 +122,10 @@ Status run_account_deactivate(const Globals& g, const std::string& id_or_url) {
   if (g.json)
     std::cout << api::acme_account_json(d.account).dump(2) << "\n";
   else
-    std::cout << id << ": " << (d.changed ? "deactivated" : "already " + d.account.status) << "\n";
+    std::cout << id << ": "
+              << (d.changed ? std::string(store::to_string(d.account.status))
+                            : std::string("already ") + store::to_string(d.account.status))
+              << "\n";
   return {};
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 // ACME state (RFC 8555) as plain records, and the repository that keeps it. Everything here
-// survives a restart; nonces are not here (they live in memory). Status strings are the RFC's
-// ("pending", "valid", ...); acme/model owns the transitions, the store only keeps them.
+// survives a restart; nonces are not here (they live in memory). Statuses are enums; their RFC
+// text appears only at the edges (SQL columns, JSON), through the one table below. acme/model
+// owns the transitions, the store only keeps them.
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ca/base/error.hpp"
@@ -14,11 +16,66 @@ namespace sigil::store {
 
 struct AuditEntry;  // store.hpp
 
+// RFC 8555 §7.1.6. Each object has its own set; the schema's CHECK constraints list the same.
+enum class AccountStatus { valid, deactivated, revoked };
+enum class OrderStatus { pending, ready, processing, valid, invalid };
+enum class AuthorizationStatus { pending, valid, invalid, deactivated, expired, revoked };
+enum class ChallengeStatus { pending, processing, valid, invalid };
+
+// The one table of status texts (the RFC's words, as stored and as sent).
+template <class E>
+struct StatusText {
+  E status;
+  const char* text;
+};
+inline constexpr StatusText<AccountStatus> kAccountStatusTexts[] = {
+    {AccountStatus::valid, "valid"}, {AccountStatus::deactivated, "deactivated"}, {AccountStatus::revoked, "revoked"}};
+inline constexpr StatusText<OrderStatus> kOrderStatusTexts[] = {{OrderStatus::pending, "pending"},
+                                                                {OrderStatus::ready, "ready"},
+                                                                {OrderStatus::processing, "processing"},
+                                                                {OrderStatus::valid, "valid"},
+                                                                {OrderStatus::invalid, "invalid"}};
+inline constexpr StatusText<AuthorizationStatus> kAuthorizationStatusTexts[] = {
+    {AuthorizationStatus::pending, "pending"}, {AuthorizationStatus::valid, "valid"},
+    {AuthorizationStatus::invalid, "invalid"}, {AuthorizationStatus::deactivated, "deactivated"},
+    {AuthorizationStatus::expired, "expired"}, {AuthorizationStatus::revoked, "revoked"}};
+inline constexpr StatusText<ChallengeStatus> kChallengeStatusTexts[] = {{ChallengeStatus::pending, "pending"},
+                                                                        {ChallengeStatus::processing, "processing"},
+                                                                        {ChallengeStatus::valid, "valid"},
+                                                                        {ChallengeStatus::invalid, "invalid"}};
+
+// The table of each status type, found by overload on a value of that type.
+constexpr const auto& status_texts(AccountStatus) { return kAccountStatusTexts; }
+constexpr const auto& status_texts(OrderStatus) { return kOrderStatusTexts; }
+constexpr const auto& status_texts(AuthorizationStatus) { return kAuthorizationStatusTexts; }
+constexpr const auto& status_texts(ChallengeStatus) { return kChallengeStatusTexts; }
+
+// The RFC text of a status; "" for a value outside the enum (a cast gone wrong), which the store
+// refuses to write.
+template <class E>
+constexpr const char* status_text(E s) {
+  for (const auto& t : status_texts(E{}))
+    if (t.status == s) return t.text;
+  return "";
+}
+inline const char* to_string(AccountStatus s) { return status_text(s); }
+inline const char* to_string(OrderStatus s) { return status_text(s); }
+inline const char* to_string(AuthorizationStatus s) { return status_text(s); }
+inline const char* to_string(ChallengeStatus s) { return status_text(s); }
+
+// The status named by `text`, if it is one of E's.
+template <class E>
+constexpr std::optional<E> parse_status(std::string_view text) {
+  for (const auto& t : status_texts(E{}))
+    if (text == t.text) return t.status;
+  return std::nullopt;
+}
+
 struct AcmeAccount {
   std::string id;          // random, URL-safe; the account URL is <base>/acme/acct/<id>
   std::string thumbprint;  // RFC 7638 JWK thumbprint (base64url) of the current key; unique
   std::string jwk;         // the public JWK, canonical JSON text
-  std::string status;      // "valid" | "deactivated" | "revoked"
+  AccountStatus status = AccountStatus::valid;
   std::vector<std::string> contact;
   bool terms_agreed = false;
   std::string eab_kid;  // the EAB key it was bound with; "" when none
@@ -32,8 +89,8 @@ struct AcmeIdentifier {
 };
 
 struct AcmeChallenge {
-  std::string type;            // "http-01" | "dns-01" | "tls-alpn-01"
-  std::string status;          // "pending" | "processing" | "valid" | "invalid"
+  std::string type;  // "http-01" | "dns-01" | "tls-alpn-01"
+  ChallengeStatus status = ChallengeStatus::pending;
   std::int64_t validated = 0;  // unix seconds, when valid
   std::string error;           // RFC 7807 problem JSON text when invalid; "" otherwise
 };
@@ -44,7 +101,7 @@ struct AcmeAuthorization {
   std::string order_id;
   AcmeIdentifier identifier;  // without the "*." of a wildcard (RFC 8555 §7.1.4)
   bool wildcard = false;
-  std::string status;  // "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked"
+  AuthorizationStatus status = AuthorizationStatus::pending;
   std::int64_t expires = 0;
   std::string token;  // shared by the challenges of this authorization (base64url, 32 random octets)
   std::vector<AcmeChallenge> challenges;
@@ -53,7 +110,7 @@ struct AcmeAuthorization {
 struct AcmeOrder {
   std::string id;
   std::string account_id;
-  std::string status;  // "pending" | "ready" | "processing" | "valid" | "invalid"
+  OrderStatus status = OrderStatus::pending;
   std::int64_t expires = 0;
   std::vector<AcmeIdentifier> identifiers;
   std::optional<std::int64_t> not_before;
@@ -122,7 +179,7 @@ class AcmeRepository {
   // Compare-and-set: writes `order`'s status, expires, certificate_serial and error (the rest is
   // fixed at creation) only if the stored status is still `expected_status`; conflict otherwise
   // (two finalize calls cannot both win); not_found if the id is unknown.
-  virtual Status update_order(const AcmeOrder& order, const std::string& expected_status) = 0;
+  virtual Status update_order(const AcmeOrder& order, OrderStatus expected_status) = 0;
   // The newest order that names `replaces` and is not invalid; for RFC 9773's one-replacement rule.
   virtual Result<std::optional<AcmeOrder>> order_replacing(const std::string& replaces) = 0;
   // The account's orders that are not invalid by their stored state at `now` (status pending,
@@ -137,7 +194,7 @@ class AcmeRepository {
   // the challenges. `audit` (when not null) and the hit `rate` are written in the same
   // transaction, and only with the update; rate_limited (nothing written) if that counter
   // already reached its limit.
-  virtual Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status,
+  virtual Status update_authorization(const AcmeAuthorization& authz, AuthorizationStatus expected_status,
                                       const AuditEntry* audit = nullptr,
                                       const std::optional<RateHit>& rate = std::nullopt) = 0;
   // For authorization reuse: the account's authorization for `identifier` (wildcard or not, as

@@ -1,25 +1,45 @@
 #include "acme/model/model.hpp"
 
+#include <algorithm>
+
 namespace sigil::acme::model {
 
-std::string authorization_status(const store::AcmeAuthorization& a, std::int64_t now) {
-  if ((a.status == "pending" || a.status == "valid") && now >= a.expires) return "expired";
+AuthorizationStatus authorization_status(const store::AcmeAuthorization& a, std::int64_t now) {
+  const bool live = a.status == AuthorizationStatus::pending || a.status == AuthorizationStatus::valid;
+  if (live && now >= a.expires) return AuthorizationStatus::expired;
   return a.status;
 }
 
-std::string order_status(const store::AcmeOrder& o, const std::vector<store::AcmeAuthorization>& authzs,
+OrderStatus order_status(const store::AcmeOrder& o, const std::vector<store::AcmeAuthorization>& authzs,
                          std::int64_t now, bool certificate_stored) {
-  if (o.status == "processing" && !o.certificate_serial.empty() && certificate_stored) return "valid";
-  if (o.status == "valid" || o.status == "invalid" || o.status == "processing") return o.status;
-  if (now >= o.expires) return "invalid";
-  if (o.status == "ready") return "ready";
+  switch (o.status) {
+    case OrderStatus::processing:
+      return !o.certificate_serial.empty() && certificate_stored ? OrderStatus::valid : OrderStatus::processing;
+    case OrderStatus::valid:
+    case OrderStatus::invalid:
+      return o.status;
+    case OrderStatus::pending:
+    case OrderStatus::ready:
+      break;
+  }
+  if (now >= o.expires) return OrderStatus::invalid;
+  if (o.status == OrderStatus::ready) return OrderStatus::ready;
   bool all_valid = !authzs.empty();
   for (const auto& a : authzs) {
-    const std::string s = authorization_status(a, now);
-    if (s == "invalid" || s == "deactivated" || s == "expired" || s == "revoked") return "invalid";
-    if (s != "valid") all_valid = false;
+    switch (authorization_status(a, now)) {
+      case AuthorizationStatus::valid:
+        break;
+      case AuthorizationStatus::pending:
+        all_valid = false;
+        break;
+      case AuthorizationStatus::invalid:
+      case AuthorizationStatus::deactivated:
+      case AuthorizationStatus::expired:
+      case AuthorizationStatus::revoked:
+        return OrderStatus::invalid;  // one failed authorization fails the order (§7.1.6)
+    }
   }
-  return all_valid ? "ready" : "pending";
+  return all_valid ? OrderStatus::ready : OrderStatus::pending;
 }
 
 std::vector<std::string> challenge_types(const store::AcmeIdentifier& id, bool wildcard) {
@@ -28,6 +48,50 @@ std::vector<std::string> challenge_types(const store::AcmeIdentifier& id, bool w
   return {"http-01", "dns-01", "tls-alpn-01"};
 }
 
-bool is_final(const std::string& authorization_status) { return authorization_status != "pending"; }
+std::vector<store::AcmeChallenge> new_challenges(const store::AcmeIdentifier& id, bool wildcard) {
+  std::vector<store::AcmeChallenge> out;
+  for (auto& type : challenge_types(id, wildcard)) out.push_back({std::move(type), ChallengeStatus::pending, 0, ""});
+  return out;
+}
+
+bool is_final(AuthorizationStatus s) { return s != AuthorizationStatus::pending; }
+
+bool is_validating(const store::AcmeAuthorization& a) {
+  return std::any_of(a.challenges.begin(), a.challenges.end(),
+                     [](const auto& c) { return c.status == ChallengeStatus::processing; });
+}
+
+std::optional<AccountStatus> deactivate(AccountStatus s) {
+  if (s == AccountStatus::valid) return AccountStatus::deactivated;
+  return std::nullopt;
+}
+
+std::optional<AuthorizationStatus> deactivate(AuthorizationStatus s) {
+  if (s == AuthorizationStatus::pending || s == AuthorizationStatus::valid) return AuthorizationStatus::deactivated;
+  return std::nullopt;
+}
+
+std::optional<ChallengeStatus> start_validation(AuthorizationStatus authz, ChallengeStatus challenge) {
+  if (authz == AuthorizationStatus::pending && challenge == ChallengeStatus::pending)
+    return ChallengeStatus::processing;
+  return std::nullopt;
+}
+
+std::optional<Validated> validation_result(AuthorizationStatus authz, ChallengeStatus challenge, bool valid) {
+  if (authz != AuthorizationStatus::pending) return std::nullopt;
+  if (challenge != ChallengeStatus::pending && challenge != ChallengeStatus::processing) return std::nullopt;
+  if (valid) return Validated{AuthorizationStatus::valid, ChallengeStatus::valid};
+  return Validated{AuthorizationStatus::invalid, ChallengeStatus::invalid};
+}
+
+std::optional<OrderStatus> finalize(OrderStatus stored) {
+  if (stored == OrderStatus::pending || stored == OrderStatus::ready) return OrderStatus::processing;
+  return std::nullopt;
+}
+
+std::optional<OrderStatus> issuance_result(OrderStatus stored, bool issued) {
+  if (stored != OrderStatus::processing) return std::nullopt;
+  return issued ? OrderStatus::valid : OrderStatus::invalid;
+}
 
 }  // namespace sigil::acme::model

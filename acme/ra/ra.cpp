@@ -18,6 +18,11 @@ using crypto::GeneralName;
 
 constexpr std::int64_t kHour = 3600;
 
+using store::AccountStatus;
+using store::AuthorizationStatus;
+using store::ChallengeStatus;
+using store::OrderStatus;
+
 std::string new_id() { return base64url_encode(crypto::random_bytes(12)); }
 
 std::string requester_of(const store::AcmeAccount& a) { return "acme:" + a.id; }
@@ -110,7 +115,7 @@ Result<store::AcmeAccount> Ra::new_account(const NewAccount& req) {
   a.id = new_id();
   a.thumbprint = req.key.thumbprint;
   a.jwk = req.key.canonical;
-  a.status = "valid";
+  a.status = AccountStatus::valid;
   a.contact = req.contact;
   a.terms_agreed = req.terms_agreed;
   a.eab_kid = req.eab_kid.value_or("");
@@ -137,7 +142,8 @@ Result<std::optional<store::AcmeAccount>> Ra::find_account(const std::string& th
 Result<store::AcmeAccount> Ra::account(const std::string& id) {
   SIGIL_TRY(auto a, store_.account(id));
   if (!a) return make_error(Errc::account_does_not_exist, "no account at this URL");
-  if (a->status != "valid") return make_error(Errc::unauthorized, "the account is " + a->status);
+  if (a->status != AccountStatus::valid)
+    return make_error(Errc::unauthorized, std::string("the account is ") + store::to_string(a->status));
   return *a;
 }
 
@@ -163,7 +169,8 @@ Result<store::AcmeAccount> Ra::write_account(const store::AcmeAccount& read,
     if (st.error().code != Errc::conflict) return st.error();
     SIGIL_TRY(auto fresh, store_.account(read.id));
     if (!fresh) return make_error(Errc::account_does_not_exist, "no account at this URL");
-    if (fresh->status != "valid") return make_error(Errc::unauthorized, "the account is " + fresh->status);
+    if (fresh->status != AccountStatus::valid)
+      return make_error(Errc::unauthorized, std::string("the account is ") + store::to_string(fresh->status));
     if (fresh->thumbprint != read.thumbprint)
       return make_error(Errc::unauthorized, "the account's key changed while this request was processed");
     if (attempt == 1)
@@ -183,7 +190,9 @@ Result<store::AcmeAccount> Ra::update_account(store::AcmeAccount a, std::optiona
       a,
       [&](store::AcmeAccount& x) {
         if (contact) x.contact = *contact;
-        if (deactivate) x.status = "deactivated";
+        // The account was read valid (Ra::account), and write_account refuses one whose status
+        // changed meanwhile, so the transition holds.
+        if (deactivate) x.status = model::deactivate(x.status).value_or(x.status);
       },
       deactivate ? "acme-deactivate-account" : "acme-update-account");
 }
@@ -279,7 +288,7 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
           make_error(Errc::unauthorized, "the certificate to replace was not issued to this account"), {}, {}};
     auto prior = store_.order_replacing(req.replaces);
     if (!prior) return Refusal{prior.error(), {}, {}};
-    if (*prior && model::order_status(**prior, {}, t) != "invalid")
+    if (*prior && model::order_status(**prior, {}, t) != OrderStatus::invalid)
       return Refusal{
           make_error(Errc::already_replaced, "the certificate is already being replaced by another order"), {}, {}};
   }
@@ -287,7 +296,7 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
   store::AcmeOrder o;
   o.id = new_id();
   o.account_id = account.id;
-  o.status = "pending";
+  o.status = OrderStatus::pending;
   o.expires = t + config_.order_lifetime.count();
   o.identifiers = ids;
   o.not_before = req.not_before;
@@ -332,11 +341,10 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
     a.order_id = o.id;
     a.wildcard = id.type == "dns" && id.value.rfind("*.", 0) == 0;
     a.identifier = {id.type, a.wildcard ? id.value.substr(2) : id.value};
-    a.status = "pending";
+    a.status = AuthorizationStatus::pending;
     a.expires = o.expires;
     a.token = base64url_encode(crypto::random_bytes(32));
-    for (const auto& type : model::challenge_types(a.identifier, a.wildcard))
-      a.challenges.push_back({type, "pending", 0, ""});
+    a.challenges = model::new_challenges(a.identifier, a.wildcard);
     o.authorization_ids.push_back(a.id);
     created.push_back(a);
     all.push_back(std::move(a));
@@ -350,7 +358,7 @@ Outcome<Ra::OrderView> Ra::new_order(const store::AcmeAccount& account, const Ne
     if (st.error().code == Errc::rate_limited) return rate_refusal(limit, "new orders");
     return Refusal{st.error(), {}, {}};
   }
-  o.status = model::order_status(o, all, t);  // "ready" when every authorization was reused
+  o.status = model::order_status(o, all, t);  // ready when every authorization was reused
   return OrderView{std::move(o), std::move(all)};
 }
 
@@ -360,7 +368,7 @@ Result<Ra::OrderView> Ra::order(const store::AcmeAccount& account, const std::st
   SIGIL_TRY(auto authzs, authorizations(*o));
   SIGIL_TRY(const bool issued, certificate_stored(*o));
   o->status = model::order_status(*o, authzs, now(), issued);
-  if (o->status == "invalid" && o->error.empty()) {
+  if (o->status == OrderStatus::invalid && o->error.empty()) {
     for (const auto& a : authzs)
       for (const auto& c : a.challenges)
         if (!c.error.empty()) o->error = c.error;
@@ -370,7 +378,7 @@ Result<Ra::OrderView> Ra::order(const store::AcmeAccount& account, const std::st
 }
 
 Result<bool> Ra::certificate_stored(const store::AcmeOrder& o) {
-  if (o.status != "processing" || o.certificate_serial.empty()) return false;
+  if (o.status != OrderStatus::processing || o.certificate_serial.empty()) return false;
   SIGIL_TRY(auto rec, certificates_.find(o.certificate_serial));
   return rec.has_value() && rec->status != store::CertStatus::pending;
 }
@@ -401,9 +409,9 @@ Result<Ra::OrderList> Ra::orders(const store::AcmeAccount& account, const std::s
   const bool more = page.size() > static_cast<std::size_t>(per_page);
   if (more) page.resize(static_cast<std::size_t>(per_page));
   for (const auto& o : page) {
-    if (o.status == "pending" || o.status == "ready") {
+    if (o.status == OrderStatus::pending || o.status == OrderStatus::ready) {
       SIGIL_TRY(auto authzs, store_.authorizations_of_order(o.id));
-      if (model::order_status(o, authzs, t) == "invalid") continue;
+      if (model::order_status(o, authzs, t) == OrderStatus::invalid) continue;
     }
     out.order_ids.push_back(o.id);
   }
@@ -413,8 +421,9 @@ Result<Ra::OrderList> Ra::orders(const store::AcmeAccount& account, const std::s
 
 Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std::string& order_id, ByteView csr_der) {
   SIGIL_TRY(OrderView v, order(account, order_id));
-  if (v.order.status != "ready")
-    return make_error(Errc::order_not_ready, "the order is " + v.order.status + ", not ready");
+  if (v.order.status != OrderStatus::ready)
+    return make_error(Errc::order_not_ready,
+                      std::string("the order is ") + store::to_string(v.order.status) + ", not ready");
   auto csr = crypto::Csr::from_der(Bytes(csr_der.begin(), csr_der.end()));
   if (!csr) return make_error(Errc::bad_csr, csr.error().detail);
   // RFC 8555 §11.1: the account key must not be certified (one key, one role).
@@ -466,14 +475,14 @@ Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std:
   if (!stored) return not_found("the order");
   // Only out of the stored states a ready order has: another finalize may have moved it on
   // since order() above, and its processing (or valid) state must not be the CAS's expectation.
-  if (stored->status != "pending" && stored->status != "ready")
-    return make_error(Errc::order_not_ready, "the order is already being finalized");
-  const std::string expected = stored->status;
+  const std::optional<OrderStatus> processing = model::finalize(stored->status);
+  if (!processing) return make_error(Errc::order_not_ready, "the order is already being finalized");
+  const OrderStatus expected = stored->status;
   store::AcmeOrder o = *stored;
   // The compare-and-set that makes one finalize win also records the serial about to be signed.
   // There is no write after issuance: the ledger commits the certificate (persist before
   // release), and that commit is what makes the order valid (model::order_status).
-  o.status = "processing";
+  o.status = *processing;
   o.certificate_serial = prepared->pending().serial;
   if (auto st = store_.update_order(o, expected); !st) {
     if (st.error().code == Errc::conflict)
@@ -482,13 +491,13 @@ Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std:
   }
   auto issued = issuer_.issue(std::move(*prepared));
   if (!issued) {
-    o.status = "invalid";
+    o.status = model::issuance_result(*processing, false).value_or(OrderStatus::invalid);
     o.certificate_serial.clear();
     o.error = problem_json("serverInternal", "issuance failed", 500);
-    (void)store_.update_order(o, "processing");
+    (void)store_.update_order(o, *processing);
     return issued.error();
   }
-  o.status = "valid";
+  o.status = model::issuance_result(*processing, true).value_or(OrderStatus::valid);
   o.certificate_serial = issued->serial;
   v.order = std::move(o);
   return v;
@@ -507,11 +516,13 @@ Result<store::AcmeAuthorization> Ra::authorization(const store::AcmeAccount& acc
 Result<store::AcmeAuthorization> Ra::deactivate_authorization(const store::AcmeAccount& account,
                                                               const std::string& id) {
   SIGIL_TRY(auto a, authorization(account, id));
-  if (a.status != "pending" && a.status != "valid")
-    return make_error(Errc::malformed, "an authorization that is " + a.status + " cannot be deactivated");
+  const std::optional<AuthorizationStatus> deactivated = model::deactivate(a.status);
+  if (!deactivated)
+    return make_error(Errc::malformed,
+                      std::string("an authorization that is ") + store::to_string(a.status) + " cannot be deactivated");
   SIGIL_TRY(auto stored, store_.authorization(id));
-  const std::string expected = stored->status;
-  a.status = "deactivated";
+  const AuthorizationStatus expected = stored->status;
+  a.status = *deactivated;
   SIGIL_TRY_STATUS(store_.update_authorization(a, expected));
   return a;
 }
@@ -523,9 +534,9 @@ Outcome<store::AcmeAuthorization> Ra::answer_challenge(const store::AcmeAccount&
   store::AcmeAuthorization a = *current;
   auto ch = std::find_if(a.challenges.begin(), a.challenges.end(), [&](const auto& c) { return c.type == type; });
   if (ch == a.challenges.end()) return Refusal{not_found("the challenge"), {}, {}};
-  if (a.status != "pending" || ch->status != "pending") return a;  // nothing to start: answer as it stands
-  if (std::any_of(a.challenges.begin(), a.challenges.end(), [](const auto& c) { return c.status == "processing"; }))
-    return a;  // one validation per authorization at a time
+  const std::optional<ChallengeStatus> started = model::start_validation(a.status, ch->status);
+  if (!started) return a;                 // nothing to start: answer as it stands
+  if (model::is_validating(a)) return a;  // one validation per authorization at a time
 
   const std::string name = (a.wildcard ? "*." : "") + a.identifier.value;
   const std::int64_t t = now();
@@ -539,8 +550,8 @@ Outcome<store::AcmeAuthorization> Ra::answer_challenge(const store::AcmeAccount&
         t - t % kHour + kHour - t,
         {}};
 
-  ch->status = "processing";
-  if (auto st = store_.update_authorization(a, "pending"); !st) {
+  ch->status = *started;
+  if (auto st = store_.update_authorization(a, a.status); !st) {
     if (st.error().code != Errc::conflict) return Refusal{st.error(), {}, {}};
     auto again = authorization(account, authz_id);  // someone else answered first
     if (!again) return Refusal{again.error(), {}, {}};
@@ -566,7 +577,7 @@ void Ra::start_validation(const store::AcmeAccount& account, const store::AcmeAu
   auto st =
       va_.submit(task, [this, id = a.id, type, name](va::Outcome out) { finish_validation(id, type, name, out); });
   if (!st) {
-    // The VA is saturated: the challenge stays "processing" and the next read of its
+    // The VA is saturated: the challenge stays processing and the next read of its
     // authorization (clients poll) starts it again.
     log::warn("acme validation deferred", {{"authz", a.id}, {"detail", st.error().detail}});
     std::lock_guard lock(inflight_mu_);
@@ -578,19 +589,19 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
                            const va::Outcome& outcome) {
   const std::int64_t t = now();
   auto a = store_.authorization(authz_id);
-  if (a && *a && (*a)->status == "pending") {
-    store::AcmeAuthorization upd = **a;
-    for (auto& c : upd.challenges) {
-      if (c.type != type) continue;
-      if (outcome.valid) {
-        c.status = "valid";
-        c.validated = t;
-      } else {
-        c.status = "invalid";
-        c.error = problem_json(outcome.error_type.empty() ? "serverInternal" : outcome.error_type, outcome.detail, 400);
-      }
-    }
-    upd.status = outcome.valid ? "valid" : "invalid";
+  store::AcmeAuthorization upd = a && *a ? **a : store::AcmeAuthorization{};
+  auto ch = std::find_if(upd.challenges.begin(), upd.challenges.end(), [&](const auto& c) { return c.type == type; });
+  // Refused when the authorization left pending meanwhile (deactivated): nothing to record.
+  const std::optional<model::Validated> next =
+      ch == upd.challenges.end() ? std::nullopt : model::validation_result(upd.status, ch->status, outcome.valid);
+  if (next) {
+    const AuthorizationStatus expected = upd.status;
+    ch->status = next->challenge;
+    if (outcome.valid)
+      ch->validated = t;
+    else
+      ch->error = problem_json(outcome.error_type.empty() ? "serverInternal" : outcome.error_type, outcome.detail, 400);
+    upd.status = next->authorization;
     if (outcome.valid) upd.expires = t + config_.valid_authorization_lifetime.count();
     std::string addrs;
     for (const auto& s : outcome.addresses_tried) addrs += (addrs.empty() ? "" : ",") + s;
@@ -604,7 +615,7 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
     std::optional<store::RateHit> failed;
     if (!outcome.valid) failed = store::RateHit{failed_validation_key(upd.account_id, name), t - t % kHour, INT64_MAX};
     // The result, its audit row and the failed-validation count: one transaction.
-    if (auto st = store_.update_authorization(upd, "pending", &entry, failed); !st) {
+    if (auto st = store_.update_authorization(upd, expected, &entry, failed); !st) {
       log::warn("acme validation result not stored", {{"authz", authz_id}, {"detail", st.error().detail}});
       // Deactivated meanwhile: the attempt is still audited and, if it failed, counted.
       (void)audit_.append(entry);
@@ -613,7 +624,7 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
     log::info("acme validation", {{"authz", authz_id},
                                   {"type", type},
                                   {"identifier", name},
-                                  {"result", outcome.valid ? "valid" : "invalid"},
+                                  {"result", store::to_string(next->authorization)},
                                   {"detail", outcome.detail}});
   }
   std::lock_guard lock(inflight_mu_);
@@ -621,9 +632,9 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
 }
 
 void Ra::resume_if_orphaned(const store::AcmeAuthorization& a) {
-  if (a.status != "pending" || now() >= a.expires) return;
-  auto ch =
-      std::find_if(a.challenges.begin(), a.challenges.end(), [](const auto& c) { return c.status == "processing"; });
+  if (a.status != AuthorizationStatus::pending || now() >= a.expires) return;
+  auto ch = std::find_if(a.challenges.begin(), a.challenges.end(),
+                         [](const auto& c) { return c.status == ChallengeStatus::processing; });
   if (ch == a.challenges.end()) return;
   {
     std::lock_guard lock(inflight_mu_);

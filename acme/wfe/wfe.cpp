@@ -196,7 +196,7 @@ class Wfe {
 
   // §7.1.2: with the URL of the account's orders list.
   json account_json(const std::string& base, const store::AcmeAccount& a) {
-    json j = {{"status", a.status},
+    json j = {{"status", store::to_string(a.status)},
               {"contact", a.contact},
               {"termsOfServiceAgreed", a.terms_agreed},
               {"orders", base + orders_path(a.id)}};
@@ -208,21 +208,21 @@ class Wfe {
   json challenge_json(const std::string& base, const store::AcmeAuthorization& a, const store::AcmeChallenge& c) {
     json j = {{"type", c.type},
               {"url", base + "/acme/chall/" + a.id + "/" + c.type},
-              {"status", c.status},
+              {"status", store::to_string(c.status)},
               {"token", a.token}};
-    if (c.status == "valid" && c.validated) j["validated"] = rfc3339(c.validated);
+    if (c.status == store::ChallengeStatus::valid && c.validated) j["validated"] = rfc3339(c.validated);
     if (!c.error.empty()) j["error"] = json::parse(c.error, nullptr, false);
     return j;
   }
 
   json authz_json(const std::string& base, const store::AcmeAuthorization& a) {
-    json j = {{"status", a.status},
+    json j = {{"status", store::to_string(a.status)},
               {"expires", rfc3339(a.expires)},
               {"identifier", {{"type", a.identifier.type}, {"value", a.identifier.value}}},
               {"challenges", json::array()}};
     for (const auto& c : a.challenges) {
       // A final authorization shows only the challenge that decided it (§7.1.4).
-      if (a.status == "valid" && c.status != "valid") continue;
+      if (a.status == store::AuthorizationStatus::valid && c.status != store::ChallengeStatus::valid) continue;
       j["challenges"].push_back(challenge_json(base, a, c));
     }
     if (a.wildcard) j["wildcard"] = true;
@@ -234,7 +234,7 @@ class Wfe {
     for (const auto& i : o.identifiers) ids.push_back({{"type", i.type}, {"value", i.value}});
     json authzs = json::array();
     for (const auto& id : o.authorization_ids) authzs.push_back(base + "/acme/authz/" + id);
-    json j = {{"status", o.status},
+    json j = {{"status", store::to_string(o.status)},
               {"expires", rfc3339(o.expires)},
               {"identifiers", ids},
               {"authorizations", authzs},
@@ -243,16 +243,16 @@ class Wfe {
     if (o.not_before) j["notBefore"] = rfc3339(*o.not_before);
     if (o.not_after) j["notAfter"] = rfc3339(*o.not_after);
     if (!o.replaces.empty()) j["replaces"] = o.replaces;
-    if (o.status == "valid" && !o.certificate_serial.empty())
+    if (o.status == store::OrderStatus::valid && !o.certificate_serial.empty())
       j["certificate"] = base + "/acme/cert/" + o.certificate_serial;
-    if (o.status == "invalid" && !o.error.empty()) j["error"] = json::parse(o.error, nullptr, false);
+    if (o.status == store::OrderStatus::invalid && !o.error.empty()) j["error"] = json::parse(o.error, nullptr, false);
     return j;
   }
 
   Response order_response(const Request& req, const std::string& base, int status, const store::AcmeOrder& o) {
     Response r = Response::json(status, order_json(base, o).dump());
     r.with("Location", base + "/acme/order/" + o.id);
-    if (o.status == "processing") r.with("Retry-After", "1");
+    if (o.status == store::OrderStatus::processing) r.with("Retry-After", "1");
     return finish(req, std::move(r));
   }
 
@@ -266,8 +266,9 @@ class Wfe {
     auto existing = d_.ra.find_account(key.thumbprint);
     if (!existing) return fail(req, existing.error());
     if (*existing) {
-      if ((*existing)->status != "valid")
-        return fail(req, make_error(Errc::unauthorized, "the account for this key is " + (*existing)->status));
+      if ((*existing)->status != store::AccountStatus::valid)
+        return fail(req, make_error(Errc::unauthorized, std::string("the account for this key is ") +
+                                                            store::to_string((*existing)->status)));
       Response r = Response::json(200, account_json(v->base, **existing).dump());
       r.with("Location", v->base + ra::account_path((*existing)->id));
       return finish(req, std::move(r));
@@ -319,7 +320,7 @@ class Wfe {
       }
     }
     if (p->contains("status")) {
-      if ((*p)["status"] != "deactivated")
+      if ((*p)["status"] != store::to_string(store::AccountStatus::deactivated))
         return fail(req, make_error(Errc::malformed, "an account's status can only be set to deactivated"));
       deactivate = true;
     }
@@ -436,7 +437,7 @@ class Wfe {
     if (!p) return fail(req, p.error());
     Result<store::AcmeAuthorization> a = make_error(Errc::internal, "");
     if (p->contains("status")) {
-      if ((*p)["status"] != "deactivated")
+      if ((*p)["status"] != store::to_string(store::AuthorizationStatus::deactivated))
         return fail(req, make_error(Errc::malformed, "an authorization's status can only be set to deactivated"));
       a = d_.ra.deactivate_authorization(*v->account, req.params.at("id"));
     } else {
@@ -445,7 +446,7 @@ class Wfe {
     if (!a) return fail(req, a.error());
     Response r = Response::json(200, authz_json(v->base, *a).dump());
     r.with("Location", v->base + "/acme/authz/" + a->id);
-    if (a->status == "pending") r.with("Retry-After", "1");
+    if (a->status == store::AuthorizationStatus::pending) r.with("Retry-After", "1");
     return finish(req, std::move(r));
   }
 
@@ -469,7 +470,7 @@ class Wfe {
       if (c.type != type) continue;
       Response r = Response::json(200, challenge_json(v->base, a, c).dump());
       r.with("Link", "<" + v->base + "/acme/authz/" + a.id + ">;rel=\"up\"");
-      if (c.status == "processing") r.with("Retry-After", "1");
+      if (c.status == store::ChallengeStatus::processing) r.with("Retry-After", "1");
       return finish(req, std::move(r));
     }
     return fail(req, make_error(Errc::not_found, "the challenge"));

@@ -400,7 +400,7 @@ http::Handler bind(std::shared_ptr<Api> api, F f) {
 json acme_account_json(const store::AcmeAccount& a) {
   return json{{"id", a.id},
               {"path", "/acme/acct/" + a.id},
-              {"status", a.status},
+              {"status", store::to_string(a.status)},
               {"contact", a.contact},
               {"terms_agreed", a.terms_agreed},
               {"eab_kid", a.eab_kid},
@@ -424,9 +424,10 @@ Result<AccountDeactivation> deactivate_acme_account(store::AcmeRepository& store
   for (int attempt = 0; attempt < 3; ++attempt) {
     SIGIL_TRY(auto a, store.account(id));
     if (!a) return make_error(Errc::not_found, "no ACME account " + id);
-    if (a->status != "valid") return AccountDeactivation{*a, false};
+    // acme/model's deactivation, which ca/ cannot include: only a valid account can be deactivated.
+    if (a->status != store::AccountStatus::valid) return AccountDeactivation{*a, false};
     store::AcmeAccount off = *a;
-    off.status = "deactivated";
+    off.status = store::AccountStatus::deactivated;
     auto st = store.update_account(off, *a, {now, actor, "acme-account-deactivate", id, "ok", "by an operator"});
     if (st) return AccountDeactivation{off, true};
     if (st.error().code != Errc::conflict) return st.error();

@@ -3,39 +3,32 @@
 
 namespace sigil::store::sqlite::detail {
 
-// RFC 8555 status values, checked before a write so a caller's mistake is reported as such
-// (the schema's CHECK constraints are the backstop).
-bool is_one_of(std::string_view s, std::initializer_list<std::string_view> allowed) {
-  return std::find(allowed.begin(), allowed.end(), s) != allowed.end();
+// A status outside its enum (a cast gone wrong) is refused before a write, so a caller's mistake
+// is reported as such (the schema's CHECK constraints are the backstop).
+template <class E>
+Status check_status(E s, std::string_view kind) {
+  if (*to_string(s) != '\0') return {};
+  return make_error(Errc::invalid_argument,
+                    "unknown " + std::string(kind) + " status " + std::to_string(static_cast<int>(s)));
 }
-bool is_account_status(std::string_view s) { return is_one_of(s, {"valid", "deactivated", "revoked"}); }
-bool is_order_status(std::string_view s) {
-  return is_one_of(s, {"pending", "ready", "processing", "valid", "invalid"});
+
+// The text of a status column as its enum; anything else is a damaged database.
+template <class E>
+Result<E> read_status(const std::string& text, std::string_view kind) {
+  if (auto s = store::parse_status<E>(text)) return *s;
+  return make_error(Errc::storage, "sqlite: unknown " + std::string(kind) + " status '" + text + "'");
 }
-bool is_authorization_status(std::string_view s) {
-  return is_one_of(s, {"pending", "valid", "invalid", "deactivated", "expired", "revoked"});
-}
-bool is_challenge_status(std::string_view s) { return is_one_of(s, {"pending", "processing", "valid", "invalid"}); }
 
 Status check_account(const AcmeAccount& a) {
   if (a.id.empty()) return make_error(Errc::invalid_argument, "account id is empty");
   if (a.thumbprint.empty()) return make_error(Errc::invalid_argument, "account key thumbprint is empty");
-  if (!is_account_status(a.status)) {
-    return make_error(Errc::invalid_argument, "unknown account status '" + a.status + "'");
-  }
-  return {};
+  return check_status(a.status, "account");
 }
 
 Status check_authorization(const AcmeAuthorization& authz) {
   if (authz.id.empty()) return make_error(Errc::invalid_argument, "authorization id is empty");
-  if (!is_authorization_status(authz.status)) {
-    return make_error(Errc::invalid_argument, "unknown authorization status '" + authz.status + "'");
-  }
-  for (const AcmeChallenge& c : authz.challenges) {
-    if (!is_challenge_status(c.status)) {
-      return make_error(Errc::invalid_argument, "unknown challenge status '" + c.status + "'");
-    }
-  }
+  SIGIL_TRY_STATUS(check_status(authz.status, "authorization"));
+  for (const AcmeChallenge& c : authz.challenges) SIGIL_TRY_STATUS(check_status(c.status, "challenge"));
   return {};
 }
 
@@ -52,7 +45,7 @@ Status SqliteStore::create_account(const AcmeAccount& a, const AuditEntry& audit
   return group_write([&]() -> Status {
     {
       Query q = use(Sql::insert_account);
-      q.bind(1, a.id).bind(2, a.thumbprint).bind(3, a.jwk).bind(4, a.status).bind(5, a.terms_agreed);
+      q.bind(1, a.id).bind(2, a.thumbprint).bind(3, a.jwk).bind(4, to_string(a.status)).bind(5, a.terms_agreed);
       q.bind_or_null(6, a.eab_kid).bind(7, a.created_at);
       Status st = q.run();
       if (!st) {
@@ -114,8 +107,8 @@ Status SqliteStore::update_account(const AcmeAccount& a, const AcmeAccount& expe
     }
     {
       Query q = use(Sql::update_account);
-      q.bind(1, a.thumbprint).bind(2, a.jwk).bind(3, a.status).bind(4, a.terms_agreed).bind(5, a.id);
-      q.bind(6, expected.thumbprint).bind(7, expected.status).bind(8, expected.terms_agreed);
+      q.bind(1, a.thumbprint).bind(2, a.jwk).bind(3, to_string(a.status)).bind(4, a.terms_agreed).bind(5, a.id);
+      q.bind(6, expected.thumbprint).bind(7, to_string(expected.status)).bind(8, expected.terms_agreed);
       Status st = q.run();
       if (!st) return explain_constraint(st, q.last_rc(), {"another account already has this key", ""});
     }
@@ -159,9 +152,7 @@ Result<std::vector<AcmeAccount>> SqliteStore::list_accounts() {
 Status SqliteStore::create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
                                  const AuditEntry& audit, const std::optional<RateHit>& rate) {
   if (order.id.empty()) return make_error(Errc::invalid_argument, "order id is empty");
-  if (!is_order_status(order.status)) {
-    return make_error(Errc::invalid_argument, "unknown order status '" + order.status + "'");
-  }
+  SIGIL_TRY_STATUS(check_status(order.status, "order"));
   for (const AcmeAuthorization& authz : authorizations) {
     SIGIL_TRY_STATUS(check_authorization(authz));
     if (authz.order_id != order.id || authz.account_id != order.account_id) {
@@ -177,7 +168,7 @@ Status SqliteStore::create_order(const AcmeOrder& order, const std::vector<AcmeA
     if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
     {
       Query q = use(Sql::insert_order);
-      q.bind(1, order.id).bind(2, order.account_id).bind(3, order.status).bind(4, order.expires);
+      q.bind(1, order.id).bind(2, order.account_id).bind(3, to_string(order.status)).bind(4, order.expires);
       q.bind(5, order.not_before).bind(6, order.not_after).bind(7, order.profile).bind_or_null(8, order.replaces);
       q.bind(9, order.certificate_serial).bind(10, order.error).bind(11, order.created_at);
       Status st = q.run();
@@ -215,19 +206,17 @@ Result<std::optional<AcmeOrder>> SqliteStore::order(const std::string& id) {
   return out;
 }
 
-Status SqliteStore::update_order(const AcmeOrder& order, const std::string& expected_status) {
-  if (!is_order_status(order.status)) {
-    return make_error(Errc::invalid_argument, "unknown order status '" + order.status + "'");
-  }
+Status SqliteStore::update_order(const AcmeOrder& order, OrderStatus expected_status) {
+  SIGIL_TRY_STATUS(check_status(order.status, "order"));
   return group_write([&]() -> Status {
     {
       Query q = use(Sql::update_order);
-      q.bind(1, order.status).bind(2, order.expires).bind(3, order.certificate_serial).bind(4, order.error);
-      q.bind(5, order.id).bind(6, expected_status);
+      q.bind(1, to_string(order.status)).bind(2, order.expires).bind(3, order.certificate_serial).bind(4, order.error);
+      q.bind(5, order.id).bind(6, to_string(expected_status));
       SIGIL_TRY_STATUS(q.run());
     }
     if (sqlite3_changes(db_.get()) == 0) {
-      return explain_status_changed(Sql::order_status, "order", order.id, expected_status);
+      return explain_status_changed(Sql::order_status, "order", order.id, to_string(expected_status));
     }
     return {};
   });
@@ -279,17 +268,17 @@ Result<std::optional<AcmeAuthorization>> SqliteStore::authorization(const std::s
   return out;
 }
 
-Status SqliteStore::update_authorization(const AcmeAuthorization& authz, const std::string& expected_status,
+Status SqliteStore::update_authorization(const AcmeAuthorization& authz, AuthorizationStatus expected_status,
                                          const AuditEntry* audit, const std::optional<RateHit>& rate) {
   SIGIL_TRY_STATUS(check_authorization(authz));
   return group_write([&]() -> Status {
     {
       Query q = use(Sql::update_authorization);
-      q.bind(1, authz.status).bind(2, authz.expires).bind(3, authz.id).bind(4, expected_status);
+      q.bind(1, to_string(authz.status)).bind(2, authz.expires).bind(3, authz.id).bind(4, to_string(expected_status));
       SIGIL_TRY_STATUS(q.run());
     }
     if (sqlite3_changes(db_.get()) == 0) {
-      return explain_status_changed(Sql::authorization_status, "authorization", authz.id, expected_status);
+      return explain_status_changed(Sql::authorization_status, "authorization", authz.id, to_string(expected_status));
     }
     {
       Query q = use(Sql::delete_challenges);
@@ -445,13 +434,13 @@ Status SqliteStore::take_hit(const RateHit& hit) {
 }
 
 Status SqliteStore::explain_status_changed(Sql status_query, std::string_view kind, const std::string& id,
-                                           const std::string& expected) {
+                                           std::string_view expected) {
   Query q = use(status_query);
   q.bind(1, id);
   SIGIL_TRY(bool row, q.step());
   if (!row) return make_error(Errc::not_found, "no " + std::string(kind) + " " + id);
-  return make_error(Errc::conflict,
-                    std::string(kind) + " " + id + " is " + q.text(0) + ", not " + expected + " as expected");
+  return make_error(Errc::conflict, std::string(kind) + " " + id + " is " + q.text(0) + ", not " +
+                                        std::string(expected) + " as expected");
 }
 
 Status SqliteStore::explain_eab_unavailable(const std::string& kid) {
@@ -476,7 +465,7 @@ Status SqliteStore::insert_authorization(const AcmeAuthorization& authz) {
   {
     Query q = use(Sql::insert_authorization);
     q.bind(1, authz.id).bind(2, authz.account_id).bind(3, authz.order_id).bind(4, authz.identifier.type);
-    q.bind(5, authz.identifier.value).bind(6, authz.wildcard).bind(7, authz.status).bind(8, authz.expires);
+    q.bind(5, authz.identifier.value).bind(6, authz.wildcard).bind(7, to_string(authz.status)).bind(8, authz.expires);
     q.bind(9, authz.token);
     Status st = q.run();
     if (!st) return explain_constraint(st, q.last_rc(), {"authorization " + authz.id + " already exists", ""});
@@ -488,7 +477,7 @@ Status SqliteStore::insert_challenges(const AcmeAuthorization& authz) {
   for (std::size_t i = 0; i < authz.challenges.size(); ++i) {
     const AcmeChallenge& c = authz.challenges[i];
     Query q = use(Sql::insert_challenge);
-    q.bind(1, authz.id).bind(2, static_cast<std::int64_t>(i)).bind(3, c.type).bind(4, c.status);
+    q.bind(1, authz.id).bind(2, static_cast<std::int64_t>(i)).bind(3, c.type).bind(4, to_string(c.status));
     q.bind(5, c.validated).bind(6, c.error);
     SIGIL_TRY_STATUS(q.run());
   }
@@ -515,7 +504,7 @@ Result<std::optional<AcmeAccount>> SqliteStore::read_account(Sql id, const std::
   a.id = q.text(0);
   a.thumbprint = q.text(1);
   a.jwk = q.text(2);
-  a.status = q.text(3);
+  SIGIL_TRY(a.status, read_status<AccountStatus>(q.text(3), "account"));
   a.terms_agreed = q.int64(4) != 0;
   a.eab_kid = q.text(5);  // NULL reads as ""
   a.created_at = q.int64(6);
@@ -536,7 +525,7 @@ Result<AcmeOrder> SqliteStore::read_order_row(const Query& q) {
   AcmeOrder o;
   o.id = q.text(0);
   o.account_id = q.text(1);
-  o.status = q.text(2);
+  SIGIL_TRY(o.status, read_status<OrderStatus>(q.text(2), "order"));
   o.expires = q.int64(3);
   o.not_before = q.optional_int64(4);
   o.not_after = q.optional_int64(5);
@@ -565,7 +554,7 @@ Result<AcmeAuthorization> SqliteStore::read_authorization(const Query& q) {
   a.order_id = q.text(2);
   a.identifier = AcmeIdentifier{q.text(3), q.text(4)};
   a.wildcard = q.int64(5) != 0;
-  a.status = q.text(6);
+  SIGIL_TRY(a.status, read_status<AuthorizationStatus>(q.text(6), "authorization"));
   a.expires = q.int64(7);
   a.token = q.text(8);
   Query c = use(Sql::challenges_of);
@@ -573,7 +562,8 @@ Result<AcmeAuthorization> SqliteStore::read_authorization(const Query& q) {
   for (;;) {
     SIGIL_TRY(bool row, c.step());
     if (!row) return a;
-    a.challenges.push_back(AcmeChallenge{c.text(0), c.text(1), c.int64(2), c.text(3)});
+    SIGIL_TRY(const ChallengeStatus status, read_status<ChallengeStatus>(c.text(1), "challenge"));
+    a.challenges.push_back(AcmeChallenge{c.text(0), status, c.int64(2), c.text(3)});
   }
 }
 

@@ -248,13 +248,6 @@ Result<CertStatus> parse_status(std::string_view s);
 // take only store::is_leaf_revocation_reason.
 bool is_known_reason(std::int64_t code);
 bool is_sha256_hex(std::string_view s);
-// RFC 8555 status values, checked before a write so a caller's mistake is reported as such
-// (the schema's CHECK constraints are the backstop).
-bool is_one_of(std::string_view s, std::initializer_list<std::string_view> allowed);
-bool is_account_status(std::string_view s);
-bool is_order_status(std::string_view s);
-bool is_authorization_status(std::string_view s);
-bool is_challenge_status(std::string_view s);
 Status check_account(const AcmeAccount& a);
 Status check_authorization(const AcmeAuthorization& authz);
 // What a failed INSERT or UPDATE means to the caller when a constraint refused it.
@@ -319,12 +312,12 @@ class SqliteStore final : public Store {
   Status create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
                       const AuditEntry& audit, const std::optional<RateHit>& rate) override;
   Result<std::optional<AcmeOrder>> order(const std::string& id) override;
-  Status update_order(const AcmeOrder& order, const std::string& expected_status) override;
+  Status update_order(const AcmeOrder& order, OrderStatus expected_status) override;
   Result<std::optional<AcmeOrder>> order_replacing(const std::string& replaces) override;
   Result<std::vector<AcmeOrder>> orders_of_account(const std::string& account_id, std::int64_t now,
                                                    const std::optional<AcmeOrderCursor>& after, int limit) override;
   Result<std::optional<AcmeAuthorization>> authorization(const std::string& id) override;
-  Status update_authorization(const AcmeAuthorization& authz, const std::string& expected_status,
+  Status update_authorization(const AcmeAuthorization& authz, AuthorizationStatus expected_status,
                               const AuditEntry* audit, const std::optional<RateHit>& rate) override;
   Result<std::optional<AcmeAuthorization>> reusable_authorization(const std::string& account_id,
                                                                   const AcmeIdentifier& identifier, bool wildcard,
@@ -410,7 +403,7 @@ class SqliteStore final : public Store {
   }
   // Why a compare-and-set UPDATE matched no row.
   Status explain_status_changed(Sql status_query, std::string_view kind, const std::string& id,
-                                const std::string& expected);
+                                std::string_view expected);
   // Why an EAB key could not be bound.
   Status explain_eab_unavailable(const std::string& kid);
   Status insert_contacts(const std::string& account_id, const std::vector<std::string>& contact);

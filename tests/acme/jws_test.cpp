@@ -1,5 +1,5 @@
-// acme/jws and acme/model: JWK parsing and thumbprints, JWS structure and signatures for every
-// accepted algorithm, EAB and key-change inner JWS, nonces, and the derived state machines.
+// acme/jws: JWK parsing and thumbprints, JWS structure and signatures for every accepted
+// algorithm, EAB and key-change inner JWS, and nonces (acme/model has model_test.cpp).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,7 +8,6 @@
 
 #include "acme/jws/jws.hpp"
 #include "acme/jws/nonce.hpp"
-#include "acme/model/model.hpp"
 #include "ca/base/encoding.hpp"
 
 using namespace sigil;
@@ -284,38 +283,4 @@ TEST_CASE("nonces: a redeemed nonce leaves every structure; junk redeems grow no
   clock.advance(Seconds(901));
   (void)store.issue();
   CHECK(store.size() == 1);
-}
-
-TEST_CASE("model: order and authorization states follow RFC 8555 §7.1.6") {
-  store::AcmeAuthorization a;
-  a.status = "pending";
-  a.expires = 100;
-  CHECK(model::authorization_status(a, 50) == "pending");
-  CHECK(model::authorization_status(a, 100) == "expired");
-  store::AcmeOrder o;
-  o.status = "pending";
-  o.expires = 200;
-  store::AcmeAuthorization v = a;
-  v.status = "valid";
-  v.expires = 300;
-  CHECK(model::order_status(o, {a, v}, 50) == "pending");
-  CHECK(model::order_status(o, {v, v}, 50) == "ready");
-  store::AcmeAuthorization bad = a;
-  bad.status = "invalid";
-  CHECK(model::order_status(o, {bad, v}, 50) == "invalid");
-  CHECK(model::order_status(o, {v, v}, 200) == "invalid");  // the order expired
-  o.status = "valid";
-  CHECK(model::order_status(o, {v, v}, 250) == "valid");
-  // Processing: valid once the certificate of its recorded serial is stored, at any time.
-  o.status = "processing";
-  CHECK(model::order_status(o, {v, v}, 250) == "processing");
-  CHECK(model::order_status(o, {v, v}, 250, true) == "processing");  // no serial recorded
-  o.certificate_serial = "7f01";
-  CHECK(model::order_status(o, {v, v}, 250) == "processing");
-  CHECK(model::order_status(o, {v, v}, 250, true) == "valid");
-  o.status = "ready";
-  CHECK(model::order_status(o, {v, v}, 50, true) == "ready");  // only a processing order completes so
-  CHECK(model::challenge_types({"dns", "a.example"}, true) == std::vector<std::string>{"dns-01"});
-  CHECK(model::challenge_types({"ip", "10.0.0.1"}, false) == std::vector<std::string>{"http-01", "tls-alpn-01"});
-  CHECK(model::challenge_types({"dns", "a.example"}, false).size() == 3);
 }

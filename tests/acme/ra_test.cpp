@@ -21,6 +21,9 @@ namespace {
 using namespace sigil;
 using namespace sigil::test;
 using acme::ra::Ra;
+using store::AccountStatus;
+using store::AuthorizationStatus;
+using store::OrderStatus;
 
 // Answers every validation at once, on the caller's thread: valid unless the identifier is in `fail`.
 class InstantVa final : public acme::va::Validator {
@@ -81,13 +84,13 @@ struct Fixture {
   // Answers http-01 (dns-01 for a wildcard) of every pending authorization of the order.
   void validate(const store::AcmeAccount& a, const Ra::OrderView& v) {
     for (const auto& z : v.authorizations) {
-      if (z.status != "pending") continue;
+      if (z.status != AuthorizationStatus::pending) continue;
       auto out = ra.answer_challenge(a, z.id, z.wildcard ? "dns-01" : "http-01");
       REQUIRE(std::holds_alternative<store::AcmeAuthorization>(out));
     }
   }
 
-  std::string status(const store::AcmeAccount& a, const std::string& order_id) {
+  OrderStatus status(const store::AcmeAccount& a, const std::string& order_id) {
     auto o = ra.order(a, order_id);
     REQUIRE_MESSAGE(o.has_value(), (o ? "" : o.error().detail));
     return o->order.status;
@@ -133,15 +136,15 @@ TEST_CASE("a complete order costs six commits: newOrder 1, challenge 1, validati
   const std::int64_t after_order = f.commits();
   f.validate(acct, v);  // the instant VA stores the result before answer_challenge returns
   const std::int64_t after_validation = f.commits();
-  CHECK(f.status(acct, v.order.id) == "ready");
+  CHECK(f.status(acct, v.order.id) == OrderStatus::ready);
   auto fin = f.ra.finalize(acct, v.order.id, f.csr({"one.example.internal"}));
   REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
-  CHECK(fin->order.status == "valid");
+  CHECK(fin->order.status == OrderStatus::valid);
   const std::int64_t after_finalize = f.commits();
   // Reads cost nothing: the order is valid from the ledger's own commit of the certificate.
   auto again = f.ra.order(acct, v.order.id);
   REQUIRE(again.has_value());
-  CHECK(again->order.status == "valid");
+  CHECK(again->order.status == OrderStatus::valid);
   CHECK(again->order.certificate_serial == fin->order.certificate_serial);
   auto chain = f.ra.certificate_chain(again->order.certificate_serial);
   REQUIRE_MESSAGE(chain.has_value(), (chain ? "" : chain.error().detail));
@@ -169,7 +172,7 @@ TEST_CASE("a failed validation stores its result, audit row and failure count in
   const std::int64_t before = f.commits();
   f.validate(acct, v);
   CHECK(f.commits() - before == 2);
-  CHECK(f.status(acct, v.order.id) == "invalid");
+  CHECK(f.status(acct, v.order.id) == OrderStatus::invalid);
   const std::int64_t t = f.now();
   auto failed = f.ca.db->rate_count(acme::ra::failed_validation_key(acct.id, "bad.example.internal"), t - t % 3600);
   REQUIRE(failed.has_value());
@@ -202,7 +205,7 @@ TEST_CASE("failed validations are limited per account and identifier: one accoun
   f.va.fail.erase(name);
   auto mine = answer(victim);
   REQUIRE(std::holds_alternative<store::AcmeAuthorization>(mine));
-  CHECK(std::get<store::AcmeAuthorization>(mine).status == "pending");  // as it stood when answered
+  CHECK(std::get<store::AcmeAuthorization>(mine).status == AuthorizationStatus::pending);  // as it stood when answered
   CHECK(f.va.validations == 3);
   const std::int64_t t = f.now();
   CHECK(f.ca.db->rate_count(acme::ra::failed_validation_key(mallory.id, name), t - t % 3600).value() == 2);
@@ -252,7 +255,7 @@ TEST_CASE("account writes are compare-and-set on the state the request read") {
   auto rekey = f.ra.change_key(before_deactivation, test_jwk(402));
   REQUIRE_FALSE(rekey.has_value());
   CHECK(rekey.error().code == Errc::unauthorized);
-  CHECK(stored_account(f, acct.id).status == "deactivated");
+  CHECK(stored_account(f, acct.id).status == AccountStatus::deactivated);
   CHECK(stored_account(f, acct.id).thumbprint == new_key.thumbprint);
 }
 
@@ -315,7 +318,7 @@ TEST_CASE("keyChange and contact updates racing on threads: the last key change 
   CHECK(update_ok.load() > 0);
   const auto final_state = stored_account(f, acct.id);
   CHECK(final_state.thumbprint == last_key);
-  CHECK(final_state.status == "valid");
+  CHECK(final_state.status == AccountStatus::valid);
   // The stored JWK is the key of that thumbprint, never a mix of two writes.
   auto jwk = acme::jws::parse_jwk(final_state.jwk);
   REQUIRE(jwk.has_value());
@@ -345,7 +348,7 @@ TEST_CASE("two finalize calls racing: one certificate, the other gets orderNotRe
     CHECK(wins.load() == 1);
     CHECK(not_ready.load() == 3);
     CHECK(f.ca.count() == certs + 1);
-    CHECK(f.status(acct, v.order.id) == "valid");
+    CHECK(f.status(acct, v.order.id) == OrderStatus::valid);
   }
 }
 
@@ -420,18 +423,18 @@ TEST_CASE("authorization reuse: the account's valid authorization for the same i
   auto first = f.order(a, {"reuse.example.internal"});
   f.validate(a, first);
   const std::string authz = first.order.authorization_ids.at(0);
-  REQUIRE(f.ra.authorization(a, authz)->status == "valid");
+  REQUIRE(f.ra.authorization(a, authz)->status == AuthorizationStatus::valid);
   const int validations = f.va.validations;
 
   SUBCASE("a new order for the same name is ready at once, naming the same authorization") {
     auto second = f.order(a, {"reuse.example.internal"});
-    CHECK(second.order.status == "ready");
+    CHECK(second.order.status == OrderStatus::ready);
     CHECK(second.order.authorization_ids == std::vector<std::string>{authz});
     CHECK(second.order.expires <= f.ra.authorization(a, authz)->expires);
-    CHECK(f.status(a, second.order.id) == "ready");
+    CHECK(f.status(a, second.order.id) == OrderStatus::ready);
     auto fin = f.ra.finalize(a, second.order.id, f.csr({"reuse.example.internal"}));
     REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
-    CHECK(fin->order.status == "valid");
+    CHECK(fin->order.status == OrderStatus::valid);
     CHECK(f.va.validations == validations);
   }
   SUBCASE("with a new name beside it, only the known name is reused") {
@@ -439,25 +442,25 @@ TEST_CASE("authorization reuse: the account's valid authorization for the same i
     REQUIRE(second.order.authorization_ids.size() == 2);
     CHECK(second.order.authorization_ids[1] == authz);
     CHECK(second.order.authorization_ids[0] != authz);
-    CHECK(second.order.status == "pending");
+    CHECK(second.order.status == OrderStatus::pending);
     f.validate(a, second);
-    CHECK(f.status(a, second.order.id) == "ready");
+    CHECK(f.status(a, second.order.id) == OrderStatus::ready);
   }
   SUBCASE("a wildcard is another identifier") {
     auto w = f.order(a, {"*.reuse.example.internal"});
     CHECK(w.order.authorization_ids.at(0) != authz);
-    CHECK(w.order.status == "pending");
+    CHECK(w.order.status == OrderStatus::pending);
   }
   SUBCASE("another account's authorization is never reused") {
     auto other = f.order(b, {"reuse.example.internal"});
     CHECK(other.order.authorization_ids.at(0) != authz);
-    CHECK(other.order.status == "pending");
+    CHECK(other.order.status == OrderStatus::pending);
   }
   SUBCASE("a deactivated authorization is not reused") {
     REQUIRE(f.ra.deactivate_authorization(a, authz).has_value());
     auto second = f.order(a, {"reuse.example.internal"});
     CHECK(second.order.authorization_ids.at(0) != authz);
-    CHECK(second.order.status == "pending");
+    CHECK(second.order.status == OrderStatus::pending);
   }
   SUBCASE("an authorization about to expire, or expired, is not reused") {
     f.ca.clock.advance(f.ra.config().valid_authorization_lifetime - f.ra.config().reuse_min_remaining + Seconds(1));
@@ -473,10 +476,10 @@ TEST_CASE("authorization reuse: the account's valid authorization for the same i
     CHECK(second.order.authorization_ids != pending.order.authorization_ids);
     f.va.fail.insert("pending.example.internal");
     f.validate(a, pending);
-    CHECK(f.ra.authorization(a, pending.order.authorization_ids[0])->status == "invalid");
+    CHECK(f.ra.authorization(a, pending.order.authorization_ids[0])->status == AuthorizationStatus::invalid);
     auto third = f.order(a, {"pending.example.internal"});
     CHECK(third.order.authorization_ids != pending.order.authorization_ids);
-    CHECK(third.order.status == "pending");
+    CHECK(third.order.status == OrderStatus::pending);
   }
 }
 
@@ -489,7 +492,7 @@ TEST_CASE("authorization reuse can be turned off") {
   f.validate(a, first);
   auto second = f.order(a, {"noreuse.example.internal"});
   CHECK(second.order.authorization_ids != first.order.authorization_ids);
-  CHECK(second.order.status == "pending");
+  CHECK(second.order.status == OrderStatus::pending);
 }
 
 TEST_CASE("revokeCert: the largest certificate the CA issues fits the size limit; a 60,000-extension one is refused") {
@@ -542,7 +545,7 @@ TEST_CASE("finalize refuses a CSR whose key is the account key (RFC 8555 §11.1)
   REQUIRE_FALSE(fin.has_value());
   CHECK(fin.error().code == Errc::bad_csr);
   CHECK(fin.error().detail.find("account key") != std::string::npos);
-  CHECK(f.status(acct, v.order.id) == "ready");
+  CHECK(f.status(acct, v.order.id) == OrderStatus::ready);
   CHECK(f.ca.count() == rows);
   // Another key is certified.
   auto ok = f.ra.finalize(acct, v.order.id, f.csr({"acctkey.example.internal"}));
@@ -587,6 +590,6 @@ TEST_CASE("revokeCert signed by the certificate's key for keyCompromise blocks t
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error().code == Errc::bad_public_key);
   CHECK(refused.error().detail.find("key is blocked: revoked for keyCompromise") != std::string::npos);
-  CHECK(f.status(other, again.order.id) == "ready");
+  CHECK(f.status(other, again.order.id) == OrderStatus::ready);
   CHECK(f.ca.count() == rows);
 }

@@ -1,0 +1,277 @@
+#pragma once
+// Shared by the ACME store tests (acme_store*_test.cpp): a fresh directory under /tmp, the
+// store on a file in it, records with every field set, field-by-field comparisons, and the file
+// seen through a plain SQLite connection.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/store.hpp"
+
+#define REQUIRE_OK(expr)                                                           \
+  do {                                                                             \
+    const auto status_ = (expr);                                                   \
+    REQUIRE_MESSAGE(status_.has_value(), (status_ ? "" : status_.error().detail)); \
+  } while (0)
+
+namespace sigil::test::acme_store {
+
+namespace fs = std::filesystem;
+using sigil::Bytes;
+using sigil::Errc;
+using sigil::Status;
+using namespace sigil::store;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/sigil-acme-store-test-XXXXXX";
+    const char* made = ::mkdtemp(pattern.data());
+    REQUIRE(made != nullptr);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+inline std::unique_ptr<Store> open_store(const fs::path& path) {
+  auto store = sqlite::open(path.string());
+  REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error().detail));
+  return std::move(store).value();
+}
+
+// A value outside the status enum E, as a caller's bad cast would make: the store refuses it.
+template <class E>
+inline E not_a_status() {
+  return static_cast<E>(99);
+}
+
+// The error code of a call that must fail.
+template <class R>
+inline Errc error_of(const R& result) {
+  REQUIRE_FALSE(result.has_value());
+  return result.error().code;
+}
+
+inline AuditEntry audit(const std::string& action, const std::string& target) {
+  return AuditEntry{1'000, "acme:test", action, target, "ok", action + " " + target};
+}
+
+inline std::size_t audit_count(Store& store) {
+  auto rows = store.recent(1000);
+  REQUIRE(rows.has_value());
+  return rows->size();
+}
+
+inline AcmeAccount account(const std::string& id, const std::string& thumbprint) {
+  AcmeAccount a;
+  a.id = id;
+  a.thumbprint = thumbprint;
+  a.jwk = R"({"crv":"P-256","kty":"EC","x":")" + thumbprint + R"(","y":"y"})";
+  a.status = AccountStatus::valid;
+  a.contact = {"mailto:ops@example.test", "mailto:second@example.test"};
+  a.terms_agreed = true;
+  a.created_at = 1'700'000'000;
+  return a;
+}
+
+inline AcmeAuthorization authorization(const std::string& id, const std::string& order_id, const std::string& name,
+                                       const std::string& account_id = "acct1") {
+  AcmeAuthorization z;
+  z.id = id;
+  z.account_id = account_id;
+  z.order_id = order_id;
+  z.identifier = AcmeIdentifier{"dns", name};
+  z.status = AuthorizationStatus::pending;
+  z.expires = 1'700'604'800;
+  z.token = "tok-" + id;
+  z.challenges = {AcmeChallenge{"http-01", ChallengeStatus::pending, 0, ""},
+                  AcmeChallenge{"dns-01", ChallengeStatus::pending, 0, ""},
+                  AcmeChallenge{"tls-alpn-01", ChallengeStatus::pending, 0, ""}};
+  return z;
+}
+
+struct OrderWithAuthz {
+  AcmeOrder order;
+  std::vector<AcmeAuthorization> authorizations;
+};
+
+// An order for `names`, each with a new authorization "<order id>-<i>".
+inline OrderWithAuthz order(const std::string& id, const std::vector<std::string>& names,
+                            const std::string& account_id = "acct1") {
+  OrderWithAuthz o;
+  o.order.id = id;
+  o.order.account_id = account_id;
+  o.order.status = OrderStatus::pending;
+  o.order.expires = 1'700'086'400;
+  o.order.profile = "server";
+  o.order.created_at = 1'700'000'100;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string authz_id = id + "-" + std::to_string(i);
+    o.order.identifiers.push_back(AcmeIdentifier{"dns", names[i]});
+    o.order.authorization_ids.push_back(authz_id);
+    o.authorizations.push_back(authorization(authz_id, id, names[i], account_id));
+  }
+  return o;
+}
+
+inline void create(Store& store, const OrderWithAuthz& o) {
+  REQUIRE_OK(store.create_order(o.order, o.authorizations, audit("new-order", o.order.id)));
+}
+
+inline EabKey eab(const std::string& kid) {
+  EabKey k;
+  k.kid = kid;
+  k.hmac_key = Bytes{0x00, 0x01, 0xfe, 0xff, 0x00, 0x7f};
+  k.description = "team " + kid;
+  k.allowed_identifiers = {"*.svc.example.test", "10.0.0.0/8"};
+  k.created_at = 1'690'000'000;
+  return k;
+}
+
+inline AcmeAccount get_account(Store& store, const std::string& id) {
+  auto found = store.account(id);
+  REQUIRE(found.has_value());
+  REQUIRE(found->has_value());
+  return **found;
+}
+
+inline AcmeOrder get_order(Store& store, const std::string& id) {
+  auto found = store.order(id);
+  REQUIRE(found.has_value());
+  REQUIRE(found->has_value());
+  return **found;
+}
+
+inline AcmeAuthorization get_authorization(Store& store, const std::string& id) {
+  auto found = store.authorization(id);
+  REQUIRE(found.has_value());
+  REQUIRE(found->has_value());
+  return **found;
+}
+
+inline EabKey get_eab(Store& store, const std::string& kid) {
+  auto found = store.eab_key(kid);
+  REQUIRE(found.has_value());
+  REQUIRE(found->has_value());
+  return **found;
+}
+
+inline bool take(Store& store, const std::string& key, std::int64_t window, std::int64_t limit) {
+  auto taken = store.rate_take(key, window, limit);
+  REQUIRE_MESSAGE(taken.has_value(), (taken ? "" : taken.error().detail));
+  return *taken;
+}
+
+inline std::int64_t hits(Store& store, const std::string& key, std::int64_t window) {
+  auto n = store.rate_count(key, window);
+  REQUIRE(n.has_value());
+  return *n;
+}
+
+inline void check_same(const AcmeAccount& got, const AcmeAccount& want) {
+  CHECK(got.id == want.id);
+  CHECK(got.thumbprint == want.thumbprint);
+  CHECK(got.jwk == want.jwk);
+  CHECK(got.status == want.status);
+  CHECK(got.contact == want.contact);
+  CHECK(got.terms_agreed == want.terms_agreed);
+  CHECK(got.eab_kid == want.eab_kid);
+  CHECK(got.created_at == want.created_at);
+}
+
+inline void check_same(const AcmeChallenge& got, const AcmeChallenge& want) {
+  CHECK(got.type == want.type);
+  CHECK(got.status == want.status);
+  CHECK(got.validated == want.validated);
+  CHECK(got.error == want.error);
+}
+
+inline void check_same(const AcmeAuthorization& got, const AcmeAuthorization& want) {
+  CHECK(got.id == want.id);
+  CHECK(got.account_id == want.account_id);
+  CHECK(got.order_id == want.order_id);
+  CHECK(got.identifier == want.identifier);
+  CHECK(got.wildcard == want.wildcard);
+  CHECK(got.status == want.status);
+  CHECK(got.expires == want.expires);
+  CHECK(got.token == want.token);
+  REQUIRE(got.challenges.size() == want.challenges.size());
+  for (std::size_t i = 0; i < got.challenges.size(); ++i) check_same(got.challenges[i], want.challenges[i]);
+}
+
+inline void check_same(const AcmeOrder& got, const AcmeOrder& want) {
+  CHECK(got.id == want.id);
+  CHECK(got.account_id == want.account_id);
+  CHECK(got.status == want.status);
+  CHECK(got.expires == want.expires);
+  CHECK(got.identifiers == want.identifiers);
+  CHECK(got.not_before == want.not_before);
+  CHECK(got.not_after == want.not_after);
+  CHECK(got.profile == want.profile);
+  CHECK(got.replaces == want.replaces);
+  CHECK(got.authorization_ids == want.authorization_ids);
+  CHECK(got.certificate_serial == want.certificate_serial);
+  CHECK(got.error == want.error);
+  CHECK(got.created_at == want.created_at);
+}
+
+inline void check_same(const EabKey& got, const EabKey& want) {
+  CHECK(got.kid == want.kid);
+  CHECK(got.hmac_key == want.hmac_key);
+  CHECK(got.description == want.description);
+  CHECK(got.allowed_identifiers == want.allowed_identifiers);
+  CHECK(got.created_at == want.created_at);
+  CHECK(got.revoked_at == want.revoked_at);
+  CHECK(got.account_id == want.account_id);
+}
+
+// The file seen through a plain SQLite connection.
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& path, int flags = SQLITE_OPEN_READWRITE) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_busy_timeout(db_, 5000) == SQLITE_OK);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  int exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+  // Every row's last column, joined by '\n' (EXPLAIN QUERY PLAN's "detail" is its last column).
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    std::string out;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* p = sqlite3_column_text(stmt, sqlite3_column_count(stmt) - 1);
+      if (!out.empty()) out += '\n';
+      if (p != nullptr) out += reinterpret_cast<const char*>(p);
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  std::int64_t integer(const std::string& sql) { return std::stoll(text(sql)); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace sigil::test::acme_store
