@@ -1,6 +1,6 @@
 // The SQLite store's database file: persistence, migrations, connection settings, backup, threads,
-// durability at volume, CRL shards and numbers. Where the store must refuse something of the file
-// itself (a newer schema), the test opens the file with the SQLite C API directly.
+// CRL shards and numbers. Where the store must refuse something of the file itself (a newer
+// schema), the test opens the file with the SQLite C API directly.
 #include <doctest/doctest.h>
 
 #include "tests/store/sqlite_fixture.hpp"
@@ -209,26 +209,6 @@ TEST_CASE("one store is safe to share between threads") {
   CHECK(failures.load() == 0);
   CHECK(count_of(*store) == kThreads * kEach);
   CHECK(audit_rows(*store).size() == 2 * kThreads * kEach);
-}
-
-TEST_CASE("10,000 reserve+complete pairs, each its own durable transaction") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
-  constexpr int kPairs = 10'000;
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < kPairs; ++i) {
-    char serial[24];
-    std::snprintf(serial, sizeof serial, "%016x", static_cast<unsigned>(i) * 2654435761u);
-    const PendingCertificate p = pending(serial, 100'000 + i);
-    REQUIRE(store->reserve(p, audit("reserve", p.serial)));
-    REQUIRE(store->complete(p.serial, kDer, audit("issue", p.serial)));
-  }
-  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-  MESSAGE("10,000 reserve+complete pairs in " << elapsed.count() << " ms");
-  CHECK(count_of(*store) == kPairs);
-  auto ok = store->integrity_check();
-  REQUIRE(ok.has_value());
-  CHECK(*ok == "ok");
 }
 
 // ---- CRL shards and delta CRLs ----------------------------------------------------------------
