@@ -1,9 +1,6 @@
 // CRLs: full, streamed, sharded and delta CRLs, encoded by Sigil and judged by OpenSSL.
 #include <doctest/doctest.h>
-#include <openssl/core_names.h>
 
-#include <algorithm>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,10 +18,8 @@ using namespace sigil;
 using namespace sigil::crypto;
 using test::cached_key;
 using test::kAllKeyTypes;
+using test::key_name;
 namespace tag = der::tag;
-using GN = GeneralName::Type;
-
-std::string key_name(KeyType t) { return std::string(to_string(t)); }
 
 // ---- CRLs --------------------------------------------------------------------------------------
 
