@@ -1,5 +1,6 @@
 #include "acme/wfe/wfe.hpp"
 
+#include <cassert>
 #include <nlohmann/json.hpp>
 
 #include "acme/model/model.hpp"
@@ -39,8 +40,9 @@ json problem_body(const Error& e) {
   return j;
 }
 
-// The WFE's own request context: verified JWS, the account when `kid` was used.
-struct Verified {
+// The WFE's principal, set by the router before a handler runs: the verified JWS, the account
+// when `kid` was used.
+struct Verified final : http::Principal {
   jws::Jws jws;
   std::optional<store::AcmeAccount> account;
   std::string base;
@@ -127,9 +129,32 @@ class Wfe {
 
   // ---- the POST pipeline (§6.2, §6.3, §6.5) ----
 
-  enum class KeyKind { jwk, kid, either };
+  // The router's authenticator for the JWS kinds: the verified request, or the problem document
+  // (with a fresh nonce) that refuses it.
+  http::Authenticated authenticate(const Request& req, const http::Route& route) {
+    auto v = verify(req, route.auth.kind);
+    if (!v) return fail(req, v.error());
+    if (route.auth.kind == http::Auth::Kind::post_as_get && !v->jws.post_as_get())
+      return fail(req, make_error(Errc::malformed, post_as_get_detail(route.pattern)));
+    return std::make_shared<const Verified>(std::move(*v));
+  }
 
-  Result<Verified> verify(const Request& req, KeyKind kind) {
+  static std::string post_as_get_detail(std::string_view pattern) {
+    if (pattern == "/acme/acct/{id}/orders") return "the orders list is fetched with POST-as-GET";
+    if (pattern == "/acme/order/{id}") return "an order is fetched with POST-as-GET";
+    if (pattern == "/acme/cert/{serial}") return "a certificate is fetched with POST-as-GET";
+    return "this resource is fetched with POST-as-GET";
+  }
+
+  // What the router verified; it runs no JWS route's handler without it.
+  static const Verified& verified(const Request& req) {
+    const auto* v = req.principal_as<Verified>();
+    assert(v != nullptr);
+    return *v;
+  }
+
+  Result<Verified> verify(const Request& req, http::Auth::Kind kind) {
+    using Kind = http::Auth::Kind;
     auto ct = req.header("content-type");
     if (!ct || ct->substr(0, 21) != "application/jose+json")
       return make_error(Errc::unsupported_media_type, "Content-Type must be application/jose+json");
@@ -139,10 +164,11 @@ class Wfe {
     if (j.header.url != v.base + req.target)
       return make_error(Errc::unauthorized, "the JWS url header does not match the request URL");
     if (j.header.jwk) {
-      if (kind == KeyKind::kid) return make_error(Errc::malformed, "this request must be signed with a kid, not a jwk");
+      if (kind != Kind::jws_jwk && kind != Kind::jws_either)
+        return make_error(Errc::malformed, "this request must be signed with a kid, not a jwk");
       SIGIL_TRY_STATUS(jws::verify(j, j.header.jwk->key));
     } else {
-      if (kind == KeyKind::jwk) return make_error(Errc::malformed, "this request must carry a jwk, not a kid");
+      if (kind == Kind::jws_jwk) return make_error(Errc::malformed, "this request must carry a jwk, not a kid");
       const std::string prefix = v.base + "/acme/acct/";
       if (j.header.kid.rfind(prefix, 0) != 0)
         return make_error(Errc::account_does_not_exist, "the kid is not an account URL");
@@ -233,8 +259,7 @@ class Wfe {
   // ---- accounts ----
 
   Response new_account(const Request& req) {
-    auto v = verify(req, KeyKind::jwk);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     auto p = payload_object(*v);
     if (!p) return fail(req, p.error());
     const jws::Jwk& key = *v->jws.header.jwk;
@@ -278,8 +303,7 @@ class Wfe {
   }
 
   Response account(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     if (v->account->id != req.params.at("id"))
       return fail(req, make_error(Errc::unauthorized, "the kid names another account"));
     auto p = payload_object(*v);
@@ -312,12 +336,9 @@ class Wfe {
 
   // §7.1.2.1: the account's orders, a page at a time, by POST-as-GET signed by that account.
   Response orders(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     if (v->account->id != req.params.at("id"))
       return fail(req, make_error(Errc::unauthorized, "the kid names another account"));
-    if (!v->jws.post_as_get())
-      return fail(req, make_error(Errc::malformed, "the orders list is fetched with POST-as-GET"));
     auto it = req.query.find("cursor");
     auto list = d_.ra.orders(*v->account, it == req.query.end() ? "" : it->second);
     if (!list) return fail(req, list.error());
@@ -331,8 +352,7 @@ class Wfe {
   }
 
   Response key_change(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     const std::string account_url = v->base + ra::account_path(v->account->id);
     auto old_key = jws::parse_jwk(v->account->jwk);
     if (!old_key) return fail(req, make_error(Errc::internal, old_key.error().detail));
@@ -356,8 +376,7 @@ class Wfe {
   // ---- orders ----
 
   Response new_order(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     auto p = payload_object(*v);
     if (!p) return fail(req, p.error());
     ra::NewOrder no;
@@ -390,17 +409,14 @@ class Wfe {
   }
 
   Response order(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
-    if (!v->jws.post_as_get()) return fail(req, make_error(Errc::malformed, "an order is fetched with POST-as-GET"));
+    const Verified* v = &verified(req);
     auto o = d_.ra.order(*v->account, req.params.at("id"));
     if (!o) return fail(req, o.error());
     return order_response(req, v->base, 200, o->order);
   }
 
   Response finalize(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     auto p = payload_object(*v);
     if (!p) return fail(req, p.error());
     if (!p->contains("csr") || !(*p)["csr"].is_string())
@@ -415,8 +431,7 @@ class Wfe {
   // ---- authorizations and challenges ----
 
   Response authz(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     auto p = payload_object(*v);
     if (!p) return fail(req, p.error());
     Result<store::AcmeAuthorization> a = make_error(Errc::internal, "");
@@ -435,8 +450,7 @@ class Wfe {
   }
 
   Response challenge(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     const std::string& authz_id = req.params.at("authz");
     const std::string& type = req.params.at("type");
     store::AcmeAuthorization a;
@@ -464,10 +478,6 @@ class Wfe {
   // ---- certificates ----
 
   Response certificate(const Request& req) {
-    auto v = verify(req, KeyKind::kid);
-    if (!v) return fail(req, v.error());
-    if (!v->jws.post_as_get())
-      return fail(req, make_error(Errc::malformed, "a certificate is fetched with POST-as-GET"));
     auto pem = d_.ra.certificate_chain(req.params.at("serial"));
     if (!pem) return fail(req, pem.error());
     Response r = Response::text(200, *pem, "application/pem-certificate-chain");
@@ -475,8 +485,7 @@ class Wfe {
   }
 
   Response revoke_cert(const Request& req) {
-    auto v = verify(req, KeyKind::either);
-    if (!v) return fail(req, v.error());
+    const Verified* v = &verified(req);
     auto p = payload_object(*v);
     if (!p) return fail(req, p.error());
     if (!p->contains("certificate") || !(*p)["certificate"].is_string())
@@ -508,20 +517,24 @@ void add_routes(http::Router& router, Deps& deps) {
   auto w = std::make_shared<Wfe>(deps);
   auto bind = [w](Response (Wfe::*fn)(const Request&)) { return [w, fn](const Request& r) { return ((*w).*fn)(r); }; };
   using http::Auth;
+  // The whole ACME API (RFC 8555 §7.1): method, path, authentication, handler.
   router.add({"GET", kDirectory, Auth::none, bind(&Wfe::directory), ""});
   router.add({"GET", kNewNonce, Auth::none, bind(&Wfe::new_nonce), ""});
-  router.add({"POST", kNewAccount, Auth::none, bind(&Wfe::new_account), ""});
-  router.add({"POST", "/acme/acct/{id}", Auth::none, bind(&Wfe::account), ""});
-  router.add({"POST", "/acme/acct/{id}/orders", Auth::none, bind(&Wfe::orders), ""});
-  router.add({"POST", kKeyChange, Auth::none, bind(&Wfe::key_change), ""});
-  router.add({"POST", kNewOrder, Auth::none, bind(&Wfe::new_order), ""});
-  router.add({"POST", "/acme/order/{id}", Auth::none, bind(&Wfe::order), ""});
-  router.add({"POST", "/acme/order/{id}/finalize", Auth::none, bind(&Wfe::finalize), ""});
-  router.add({"POST", "/acme/authz/{id}", Auth::none, bind(&Wfe::authz), ""});
-  router.add({"POST", "/acme/chall/{authz}/{type}", Auth::none, bind(&Wfe::challenge), ""});
-  router.add({"POST", "/acme/cert/{serial}", Auth::none, bind(&Wfe::certificate), ""});
-  router.add({"POST", kRevokeCert, Auth::none, bind(&Wfe::revoke_cert), ""});
+  router.add({"POST", kNewAccount, Auth::jws_jwk, bind(&Wfe::new_account), ""});
+  router.add({"POST", "/acme/acct/{id}", Auth::jws_kid, bind(&Wfe::account), ""});
+  router.add({"POST", "/acme/acct/{id}/orders", Auth::post_as_get, bind(&Wfe::orders), ""});
+  router.add({"POST", kKeyChange, Auth::jws_kid, bind(&Wfe::key_change), ""});
+  router.add({"POST", kNewOrder, Auth::jws_kid, bind(&Wfe::new_order), ""});
+  router.add({"POST", "/acme/order/{id}", Auth::post_as_get, bind(&Wfe::order), ""});
+  router.add({"POST", "/acme/order/{id}/finalize", Auth::jws_kid, bind(&Wfe::finalize), ""});
+  router.add({"POST", "/acme/authz/{id}", Auth::jws_kid, bind(&Wfe::authz), ""});
+  router.add({"POST", "/acme/chall/{authz}/{type}", Auth::jws_kid, bind(&Wfe::challenge), ""});
+  router.add({"POST", "/acme/cert/{serial}", Auth::post_as_get, bind(&Wfe::certificate), ""});
+  router.add({"POST", kRevokeCert, Auth::jws_either, bind(&Wfe::revoke_cert), ""});
   router.add({"GET", "/acme/renewal-info/{id}", Auth::none, bind(&Wfe::renewal_info), ""});
+  auto authenticate = [w](const Request& req, const http::Route& route) { return w->authenticate(req, route); };
+  for (auto kind : {Auth::Kind::jws_jwk, Auth::Kind::jws_kid, Auth::Kind::jws_either, Auth::Kind::post_as_get})
+    router.authenticate(kind, authenticate);
 }
 
 }  // namespace sigil::acme::wfe

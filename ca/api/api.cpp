@@ -1,5 +1,6 @@
 #include "ca/api/api.hpp"
 
+#include <cassert>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -40,6 +41,11 @@ Result<std::string> string_field(const json& j, const char* key, bool required) 
   return j[key].get<std::string>();
 }
 
+// The api's principal: who the verified client certificate names.
+struct Caller final : http::Principal {
+  authz::Identity id;
+};
+
 class Api {
  public:
   explicit Api(Deps& d) : d_(d) {}
@@ -59,9 +65,51 @@ class Api {
 
   void storage_error(const Error&) { d_.metrics.add("sigil_store_errors_total", {}); }
 
-  Result<authz::Identity> caller(const Request& req) {
-    if (!req.peer) return make_error(Errc::unauthorized, "a client certificate is required");
-    return authz::identity_of(*req.peer);
+  // The caller the router authenticated (Auth::client_cert): it runs no such route's handler
+  // without one.
+  static const authz::Identity* caller(const Request& req) {
+    const auto* c = req.principal_as<Caller>();
+    assert(c != nullptr);
+    return &c->id;
+  }
+
+  // The router's authenticator for Auth::client_cert: the caller's identity from its verified
+  // certificate, and, when the route names an action, the caller's role allowing it. A refusal
+  // is answered 403 and audited as the handlers' own denials are.
+  http::Authenticated authenticate(const Request& req, const http::Route& route) {
+    auto id = authz::identity_of(*req.peer);
+    if (!id) return fail(id.error());
+    if (!route.auth.action.empty()) {
+      auto action = action_of(route.auth.action);
+      if (!action) return fail(make_error(Errc::internal, "route " + route.name + ": unknown action"));
+      const std::string& audit_as = route.auth.audit_as.empty() ? route.auth.action : route.auth.audit_as;
+      if (auto ok = d_.policy.load()->may(*id, *action); !ok)
+        return deny(*id, audit_as, target_of(req, *action), ok.error());
+    }
+    auto c = std::make_shared<Caller>();
+    c->id = std::move(*id);
+    return c;
+  }
+
+  static std::optional<authz::Action> action_of(std::string_view name) {
+    using authz::Action;
+    for (auto [n, a] : {std::pair{"read", Action::read}, std::pair{"revoke", Action::revoke},
+                        std::pair{"renew_self", Action::renew_self}, std::pair{"metrics", Action::metrics},
+                        std::pair{"administer", Action::administer}})
+      if (name == n) return a;
+    return std::nullopt;
+  }
+
+  // What a denial's audit row names: the resource in the path (a serial as stored), else the
+  // certificate being renewed (the caller's own).
+  static std::string target_of(const Request& req, authz::Action action) {
+    if (auto it = req.params.find("serial"); it != req.params.end()) {
+      auto serial = store::normalize_serial(it->second);
+      return serial ? *serial : it->second;
+    }
+    for (const char* name : {"kid", "id"})
+      if (auto it = req.params.find(name); it != req.params.end()) return it->second;
+    return action == authz::Action::renew_self ? req.peer->serial_hex() : "";
   }
 
   Response issued_response(const issuer::Issued& out, const std::string& profile) {
@@ -77,8 +125,7 @@ class Api {
   }
 
   Response create(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
+    const authz::Identity* id = caller(req);
     auto body = json_body(req, {"csr", "profile", "ttl"});
     if (!body) return fail(body.error());
     auto csr = string_field(*body, "csr", true);
@@ -109,9 +156,6 @@ class Api {
   }
 
   Response list(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::read); !ok) return deny(*id, "list", "", ok.error());
     store::ListFilter f;
     f.now = to_unix(d_.clock.now());
     auto q = [&](const char* k) -> std::string {
@@ -153,11 +197,8 @@ class Api {
   }
 
   Response show(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
     auto serial = store::normalize_serial(req.params.at("serial"));
     if (!serial) return fail(serial.error());
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::read); !ok) return deny(*id, "read", *serial, ok.error());
     auto rec = d_.store.find(*serial);
     if (!rec) return fail(rec.error());
     if (!*rec || (*rec)->der.empty()) return fail(make_error(Errc::not_found, "no certificate with serial " + *serial));
@@ -176,8 +217,7 @@ class Api {
   }
 
   Response revoke(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
+    const authz::Identity* id = caller(req);
     auto serial = store::normalize_serial(req.params.at("serial"));
     if (!serial) return fail(serial.error());
     auto rec = d_.store.find(*serial);
@@ -212,11 +252,8 @@ class Api {
   }
 
   Response renew(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
+    const authz::Identity* id = caller(req);
     const crypto::Certificate& current = *req.peer;
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::renew_self); !ok)
-      return deny(*id, "renew", current.serial_hex(), ok.error());
     auto body = json_body(req, {"csr", "rotate_key"});
     if (!body) return fail(body.error());
     auto csr = string_field(*body, "csr", false);
@@ -279,10 +316,7 @@ class Api {
 
   // ACME EAB keys (admin): POST creates (the HMAC key is shown once), GET lists, revoke.
   Response eab_create(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
-      return deny(*id, "eab-create", "", ok.error());
+    const authz::Identity* id = caller(req);
     auto body = json_body(req, {"kid", "description", "allow"});
     if (!body) return fail(body.error());
     auto kid = string_field(*body, "kid", false);
@@ -307,11 +341,7 @@ class Api {
     return Response::json(201, j.dump()).with("Location", "/api/v1/acme/eab/" + key->kid);
   }
 
-  Response eab_list(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
-      return deny(*id, "eab-list", "", ok.error());
+  Response eab_list(const Request&) {
     auto keys = d_.store.list_eab_keys();
     if (!keys) return fail(keys.error());
     json out = json::array();
@@ -321,11 +351,8 @@ class Api {
 
   // Body (optional): {"deactivate_account": true} also deactivates the account bound to the key.
   Response eab_revoke(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
+    const authz::Identity* id = caller(req);
     const std::string& kid = req.params.at("kid");
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
-      return deny(*id, "eab-revoke", kid, ok.error());
     bool deactivate = false;
     if (!req.body.empty()) {
       auto body = json_body(req, {"deactivate_account"});
@@ -341,11 +368,7 @@ class Api {
     return Response::json(200, out->dump());
   }
 
-  Response accounts_list(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
-      return deny(*id, "acme-account-list", "", ok.error());
+  Response accounts_list(const Request&) {
     auto list = d_.store.list_accounts();
     if (!list) return fail(list.error());
     json out = json::array();
@@ -354,11 +377,7 @@ class Api {
   }
 
   Response account_show(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
     const std::string& acct = req.params.at("id");
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
-      return deny(*id, "acme-account-show", acct, ok.error());
     auto a = d_.store.account(acct);
     if (!a) return fail(a.error());
     if (!*a) return fail(make_error(Errc::not_found, "no ACME account " + acct));
@@ -366,20 +385,14 @@ class Api {
   }
 
   Response account_deactivate(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
+    const authz::Identity* id = caller(req);
     const std::string& acct = req.params.at("id");
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::administer); !ok)
-      return deny(*id, "acme-account-deactivate", acct, ok.error());
     auto out = deactivate_acme_account(d_.store, acct, to_unix(d_.clock.now()), "api:" + id->value);
     if (!out) return fail(out.error());
     return Response::json(200, acme_account_json(out->account).dump());
   }
 
-  Response metrics(const Request& req) {
-    auto id = caller(req);
-    if (!id) return fail(id.error());
-    if (auto ok = d_.policy.load()->may(*id, authz::Action::metrics); !ok) return deny(*id, "metrics", "", ok.error());
+  Response metrics(const Request&) {
     return Response::text(200, d_.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
   }
 
@@ -486,33 +499,52 @@ Result<store::EabKey> make_eab_key(const std::string& kid, const std::string& de
   return k;
 }
 
+namespace {
+// Installs the api's client-certificate authenticator on a router holding api routes.
+void authenticate_callers(http::Router& r, const std::shared_ptr<Api>& api) {
+  r.authenticate(http::Auth::Kind::client_cert,
+                 [api](const Request& req, const http::Route& route) { return api->authenticate(req, route); });
+}
+}  // namespace
+
 std::shared_ptr<const http::Router> api_router(Deps& deps) {
   auto api = std::make_shared<Api>(deps);
   auto r = std::make_shared<http::Router>();
   using http::Auth;
+  // The whole REST API: method, path, authentication (and the action the caller's role must
+  // allow, audited under its own name when refused), handler. Issuing and revoking are decided
+  // by their handlers: on the request's names and profile, and on whose certificate it is.
   r->add({"GET", "/health", Auth::none, health, "/health"});
   r->add({"POST", "/api/v1/certificates", Auth::client_cert, bind(api, &Api::create), ""});
-  r->add({"GET", "/api/v1/certificates", Auth::client_cert, bind(api, &Api::list), ""});
-  r->add({"GET", "/api/v1/certificates/{serial}", Auth::client_cert, bind(api, &Api::show), ""});
+  r->add({"GET", "/api/v1/certificates", Auth::client_cert_for("read", "list"), bind(api, &Api::list), ""});
+  r->add({"GET", "/api/v1/certificates/{serial}", Auth::client_cert_for("read"), bind(api, &Api::show), ""});
   r->add({"POST", "/api/v1/certificates/{serial}/revoke", Auth::client_cert, bind(api, &Api::revoke), ""});
-  r->add({"POST", "/api/v1/renew", Auth::client_cert, bind(api, &Api::renew), ""});
+  r->add({"POST", "/api/v1/renew", Auth::client_cert_for("renew_self", "renew"), bind(api, &Api::renew), ""});
   r->add({"GET", "/api/v1/renewal-info/{serial}", Auth::none, bind(api, &Api::renewal_info), ""});
-  r->add({"GET", "/metrics", Auth::client_cert, bind(api, &Api::metrics), ""});
-  r->add({"POST", "/api/v1/acme/eab", Auth::client_cert, bind(api, &Api::eab_create), ""});
-  r->add({"GET", "/api/v1/acme/eab", Auth::client_cert, bind(api, &Api::eab_list), ""});
-  r->add({"POST", "/api/v1/acme/eab/{kid}/revoke", Auth::client_cert, bind(api, &Api::eab_revoke), ""});
-  r->add({"GET", "/api/v1/acme/accounts", Auth::client_cert, bind(api, &Api::accounts_list), ""});
-  r->add({"GET", "/api/v1/acme/accounts/{id}", Auth::client_cert, bind(api, &Api::account_show), ""});
-  r->add({"POST", "/api/v1/acme/accounts/{id}/deactivate", Auth::client_cert, bind(api, &Api::account_deactivate), ""});
+  r->add({"GET", "/metrics", Auth::client_cert_for("metrics"), bind(api, &Api::metrics), ""});
+  r->add(
+      {"POST", "/api/v1/acme/eab", Auth::client_cert_for("administer", "eab-create"), bind(api, &Api::eab_create), ""});
+  r->add({"GET", "/api/v1/acme/eab", Auth::client_cert_for("administer", "eab-list"), bind(api, &Api::eab_list), ""});
+  r->add({"POST", "/api/v1/acme/eab/{kid}/revoke", Auth::client_cert_for("administer", "eab-revoke"),
+          bind(api, &Api::eab_revoke), ""});
+  r->add({"GET", "/api/v1/acme/accounts", Auth::client_cert_for("administer", "acme-account-list"),
+          bind(api, &Api::accounts_list), ""});
+  r->add({"GET", "/api/v1/acme/accounts/{id}", Auth::client_cert_for("administer", "acme-account-show"),
+          bind(api, &Api::account_show), ""});
+  r->add({"POST", "/api/v1/acme/accounts/{id}/deactivate",
+          Auth::client_cert_for("administer", "acme-account-deactivate"), bind(api, &Api::account_deactivate), ""});
+  authenticate_callers(*r, api);
   return r;
 }
 
 std::shared_ptr<http::Router> acme_router(Deps& deps) {
   auto api = std::make_shared<Api>(deps);
   auto r = std::make_shared<http::Router>();
-  r->add({"GET", "/health", http::Auth::none, health, "/health"});
-  r->add({"POST", "/api/v1/renew", http::Auth::client_cert, bind(api, &Api::renew), ""});
-  r->add({"GET", "/api/v1/renewal-info/{serial}", http::Auth::none, bind(api, &Api::renewal_info), ""});
+  using http::Auth;
+  r->add({"GET", "/health", Auth::none, health, "/health"});
+  r->add({"POST", "/api/v1/renew", Auth::client_cert_for("renew_self", "renew"), bind(api, &Api::renew), ""});
+  r->add({"GET", "/api/v1/renewal-info/{serial}", Auth::none, bind(api, &Api::renewal_info), ""});
+  authenticate_callers(*r, api);
   return r;
 }
 

@@ -10,22 +10,23 @@
 
 namespace sigil {
 namespace fs = std::filesystem;
-namespace {
 
 Error errno_error(std::string_view what, const fs::path& p) {
   return make_error(Errc::io, std::string(what) + " " + p.string() + ": " + std::strerror(errno));
 }
 
-std::string random_suffix() {
+fs::path temp_path_beside(const fs::path& path) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::to_string(rng());
+  fs::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  return dir / ("." + path.filename().string() + ".tmp." + std::to_string(rng()));
 }
+
+namespace {
 
 // Writes data to a fresh temporary file beside `path` and syncs it; returns its name.
 Result<fs::path> write_temp(const fs::path& path, std::string_view data, unsigned mode) {
-  fs::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp." + random_suffix());
+  const fs::path tmp = temp_path_beside(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return errno_error("cannot create", tmp);
   // open() applies the umask; make the mode exact (never wider than asked).
@@ -64,6 +65,18 @@ Status sync_dir(const fs::path& dir) {
   const int rc = ::fsync(fd);
   ::close(fd);
   if (rc != 0) return errno_error("cannot sync directory", d);
+  return {};
+}
+
+Status sync_file(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error("cannot open", path);
+  if (::fsync(fd) != 0) {
+    Error e = errno_error("cannot sync", path);
+    ::close(fd);
+    return e;
+  }
+  if (::close(fd) != 0) return errno_error("cannot close", path);
   return {};
 }
 

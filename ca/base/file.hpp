@@ -24,6 +24,13 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t max
 Status make_dirs(const std::filesystem::path& dir, unsigned mode = 0755);
 // Syncs a directory so renames and creations within it are durable.
 Status sync_dir(const std::filesystem::path& dir);
+// Syncs a file's data and metadata (a file written by someone else, e.g. SQLite's backup).
+Status sync_file(const std::filesystem::path& path);
+// A fresh name beside `path` for a temporary file that will be renamed onto it:
+// "<dir>/.<name>.tmp.<random>" (hidden, same directory, so the rename stays atomic).
+std::filesystem::path temp_path_beside(const std::filesystem::path& path);
+// An io error naming the operation, the file and errno's text.
+Error errno_error(std::string_view what, const std::filesystem::path& p);
 
 inline std::string_view as_chars(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 inline Bytes as_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }

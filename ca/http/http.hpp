@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "ca/base/clock.hpp"
@@ -16,6 +17,18 @@
 #include "ca/crypto/x509.hpp"
 
 namespace sigil::http {
+
+// Who the route's authenticator found the caller to be. ca/http knows no identities: the module
+// that registers the authenticator derives its own type (the api's authz identity, the WFE's
+// verified JWS) and its handlers read it back with Request::principal_as.
+struct Principal {
+  Principal() = default;
+  Principal(const Principal&) = default;
+  Principal(Principal&&) = default;
+  Principal& operator=(const Principal&) = default;
+  Principal& operator=(Principal&&) = default;
+  virtual ~Principal() = default;
+};
 
 struct Request {
   std::string method;                                        // "GET", "POST", ...
@@ -29,8 +42,15 @@ struct Request {
   std::string listener;  // "api", "acme", "public"
   // The verified client certificate (mTLS), or null.
   std::shared_ptr<const crypto::Certificate> peer;
+  // Set by the router from the route's authenticator before the handler runs; null on Auth::none.
+  std::shared_ptr<const Principal> principal;
 
   std::optional<std::string_view> header(std::string_view lower_name) const;
+  // The principal as the registering module's type; null when absent or of another type.
+  template <class T>
+  const T* principal_as() const {
+    return dynamic_cast<const T*>(principal.get());
+  }
 };
 
 struct Response {
@@ -51,11 +71,42 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
-// How a route authenticates its caller. The router enforces it before the handler runs.
-enum class Auth {
-  none,         // anyone (public data, /health)
-  client_cert,  // a verified client certificate is required
+// How a route authenticates its caller. The router enforces it before the handler runs, with
+// the authenticator registered for its kind (Router::authenticate); a route whose kind has none
+// is refused with a 500, so no handler can run unauthenticated by omission.
+struct Auth {
+  enum class Kind {
+    none,         // anyone (public data, /health)
+    client_cert,  // a verified client certificate, allowed `action` by the caller's role
+    jws_jwk,      // ACME: a JWS signed by the key in its jwk header (newAccount)
+    jws_kid,      // ACME: a JWS signed by an account's key, named by kid
+    jws_either,   // ACME: either of the two (revokeCert)
+    post_as_get,  // ACME: jws_kid with an empty payload
+  };
+  Kind kind = Kind::none;
+  // client_cert: the authorization action the caller's role must allow ("read", "administer");
+  // empty: any verified caller, the handler decides (e.g. on the request's content).
+  std::string action;
+  // client_cert: what a refusal is audited and counted as ("eab-create"); `action` when empty.
+  std::string audit_as;
+
+  static const Auth none;
+  static const Auth client_cert;
+  static const Auth jws_jwk;
+  static const Auth jws_kid;
+  static const Auth jws_either;
+  static const Auth post_as_get;
+  static Auth client_cert_for(std::string action, std::string audit_as = "") {
+    return {Kind::client_cert, std::move(action), std::move(audit_as)};
+  }
+  bool operator==(const Auth&) const = default;
 };
+inline const Auth Auth::none{Auth::Kind::none, "", ""};
+inline const Auth Auth::client_cert{Auth::Kind::client_cert, "", ""};
+inline const Auth Auth::jws_jwk{Auth::Kind::jws_jwk, "", ""};
+inline const Auth Auth::jws_kid{Auth::Kind::jws_kid, "", ""};
+inline const Auth Auth::jws_either{Auth::Kind::jws_either, "", ""};
+inline const Auth Auth::post_as_get{Auth::Kind::post_as_get, "", ""};
 
 struct Route {
   std::string method;
@@ -68,16 +119,28 @@ struct Route {
   std::function<std::optional<Response>(const Request&)> fast = nullptr;
 };
 
+// The principal, or the response refusing the request (a problem document in the registering
+// module's dialect: 401/403 for REST, ACME's error types with a fresh nonce).
+using Authenticated = std::variant<std::shared_ptr<const Principal>, Response>;
+using Authenticator = std::function<Authenticated(const Request&, const Route&)>;
+
 class Router {
  public:
   void add(Route r);
-  // 404/405 problem documents when nothing matches; 401 when auth is missing.
+  // The authenticator for every route of `kind` (replacing any earlier one).
+  void authenticate(Auth::Kind kind, Authenticator a);
+  // 404/405 problem documents when nothing matches; 401 when a client certificate is required
+  // and none was presented; else the route's authenticator sets req.principal or refuses, and
+  // only then does the handler run.
   Response dispatch(Request& req) const;
+  // The route table as added, in order (tests check each route's authentication).
+  const std::vector<Route>& routes() const { return routes_; }
   const Route* match(std::string_view method, std::string_view path, std::map<std::string, std::string>& params,
                      bool& path_matched) const;
 
  private:
   std::vector<Route> routes_;
+  std::map<Auth::Kind, Authenticator> authenticators_;
 };
 
 // How a listener speaks.

@@ -68,6 +68,8 @@ void Router::add(Route r) {
   routes_.push_back(std::move(r));
 }
 
+void Router::authenticate(Auth::Kind kind, Authenticator a) { authenticators_[kind] = std::move(a); }
+
 const Route* Router::match(std::string_view method, std::string_view path, std::map<std::string, std::string>& params,
                            bool& path_matched) const {
   const auto segs = segments(path);
@@ -112,8 +114,25 @@ Response Router::dispatch(Request& req) const {
     if (path_matched) return Response::problem(405, "about:blank", "method not allowed");
     return Response::problem(404, "about:blank", "no such resource");
   }
-  if (r->auth == Auth::client_cert && !req.peer)
+  req.principal.reset();
+  if (r->auth.kind == Auth::Kind::none) return r->handler(req);
+  // Without a certificate there is nobody to authenticate: the transport's answer, whoever
+  // registered the authenticator.
+  if (r->auth.kind == Auth::Kind::client_cert && !req.peer)
     return Response::problem(401, "urn:ietf:params:acme:error:unauthorized", "a client certificate is required");
+  auto a = authenticators_.find(r->auth.kind);
+  if (a == authenticators_.end()) {
+    log::error("route without an authenticator", {{"route", r->name}});
+    return Response::problem(500, "about:blank", "internal error");
+  }
+  auto out = a->second(req, *r);
+  if (auto* refused = std::get_if<Response>(&out)) return std::move(*refused);
+  auto& principal = std::get<std::shared_ptr<const Principal>>(out);
+  if (!principal) {
+    log::error("authenticator returned no principal", {{"route", r->name}});
+    return Response::problem(500, "about:blank", "internal error");
+  }
+  req.principal = std::move(principal);
   return r->handler(req);
 }
 

@@ -5,24 +5,6 @@ namespace sigil::store::sqlite::detail {
 
 namespace {
 
-Status fsync_file(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error("cannot open", path);
-  if (::fsync(fd) != 0) {
-    Error e = errno_error("cannot sync", path);
-    ::close(fd);
-    return e;
-  }
-  if (::close(fd) != 0) return errno_error("cannot close", path);
-  return {};
-}
-
-std::string unique_suffix() {
-  static std::atomic<unsigned> counter{0};
-  std::random_device rd;
-  return std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1)) + "." + std::to_string(rd());
-}
-
 // Removes a temporary database (and whatever journal SQLite left beside it) unless released.
 class TempDatabase {
  public:
@@ -90,11 +72,11 @@ Status SqliteStore::backup(const std::string& path) {
   if (dir.empty()) dir = ".";
   // The copy is built under a temporary name and renamed when complete and synced, so a
   // half-written backup never appears at `path`.
-  TempDatabase tmp(dir / ("." + dest.filename().string() + ".tmp." + unique_suffix()));
+  TempDatabase tmp(temp_path_beside(dest));
   SIGIL_TRY_STATUS(create_private_file(tmp.path(), /*must_be_new=*/true));
   // A connection of its own: the store's mutex is not held, so writers carry on meanwhile.
   SIGIL_TRY_STATUS(copy_database(path_, tmp.path().string()));
-  SIGIL_TRY_STATUS(fsync_file(tmp.path()));
+  SIGIL_TRY_STATUS(sync_file(tmp.path()));
   if (::rename(tmp.path().c_str(), dest.c_str()) != 0) {
     return errno_error("cannot rename backup into", dest);
   }

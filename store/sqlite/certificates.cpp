@@ -1,4 +1,5 @@
 // Certificates: reservation, completion, lookup, listing (with page tokens) and renewal flags.
+#include "ca/base/encoding.hpp"
 #include "store/sqlite/sqlite_internal.hpp"
 
 namespace sigil::store::sqlite::detail {
@@ -8,59 +9,22 @@ namespace {
 // ---- page tokens ---------------------------------------------------------------------------
 // base64url(no padding) of "1:<not_after>:<serial>", the last key of the previous page.
 
-constexpr std::string_view kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : in) {
-    acc = (acc << 8) | static_cast<std::uint8_t>(c);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kB64[(acc >> bits) & 0x3f]);
-    }
-  }
-  if (bits > 0) out.push_back(kB64[(acc << (6 - bits)) & 0x3f]);
-  return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view in) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : in) {
-    const auto pos = kB64.find(c);
-    if (pos == std::string_view::npos) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  // Only the canonical encoding is accepted (no stray bits, no impossible lengths).
-  if (base64url_encode(out) != in) return std::nullopt;
-  return out;
-}
-
 struct PageKey {
   std::int64_t not_after = 0;
   std::string serial;
 };
 
 std::string encode_page_token(const CertificateRecord& last) {
-  return base64url_encode(std::string(kPageTokenVersion) + ":" + std::to_string(last.not_after) + ":" + last.serial);
+  return base64url_encode(
+      as_bytes(std::string(kPageTokenVersion) + ":" + std::to_string(last.not_after) + ":" + last.serial));
 }
 
 Result<PageKey> decode_page_token(std::string_view token) {
   const Error bad = make_error(Errc::invalid_argument, "malformed page token");
   if (token.size() > kMaxPageTokenSize) return bad;
-  const auto decoded = base64url_decode(token);
+  const auto decoded = base64url_decode(token);  // canonical only: no stray bits, no padding
   if (!decoded) return bad;
-  std::string_view rest(*decoded);
+  std::string_view rest = as_chars(*decoded);
   const auto version_end = rest.find(':');
   if (version_end == std::string_view::npos || rest.substr(0, version_end) != kPageTokenVersion) {
     return bad;

@@ -13,10 +13,6 @@ Error db_error(sqlite3* db, std::string_view what) {
   return make_error(Errc::storage, std::move(detail));
 }
 
-Error errno_error(std::string_view what, const fs::path& p) {
-  return make_error(Errc::io, std::string(what) + " " + p.string() + ": " + std::strerror(errno));
-}
-
 Result<DbPtr> open_connection(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -51,7 +51,6 @@ using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
 
 Error db_error(sqlite3* db, std::string_view what);
-Error errno_error(std::string_view what, const fs::path& p);
 Result<DbPtr> open_connection(const std::string& path, int flags);
 Result<StmtPtr> prepare(sqlite3* db, std::string_view sql, unsigned flags = 0);
 Status exec(sqlite3* db, std::string_view sql, std::string_view what);

@@ -84,3 +84,59 @@ TEST_CASE("Metrics render Prometheus text") {
   CHECK(text.find("expiring 7") != std::string::npos);
   CHECK(m.value("requests_total", {{"route", "/a"}, {"status", "200"}}) == 3);
 }
+
+namespace {
+struct TestPrincipal final : Principal {
+  std::string who;
+};
+}  // namespace
+
+TEST_CASE("the route's authenticator runs before the handler and hands it the principal") {
+  Router router;
+  int handled = 0;
+  router.add({"POST", "/jws", Auth::jws_kid,
+              [&](const Request& r) {
+                ++handled;
+                const auto* p = r.principal_as<TestPrincipal>();
+                REQUIRE(p != nullptr);
+                return Response::text(200, p->who);
+              },
+              ""});
+  router.authenticate(Auth::Kind::jws_kid, [](const Request& r, const Route& route) -> Authenticated {
+    CHECK(route.auth == Auth::jws_kid);
+    if (r.body != "good") return Response::problem(403, "urn:test:refused", "bad body");
+    auto p = std::make_shared<TestPrincipal>();
+    p->who = "alice";
+    return p;
+  });
+  auto good = req("POST", "/jws");
+  good.body = "good";
+  auto ok = router.dispatch(good);
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "alice");
+  auto bad = req("POST", "/jws");
+  bad.body = "bad";
+  auto refused = router.dispatch(bad);
+  CHECK(refused.status == 403);
+  CHECK(nlohmann::json::parse(refused.body)["type"] == "urn:test:refused");
+  CHECK(handled == 1);
+}
+
+TEST_CASE("a route whose authentication has no registered authenticator is refused with a 500") {
+  Router router;
+  bool handled = false;
+  auto handler = [&](const Request&) {
+    handled = true;
+    return Response::json(200, "{}");
+  };
+  router.add({"POST", "/acme/new-order", Auth::jws_kid, handler, ""});
+  router.add({"GET", "/admin", Auth::client_cert_for("administer"), handler, ""});
+  auto jws = req("POST", "/acme/new-order");
+  auto r = router.dispatch(jws);
+  CHECK(r.status == 500);
+  CHECK(nlohmann::json::parse(r.body)["detail"] == "internal error");
+  // A client certificate is looked for first: without one, 401 as before.
+  auto admin = req("GET", "/admin");
+  CHECK(router.dispatch(admin).status == 401);
+  CHECK_FALSE(handled);
+}
