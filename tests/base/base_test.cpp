@@ -16,6 +16,7 @@
 #include "ca/base/encoding.hpp"
 #include "ca/base/error.hpp"
 #include "ca/base/file.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace {
 
@@ -23,38 +24,8 @@ namespace fs = std::filesystem;
 using namespace sigil;
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/sigil-base-test-XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// Restores the process umask when the test ends, whatever happens.
-class UmaskGuard {
- public:
-  explicit UmaskGuard(mode_t m) : old_(::umask(m)) {}
-  ~UmaskGuard() { ::umask(old_); }
-  UmaskGuard(const UmaskGuard&) = delete;
-  UmaskGuard& operator=(const UmaskGuard&) = delete;
-
- private:
-  mode_t old_;
-};
+using sigil::test::TempDir;
+using sigil::test::UmaskGuard;
 
 std::set<std::string> entries(const fs::path& dir) {
   std::set<std::string> out;

@@ -11,7 +11,7 @@
 #include "ca/crypto/der.hpp"
 #include "ca/crypto/oids.hpp"
 #include "ca/crypto/x509.hpp"
-#include "tests/crypto/openssl_util.hpp"
+#include "tests/support/openssl.hpp"
 
 namespace {
 

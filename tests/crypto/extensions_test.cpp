@@ -12,8 +12,8 @@
 #include "ca/crypto/ocsp.hpp"
 #include "ca/crypto/oids.hpp"
 #include "ca/crypto/x509.hpp"
-#include "tests/crypto/fixtures.hpp"
-#include "tests/crypto/raw_extensions.hpp"
+#include "tests/support/keys.hpp"
+#include "tests/support/raw_extensions.hpp"
 
 namespace {
 

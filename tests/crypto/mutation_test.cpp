@@ -12,8 +12,8 @@
 #include "ca/crypto/crypto.hpp"
 #include "ca/crypto/oids.hpp"
 #include "ca/crypto/x509.hpp"
-#include "tests/crypto/fixtures.hpp"
-#include "tests/crypto/openssl_util.hpp"
+#include "tests/support/keys.hpp"
+#include "tests/support/openssl.hpp"
 
 namespace {
 

@@ -40,7 +40,9 @@ ROOT="$H/ca/root.crt"
 API_ON_ACME="https://localhost:$ACME_PORT"  # renew-self for server certificates (no clientAuth)
 ACME_DIR="https://localhost:$ACME_PORT/acme/directory"
 # A port nothing listens on (the CA "unreachable").
-DEAD_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# Two ports nobody listens on: an unreachable CA, and an http-01 listener the CA never dials.
+read -r DEAD_PORT WRONG_PORT <<<"$(free_ports 2 "$HTTP01_PORT" "$TLSALPN_PORT" "$DNS_PORT" "$PUBLIC_FIXED" "$ACME_PORT" \
+  "$API_PORT" "$PUBLIC_PORT")"
 pass "sigil serve: acme listener :$ACME_PORT; unreachable CA: 127.0.0.1:$DEAD_PORT"
 
 # new_cert DIR NAME TTL: a certificate (chain) and key issued on the host, DIR/svc.crt, DIR/svc.key.
@@ -133,7 +135,6 @@ sleep 0.5  # the server sees a revocation within ~0.3 s
 expect_failed "a revoked certificate (due by the CA's window, refused)" "$WORK/revoked" 10 'decision=failed window=ca' \
   --server "$API_ON_ACME"
 # ACME: the CA validates http-01 at $HTTP01_PORT, where nobody answers (the agent listens elsewhere).
-WRONG_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 expect_failed "ACME, the http-01 challenge fails (authorization invalid), 48h left" "$WORK/acmeok" 10 \
   'authorization for acmeok.example.internal is invalid' --acme "$ACME_DIR" --http01-listen "127.0.0.1:$WRONG_PORT" --force
 expect_failed "ACME, the http-01 challenge fails, 2h left" "$WORK/acmeshort" 11 \

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

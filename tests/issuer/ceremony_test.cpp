@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "ca/base/duration.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "ca/issuer/lint.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "ca/crypto/der.hpp"
 #include "ca/crypto/oids.hpp"
 #include "ca/policy/policy.hpp"
-#include "tests/crypto/openssl_util.hpp"
+#include "tests/support/openssl.hpp"
 
 namespace {
 

@@ -40,6 +40,7 @@
 #include "ca/base/metrics.hpp"
 #include "ca/crypto/crypto.hpp"
 #include "ca/http/http.hpp"
+#include "tests/support/temp_dir.hpp"
 
 extern char** environ;
 
@@ -151,8 +152,7 @@ class Named {
         waitpid(pid_, nullptr, 0);
       }
     }
-    std::error_code ec;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+    // tmp_ goes after this body: named is stopped before its directory is removed.
   }
 
  private:
@@ -242,12 +242,8 @@ class Named {
       error_ = "/usr/sbin/named is not installed (Debian bind9; ops/install-deps.sh)";
       return false;
     }
-    char tmpl[] = "/tmp/sigil-va-named-XXXXXX";
-    if (!::mkdtemp(tmpl)) {
-      error_ = "mkdtemp failed";
-      return false;
-    }
-    dir_ = tmpl;
+    tmp_.emplace("va-named");
+    dir_ = tmp_->path();
     port_ = free_dns_port();
     const std::string d = dir_.string();
     std::ostringstream conf;
@@ -312,6 +308,7 @@ class Named {
     return false;
   }
 
+  std::optional<TempDir> tmp_;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
   int port_ = 0;

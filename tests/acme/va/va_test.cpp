@@ -7,7 +7,7 @@
 #include <mutex>
 #include <thread>
 
-#include "tests/va/fixtures.hpp"
+#include "tests/acme/va/fixtures.hpp"
 
 using namespace sigil;
 using namespace sigil::test;

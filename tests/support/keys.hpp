@@ -17,6 +17,9 @@ namespace sigil::test {
 inline constexpr crypto::KeyType kAllKeyTypes[] = {crypto::KeyType::ec_p256, crypto::KeyType::ec_p384,
                                                    crypto::KeyType::ed25519, crypto::KeyType::rsa_2048};
 
+// A key type's name for test messages (CAPTURE, INFO).
+inline std::string key_name(crypto::KeyType t) { return std::string(crypto::to_string(t)); }
+
 // slot lets a test ask for two distinct keys of one type.
 inline const crypto::KeySigner& cached_key(crypto::KeyType type, int slot = 0) {
   static std::map<std::pair<crypto::KeyType, int>, std::unique_ptr<crypto::KeySigner>> keys;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ca/base/clock.hpp"
 #include "ca/base/file.hpp"
 
 namespace sigil::test {
@@ -191,6 +192,37 @@ inline std::string openssl_errors() {
     out += "; ";
   }
   return out;
+}
+
+// Verifies leaf <- intermediate <- root with OpenSSL's path validation (X509_V_FLAG_X509_STRICT
+// adds RFC 5280 profile checks). Returns X509_V_OK or the OpenSSL verification error.
+inline int openssl_verify_chain(const Bytes& leaf, const Bytes& inter, const Bytes& root_der, TimePoint at, int purpose,
+                                const Bytes* crl_der = nullptr) {
+  auto leaf_x = x509_from_der(leaf);
+  auto inter_x = x509_from_der(inter);
+  auto root_x = x509_from_der(root_der);
+  StorePtr store(X509_STORE_new());
+  REQUIRE(store);
+  REQUIRE(X509_STORE_add_cert(store.get(), root_x.get()) == 1);
+  CrlPtr crl;
+  unsigned long flags = X509_V_FLAG_X509_STRICT;
+  if (crl_der) {
+    crl = crl_from_der(*crl_der);
+    REQUIRE(X509_STORE_add_crl(store.get(), crl.get()) == 1);
+    flags |= X509_V_FLAG_CRL_CHECK;
+  }
+  X509StackPtr untrusted(sk_X509_new_null());
+  REQUIRE(sk_X509_push(untrusted.get(), inter_x.get()) > 0);
+  StoreCtxPtr ctx(X509_STORE_CTX_new());
+  REQUIRE(X509_STORE_CTX_init(ctx.get(), store.get(), leaf_x.get(), untrusted.get()) == 1);
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(to_unix(at)));
+  X509_VERIFY_PARAM_set_flags(param, flags);
+  if (purpose) REQUIRE(X509_VERIFY_PARAM_set_purpose(param, purpose) == 1);
+  const int rc = X509_verify_cert(ctx.get());
+  const int err = X509_STORE_CTX_get_error(ctx.get());
+  ERR_clear_error();
+  return rc == 1 ? X509_V_OK : (err == X509_V_OK ? -1 : err);
 }
 
 }  // namespace sigil::test

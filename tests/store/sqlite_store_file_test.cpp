@@ -1,0 +1,414 @@
+// The SQLite store's database file: persistence, migrations, connection settings, backup, threads,
+// CRL shards and numbers. Where the store must refuse something of the file itself (a newer
+// schema), the test opens the file with the SQLite C API directly.
+#include <doctest/doctest.h>
+
+#include "tests/store/sqlite_fixture.hpp"
+
+using namespace sigil::test::sqlite_fixture;
+
+TEST_CASE("data persists across reopen and migrations run once") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  std::string schema_before;
+  {
+    auto store = open_store(db);
+    issue(*store, pending("01"));
+    REQUIRE(store->revoke("01", 7, RevocationReason::cessation_of_operation, "", audit("revoke", "01")));
+    RawDb raw(db);
+    schema_before = raw.text(
+        "SELECT group_concat(name, ',') FROM "
+        "(SELECT name FROM sqlite_master ORDER BY name)");
+  }
+  for (int reopen = 0; reopen < 3; ++reopen) {
+    auto store = open_store(db);
+    auto found = store->find("01");
+    REQUIRE(found.has_value());
+    REQUIRE(found->has_value());
+    CHECK((*found)->status == CertStatus::revoked);
+    CHECK((*found)->revocation_reason == RevocationReason::cessation_of_operation);
+    CHECK(count_of(*store) == 1);
+    CHECK(audit_rows(*store).size() == 3);
+    auto settings = sqlite::connection_settings(*store);
+    REQUIRE(settings.has_value());
+    CHECK(settings->user_version == static_cast<int>(sqlite::kMigrations.size()));
+  }
+  RawDb raw(db);
+  CHECK(raw.text("SELECT group_concat(name, ',') FROM "
+                 "(SELECT name FROM sqlite_master ORDER BY name)") == schema_before);
+  CHECK(schema_before.find("certificates_serial") != std::string::npos);
+  CHECK(schema_before.find("audit_log_no_delete") != std::string::npos);
+  CHECK(raw.integer("PRAGMA user_version") == static_cast<std::int64_t>(sqlite::kMigrations.size()));
+  CHECK(raw.integer("PRAGMA application_id") == sqlite::kApplicationId);
+}
+
+TEST_CASE("a database from a newer sigil, or not from sigil, is refused untouched") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  { auto store = open_store(db); }
+  const auto newer = static_cast<std::int64_t>(sqlite::kMigrations.size()) + 1;
+  {
+    RawDb raw(db);
+    REQUIRE(raw.exec("PRAGMA user_version = " + std::to_string(newer)) == SQLITE_OK);
+  }
+  auto refused = sqlite::open(db.string());
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == Errc::storage);
+  CHECK(refused.error().detail.find("newer") != std::string::npos);
+  {
+    RawDb raw(db);
+    CHECK(raw.integer("PRAGMA user_version") == newer);
+  }
+
+  const fs::path foreign = dir / "foreign.db";
+  {
+    sqlite3* handle = nullptr;
+    REQUIRE(sqlite3_open(foreign.c_str(), &handle) == SQLITE_OK);
+    CHECK(sqlite3_exec(handle, "CREATE TABLE t (x); PRAGMA application_id = 42; PRAGMA user_version = 1", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(handle);
+  }
+  auto not_ours = sqlite::open(foreign.string());
+  REQUIRE_FALSE(not_ours.has_value());
+  CHECK(not_ours.error().code == Errc::storage);
+
+  auto nowhere = sqlite::open((dir / "missing-dir" / "sigil.db").string());
+  REQUIRE_FALSE(nowhere.has_value());
+  CHECK(nowhere.error().code == Errc::io);
+}
+
+TEST_CASE("connection settings: WAL, synchronous FULL, foreign keys, busy timeout, 0600") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  auto store = open_store(db);
+  auto settings = sqlite::connection_settings(*store);
+  REQUIRE(settings.has_value());
+  CHECK(settings->journal_mode == "wal");
+  CHECK(settings->synchronous == 2);
+  CHECK(settings->foreign_keys == 1);
+  CHECK(settings->busy_timeout_ms == 5000);
+
+  RawDb raw(db);  // WAL is a property of the file, so a second connection sees it too
+  CHECK(raw.text("PRAGMA journal_mode") == "wal");
+
+  struct stat st {};
+  REQUIRE(::stat(db.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("foreign keys are enforced on the store's tables") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  auto store = open_store(db);
+  RawDb raw(db);
+  REQUIRE(raw.exec("PRAGMA foreign_keys = ON") == SQLITE_OK);
+  CHECK(raw.exec("INSERT INTO certificate_sans (serial, position, name) "
+                 "VALUES ('nope', 0, 'dns:x')") == SQLITE_CONSTRAINT);
+}
+
+TEST_CASE("backup writes a complete, consistent copy atomically") {
+  TempDir dir;
+  auto store = open_store(dir / "sigil.db");
+  for (int i = 0; i < 50; ++i) issue(*store, pending("s" + std::to_string(i)));
+  REQUIRE(store->revoke("s7", 9, RevocationReason::superseded, "", audit("revoke", "s7")));
+
+  const fs::path copy = dir / "backup.db";
+  REQUIRE(store->backup(copy.string()));
+  // Replacing an older backup works the same way.
+  issue(*store, pending("s50"));
+  auto again = store->backup(copy.string());
+  REQUIRE_MESSAGE(again.has_value(), (again ? "" : again.error().detail));
+
+  // No temporary file is left beside the backup.
+  for (const auto& name : files_in(dir.path())) {
+    CAPTURE(name);
+    CHECK(name.find(".tmp.") == std::string::npos);
+  }
+  struct stat st {};
+  REQUIRE(::stat(copy.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  auto restored = open_store(copy);
+  CHECK(count_of(*restored) == 51);
+  CHECK(count_of(*restored) == count_of(*store));
+  auto ok = restored->integrity_check();
+  REQUIRE(ok.has_value());
+  CHECK(*ok == "ok");
+  auto found = restored->find("s7");
+  REQUIRE(found.has_value());
+  REQUIRE(found->has_value());
+  CHECK((*found)->status == CertStatus::revoked);
+  CHECK(audit_rows(*restored).size() == audit_rows(*store).size());
+
+  auto nowhere = store->backup((dir / "missing-dir" / "backup.db").string());
+  REQUIRE_FALSE(nowhere.has_value());
+  CHECK(nowhere.error().code == Errc::io);
+}
+
+TEST_CASE("backup is consistent while another connection writes") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  auto store = open_store(db);
+  auto writer_store = open_store(db);  // a second connection, as another process would have
+  for (int i = 0; i < 100; ++i) issue(*store, pending("base" + std::to_string(i)));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load() && i < 5000; ++i) {
+      const std::string serial = "w" + std::to_string(i);
+      if (!writer_store->reserve(pending(serial), audit("reserve", serial))) break;
+      if (!writer_store->complete(serial, kDer, audit("issue", serial))) break;
+      written.fetch_add(1);
+    }
+  });
+  std::vector<std::int64_t> counts;
+  for (int b = 0; b < 5; ++b) {
+    const fs::path copy = dir / ("backup" + std::to_string(b) + ".db");
+    auto st = store->backup(copy.string());
+    REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().detail));
+    auto restored = open_store(copy);
+    auto ok = restored->integrity_check();
+    REQUIRE(ok.has_value());
+    CHECK(*ok == "ok");
+    // Each backup is one snapshot: every certificate in it is complete, with its audit rows.
+    const std::int64_t n = count_of(*restored);
+    counts.push_back(n);
+    CHECK(n >= 100);
+    CHECK(static_cast<std::int64_t>(audit_rows(*restored).size()) <= 2 * n);
+  }
+  stop = true;
+  writer.join();
+  CHECK(written.load() > 0);
+  CHECK(std::is_sorted(counts.begin(), counts.end()));
+  CHECK(count_of(*store) == 100 + written.load());
+}
+
+TEST_CASE("one store is safe to share between threads") {
+  TempDir dir;
+  auto store = open_store(dir / "sigil.db");
+  constexpr int kThreads = 4;
+  constexpr int kEach = 50;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string serial = "t" + std::to_string(t) + "-" + std::to_string(i);
+        if (!store->reserve(pending(serial), audit("reserve", serial)) ||
+            !store->complete(serial, kDer, audit("issue", serial))) {
+          failures.fetch_add(1);
+        }
+        ListFilter f;
+        f.limit = 10;
+        if (!store->list(f)) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures.load() == 0);
+  CHECK(count_of(*store) == kThreads * kEach);
+  CHECK(audit_rows(*store).size() == 2 * kThreads * kEach);
+}
+
+// ---- CRL shards and delta CRLs ----------------------------------------------------------------
+
+namespace {
+
+PendingCertificate in_shard(const std::string& serial, int shard, std::int64_t not_after = 2'000'000) {
+  PendingCertificate p = pending(serial, not_after);
+  p.crl_shard = shard;
+  return p;
+}
+
+std::vector<std::string> revoked_in(Store& store, int shard, std::int64_t not_after_min,
+                                    std::optional<std::int64_t> since = std::nullopt) {
+  std::vector<std::string> out;
+  auto collect = [&](const RevokedSerial& r) -> sigil::Status {
+    out.push_back(r.serial);
+    return {};
+  };
+  const auto st = since ? store.for_each_revoked_since("ab12", shard, *since, not_after_min, collect)
+                        : store.for_each_revoked("ab12", shard, not_after_min, collect);
+  REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().detail));
+  return out;
+}
+
+std::vector<int> shards_of(Store& store, std::int64_t not_after_min) {
+  auto shards = store.crl_shards("ab12", not_after_min);
+  REQUIRE(shards.has_value());
+  return *shards;
+}
+
+std::int64_t next_number(Store& store, const std::string& issuer, int shard) {
+  auto n = store.next_crl_number(issuer, shard);
+  REQUIRE_MESSAGE(n.has_value(), (n ? "" : n.error().detail));
+  return *n;
+}
+
+}  // namespace
+
+TEST_CASE("a certificate's CRL shard is stored with it, and each shard's revoked entries read apart") {
+  TempDir dir;
+  auto store = open_store(dir / "sigil.db");
+  issue(*store, in_shard("01", 0));
+  issue(*store, in_shard("02", 3, 5'000));
+  issue(*store, in_shard("03", 3, 9'000));
+  issue(*store, in_shard("04", 7, 4'000));
+  auto found = store->find("02");
+  REQUIRE(found.has_value());
+  REQUIRE(found->has_value());
+  CHECK((*found)->crl_shard == 3);
+  CHECK((*store->find("01"))->crl_shard == 0);
+  CHECK(store->reserve(in_shard("05", -1), audit("reserve", "05")).error().code == Errc::invalid_argument);
+
+  // Which CRLs must be published: the shards that an unexpired certificate names.
+  CHECK(shards_of(*store, 0) == std::vector<int>{0, 3, 7});
+  CHECK(shards_of(*store, 4'001) == std::vector<int>{0, 3});  // 04 (shard 7) expired
+  CHECK(shards_of(*store, 5'001) == std::vector<int>{0, 3});  // 03 keeps shard 3
+  CHECK(shards_of(*store, 9'001) == std::vector<int>{0});
+  CHECK(shards_of(*store, 2'000'001).empty());
+
+  auto seq0 = store->revocation_sequence();
+  REQUIRE(seq0.has_value());
+  for (const char* s : {"01", "02", "04"})
+    REQUIRE(store->revoke(s, 1'500, RevocationReason::superseded, "", audit("revoke", s)));
+  CHECK(revoked_in(*store, 0, 0) == std::vector<std::string>{"01"});
+  CHECK(revoked_in(*store, 3, 0) == std::vector<std::string>{"02"});
+  CHECK(revoked_in(*store, 7, 0) == std::vector<std::string>{"04"});
+  CHECK(revoked_in(*store, 7, 4'001).empty());  // expired entries leave the CRL
+  CHECK(revoked_in(*store, 5, 0).empty());
+  CHECK(*store->count_revoked("ab12", 3, 0) == 1);
+  CHECK(*store->count_revoked("ab12", 0, 0) == 1);
+  CHECK(*store->count_revoked("ab12", 3, 5'001) == 0);
+
+  // A delta CRL's entries: revoked after a sequence.
+  auto seq1 = store->revocation_sequence();
+  REQUIRE(seq1.has_value());
+  CHECK(*seq1 == *seq0 + 3);
+  REQUIRE(store->revoke("03", 1'600, RevocationReason::key_compromise, kKeyHash, audit("revoke", "03")));
+  CHECK(revoked_in(*store, 3, 0, *seq1) == std::vector<std::string>{"03"});
+  CHECK(revoked_in(*store, 3, 0, *seq0) == std::vector<std::string>{"02", "03"});
+  CHECK(revoked_in(*store, 0, 0, *seq1).empty());
+  auto touched = store->revoked_shards_since("ab12", *seq0);
+  REQUIRE(touched.has_value());
+  CHECK(*touched == std::vector<int>{0, 3, 7});
+  touched = store->revoked_shards_since("ab12", *seq1);
+  REQUIRE(touched.has_value());
+  CHECK(*touched == std::vector<int>{3});
+  touched = store->revoked_shards_since("other", *seq0);
+  REQUIRE(touched.has_value());
+  CHECK(touched->empty());
+}
+
+TEST_CASE("CRL numbers: one sequence per issuer and shard, shared by its complete and delta CRLs") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  {
+    auto store = open_store(db);
+    CHECK(next_number(*store, "ab12", 0) == 1);
+    CHECK(next_number(*store, "ab12", 0) == 2);
+    CHECK(next_number(*store, "ab12", 4) == 1);
+    CHECK(next_number(*store, "cd34", 4) == 1);
+    CHECK(next_number(*store, "ab12", 4) == 2);
+    CHECK(store->next_crl_number("ab12", -1).error().code == Errc::invalid_argument);
+
+    CrlRecord full{"ab12", 2, 100, 200, Bytes{0x30, 0x01, 0x02}, 4, false, std::nullopt};
+    REQUIRE(store->save_crl(full));
+    CrlRecord delta{"ab12", 3, 150, 170, Bytes{0x30, 0x03}, 4, true, 2};
+    REQUIRE(store->save_crl(delta));
+    CrlRecord bad{"ab12", 9, 150, 170, Bytes{0x30}, 4, true, std::nullopt};
+    CHECK(store->save_crl(bad).error().code == Errc::invalid_argument);
+    // An older CRL never replaces a newer one of the same shard and kind.
+    CrlRecord older{"ab12", 1, 50, 60, Bytes{0x30, 0x00}, 4, false, std::nullopt};
+    REQUIRE(store->save_crl(older));
+    CrlRecord zero{"ab12", 2, 100, 200, Bytes{0x30, 0x09}, 0, false, std::nullopt};
+    REQUIRE(store->save_crl(zero));
+  }
+  auto store = open_store(db);  // numbers and CRLs survive a restart
+  CHECK(next_number(*store, "ab12", 4) == 3);
+  CHECK(next_number(*store, "ab12", 0) == 3);
+  auto full = store->latest_crl("ab12", 4, false);
+  REQUIRE(full.has_value());
+  REQUIRE(full->has_value());
+  CHECK((*full)->number == 2);
+  CHECK((*full)->der == Bytes{0x30, 0x01, 0x02});
+  CHECK_FALSE((*full)->delta);
+  CHECK_FALSE((*full)->base_number.has_value());
+  auto delta = store->latest_crl("ab12", 4, true);
+  REQUIRE(delta.has_value());
+  REQUIRE(delta->has_value());
+  CHECK((*delta)->number == 3);
+  CHECK((*delta)->delta);
+  CHECK((*delta)->base_number == 2);
+  CHECK((*delta)->shard == 4);
+  CHECK_FALSE(store->latest_crl("ab12", 5, false)->has_value());
+  auto all = store->list_crls("ab12");
+  REQUIRE(all.has_value());
+  REQUIRE(all->size() == 3);
+  CHECK(((*all)[0].shard == 0 && !(*all)[0].delta));
+  CHECK(((*all)[1].shard == 4 && !(*all)[1].delta));
+  CHECK(((*all)[2].shard == 4 && (*all)[2].delta));
+  CHECK(store->list_crls("cd34")->empty());
+}
+
+TEST_CASE("a schema-3 database migrates to CRL shards: certificates in shard 0, CRL numbers continue") {
+  TempDir dir;
+  const fs::path db = dir / "sigil.db";
+  REQUIRE(sqlite::kMigrations.size() >= 4);
+  {
+    // What sigil wrote before CRL shards: migrations 1-3, certificates (one revoked), CRL number
+    // 41 and the CRL it numbered.
+    std::FILE* f = std::fopen(db.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+    RawDb raw(db);
+    REQUIRE(raw.exec("PRAGMA journal_mode = WAL") == SQLITE_OK);
+    for (std::size_t i = 0; i < 3; ++i) {
+      REQUIRE(raw.exec("BEGIN") == SQLITE_OK);
+      REQUIRE(raw.exec(std::string(sqlite::kMigrations[i])) == SQLITE_OK);
+      REQUIRE(raw.exec("PRAGMA user_version = " + std::to_string(i + 1)) == SQLITE_OK);
+      REQUIRE(raw.exec("PRAGMA application_id = " + std::to_string(sqlite::kApplicationId)) == SQLITE_OK);
+      REQUIRE(raw.exec("COMMIT") == SQLITE_OK);
+    }
+    REQUIRE(
+        raw.exec("INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
+                 "not_before, not_after, created_at, status) "
+                 "VALUES ('0a', 'ab12', x'3003020101', x'30820100', 'CN=a', 'server', 'cli', 1, 2000, 1, 'valid')") ==
+        SQLITE_OK);
+    REQUIRE(raw.exec("INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
+                     "not_before, not_after, created_at, status, revoked_at, revocation_reason, revocation_seq) "
+                     "VALUES ('0b', 'ab12', x'3003020101', x'30820100', 'CN=b', 'server', 'cli', 1, 3000, 1, "
+                     "'revoked', 5, 1, 1)") == SQLITE_OK);
+    REQUIRE(raw.exec("INSERT INTO crl_numbers (issuer_id, last_number) VALUES ('ab12', 41)") == SQLITE_OK);
+    REQUIRE(raw.exec("INSERT INTO crl_state (issuer_id, number, this_update, next_update, der) "
+                     "VALUES ('ab12', 41, 100, 200, x'3005')") == SQLITE_OK);
+    REQUIRE(raw.integer("PRAGMA user_version") == 3);
+  }
+  auto store = open_store(db);
+  auto settings = sqlite::connection_settings(*store);
+  REQUIRE(settings.has_value());
+  CHECK(settings->user_version == static_cast<int>(sqlite::kMigrations.size()));
+  auto old = store->find("0a");
+  REQUIRE(old.has_value());
+  REQUIRE(old->has_value());
+  CHECK((*old)->crl_shard == 0);
+  CHECK(shards_of(*store, 0) == std::vector<int>{0});
+  CHECK(shards_of(*store, 3'001).empty());  // the latest not_after of shard 0 was 3000
+  CHECK(revoked_in(*store, 0, 0) == std::vector<std::string>{"0b"});
+  CHECK(*store->count_revoked("ab12", 0, 0) == 1);
+  // The issuer's CRL numbers go on in shard 0: never reused.
+  CHECK(next_number(*store, "ab12", 0) == 42);
+  CHECK(next_number(*store, "ab12", 1) == 1);
+  auto kept = store->latest_crl("ab12", 0, false);
+  REQUIRE(kept.has_value());
+  REQUIRE(kept->has_value());
+  CHECK((*kept)->number == 41);
+  CHECK((*kept)->der == Bytes{0x30, 0x05});
+  auto ok = store->integrity_check();
+  REQUIRE(ok.has_value());
+  CHECK(*ok == "ok");
+  RawDb raw(db);
+  CHECK(raw.text("SELECT name FROM sqlite_master WHERE name = 'crl_numbers_v3'").empty());
+  CHECK(raw.text("SELECT name FROM sqlite_master WHERE name = 'crl_state_v3'").empty());
+}
