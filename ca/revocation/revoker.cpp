@@ -5,8 +5,8 @@ namespace {
 // A metric label for any code a caller sent (ACME sends integers): the RFC 5280 name if it has one.
 std::string reason_label(store::RevocationReason r) {
   const std::string name = store::to_string(r);
-  return r != store::RevocationReason::unspecified && name == "unspecified" ? std::to_string(static_cast<int>(r))
-                                                                            : name;
+  // A code outside RFC 5280's list is "other": a label never takes a caller's value (bounded series).
+  return r != store::RevocationReason::unspecified && name == "unspecified" ? "other" : name;
 }
 }  // namespace
 

@@ -1,4 +1,4 @@
-// acme/ra against a real CA (tests/issuer/fixture.hpp: root, intermediate, SQLite store, Issuer)
+// acme/ra against a real CA (tests/support/test_ca.hpp: root, intermediate, SQLite store, Issuer)
 // and a validation authority that answers at once: the account's orders list, authorization
 // reuse, and how many SQLite commits (fsyncs) each step of a complete order costs.
 #include <doctest/doctest.h>
@@ -13,8 +13,8 @@
 #include "acme/jws/jws.hpp"
 #include "acme/ra/ra.hpp"
 #include "store/sqlite/sqlite_store_internal.hpp"
-#include "tests/crypto/raw_extensions.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/raw_extensions.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

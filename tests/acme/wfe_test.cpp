@@ -1,4 +1,4 @@
-// acme/wfe driven through its router without sockets, over a real CA (tests/issuer/fixture.hpp)
+// acme/wfe driven through its router without sockets, over a real CA (tests/support/test_ca.hpp)
 // and the real RA: requests are JWS signed here with OpenSSL keys, as a client would sign them.
 // What is checked is the authentication the route table declares and the router enforces.
 #include <doctest/doctest.h>
@@ -11,7 +11,7 @@
 #include "acme/ra/ra.hpp"
 #include "acme/wfe/wfe.hpp"
 #include "tests/http/route_table.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

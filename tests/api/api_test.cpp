@@ -1,4 +1,4 @@
-// ca/api driven through its router without sockets, over a real CA (tests/issuer/fixture.hpp):
+// ca/api driven through its router without sockets, over a real CA (tests/support/test_ca.hpp):
 // the caller is the client certificate a listener would have verified, or none. Every REST route
 // is dispatched at least once; refusals are checked for their status, problem document, audit
 // row and metric.
@@ -9,7 +9,7 @@
 
 #include "ca/api/api.hpp"
 #include "tests/http/route_table.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

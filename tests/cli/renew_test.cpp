@@ -11,25 +11,15 @@
 
 #include "ca/base/file.hpp"
 #include "cli/renew/agent.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace sigil;
 using namespace sigil::cli;
 namespace fs = std::filesystem;
 
+using sigil::test::TempDir;
+
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sigil-renew-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-};
 std::string slurp(const fs::path& p) {
   auto r = read_file(p);
   REQUIRE(r);
@@ -77,7 +67,7 @@ TEST_CASE("jitter stays within its bound and spreads") {
 
 TEST_CASE("install: both paths move together, the previous pair is kept, three versions remain") {
   TempDir d;
-  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key", chain = d.path / "ca.pem";
+  const fs::path cert = d.path() / "svc.crt", key = d.path() / "svc.key", chain = d.path() / "ca.pem";
   REQUIRE(write_file_atomic(cert, "CERT-0\n"));
   REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
   for (int i = 1; i <= 5; ++i) {
@@ -98,7 +88,7 @@ TEST_CASE("install: both paths move together, the previous pair is kept, three v
     struct stat st {};
     REQUIRE(stat(key.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
-    REQUIRE(stat((d.path / ".sigil-renew/live/combined.pem").c_str(), &st) == 0);
+    REQUIRE(stat((d.path() / ".sigil-renew/live/combined.pem").c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
     if (i == 1) {
       CHECK(slurp(fs::path(cert.string() + ".prev")) == "CERT-0\n");
@@ -108,7 +98,7 @@ TEST_CASE("install: both paths move together, the previous pair is kept, three v
     if (i % 2 == 0) CHECK(slurp(key) == "KEY-" + std::to_string(i - 1) + "\n");
   }
   int versions = 0;
-  for (const auto& e : fs::directory_iterator(d.path / ".sigil-renew/versions")) versions += e.is_directory();
+  for (const auto& e : fs::directory_iterator(d.path() / ".sigil-renew/versions")) versions += e.is_directory();
   CHECK(versions == 3);
 }
 
@@ -116,10 +106,10 @@ TEST_CASE("install: a failure leaves what the consumer reads unchanged") {
   if (geteuid() == 0) {
     // Root ignores directory permissions; use a path that cannot be a directory instead.
     TempDir d;
-    const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+    const fs::path cert = d.path() / "svc.crt", key = d.path() / "svc.key";
     REQUIRE(write_file_atomic(cert, "CERT-0\n"));
     REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
-    REQUIRE(write_file_atomic(d.path / ".sigil-renew", "a file where the version directory would go"));
+    REQUIRE(write_file_atomic(d.path() / ".sigil-renew", "a file where the version directory would go"));
     auto st = renew::install({cert, key, {}}, {"s1", "NEW\n", "NEWKEY\n"});
     CHECK_FALSE(st);
     CHECK(slurp(cert) == "CERT-0\n");
@@ -128,10 +118,10 @@ TEST_CASE("install: a failure leaves what the consumer reads unchanged") {
     return;
   }
   TempDir d;
-  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+  const fs::path cert = d.path() / "svc.crt", key = d.path() / "svc.key";
   REQUIRE(write_file_atomic(cert, "CERT-0\n"));
   REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
-  fs::permissions(d.path, fs::perms::owner_read | fs::perms::owner_exec);
+  fs::permissions(d.path(), fs::perms::owner_read | fs::perms::owner_exec);
   CHECK_FALSE(renew::install({cert, key, {}}, {"s1", "NEW\n", "NEWKEY\n"}));
   CHECK(slurp(cert) == "CERT-0\n");
   CHECK(slurp(key) == "KEY-0\n");
@@ -139,53 +129,53 @@ TEST_CASE("install: a failure leaves what the consumer reads unchanged") {
 
 TEST_CASE("install: relative symlinks, so the directory works wherever it is mounted") {
   TempDir d;
-  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+  const fs::path cert = d.path() / "svc.crt", key = d.path() / "svc.key";
   REQUIRE(write_file_atomic(cert, "CERT-0\n"));
   REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
   REQUIRE(renew::install({cert, key, {}}, {"s1", "NEW\n", ""}));
   CHECK(fs::read_symlink(cert) == ".sigil-renew/live/cert.pem");
   CHECK(fs::read_symlink(key) == ".sigil-renew/live/key.pem");
-  const fs::path live = fs::read_symlink(d.path / ".sigil-renew/live");
+  const fs::path live = fs::read_symlink(d.path() / ".sigil-renew/live");
   CHECK(live.begin()->string() == "versions");
   // Moved elsewhere, the pair still resolves.
-  const fs::path moved = d.path.string() + "-moved";
-  fs::rename(d.path, moved);
+  const fs::path moved = d.path().string() + "-moved";
+  fs::rename(d.path(), moved);
   CHECK(slurp(moved / "svc.crt") == "NEW\n");
   CHECK(slurp(moved / "svc.key") == "KEY-0\n");
-  fs::rename(moved, d.path);
+  fs::rename(moved, d.path());
 }
 
 TEST_CASE("install: what a killed run left behind is removed by the next") {
   TempDir d;
-  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+  const fs::path cert = d.path() / "svc.crt", key = d.path() / "svc.key";
   REQUIRE(write_file_atomic(cert, "CERT-0\n"));
   REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
   REQUIRE(renew::install({cert, key, {}}, {"s1", "C1\n", "K1\n"}));
   // A version directory still under its temporary name, a symlink and .prev files half made.
-  const fs::path half = d.path / ".sigil-renew/versions/.tmp-0123456789ab";
+  const fs::path half = d.path() / ".sigil-renew/versions/.tmp-0123456789ab";
   fs::create_directories(half);
   REQUIRE(write_file_atomic(half / "cert.pem", "HALF\n"));
-  fs::create_symlink(".sigil-renew/live/cert.pem", d.path / ".svc.crt.tmp-deadbeef");
-  fs::create_symlink("versions/x", d.path / ".sigil-renew/.live.tmp-deadbeef");
-  REQUIRE(write_file_atomic(d.path / ".svc.key.prev.tmp.12345", "K\n"));
-  REQUIRE(write_file_atomic(d.path / ".unrelated.tmp.1", "keep me\n"));
+  fs::create_symlink(".sigil-renew/live/cert.pem", d.path() / ".svc.crt.tmp-deadbeef");
+  fs::create_symlink("versions/x", d.path() / ".sigil-renew/.live.tmp-deadbeef");
+  REQUIRE(write_file_atomic(d.path() / ".svc.key.prev.tmp.12345", "K\n"));
+  REQUIRE(write_file_atomic(d.path() / ".unrelated.tmp.1", "keep me\n"));
   REQUIRE(renew::install({cert, key, {}}, {"s2", "C2\n", "K2\n"}));
   CHECK_FALSE(fs::exists(half));
-  CHECK_FALSE(fs::is_symlink(d.path / ".svc.crt.tmp-deadbeef"));
-  CHECK_FALSE(fs::is_symlink(d.path / ".sigil-renew/.live.tmp-deadbeef"));
-  CHECK_FALSE(fs::exists(d.path / ".svc.key.prev.tmp.12345"));
-  CHECK(fs::exists(d.path / ".unrelated.tmp.1"));
+  CHECK_FALSE(fs::is_symlink(d.path() / ".svc.crt.tmp-deadbeef"));
+  CHECK_FALSE(fs::is_symlink(d.path() / ".sigil-renew/.live.tmp-deadbeef"));
+  CHECK_FALSE(fs::exists(d.path() / ".svc.key.prev.tmp.12345"));
+  CHECK(fs::exists(d.path() / ".unrelated.tmp.1"));
   CHECK(slurp(cert) == "C2\n");
   CHECK(slurp(key) == "K2\n");
 }
 
 TEST_CASE("install: one run at a time; a run that fails after writing its version removes it") {
   TempDir d;
-  const fs::path cert = d.path / "svc.crt", key = d.path / "svc.key";
+  const fs::path cert = d.path() / "svc.crt", key = d.path() / "svc.key";
   REQUIRE(write_file_atomic(cert, "CERT-0\n"));
   REQUIRE(write_file_atomic(key, "KEY-0\n", kPrivateMode));
   REQUIRE(renew::install({cert, key, {}}, {"s1", "C1\n", "K1\n"}));
-  const fs::path versions = d.path / ".sigil-renew/versions";
+  const fs::path versions = d.path() / ".sigil-renew/versions";
   auto count = [&] {
     int n = 0;
     for (const auto& e : fs::directory_iterator(versions)) n += e.is_directory();
@@ -194,7 +184,7 @@ TEST_CASE("install: one run at a time; a run that fails after writing its versio
   const int before = count();
   {
     // Another run holds the lock.
-    const int fd = ::open((d.path / ".sigil-renew/lock").c_str(), O_RDWR);
+    const int fd = ::open((d.path() / ".sigil-renew/lock").c_str(), O_RDWR);
     REQUIRE(fd >= 0);
     REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
     auto st = renew::install({cert, key, {}}, {"s2", "C2\n", "K2\n"});
@@ -206,13 +196,13 @@ TEST_CASE("install: one run at a time; a run that fails after writing its versio
   CHECK(count() == before);
   // <cert>.prev cannot be replaced (a non-empty directory there): the new version is written,
   // then the run fails, and takes its version away again.
-  fs::remove(d.path / "svc.crt.prev");
-  fs::create_directories(d.path / "svc.crt.prev/x");
+  fs::remove(d.path() / "svc.crt.prev");
+  fs::create_directories(d.path() / "svc.crt.prev/x");
   CHECK_FALSE(renew::install({cert, key, {}}, {"s3", "C3\n", "K3\n"}));
   CHECK(slurp(cert) == "C1\n");
   CHECK(slurp(key) == "K1\n");
   CHECK(count() == before);
-  fs::remove_all(d.path / "svc.crt.prev");
+  fs::remove_all(d.path() / "svc.crt.prev");
   REQUIRE(renew::install({cert, key, {}}, {"s4", "C4\n", "K4\n"}));
   CHECK(slurp(cert) == "C4\n");
   CHECK(slurp(fs::path(cert.string() + ".prev")) == "C1\n");

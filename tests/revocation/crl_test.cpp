@@ -1,5 +1,5 @@
 // The CRL publisher with shards and delta CRLs, against a real SQLite store and a whole test CA
-// (tests/issuer/fixture.hpp). Time is a FakeClock; revocations are picked up by the publisher's
+// (tests/support/test_ca.hpp). Time is a FakeClock; revocations are picked up by the publisher's
 // own thread (polling every few milliseconds here), as in `sigil serve`.
 #include <doctest/doctest.h>
 
@@ -12,7 +12,7 @@
 #include "ca/base/metrics.hpp"
 #include "ca/revocation/revocation.hpp"
 #include "ca/revocation/revoker.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

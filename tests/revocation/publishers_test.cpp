@@ -1,6 +1,6 @@
 // Plural issuers in the revocation publishers: two intermediates of one root, each with its CRLs
 // and OCSP responder, requests routed by CertID and path; and the OCSP responder certificate: its
-// rotation, and near its intermediate's end. A real SQLite store and a whole test CA (tests/issuer/fixture.hpp);
+// rotation, and near its intermediate's end. A real SQLite store and a whole test CA (tests/support/test_ca.hpp);
 // time is a FakeClock, the background jobs poll every few milliseconds.
 #include <doctest/doctest.h>
 
@@ -12,7 +12,7 @@
 #include "ca/crypto/ocsp.hpp"
 #include "ca/policy/policy.hpp"
 #include "ca/revocation/revocation.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 

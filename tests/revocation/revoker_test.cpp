@@ -1,6 +1,6 @@
 // The Revoker, the one owner of "revoke a leaf": allowed reasons, the issuer check, the
 // keyCompromise key block, the audit row and the metrics; and the one renewal-info rule. A real
-// SQLite store and a whole test CA (tests/issuer/fixture.hpp), time from a FakeClock.
+// SQLite store and a whole test CA (tests/support/test_ca.hpp), time from a FakeClock.
 #include "ca/revocation/revoker.hpp"
 
 #include <doctest/doctest.h>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "ca/base/metrics.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace {
 
@@ -99,6 +99,9 @@ TEST_CASE_FIXTURE(WithRevoker, "Revoker: reasons that are not a leaf's are refus
   CHECK(ca.audit().size() == audit_rows);
   CHECK(refused(metrics, RevocationReason::ca_compromise, "bad_revocation_reason") == 1);
   CHECK(refused(metrics, RevocationReason::certificate_hold, "bad_revocation_reason") == 1);
+  // Codes RFC 5280 does not name (7, 11, -1, 99) share one series: a label never takes a caller's value.
+  CHECK(metrics.value("sigil_revocations_refused_total", {{"reason", "other"}, {"error", "bad_revocation_reason"}}) ==
+        4);
   // Every leaf reason is accepted.
   int slot = 70;
   for (auto r : {RevocationReason::unspecified, RevocationReason::key_compromise, RevocationReason::affiliation_changed,

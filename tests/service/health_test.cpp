@@ -7,7 +7,7 @@
 
 #include "ca/service/health.hpp"
 #include "store/sqlite/sqlite_store.hpp"
-#include "tests/issuer/fixture.hpp"
+#include "tests/support/test_ca.hpp"
 
 using namespace sigil;
 using namespace sigil::test;

@@ -15,6 +15,7 @@
 
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #define REQUIRE_OK(expr)                                                           \
   do {                                                                             \
@@ -30,26 +31,7 @@ using sigil::Errc;
 using sigil::Status;
 using namespace sigil::store;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/sigil-acme-store-test-XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using sigil::test::TempDir;
 
 inline std::unique_ptr<Store> open_store(const fs::path& path) {
   auto store = sqlite::open(path.string());
