@@ -19,6 +19,9 @@ packages=(
   nginx                 # the zero-downtime consumer `sigil renew --exec` reloads (renew_e2e.sh)
   default-jre-headless  # keytool: the PKCS#12 trust store as Java reads it (status_trust.sh)
   systemd               # systemd-analyze verify/security of ops/systemd/ (tests/integration/ops_units.sh)
+  libpq-dev             # store/postgres (libpq)
+  postgresql            # PostgreSQL 15: the store conformance suite and the multi-node tests
+  haproxy               # the load balancer in front of two nodes (tests/integration/pg_*.sh)
 )
 
 missing=()

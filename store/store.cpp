@@ -14,6 +14,8 @@ const char* to_string(CertStatus s) {
   return "unknown";
 }
 
+const char* to_string(Engine e) { return e == Engine::postgresql ? "postgresql" : "sqlite"; }
+
 }  // namespace sigil::store
 
 namespace sigil::store {

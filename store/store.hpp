@@ -1,6 +1,6 @@
 #pragma once
 // Issuance state behind narrow interfaces, in plain C++ types: no OpenSSL, no SQLite here.
-// store/sqlite/ implements them all; a PostgreSQL backend will implement the same.
+// store/sqlite/ and store/postgres/ implement them all and pass one conformance suite.
 // Nothing here assumes one process owns the database.
 #include <cstdint>
 #include <functional>
@@ -240,14 +240,50 @@ class AuditReader {
   virtual Result<std::vector<AuditEntry>> recent(int limit) = 0;  // newest first
 };
 
+// A `sigil serve` process as the other nodes on the database see it (its heartbeat row).
+struct NodeRecord {
+  std::string id;        // random per process start (hex)
+  std::string hostname;  // gethostname()
+  std::string urls;      // the URLs it serves, space-separated
+  std::string version;   // sigil's version
+  std::int64_t started_at = 0;
+  std::int64_t last_seen = 0;  // unix seconds of its latest heartbeat
+};
+
+// What several `sigil serve` nodes sharing one database coordinate through. On SQLite, one
+// process serves a database (the file is local), so the nonce record and the CRL signer are that
+// process's own; on PostgreSQL they are rows and locks every node sees.
+class ClusterStore {
+ public:
+  virtual ~ClusterStore() = default;
+  // Records an ACME nonce (RFC 8555 §6.5) as spent until `expires_at` (unix seconds): true the
+  // first time, false if it was spent already (a replay). Records that expired by `now` may be
+  // dropped. SQLite: in this process's memory (bounded; unavailable when full of unexpired ones).
+  virtual Result<bool> spend_nonce(const std::string& nonce, std::int64_t expires_at, std::int64_t now) = 0;
+  // Inserts or refreshes the node's row: a write, so it also proves the database writable.
+  virtual Status heartbeat(const NodeRecord& node) = 0;
+  // The nodes whose last heartbeat is at or after `seen_since`, by id.
+  virtual Result<std::vector<NodeRecord>> nodes(std::int64_t seen_since) = 0;
+  // One CRL signer per issuer and shard at a time: true if this process holds the right to sign
+  // that shard's CRLs (taking it when free). Held until the process ends or its database session
+  // is lost; then another node takes it on its next try. SQLite: always true.
+  virtual Result<bool> hold_crl_signer(const std::string& issuer_id, int shard) = 0;
+};
+
+enum class Engine { sqlite, postgresql };
+const char* to_string(Engine e);
+
 class Store : public CertificateLedger,
               public AuditWriter,
               public AuditReader,
               public RevocationReader,
               public CrlStore,
-              public AcmeRepository {
+              public AcmeRepository,
+              public ClusterStore {
  public:
+  virtual Engine engine() const = 0;
   // Consistent copy while others write (SQLite: online backup API). Writes atomically.
+  // PostgreSQL: invalid_argument naming pg_dump / pg_basebackup (the database's own tools).
   virtual Status backup(const std::string& path) = 0;
   virtual Result<std::string> integrity_check() = 0;  // "ok" when healthy
   virtual Result<std::int64_t> count() = 0;           // all certificate rows

@@ -13,7 +13,7 @@ struct Row {
 
 // Exit codes: 1 generic, 2 usage (CLI11's own), 3 input refused, 4 not found/exists,
 // 5 authentication, 6 I/O or storage, 7 internal, 8 rate limited.
-constexpr std::array<Row, 28> kTable{{
+constexpr std::array<Row, 29> kTable{{
     {Errc::invalid_argument, {"invalid_argument", 400, "about:blank", 3}},
     {Errc::malformed, {"malformed", 400, "urn:ietf:params:acme:error:malformed", 3}},
     {Errc::bad_csr, {"bad_csr", 400, "urn:ietf:params:acme:error:badCSR", 3}},
@@ -46,6 +46,7 @@ constexpr std::array<Row, 28> kTable{{
     {Errc::unsupported_identifier,
      {"unsupported_identifier", 400, "urn:ietf:params:acme:error:unsupportedIdentifier", 3}},
     {Errc::unsupported_media_type, {"unsupported_media_type", 415, "urn:ietf:params:acme:error:malformed", 3}},
+    {Errc::unavailable, {"unavailable", 503, "urn:ietf:params:acme:error:serverInternal", 6}},
 }};
 
 }  // namespace

@@ -40,6 +40,9 @@ enum class Errc {
   bad_revocation_reason,
   unsupported_identifier,  // an identifier type this server does not issue for
   unsupported_media_type,  // 415 (ACME: a JWS must be application/jose+json)
+  // The database is unreachable or read-only for now (a failover): 503 with Retry-After; the
+  // request changed nothing and may be retried.
+  unavailable,
 };
 
 struct ErrorInfo {

@@ -42,6 +42,10 @@ Response Response::problem(const Error& e) {
   if (i.http_status >= 500) {
     // Internal detail (SQL, OpenSSL's queue) goes to the log, never to the client.
     log::error("request failed", {{"code", std::string(i.name)}, {"detail", e.detail}});
+    if (e.code == Errc::unavailable) {
+      // A database failover: nothing was written; the client retries shortly (RFC 9110 §10.2.3).
+      return problem(i.http_status, i.problem_type, "temporarily unavailable, retry shortly").with("Retry-After", "2");
+    }
     return problem(i.http_status, i.problem_type, "internal error");
   }
   return problem(i.http_status, i.problem_type, e.detail);

@@ -13,7 +13,7 @@ namespace sigil::store::sqlite {
 // so a foreign SQLite file is refused instead of migrated.
 inline constexpr std::int32_t kApplicationId = 0x5349474C;
 
-inline constexpr std::array<std::string_view, 7> kMigrations{{
+inline constexpr std::array<std::string_view, 8> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -263,6 +263,17 @@ CREATE TABLE blocked_keys (
   reason     INTEGER NOT NULL,
   blocked_at INTEGER NOT NULL,
   serial     TEXT    NOT NULL REFERENCES certificates (serial)
+) WITHOUT ROWID;
+)sql",
+    // 8: the serving nodes' heartbeats (`sigil status` lists the nodes it can see).
+    R"sql(
+CREATE TABLE nodes (
+  id         TEXT    NOT NULL PRIMARY KEY,
+  hostname   TEXT    NOT NULL,
+  urls       TEXT    NOT NULL,
+  version    TEXT    NOT NULL,
+  started_at INTEGER NOT NULL,
+  last_seen  INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
 }};

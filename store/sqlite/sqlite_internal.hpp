@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -229,6 +230,8 @@ enum class Sql : std::size_t {
   flag_serial,
   flag_issued_before,
   flagged_at,
+  heartbeat,
+  nodes,
   size_,
 };
 
@@ -333,6 +336,11 @@ class SqliteStore final : public Store {
                                         std::optional<std::int64_t> issued_before, std::int64_t at,
                                         const AuditEntry& audit) override;
   Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) override;
+  Result<bool> spend_nonce(const std::string& nonce, std::int64_t expires_at, std::int64_t now) override;
+  Status heartbeat(const NodeRecord& node) override;
+  Result<std::vector<NodeRecord>> nodes(std::int64_t seen_since) override;
+  Result<bool> hold_crl_signer(const std::string& issuer_id, int shard) override;
+  Engine engine() const override { return Engine::sqlite; }
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
   std::int64_t write_commits() const { return commits_.load(std::memory_order_relaxed); }
@@ -439,6 +447,9 @@ class SqliteStore final : public Store {
   const std::string path_;  // absolute; backups open their own connection to it
   std::array<StmtPtr, static_cast<std::size_t>(Sql::size_)> stmts_;
   std::map<std::string, StmtPtr> list_stmts_;
+  std::mutex nonce_mu_;  // guards the spent nonces (one process serves a SQLite database)
+  std::unordered_map<std::string, std::int64_t> spent_nonces_;  // nonce -> expires_at
+  std::multimap<std::int64_t, std::string> spent_by_expiry_;
   std::atomic<std::int64_t> commits_{0};  // write transactions that changed something (diagnostics)
 };
 

@@ -167,6 +167,11 @@ constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
      "INSERT OR IGNORE INTO renewal_flags (serial, flagged_at) SELECT serial, ?2 FROM certificates "
      "WHERE created_at < ?1 AND status = 'valid' AND not_after > ?2"},
     {Sql::flagged_at, "read renewal flag", "SELECT flagged_at FROM renewal_flags WHERE serial = ?1"},
+    {Sql::heartbeat, "record heartbeat",
+     "INSERT INTO nodes (id, hostname, urls, version, started_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+     "ON CONFLICT (id) DO UPDATE SET hostname = ?2, urls = ?3, version = ?4, last_seen = ?6"},
+    {Sql::nodes, "read nodes",
+     "SELECT id, hostname, urls, version, started_at, last_seen FROM nodes WHERE last_seen >= ?1 ORDER BY id"},
 }};
 
 constexpr bool sql_table_in_order() {
