@@ -7,15 +7,22 @@
 # median of 3 runs, and the CPU seconds spent per issuance by the sigil processes and by
 # PostgreSQL (utime+stime from /proc, children included): on this 2-core machine two nodes
 # cannot scale, so CPU per issuance is what predicts scaling on more cores. Then OCSP GETs per
-# node (wrk -c64, one pre-signed response) on pg-2, each node on its own.
-# Needs root for apt-get and PostgreSQL (run as the postgres user). Appends to ops/bench/results.md.
-# Usage: ops/bench/scaleout.sh [seconds-per-run]
+# node (wrk -c64, one pre-signed response) on pg-2, each node on its own. ACME orders per second
+# (ops/bench/acme_orders.py: newOrder -> http-01 -> finalize -> download, concurrency 16, one
+# account per worker) per setup, BIND resolving every name to the loopback responder.
+# Needs root for apt-get, the network namespace and PostgreSQL (run as the postgres user).
+# Appends to ops/bench/results.md. Usage: ops/bench/scaleout.sh [seconds-per-run]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-5}
-bash ops/install-deps.sh
-command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
-bash ops/build.sh build -DSIGIL_BENCH=ON >/dev/null
+if [ "${SCALEOUT_INNER:-}" != 1 ]; then
+  bash ops/install-deps.sh
+  command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+  bash ops/build.sh build -DSIGIL_BENCH=ON >/dev/null
+  exec unshare -n env SCALEOUT_INNER=1 bash "$0" "$seconds"
+fi
+ip link set lo up
+export PATH=$PATH:/usr/sbin
 root=$PWD
 sigil=$root/build/cli/sigil
 load=$root/build/tests/bench/api_load
@@ -46,6 +53,46 @@ cpu_of() {
   done
   awk -v t="$total" -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}'
 }
+# BIND: every name of $zone resolves to 127.0.0.1, where the ACME driver answers http-01.
+zone=example.internal
+dns=$(free_port)
+http01=$(free_port)
+mkdir -p "$work/named"
+printf '$TTL 60\n@ IN SOA ns.%s. hostmaster.%s. 1 60 60 600 60\n@ IN NS ns.%s.\nns IN A 127.0.0.1\n* IN A 127.0.0.1\n' \
+  "$zone" "$zone" "$zone" >"$work/named/zone"
+cat >"$work/named/named.conf" <<CONF
+options { directory "$work/named"; listen-on port $dns { 127.0.0.1; }; listen-on-v6 { none; };
+  recursion no; dnssec-validation no; pid-file "$work/named/pid"; session-keyfile "$work/named/session.key"; };
+controls { };
+zone "$zone" { type primary; file "$work/named/zone"; };
+CONF
+named -g -c "$work/named/named.conf" >"$work/named/log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do dig +short +time=1 +tries=1 @127.0.0.1 -p "$dns" "x.$zone" A 2>/dev/null | grep -q 127.0.0.1 && break; sleep 0.1; done
+
+init_ca() {  # HOME ROOT [init flags] : a CA for localhost and $zone, ACME rate limits out of the way
+  local h=$1 r=$2
+  shift 2
+  SIGIL_ROOT_PASSPHRASE=bench "$sigil" --home "$h" init --root-dir "$r" --allow-domain localhost \
+    --allow-domain "$zone" "$@" >/dev/null
+  python3 - "$h/sigil.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["acme"] = {"rate_limits": {"new_orders_per_account_per_hour": 100000000, "new_accounts_per_address_per_hour": 1000000}}
+json.dump(j, open(sys.argv[1], "w"), indent=2)
+PY
+}
+
+acme_run() {  # DIRECTORY CA -> orders_per_s, median of 3
+  local runs=() o
+  for _ in 1 2 3; do
+    o=$(python3 "$root/ops/bench/acme_orders.py" "$1" "$2" "$http01" --concurrency 16 --seconds "$seconds" \
+      --orders 3000 --zone "$zone" --timeout 5 2>>"$work/driver.err" || true)
+    runs+=("$(sed -n 's/.*orders_per_s=\([0-9.]*\).*/\1/p' <<<"$o")")
+  done
+  printf '%s\n' "${runs[@]}" | median
+}
+
 postgres_pids() {  # the postmaster and its children
   local pm
   pm=$(head -1 "$work/pg/data/postmaster.pid")
@@ -54,7 +101,7 @@ postgres_pids() {  # the postmaster and its children
 
 serve() {  # HOME NAME -> starts a node; its addresses in $work/NAME.out
   "$sigil" --home "$1" serve --api-listen 127.0.0.1:0 --acme-listen 127.0.0.1:0 --public-listen 127.0.0.1:0 \
-    >"$work/$2.out" 2>"$work/$2.err" &
+    --dns-resolver "127.0.0.1:$dns" --http01-port "$http01" >"$work/$2.out" 2>"$work/$2.err" &
   pids+=($!)
   eval "${2}_pid=$!"
   for _ in $(seq 150); do grep -q '^public' "$work/$2.out" 2>/dev/null && return 0; sleep 0.1; done
@@ -92,22 +139,27 @@ measure() {  # SETUP URL HOME PIDS...
     "$(echo "$r" | awk '{print $3}' | median)")")
 }
 
+acme_line() {  # SETUP ACME-URL HOME
+  lines+=("$(printf 'acme-orders   setup=%-9s orders_per_s=%s' "$1" "$(acme_run "$(echo "$2" | sed 's/127.0.0.1/localhost/')/acme/directory" "$3/ca/root.crt")")")
+}
+
 # ---- sqlite-1
-SIGIL_ROOT_PASSPHRASE=bench "$sigil" --home "$work/sqlite" init --root-dir "$work/sqlite-root" \
-  --allow-domain localhost >/dev/null
+init_ca "$work/sqlite" "$work/sqlite-root"
 serve "$work/sqlite" s1
 measure sqlite-1 "$(addr s1 api | sed 's/127.0.0.1/localhost/')" "$work/sqlite" "$s1_pid"
+acme_line sqlite-1 "$(addr s1 acme)" "$work/sqlite"
 kill "$s1_pid"
 
 # ---- pg-1 and pg-2
 url=$(bash "$root/ops/pg.sh" start "$work/pg")
-SIGIL_ROOT_PASSPHRASE=bench "$sigil" --home "$work/a" init --root-dir "$work/pg-root" --allow-domain localhost \
-  --database "$url" >/dev/null
+init_ca "$work/a" "$work/pg-root" --database "$url"
 serve "$work/a" na
 measure pg-1 "$(addr na api | sed 's/127.0.0.1/localhost/')" "$work/a" "$na_pid"
+acme_line pg-1 "$(addr na acme)" "$work/a"
 cp -a "$work/a" "$work/b"
 serve "$work/b" nb
 front=$(free_port)
+acme_front=$(free_port)
 cat >"$work/haproxy.cfg" <<CFG
 global
   maxconn 2000
@@ -123,11 +175,19 @@ backend nodes
   balance roundrobin
   server a $(addr na api | sed 's|https://||') check
   server b $(addr nb api | sed 's|https://||') check
+frontend acme
+  bind 127.0.0.1:$acme_front
+  default_backend acme_nodes
+backend acme_nodes
+  balance roundrobin
+  server a $(addr na acme | sed 's|https://||') check
+  server b $(addr nb acme | sed 's|https://||') check
 CFG
 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 pids+=($!)
 sleep 1
 measure pg-2 "https://localhost:$front" "$work/a" "$na_pid" "$nb_pid"
+acme_line pg-2 "https://localhost:$acme_front" "$work/a"
 
 # ---- OCSP GET per node (pg-2), one leaf's pre-signed response
 "$sigil" --home "$work/a" issue --name localhost --key-out "$work/leaf.key" --out "$work/leaf.chain" >/dev/null
