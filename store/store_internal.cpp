@@ -88,6 +88,17 @@ Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_vi
   return q;
 }
 
+Status check_renewal_selection(const std::optional<std::string>& serial, std::optional<std::int64_t> issued_before) {
+  if (serial.has_value() == issued_before.has_value())
+    return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");
+  return {};
+}
+
+AuditEntry renewal_audit(AuditEntry audit, std::int64_t flagged) {
+  audit.detail += (audit.detail.empty() ? "" : "; ") + std::to_string(flagged) + " certificate(s) flagged";
+  return audit;
+}
+
 Result<CertStatus> parse_status(std::string_view s) {
   if (s == "pending") return CertStatus::pending;
   if (s == "valid") return CertStatus::valid;

@@ -2,6 +2,7 @@
 // Private to the store engines (store/sqlite, store/postgres): what both read and write the same
 // way, so a page token from one node is valid on any other and a row means the same everywhere.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -42,6 +43,13 @@ struct ListSql {
 // The page's SELECT of `columns` (one row more than filter.limit, which tells whether a next page
 // exists); invalid_argument for a limit outside 1..max_limit or a malformed page token.
 Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_view columns, const ListDialect& d);
+
+// ---- flag_for_renewal ------------------------------------------------------------------------
+
+// invalid_argument unless exactly one of the two selections is given.
+Status check_renewal_selection(const std::optional<std::string>& serial, std::optional<std::int64_t> issued_before);
+// The audit row of a flagging, its detail saying how many certificates it flagged.
+AuditEntry renewal_audit(AuditEntry audit, std::int64_t flagged);
 
 // ---- row values ------------------------------------------------------------------------------
 

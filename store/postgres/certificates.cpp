@@ -216,8 +216,7 @@ Result<Page> PgStore::list(const ListFilter& filter) {
 Result<std::int64_t> PgStore::flag_for_renewal(const std::optional<std::string>& serial,
                                                std::optional<std::int64_t> issued_before, std::int64_t at,
                                                const AuditEntry& audit) {
-  if (serial.has_value() == issued_before.has_value())
-    return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");
+  SIGIL_TRY_STATUS(internal::check_renewal_selection(serial, issued_before));
   std::int64_t changed = 0;
   SIGIL_TRY_STATUS(transaction(pool_, Isolation::read_committed, [&](Conn& c) -> Status {
     Params params;
@@ -228,9 +227,7 @@ Result<std::int64_t> PgStore::flag_for_renewal(const std::optional<std::string>&
     }
     SIGIL_TRY(Rows done, c.run(serial ? kFlagSerial : kFlagIssuedBefore, params.add(at)));
     changed = done.affected();
-    AuditEntry a = audit;
-    a.detail += (a.detail.empty() ? "" : "; ") + std::to_string(changed) + " certificate(s) flagged";
-    return insert_audit(c, a);
+    return insert_audit(c, internal::renewal_audit(audit, changed));
   }));
   return changed;
 }

@@ -92,8 +92,7 @@ Result<Page> SqliteStore::list(const ListFilter& filter) {
 Result<std::int64_t> SqliteStore::flag_for_renewal(const std::optional<std::string>& serial,
                                                    std::optional<std::int64_t> issued_before, std::int64_t at,
                                                    const AuditEntry& audit) {
-  if (serial.has_value() == issued_before.has_value())
-    return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");
+  SIGIL_TRY_STATUS(internal::check_renewal_selection(serial, issued_before));
   std::int64_t changed = 0;
   auto written = group_write([&]() -> Status {
     {
@@ -105,9 +104,7 @@ Result<std::int64_t> SqliteStore::flag_for_renewal(const std::optional<std::stri
       SIGIL_TRY_STATUS(q.run());
     }
     changed = sqlite3_changes(db_.get());
-    AuditEntry a = audit;
-    a.detail += (a.detail.empty() ? "" : "; ") + std::to_string(changed) + " certificate(s) flagged";
-    return insert_audit(a);
+    return insert_audit(internal::renewal_audit(audit, changed));
   });
   if (!written) return written.error();
   return changed;

@@ -69,6 +69,14 @@ void all_at_once(int n, Fn fn) {
   for (auto& t : threads) t.join();
 }
 
+// `n` more stores on the engine's database: `n` nodes.
+template <class E>
+std::vector<std::unique_ptr<Store>> nodes_on(const E& engine, int n) {
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int i = 0; i < n; ++i) nodes.push_back(engine.open_again());
+  return nodes;
+}
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("two stores on one database see each other's writes", E, SqliteEngine, PostgresEngine) {
@@ -91,8 +99,7 @@ TEST_CASE_TEMPLATE("two stores on one database see each other's writes", E, Sqli
 
 TEST_CASE_TEMPLATE("one serial reserved by two stores at once: exactly one wins", E, SqliteEngine, PostgresEngine) {
   E engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 2);
   constexpr int kSerials = 20;
   std::atomic<int> won{0}, taken{0}, other{0};
   for (int s = 0; s < kSerials; ++s) {
@@ -117,8 +124,7 @@ TEST_CASE_TEMPLATE("one serial reserved by two stores at once: exactly one wins"
 
 TEST_CASE_TEMPLATE("CRL numbers drawn by two stores at once never repeat", E, SqliteEngine, PostgresEngine) {
   E engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 2);
   constexpr int kEach = 40;
   std::mutex mu;
   std::vector<std::int64_t> numbers;
@@ -144,8 +150,7 @@ TEST_CASE_TEMPLATE("CRL numbers drawn by two stores at once never repeat", E, Sq
 TEST_CASE_TEMPLATE("revocations from two stores: the sequence only grows and revoked_since sees them all", E,
                    SqliteEngine, PostgresEngine) {
   E engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 2);
   constexpr int kEach = 25;
   for (int i = 0; i < 2 * kEach; ++i) issue(engine.store(), pending("r" + std::to_string(i)));
   const std::int64_t start = *engine.store().revocation_sequence();
@@ -205,8 +210,7 @@ TEST_CASE_TEMPLATE("a nonce is spent once; an expired record may be spent again"
 TEST_CASE("postgresql: a nonce spent on one node is a replay on every other") {
   // PostgreSQL only: SQLite's spent nonces live in the one serving process (store.hpp).
   PostgresEngine engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 3; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 3);
   constexpr int kNonces = 30;
   std::atomic<int> firsts{0}, replays{0}, failures{0};
   for (int n = 0; n < kNonces; ++n) {
