@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/postgres/pg.hpp"
 #include "tests/store/store_fixture.hpp"
 
 using sigil::store::Engine;
@@ -44,6 +45,22 @@ TEST_CASE("postgresql: an unreachable server is unavailable (503 upstream), not 
   auto store = sigil::store::postgres::open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2");
   REQUIRE_FALSE(store.has_value());
   CHECK(store.error().code == sigil::Errc::unavailable);
+}
+
+TEST_CASE("postgresql: one statement name given to two texts is refused, never run as the other") {
+  PostgresEngine engine;
+  namespace pg = sigil::store::postgres::detail;
+  auto conn = pg::connect(pg::ConnectOptions{engine.location(), "", 5});
+  REQUIRE(conn.has_value());
+  const pg::Statement one{"same_name", "one", "SELECT 1"};
+  const pg::Statement two{"same_name", "two", "SELECT 2"};
+  auto first = (*conn)->run(one);
+  REQUIRE(first.has_value());
+  CHECK(first->int64(0, 0) == 1);
+  auto second = (*conn)->run(two);
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.error().code == sigil::Errc::internal);
+  CHECK((*conn)->run(one)->int64(0, 0) == 1);
 }
 
 // ---- several nodes on one database ------------------------------------------------------------
