@@ -156,10 +156,13 @@ Result<Rows> Conn::check(PGresult* raw, std::string_view what) {
 }
 
 Result<Rows> Conn::run(const Statement& st, const Params& params) {
-  if (prepared_.count(st.name) == 0) {
+  const auto it = prepared_.find(st.name);
+  if (it == prepared_.end()) {
     SIGIL_TRY(Rows ignored, check(PQprepare(c_, st.name, st.sql, 0, nullptr), st.what));
     (void)ignored;
-    prepared_.insert(st.name);
+    prepared_.emplace(st.name, st.sql);
+  } else if (it->second != st.sql) {
+    return make_error(Errc::internal, std::string("postgresql: statement name '") + st.name + "' names two statements");
   }
   return check(PQexecPrepared(c_, st.name, params.size(), params.values(), params.lengths(), params.formats(), 0),
                st.what);
@@ -283,6 +286,33 @@ Status transaction(Pool& pool, Isolation level, const std::function<Status(Conn&
 Result<Rows> read(Pool& pool, const Statement& st, const Params& params) {
   SIGIL_TRY(Lease conn, pool.acquire());
   return conn->run(st, params);
+}
+
+Status stream(Pool& pool, const Statement& select, const Params& params, int batch,
+              const std::function<Status(const Rows&, int row)>& fn) {
+  SIGIL_TRY(Lease conn, pool.acquire());
+  Status st = conn->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin read");
+  if (st) {
+    // DECLARE takes the statement's parameters (extended protocol); its text varies with the
+    // statement, so it is not prepared. FETCH is the same text for every batch.
+    const std::string declare = std::string("DECLARE sigil_stream NO SCROLL CURSOR FOR ") + select.sql;
+    auto declared = conn->query(declare, params, select.what);
+    if (!declared) st = declared.error();
+  }
+  const std::string fetch = "FETCH FORWARD " + std::to_string(batch) + " FROM sigil_stream";
+  while (st) {
+    auto rows = conn->query(fetch, Params(), select.what);
+    if (!rows) {
+      st = rows.error();
+      break;
+    }
+    for (int i = 0; st && i < rows->size(); ++i) st = fn(*rows, i);
+    if (rows->size() < batch) break;
+  }
+  // COMMIT also closes the cursor; after a failure ROLLBACK does.
+  if (st) return conn->exec("COMMIT", "end read");
+  if (!conn->broken() && PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) (void)conn->exec("ROLLBACK", "roll back");
+  return st;
 }
 
 }  // namespace sigil::store::postgres::detail
