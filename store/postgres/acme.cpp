@@ -84,12 +84,6 @@ constexpr Statement kRateTake{
 constexpr Statement kRateCount{"acme_rate_count", "read rate-limit count",
                                "SELECT hits FROM acme_rate_counters WHERE key = $1 AND window_start = $2"};
 
-Status check_account(const AcmeAccount& a) {
-  if (a.id.empty()) return make_error(Errc::invalid_argument, "account id is empty");
-  if (a.thumbprint.empty()) return make_error(Errc::invalid_argument, "account key thumbprint is empty");
-  return check_status(a.status, "account");
-}
-
 // The same error code with a detail that names the record instead of the SQL.
 Error reworded(const Error& e, std::string detail) { return make_error(e.code, std::move(detail)); }
 
@@ -303,22 +297,13 @@ Status PgStore::update_account(const AcmeAccount& a, const AcmeAccount& expected
 
 Result<std::vector<AcmeAccount>> PgStore::list_accounts() {
   SIGIL_TRY(Rows r, read(pool_, kListAccounts));
-  std::vector<AcmeAccount> out;
-  for (int i = 0; i < r.size(); ++i) {
-    SIGIL_TRY(AcmeAccount a, read_account(r, i));
-    out.push_back(std::move(a));
-  }
-  return out;
+  return read_each<AcmeAccount>(r, read_account);
 }
 
 // ---- EAB keys ----------------------------------------------------------------------------------
 
 Status PgStore::create_eab_key(const EabKey& key, const AuditEntry& audit) {
-  if (key.kid.empty()) return make_error(Errc::invalid_argument, "EAB key id is empty");
-  if (key.hmac_key.empty()) return make_error(Errc::invalid_argument, "EAB HMAC key is empty");
-  if (!key.account_id.empty()) {
-    return make_error(Errc::invalid_argument, "a new EAB key cannot be bound; create_account binds it");
-  }
+  SIGIL_TRY_STATUS(check_new_eab_key(key));
   return transaction(pool_, Isolation::read_committed, [&](Conn& c) -> Status {
     {
       Params p;
@@ -348,12 +333,7 @@ Result<std::optional<EabKey>> PgStore::eab_key(const std::string& kid) {
 
 Result<std::vector<EabKey>> PgStore::list_eab_keys() {
   SIGIL_TRY(Rows r, read(pool_, kListEab));
-  std::vector<EabKey> out;
-  for (int i = 0; i < r.size(); ++i) {
-    SIGIL_TRY(EabKey k, read_eab_key(r, i));
-    out.push_back(std::move(k));
-  }
-  return out;
+  return read_each<EabKey>(r, read_eab_key);
 }
 
 Status PgStore::revoke_eab_key(const std::string& kid, std::int64_t at, const AuditEntry& audit) {

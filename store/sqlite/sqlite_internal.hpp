@@ -251,8 +251,6 @@ Result<CertStatus> parse_status(std::string_view s);
 // take only store::is_leaf_revocation_reason.
 bool is_known_reason(std::int64_t code);
 bool is_sha256_hex(std::string_view s);
-Status check_account(const AcmeAccount& a);
-Status check_authorization(const AcmeAuthorization& authz);
 // What a failed INSERT or UPDATE means to the caller when a constraint refused it.
 struct ConstraintDetails {
   std::string taken;    // a unique key (primary key, thumbprint, kid) is taken: already_exists
