@@ -44,9 +44,12 @@ constexpr Statement kListAccounts{"acme_list_accounts", "list ACME accounts",
                                   "SELECT " SIGIL_PG_ACCOUNT_COLUMNS
                                   " FROM acme_accounts AS a ORDER BY a.created_at, a.id"};
 // Taken before the compare-and-set, so the UPDATE's snapshot (a new one per statement at READ
-// COMMITTED) already holds the contacts a concurrent update committed before releasing the row.
+// COMMITTED) already holds the contacts a concurrent update committed before releasing the row:
+// without it, PostgreSQL re-checks a blocked UPDATE's WHERE on the new row but its contacts
+// subquery on the old snapshot, and two writers decided on one state could both win. NO KEY:
+// orders of the account (a foreign key's KEY SHARE) are not held up meanwhile.
 constexpr Statement kLockAccount{"acme_lock_account", "lock ACME account",
-                                 "SELECT 1 FROM acme_accounts WHERE id = $1 FOR UPDATE"};
+                                 "SELECT 1 FROM acme_accounts WHERE id = $1 FOR NO KEY UPDATE"};
 constexpr Statement kUpdateAccount{
     "acme_update_account", "update ACME account",
     "UPDATE acme_accounts SET thumbprint = $1, jwk = $2, status = $3, terms_agreed = $4 "
