@@ -45,8 +45,9 @@ struct Node {
                   {[this]() -> Status { return signer_ok ? Status{} : make_error(Errc::internal, "token gone"); },
                    [this] { return tls_not_after; }}),
         policy(std::make_shared<const authz::Policy>(std::vector<authz::Rule>{})),
-        deps{ca.issuer(), revoker, *ca.db, *ca.db, *ca.db, policy, ca.clock, metrics,
-             [this] { return readiness.state(); }},
+        deps{ca.issuer(), revoker, *ca.db,
+             *ca.db,      *ca.db,  policy,
+             ca.clock,    metrics, [this] { return readiness.state(); }},
         router(api::api_router(deps)) {}
 
   http::Response get(const std::string& path) {
@@ -142,10 +143,12 @@ TEST_CASE("readiness: /health follows the heartbeat, the signer and the TLS cert
 
 TEST_CASE("readiness: the background job beats every interval and stops") {
   Node n;
-  service::Readiness r(*n.ca.db, n.ca.clock, {"n2", "host-b", "", "9.9", 0, 0}, {},
-                       {std::chrono::milliseconds(20), std::chrono::milliseconds(2000), std::chrono::milliseconds(3000)});
+  service::Readiness r(
+      *n.ca.db, n.ca.clock, {"n2", "host-b", "", "9.9", 0, 0}, {},
+      {std::chrono::milliseconds(20), std::chrono::milliseconds(2000), std::chrono::milliseconds(3000)});
   r.start();
-  for (int i = 0; i < 200 && !r.state().failing.empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && !r.state().failing.empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   CHECK(r.state().failing.empty());
   r.stop();
   auto seen = n.ca.db->nodes(0);
