@@ -7,6 +7,8 @@ source "$(dirname "$0")/serve_lib.sh" "$@"
 H="$WORK/home"
 serve_init "$H"
 
+check "sigil init wrote the ACME nonce key, 0600" bash -c "[ \"\$(stat -c %a \"$H/ca/acme-nonce.key\")\" = 600 ] && grep -q 'Every node of a cluster' \"$H/ca/acme-nonce.key\""
+
 section "status before the service ever ran"
 rc=0
 sigil --home "$H" status --json >"$WORK/st0.json" 2>"$WORK/st0.err" || rc=$?
@@ -16,7 +18,12 @@ json_check "the CRL check is the error; the intermediate is fine" "$WORK/st0.jso
 json_check "no serve node seen yet" "$WORK/st0.json" "j['checks']['nodes']['nodes'] == [] and j['checks']['nodes']['level'] == 'ok'"
 
 section "status with the service running"
+# A home made before nonces were MACed has no key: serve makes one and says so.
+INIT_KEY="$(cat "$H/ca/acme-nonce.key")"
+rm "$H/ca/acme-nonce.key"
 serve_start "$H" serve
+check "serve created the missing ACME nonce key (0600, a new one) and logged it" bash -c \
+  "[ \"\$(stat -c %a \"$H/ca/acme-nonce.key\")\" = 600 ] && [ \"\$(cat \"$H/ca/acme-nonce.key\")\" != \"$INIT_KEY\" ] && grep -q 'created the ACME nonce key' \"$SERVE_ERR\""
 # status asks the responder at the configured public address: the one serve bound.
 config_edit "$H" "j['listeners']['public'] = '127.0.0.1:$PUBLIC_PORT'"
 wait_for 10 bash -c "\"$SIGIL\" --home \"$H\" crl show >/dev/null 2>&1" || true

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "ca/service/health.hpp"
+#include "ca/service/nonce_key.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "tests/support/test_ca.hpp"
 
@@ -147,4 +148,26 @@ TEST_CASE("health: every serve node heard from in 10 minutes is listed; one sile
   CHECK(f.summary.find("host-c") == std::string::npos);
   // The database finding on SQLite is still the file's.
   CHECK(finding(*report, "database").data.contains("path"));
+}
+
+TEST_CASE("the ACME nonce key: created once (0600, with its comment), then read back; a bad file is refused") {
+  TestCa ca;
+  service::Home home{ca.dir.path() / "nonce-home"};
+  fs::create_directories(home.ca_dir());
+  auto made = service::load_or_create_nonce_key(home);
+  REQUIRE_MESSAGE(made.has_value(), (made ? "" : made.error().detail));
+  CHECK(made->size() == 32);
+  const fs::path file = service::nonce_key_path(home);
+  CHECK(file == home.dir / "ca" / "acme-nonce.key");
+  CHECK((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  auto text = read_file(file);
+  REQUIRE(text.has_value());
+  CHECK(text->find("Every node of a cluster must have this same file") != std::string::npos);
+  auto again = service::load_or_create_nonce_key(home);
+  REQUIRE(again.has_value());
+  CHECK(*again == *made);  // never replaced
+  write(file, "# a comment only\n");
+  auto bad = service::load_or_create_nonce_key(home);
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().detail.find("acme-nonce.key") != std::string::npos);
 }
