@@ -22,6 +22,8 @@ struct InitOptions {
   std::string spiffe_td;
   std::string public_url = "http://localhost:8080";
   bool no_name_constraints = false;
+  std::string database;
+  std::string database_password_file;
 };
 
 Result<Config> config_from(const InitOptions& o) {
@@ -34,6 +36,8 @@ Result<Config> config_from(const InitOptions& o) {
   c.policy.dns_suffixes = o.allow_domains;
   c.policy.spiffe_trust_domain = o.spiffe_td;
   c.authorization.push_back({service::kAdminIdentity, "admin", {}, {}, ""});
+  if (!o.database.empty()) c.database = o.database;
+  c.database_password_file = o.database_password_file;
   // Round-trip through the parser: init writes only what `load_config` accepts.
   SIGIL_TRY(Config parsed, service::parse_config(service::to_json(c)));
   return parsed;
@@ -81,6 +85,11 @@ void add_init(CLI::App& app, Globals& g) {
   c->add_option("--dns", o->dns, "DNS names of the server's own TLS certificate (default: localhost)");
   c->add_option("--allow-domain", o->allow_domains, "Allowed DNS suffix for issued certificates (repeatable)");
   c->add_option("--spiffe-trust-domain", o->spiffe_td, "SPIFFE trust domain allowed in URI SANs");
+  c->add_option("--database", o->database,
+                "SQLite file relative to the home (default sigil.db), or a postgresql:// URL whose empty "
+                "database receives the schema (no SQLite file is written)");
+  c->add_option("--database-password-file", o->database_password_file,
+                "PostgreSQL: file holding the password (absolute, or relative to the home); never in the URL");
   c->add_option("--public-url", o->public_url, "Base URL of CRL and AIA links in certificates")->capture_default_str();
   c->add_flag("--no-name-constraints", o->no_name_constraints,
               "No nameConstraints in the intermediate (it can certify any name; by default it is limited to the "

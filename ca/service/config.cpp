@@ -132,13 +132,49 @@ Result<policy::Profiles> Config::effective_profiles() const {
   return p;
 }
 
+bool is_postgres_url(std::string_view database) {
+  return database.rfind("postgresql://", 0) == 0 || database.rfind("postgres://", 0) == 0;
+}
+
+namespace {
+// A PostgreSQL URL names where, never the secret: no password in its userinfo or its query.
+Status check_database(const Config& c) {
+  if (!is_postgres_url(c.database)) {
+    if (!c.database_password_file.empty())
+      return key_error("database_password_file", "applies only to a postgresql:// database");
+    if (c.database.find("://") != std::string::npos)
+      return key_error("database", "must be a SQLite file path or a postgresql:// URL");
+    return {};
+  }
+  const std::string_view url = c.database;
+  const std::size_t scheme_end = url.find("://") + 3;
+  const std::size_t authority_end = url.find_first_of("/?", scheme_end);
+  const std::string_view authority = url.substr(scheme_end, authority_end - scheme_end);
+  const std::size_t at = authority.rfind('@');
+  if (at != std::string_view::npos && authority.substr(0, at).find(':') != std::string_view::npos)
+    return key_error("database", "must not contain a password: name a file in database_password_file");
+  const std::size_t query = url.find('?');
+  if (query != std::string_view::npos) {
+    const std::string_view q = url.substr(query + 1);
+    for (std::size_t i = 0; i <= q.size();) {
+      const std::size_t amp = std::min(q.find('&', i), q.size());
+      if (q.substr(i, amp - i).rfind("password=", 0) == 0)
+        return key_error("database", "must not contain a password: name a file in database_password_file");
+      i = amp + 1;
+    }
+  }
+  return {};
+}
+}  // namespace
+
 Result<Config> parse_config(std::string_view text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return make_error(Errc::malformed, "sigil.json: not valid JSON");
   Config c;
-  SIGIL_TRY_STATUS(only_keys(j, "",
-                             {"name", "public_url", "database", "key_type", "server", "policy", "issuance", "profiles",
-                              "authorization", "listeners", "tls", "limits", "revocation", "acme"}));
+  SIGIL_TRY_STATUS(
+      only_keys(j, "",
+                {"name", "public_url", "database", "database_password_file", "key_type", "server", "policy", "issuance",
+                 "profiles", "authorization", "listeners", "tls", "limits", "revocation", "acme"}));
   SIGIL_TRY_STATUS(get_string(j, "", "name", c.name));
   SIGIL_TRY_STATUS(get_string(j, "", "public_url", c.public_url));
   SIGIL_TRY_STATUS(get_string(j, "", "database", c.database));
@@ -146,6 +182,8 @@ Result<Config> parse_config(std::string_view text) {
   if (c.public_url.rfind("http://", 0) != 0 && c.public_url.rfind("https://", 0) != 0)
     return key_error("public_url", "must start with http:// or https://");
   if (c.database.empty()) return key_error("database", "must not be empty");
+  SIGIL_TRY_STATUS(get_string(j, "", "database_password_file", c.database_password_file));
+  SIGIL_TRY_STATUS(check_database(c));
   if (j.contains("server")) {
     SIGIL_TRY_STATUS(only_keys(j["server"], "server", {"dns"}));
     SIGIL_TRY_STATUS(get_strings(j["server"], "server.", "dns", c.server_dns));
@@ -280,6 +318,7 @@ std::string to_json(const Config& c) {
   j["name"] = c.name;
   j["public_url"] = c.public_url;
   j["database"] = c.database;
+  if (!c.database_password_file.empty()) j["database_password_file"] = c.database_password_file;
   j["key_type"] = c.key_type;
   j["server"] = {{"dns", c.server_dns}};
   j["policy"] = {{"dns_names", c.policy.dns_names},

@@ -86,11 +86,18 @@ struct AcmeOptions {
   AcmeValidationOptions validation;
 };
 
+// "postgresql://..." or "postgres://...": the database is PostgreSQL (else a SQLite file).
+bool is_postgres_url(std::string_view database);
+
 struct Config {
   std::string name = "Example Internal CA";
   std::string public_url = "http://localhost:8080";
-  std::string database = "sigil.db";  // relative to the home
-  std::string key_type = "ec-p256";   // for keys Sigil makes
+  // The SQLite file (relative to the home) or a postgresql:// URL (libpq, multi-host included).
+  std::string database = "sigil.db";
+  // PostgreSQL: a file holding the password (relative to the home). The URL itself never
+  // carries one (sigil.json is readable by more than the CA's operators).
+  std::string database_password_file;
+  std::string key_type = "ec-p256";  // for keys Sigil makes
   std::vector<std::string> server_dns = {"localhost"};
   policy::IdentifierPolicy policy;
   Seconds backdate{5 * 60};

@@ -4,15 +4,30 @@
 
 #include "ca/base/file.hpp"
 #include "ca/base/log.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace sigil::service {
+
+Result<std::unique_ptr<store::Store>> open_database(const Home& home, const Config& config) {
+  if (!is_postgres_url(config.database)) return store::sqlite::open(home.database(config).string());
+  store::postgres::Options options;
+  if (!config.database_password_file.empty()) {
+    const fs::path file = fs::path(config.database_password_file).is_absolute()
+                              ? fs::path(config.database_password_file)
+                              : home.dir / config.database_password_file;
+    SIGIL_TRY(options.password, read_file(file));
+    while (!options.password.empty() && (options.password.back() == '\n' || options.password.back() == '\r'))
+      options.password.pop_back();
+  }
+  return store::postgres::open(config.database, options);
+}
 
 Result<std::unique_ptr<StoreContext>> open_store(const std::string& home) {
   auto ctx = std::make_unique<StoreContext>();
   ctx->home.dir = home;
   SIGIL_TRY(ctx->config, load_config(ctx->home.config()));
-  SIGIL_TRY(ctx->store, store::sqlite::open(ctx->home.database(ctx->config).string()));
+  SIGIL_TRY(ctx->store, open_database(ctx->home, ctx->config));
   return ctx;
 }
 
@@ -45,7 +60,7 @@ Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home) {
   SIGIL_TRY(ctx->key, load_key(ctx->home.ca_key()));
   SIGIL_TRY(crypto::Certificate cert, load_certificate(ctx->home.ca_cert()));
   SIGIL_TRY(policy::Profiles profiles, ctx->config.effective_profiles());
-  SIGIL_TRY(ctx->store, store::sqlite::open(ctx->home.database(ctx->config).string()));
+  SIGIL_TRY(ctx->store, open_database(ctx->home, ctx->config));
   issuer::Options opts{ctx->config.public_url, ctx->config.backdate};
   SIGIL_TRY(ctx->issuer, issuer::Issuer::create(*ctx->key, std::move(cert), ctx->config.policy, std::move(profiles),
                                                 opts, ctx->clock, *ctx->store));

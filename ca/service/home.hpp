@@ -40,10 +40,19 @@ struct Home {
   fs::path pending_csr() const { return dir / "ca" / "pending" / "intermediate.csr"; }
   fs::path admin_key() const { return dir / "admin" / "admin.key"; }
   fs::path admin_cert() const { return dir / "admin" / "admin.crt"; }
+  // The SQLite file (meaningless for a postgresql:// database: see database_location).
   fs::path database(const Config& c) const {
     return fs::path(c.database).is_absolute() ? fs::path(c.database) : dir / c.database;
   }
+  // What the store opens: a postgresql:// URL as written, else the SQLite file's path.
+  std::string database_location(const Config& c) const {
+    return is_postgres_url(c.database) ? c.database : database(c).string();
+  }
 };
+
+// The store sigil.json names: the SQLite file (created when missing) or the PostgreSQL database
+// (its password read from database_password_file), schema migrated to this sigil's version.
+Result<std::unique_ptr<store::Store>> open_database(const Home& home, const Config& config);
 
 // Config and store, for commands that never touch a key.
 struct StoreContext {

@@ -3,9 +3,9 @@
 #include "ca/base/encoding.hpp"
 #include "ca/issuer/ceremony.hpp"
 #include "ca/service/admin.hpp"
+#include "ca/service/home.hpp"
 #include "ca/service/nonce_key.hpp"
 #include "ca/service/staged_dir.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 namespace sigil::service {
 
@@ -63,8 +63,13 @@ Result<Initialized> init_ca(const InitRequest& req, const PassphraseSource& pass
   // function re-issues it: `sigil admin renew`).
   std::string admin_serial;
   {
-    home_dir.adopt(config.database);
-    SIGIL_TRY(auto db, store::sqlite::open(home_dir.path(config.database).string()));
+    if (!is_postgres_url(config.database)) home_dir.adopt(config.database);
+    SIGIL_TRY(auto db, open_database(Home{home_dir.path("")}, config));
+    // A PostgreSQL database may outlive a home: one that already holds a CA is not taken over.
+    SIGIL_TRY(const std::int64_t rows, db->count());
+    if (rows > 0)
+      return make_error(Errc::already_exists,
+                        "the database already holds certificates; refusing to initialise a CA in it");
     SIGIL_TRY(auto admin_key, crypto::KeySigner::generate(key_type));
     const std::string ca_id = issuer::issuer_id(intermediate);
     SIGIL_TRY(issuer::Issued issued,

@@ -120,3 +120,30 @@ TEST_CASE("revocation: CRL shards and delta CRLs, off by default, round-trip and
   refused(R"({"revocation": {"delta_crl_interval": "often"}})", "revocation.delta_crl_interval");
   refused(R"({"revocation": {"crl_shard": 4}})", "revocation.crl_shard");
 }
+
+TEST_CASE("database: a SQLite path or a postgresql:// URL; a password only ever in database_password_file") {
+  auto parse = [](const std::string& extra) { return parse_config("{" + extra + "}"); };
+  auto url = parse(R"("database": "postgresql://sigil@db1:5432,db2:5432/sigil?target_session_attrs=read-write",
+                      "database_password_file": "/etc/sigil/db-password")");
+  REQUIRE_MESSAGE(url, (url ? "" : url.error().detail));
+  CHECK(is_postgres_url(url->database));
+  CHECK(url->database_password_file == "/etc/sigil/db-password");
+  auto back = parse_config(to_json(*url));
+  REQUIRE(back);
+  CHECK(back->database == url->database);
+  CHECK(back->database_password_file == url->database_password_file);
+
+  auto refused = [&](const std::string& extra, const char* words) {
+    auto r = parse(extra);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::invalid_argument);
+    CHECK_MESSAGE(r.error().detail.find(words) != std::string::npos, r.error().detail);
+  };
+  refused(R"("database": "postgresql://sigil:hunter2@db1/sigil")", "must not contain a password");
+  refused(R"("database": "postgres://db1/sigil?sslmode=require&password=hunter2")", "must not contain a password");
+  refused(R"("database": "mysql://db1/sigil")", "SQLite file path or a postgresql:// URL");
+  refused(R"("database": "sigil.db", "database_password_file": "pw")", "only to a postgresql://");
+  // A user name alone, and a colon in the host part (a port), are not passwords.
+  CHECK(parse(R"("database": "postgresql://sigil@[::1]:5432/sigil")"));
+  CHECK(parse(R"("database": "sigil.db")"));
+}
