@@ -101,8 +101,16 @@ expect_fail_with "a password in the URL: refused, naming database_password_file"
 expect_fail_with "--to that is not a postgresql:// URL: refused" 'postgresql://' \
   sigil --home "$H" migrate --to "$WORK/other.db"
 # A target holding rows: another home migrated into it first.
+# (On a terminal, through script(1): the progress bar on stderr; the password file named in sigil.json.)
 cp -a "$H" "$WORK/copy"
-check "a copy of the home migrates into the second database" sigil --home "$WORK/copy" migrate --to "$TAKEN"
+echo unused-with-trust-auth >"$WORK/copy/db-password"
+check "a copy of the home migrates into the second database (on a terminal, with a password file)" \
+  script -qec "'$SIGIL' --home '$WORK/copy' migrate --to '$TAKEN' --database-password-file db-password" \
+  "$WORK/typescript"
+cp "$OUT" "$WORK/tty.out"
+expect_eq "on a terminal: a progress bar ending at every row" \
+  "$(tr '\r' '\n' <"$WORK/tty.out" | grep -cE '^\[#{40}\] ([0-9]+)/\1 rows' || true)" 1
+expect_eq "sigil.json names the password file" "$(json_field "$WORK/copy/sigil.json" database_password_file)" db-password
 expect_fail_with "the home into that (now not empty) database: refused, exit 4" 'not empty \(table certificates' \
   sigil --home "$H" migrate --to "$TAKEN"
 expect_eq "exit code of a refused target" "$(sigil --home "$H" migrate --to "$TAKEN" >/dev/null 2>&1; echo $?)" 4
