@@ -39,7 +39,8 @@ Status refuse_if_serving(store::ClusterStore& db, const Clock& clock) {
   const auto& n = nodes.front();
   return make_error(Errc::conflict, "sigil serve is running on this home (node " + n.id + " on " + n.hostname +
                                         ", heartbeat " + std::to_string(now - n.last_seen) +
-                                        " s ago): stop sigil serve first");
+                                        " s ago): stop sigil serve first (a node stopped moments ago counts for " +
+                                        std::to_string(kServingHeartbeat.count()) + " s)");
 }
 
 std::string utc_stamp(TimePoint t) {
