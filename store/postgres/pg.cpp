@@ -156,10 +156,13 @@ Result<Rows> Conn::check(PGresult* raw, std::string_view what) {
 }
 
 Result<Rows> Conn::run(const Statement& st, const Params& params) {
-  if (prepared_.count(st.name) == 0) {
+  const auto it = prepared_.find(st.name);
+  if (it == prepared_.end()) {
     SIGIL_TRY(Rows ignored, check(PQprepare(c_, st.name, st.sql, 0, nullptr), st.what));
     (void)ignored;
-    prepared_.insert(st.name);
+    prepared_.emplace(st.name, st.sql);
+  } else if (it->second != st.sql) {
+    return make_error(Errc::internal, std::string("postgresql: statement name '") + st.name + "' names two statements");
   }
   return check(PQexecPrepared(c_, st.name, params.size(), params.values(), params.lengths(), params.formats(), 0),
                st.what);
@@ -186,15 +189,19 @@ void quiet_notices(void*, const char*) {}  // NOTICEs (e.g. "relation exists, sk
 
 Result<std::unique_ptr<Conn>> connect(const ConnectOptions& o) {
   const std::string timeout = std::to_string(o.connect_timeout_s);
-  std::vector<const char*> keys{"dbname", "connect_timeout", "application_name"};
-  std::vector<const char*> values{o.url.c_str(), timeout.c_str(), "sigil"};
+  // Defaults first: the URL's own settings (expanded from "dbname") override them. TCP keepalives
+  // and a user timeout notice a primary that vanished without closing its sockets (a failover
+  // by power loss) within ~15 s instead of the kernel's hours.
+  std::vector<const char*> keys{"connect_timeout",  "keepalives",       "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", "application_name", "dbname"};
+  std::vector<const char*> values{timeout.c_str(), "1", "5", "2", "3", "15000", "sigil", o.url.c_str()};
   if (!o.password.empty()) {
     keys.push_back("password");
     values.push_back(o.password.c_str());
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  // expand_dbname: "dbname" holds the URI; later keywords (the password) override it.
+  // expand_dbname: "dbname" holds the URI; a later keyword (the password) overrides it.
   auto c = std::make_unique<Conn>(PQconnectdbParams(keys.data(), values.data(), 1));
   if (c->raw() == nullptr) return make_error(Errc::unavailable, "postgresql: out of memory connecting");
   if (PQstatus(c->raw()) != CONNECTION_OK) {
@@ -283,6 +290,33 @@ Status transaction(Pool& pool, Isolation level, const std::function<Status(Conn&
 Result<Rows> read(Pool& pool, const Statement& st, const Params& params) {
   SIGIL_TRY(Lease conn, pool.acquire());
   return conn->run(st, params);
+}
+
+Status stream(Pool& pool, const Statement& select, const Params& params, int batch,
+              const std::function<Status(const Rows&, int row)>& fn) {
+  SIGIL_TRY(Lease conn, pool.acquire());
+  Status st = conn->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin read");
+  if (st) {
+    // DECLARE takes the statement's parameters (extended protocol); its text varies with the
+    // statement, so it is not prepared. FETCH is the same text for every batch.
+    const std::string declare = std::string("DECLARE sigil_stream NO SCROLL CURSOR FOR ") + select.sql;
+    auto declared = conn->query(declare, params, select.what);
+    if (!declared) st = declared.error();
+  }
+  const std::string fetch = "FETCH FORWARD " + std::to_string(batch) + " FROM sigil_stream";
+  while (st) {
+    auto rows = conn->query(fetch, Params(), select.what);
+    if (!rows) {
+      st = rows.error();
+      break;
+    }
+    for (int i = 0; st && i < rows->size(); ++i) st = fn(*rows, i);
+    if (rows->size() < batch) break;
+  }
+  // COMMIT also closes the cursor; after a failure ROLLBACK does.
+  if (st) return conn->exec("COMMIT", "end read");
+  if (!conn->broken() && PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) (void)conn->exec("ROLLBACK", "roll back");
+  return st;
 }
 
 }  // namespace sigil::store::postgres::detail

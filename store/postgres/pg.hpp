@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -120,7 +121,9 @@ class Conn {
  private:
   Result<Rows> check(PGresult* r, std::string_view what);
   PGconn* c_;
-  std::unordered_set<std::string> prepared_;
+  // Name -> the SQL prepared under it: one name used for two texts is a programmer error that
+  // would otherwise run the wrong statement silently (the files of store/postgres name their own).
+  std::unordered_map<std::string, std::string> prepared_;
   std::optional<PgError> last_error_;
   bool broken_ = false;
 };
@@ -181,5 +184,13 @@ enum class Isolation { read_committed, repeatable_read, serializable };
 Status transaction(Pool& pool, Isolation level, const std::function<Status(Conn&)>& body);
 // One statement outside an explicit transaction (autocommit), for reads.
 Result<Rows> read(Pool& pool, const Statement& st, const Params& params = {});
+
+// Streams the rows of `select` to `fn` (row by row, in the statement's order) through a
+// server-side cursor fetched `batch` rows at a time, so a million rows are never held in memory
+// at once. The cursor lives in a REPEATABLE READ, READ ONLY transaction: every batch comes from
+// one snapshot, and the reader blocks no writer. Not retried (rows already handed out would be
+// handed out twice); `fn`'s own refusal stops the stream and is returned as is.
+Status stream(Pool& pool, const Statement& select, const Params& params, int batch,
+              const std::function<Status(const Rows&, int row)>& fn);
 
 }  // namespace sigil::store::postgres::detail

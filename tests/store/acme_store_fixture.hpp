@@ -1,20 +1,27 @@
 #pragma once
-// Shared by the ACME store tests (acme_store*_test.cpp): a fresh directory under /tmp, the
-// store on a file in it, records with every field set, field-by-field comparisons, and the file
-// seen through a plain SQLite connection.
+// Shared by the ACME store tests (acme_store*_test.cpp), which run on both engines
+// (tests/store/engines.hpp): records with every field set, field-by-field comparisons, a second
+// store on the same database, and the SQLite file seen through a plain SQLite connection.
 #include <doctest/doctest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
+#include "tests/store/engines.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #define REQUIRE_OK(expr)                                                           \
@@ -32,11 +39,22 @@ using sigil::Status;
 using namespace sigil::store;
 
 using sigil::test::TempDir;
+using sigil::test::engines::PostgresEngine;
+using sigil::test::engines::SqliteEngine;
 
 inline std::unique_ptr<Store> open_store(const fs::path& path) {
   auto store = sqlite::open(path.string());
   REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error().detail));
   return std::move(store).value();
+}
+
+template <class E>
+inline constexpr bool is_sqlite = std::is_same_v<E, SqliteEngine>;
+
+// Another store on the engine's database without doctest's assertions (for a forked child).
+inline sigil::Result<std::unique_ptr<Store>> open_plain(const SqliteEngine& e) { return sqlite::open(e.location()); }
+inline sigil::Result<std::unique_ptr<Store>> open_plain(const PostgresEngine& e) {
+  return postgres::open(e.location());
 }
 
 // A value outside the status enum E, as a caller's bad cast would make: the store refuses it.
@@ -50,6 +68,27 @@ template <class R>
 inline Errc error_of(const R& result) {
   REQUIRE_FALSE(result.has_value());
   return result.error().code;
+}
+
+// Runs body(thread, attempt) for `attempts` attempts on each of `threads` threads started at once;
+// the outcomes, at index thread * attempts + attempt.
+inline std::vector<Status> race(int threads, int attempts, const std::function<Status(int, int)>& body) {
+  std::vector<Status> outcomes(static_cast<std::size_t>(threads * attempts));
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&, t] {
+      for (int i = 0; i < attempts; ++i) outcomes[static_cast<std::size_t>(t * attempts + i)] = body(t, i);
+    });
+  }
+  for (auto& t : running) t.join();
+  return outcomes;
+}
+
+// How many outcomes succeeded (no code) or failed with `code`.
+inline int count(const std::vector<Status>& outcomes, std::optional<Errc> code = std::nullopt) {
+  int n = 0;
+  for (const Status& st : outcomes) n += (code ? !st && st.error().code == *code : st.has_value()) ? 1 : 0;
+  return n;
 }
 
 inline AuditEntry audit(const std::string& action, const std::string& target) {
@@ -168,6 +207,16 @@ inline std::int64_t hits(Store& store, const std::string& key, std::int64_t wind
   return *n;
 }
 
+// Two more stores on one engine's database (two nodes, as far as each knows), sharing account
+// acct1 (account("acct1", "thumb-1")).
+template <class E>
+struct TwoStores {
+  TwoStores() { REQUIRE_OK(a->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1"))); }
+  E engine;
+  std::unique_ptr<Store> a = engine.open_again();
+  std::unique_ptr<Store> b = engine.open_again();
+};
+
 inline void check_same(const AcmeAccount& got, const AcmeAccount& want) {
   CHECK(got.id == want.id);
   CHECK(got.thumbprint == want.thumbprint);
@@ -254,6 +303,42 @@ class RawDb {
 
  private:
   sqlite3* db_ = nullptr;
+};
+
+// A PostgreSQL test database seen through a plain libpq connection.
+class RawPg {
+ public:
+  explicit RawPg(const std::string& url) : c_(PQconnectdb(url.c_str())) {
+    REQUIRE_MESSAGE(PQstatus(c_) == CONNECTION_OK, PQerrorMessage(c_));
+  }
+  ~RawPg() { PQfinish(c_); }
+  RawPg(const RawPg&) = delete;
+  RawPg& operator=(const RawPg&) = delete;
+
+  // The statement's SQLSTATE; "" when it succeeded.
+  std::string exec(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    const ExecStatusType st = PQresultStatus(r);
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    std::string out = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? "" : (state != nullptr ? state : "?");
+    PQclear(r);
+    return out;
+  }
+  // Every row's first column, joined by '\n' (EXPLAIN's plan lines).
+  std::string text(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    REQUIRE_MESSAGE(PQresultStatus(r) == PGRES_TUPLES_OK, PQresultErrorMessage(r));
+    std::string out;
+    for (int i = 0; i < PQntuples(r); ++i) {
+      if (!out.empty()) out += '\n';
+      out += PQgetvalue(r, i, 0);
+    }
+    PQclear(r);
+    return out;
+  }
+
+ private:
+  PGconn* c_;
 };
 
 }  // namespace sigil::test::acme_store
