@@ -127,7 +127,8 @@ Result<std::pair<std::string, std::int64_t>> certificate_checksum(Snapshot& s, c
 
 namespace {
 
-Result<Report> copy_snapshot(Source& from, Target& to, const Sha256& sha256, const Progress& progress) {
+Result<Report> copy_snapshot(Source& from, Target& to, const Sha256& sha256, const Progress& progress,
+                             const std::function<Status()>& before_commit) {
   Report report;
   for (const Table& t : tables()) {
     SIGIL_TRY(const std::int64_t n, from.count(t));
@@ -166,6 +167,7 @@ Result<Report> copy_snapshot(Source& from, Target& to, const Sha256& sha256, con
   }
   report.certificate_sha256 = source_sum.first;
   report.certificates = source_sum.second;
+  if (before_commit) SIGIL_TRY_STATUS(before_commit());
   SIGIL_TRY_STATUS(to.commit());
   if (progress) progress(copied, report.rows);
   return report;
@@ -173,10 +175,11 @@ Result<Report> copy_snapshot(Source& from, Target& to, const Sha256& sha256, con
 
 }  // namespace
 
-Result<Report> copy(Source& from, Target& to, const Sha256& sha256, const Progress& progress) {
+Result<Report> copy(Source& from, Target& to, const Sha256& sha256, const Progress& progress,
+                    const std::function<Status()>& before_commit) {
   std::optional<Result<Report>> out;
   Status st = from.snapshot([&]() -> Status {
-    out.emplace(copy_snapshot(from, to, sha256, progress));
+    out.emplace(copy_snapshot(from, to, sha256, progress, before_commit));
     if (!*out) return out->error();
     return {};
   });

@@ -108,7 +108,9 @@ Result<std::pair<std::string, std::int64_t>> certificate_checksum(Snapshot& s, c
 
 // Copies every table of `from` into `to` from one snapshot in one transaction, then verifies,
 // before COMMIT, that each table's row count and the certificates' checksum agree on both ends.
-// Any refusal or mismatch (naming the table) rolls back: nothing is committed.
-Result<Report> copy(Source& from, Target& to, const Sha256& sha256, const Progress& progress = {});
+// `before_commit`, when given, has the last word (e.g. no writer appeared on the source
+// meanwhile). Any refusal or mismatch (naming the table) rolls back: nothing is committed.
+Result<Report> copy(Source& from, Target& to, const Sha256& sha256, const Progress& progress = {},
+                    const std::function<Status()>& before_commit = {});
 
 }  // namespace sigil::store::transfer

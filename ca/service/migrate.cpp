@@ -82,7 +82,9 @@ Result<Migrated> migrate_database(const MigrateRequest& req, const Clock& clock,
     SIGIL_TRY(auto pg_db, open_database(home, target_config));
     SIGIL_TRY(auto target, store::postgres::transfer_target(*pg_db));
     SIGIL_TRY(auto source, store::sqlite::transfer_source(db_file.string()));
-    SIGIL_TRY(out.report, store::transfer::copy(*source, *target, crypto::sha256, progress));
+    // Again just before COMMIT: a serve started during the copy would write rows it misses.
+    SIGIL_TRY(out.report, store::transfer::copy(*source, *target, crypto::sha256, progress,
+                                                [&] { return refuse_if_serving(*sqlite_db, clock); }));
     target.reset();  // its connection back to the pool, for the audit row
     const store::AuditEntry audit{to_unix(clock.now()),
                                   req.actor,

@@ -449,3 +449,24 @@ TEST_CASE("thousands of certificates stream through COPY in chunks, one snapshot
   CHECK(dst.count("certificates") == 5004);
   CHECK(dst.rows("certificates") == raw.rows("certificates"));
 }
+
+TEST_CASE("the caller's last check before COMMIT can still refuse, and nothing is committed") {
+  SqliteEngine from;
+  fill(from.store());
+  PostgresEngine to;
+  auto source = sqlite::transfer_source(from.location());
+  auto target = postgres::transfer_target(to.store());
+  REQUIRE(source.has_value());
+  REQUIRE(target.has_value());
+  int asked = 0;
+  auto report = transfer::copy(**source, **target, crypto::sha256, {}, [&]() -> Status {
+    ++asked;
+    return make_error(Errc::conflict, "a writer appeared");
+  });
+  REQUIRE_FALSE(report.has_value());
+  CHECK(report.error().detail == "a writer appeared");
+  CHECK(asked == 1);
+  target->reset();
+  Pg dst(to.location());
+  CHECK(rows_in_all(dst) == 0);
+}
