@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -255,16 +256,29 @@ std::set<std::string> copied_tables_pg(Pg& db) {
   return out;
 }
 
-Result<transfer::Report> copy(SqliteEngine& from, PostgresEngine& to, const transfer::Progress& progress = {}) {
+// Copies `from` into `to` through the engines' own ends; `wrap` may stand between the source and
+// the copy (a source that tampers with what it passes on).
+Result<transfer::Report> copy(SqliteEngine& from, PostgresEngine& to, const transfer::Progress& progress = {},
+                              const std::function<Status()>& before_commit = {},
+                              const std::function<transfer::Source&(transfer::Source&)>& wrap = {}) {
   SIGIL_TRY(auto source, sqlite::transfer_source(from.location()));
   SIGIL_TRY(auto target, postgres::transfer_target(to.store()));
-  return transfer::copy(*source, *target, crypto::sha256, progress);
+  transfer::Source& used = wrap ? wrap(*source) : *source;
+  return transfer::copy(used, *target, crypto::sha256, progress, before_commit);
 }
 
 std::int64_t rows_in_all(Pg& db) {
   std::int64_t n = 0;
   for (const auto& t : copied_tables_pg(db)) n += db.count(t);
   return n;
+}
+
+// The copy was refused with `text` in its detail, and nothing reached the target.
+void expect_refused_empty(const Result<transfer::Report>& r, const std::string& text, PostgresEngine& to) {
+  REQUIRE_FALSE(r.has_value());
+  CHECK_MESSAGE(r.error().detail.find(text) != std::string::npos, r.error().detail);
+  Pg dst(to.location());
+  CHECK(rows_in_all(dst) == 0);
 }
 
 // A source that changes what it passes on (what a bug or a disk would do between the two ends).
@@ -384,8 +398,6 @@ TEST_CASE("a copy that differs from its source is rolled back, naming the table"
   SqliteEngine from;
   fill(from.store());
   PostgresEngine to;
-  auto source = sqlite::transfer_source(from.location());
-  REQUIRE(source.has_value());
   std::string table;
   std::string expected;
   SUBCASE("a DER byte changed on the way") {
@@ -396,16 +408,12 @@ TEST_CASE("a copy that differs from its source is rolled back, naming the table"
     table = "acme_challenges";
     expected = "table acme_challenges has 4 rows in the source but 3 in the target";
   }
-  Tampering tampering(**source, table, table != "certificates");
-  auto target = postgres::transfer_target(to.store());
-  REQUIRE(target.has_value());
-  auto report = transfer::copy(tampering, **target, crypto::sha256);
-  REQUIRE_FALSE(report.has_value());
-  CHECK_MESSAGE(report.error().detail.find(expected) != std::string::npos, report.error().detail);
+  std::optional<Tampering> tampering;
+  auto report = copy(from, to, {}, {}, [&](transfer::Source& inner) -> transfer::Source& {
+    return tampering.emplace(inner, table, table != "certificates");
+  });
+  expect_refused_empty(report, expected, to);
   CHECK(report.error().detail.find("nothing was committed") != std::string::npos);
-  target->reset();
-  Pg dst(to.location());
-  CHECK(rows_in_all(dst) == 0);
 }
 
 TEST_CASE("the source refuses what the copy would not carry faithfully") {
@@ -421,11 +429,7 @@ TEST_CASE("the source refuses what the copy would not carry faithfully") {
   SUBCASE("a value of another type than its column's (SQLite's affinity allows it)") {
     raw.exec("UPDATE acme_rate_counters SET hits = 'many'");
     PostgresEngine to;
-    auto report = copy(from, to);
-    REQUIRE_FALSE(report.has_value());
-    CHECK(report.error().detail.find("acme_rate_counters.hits holds text") != std::string::npos);
-    Pg dst(to.location());
-    CHECK(rows_in_all(dst) == 0);
+    expect_refused_empty(copy(from, to), "acme_rate_counters.hits holds text", to);
   }
 }
 
@@ -454,19 +458,11 @@ TEST_CASE("the caller's last check before COMMIT can still refuse, and nothing i
   SqliteEngine from;
   fill(from.store());
   PostgresEngine to;
-  auto source = sqlite::transfer_source(from.location());
-  auto target = postgres::transfer_target(to.store());
-  REQUIRE(source.has_value());
-  REQUIRE(target.has_value());
   int asked = 0;
-  auto report = transfer::copy(**source, **target, crypto::sha256, {}, [&]() -> Status {
+  auto report = copy(from, to, {}, [&]() -> Status {
     ++asked;
     return make_error(Errc::conflict, "a writer appeared");
   });
-  REQUIRE_FALSE(report.has_value());
-  CHECK(report.error().detail == "a writer appeared");
+  expect_refused_empty(report, "a writer appeared", to);
   CHECK(asked == 1);
-  target->reset();
-  Pg dst(to.location());
-  CHECK(rows_in_all(dst) == 0);
 }
