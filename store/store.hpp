@@ -247,7 +247,7 @@ struct NodeRecord {
   std::string urls;      // the URLs it serves, space-separated
   std::string version;   // sigil's version
   std::int64_t started_at = 0;
-  std::int64_t last_seen = 0;  // unix seconds of its latest heartbeat
+  std::int64_t last_seen = 0;  // unix seconds of its latest heartbeat; 0 once it stopped cleanly
 };
 
 // What several `sigil serve` nodes sharing one database coordinate through. On SQLite, one

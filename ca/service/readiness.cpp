@@ -119,7 +119,17 @@ void Readiness::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  thread_.join();
+  // A clean stop says so: the node leaves `sigil status` and no longer counts as serving (e.g. for
+  // `sigil migrate`) at once, instead of 10 s later. Best effort: a crash leaves it to age out.
+  store::NodeRecord left;
+  {
+    std::lock_guard lock(mu_);
+    left = self_;
+  }
+  left.last_seen = 0;
+  (void)cluster_.heartbeat(left);
 }
 
 }  // namespace sigil::service
