@@ -40,6 +40,7 @@ using namespace sigil::store;
 
 using sigil::test::TempDir;
 using sigil::test::engines::PostgresEngine;
+using sigil::test::engines::RawPg;
 using sigil::test::engines::SqliteEngine;
 
 inline std::unique_ptr<Store> open_store(const fs::path& path) {
@@ -303,42 +304,6 @@ class RawDb {
 
  private:
   sqlite3* db_ = nullptr;
-};
-
-// A PostgreSQL test database seen through a plain libpq connection.
-class RawPg {
- public:
-  explicit RawPg(const std::string& url) : c_(PQconnectdb(url.c_str())) {
-    REQUIRE_MESSAGE(PQstatus(c_) == CONNECTION_OK, PQerrorMessage(c_));
-  }
-  ~RawPg() { PQfinish(c_); }
-  RawPg(const RawPg&) = delete;
-  RawPg& operator=(const RawPg&) = delete;
-
-  // The statement's SQLSTATE; "" when it succeeded.
-  std::string exec(const std::string& sql) {
-    PGresult* r = PQexec(c_, sql.c_str());
-    const ExecStatusType st = PQresultStatus(r);
-    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    std::string out = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? "" : (state != nullptr ? state : "?");
-    PQclear(r);
-    return out;
-  }
-  // Every row's first column, joined by '\n' (EXPLAIN's plan lines).
-  std::string text(const std::string& sql) {
-    PGresult* r = PQexec(c_, sql.c_str());
-    REQUIRE_MESSAGE(PQresultStatus(r) == PGRES_TUPLES_OK, PQresultErrorMessage(r));
-    std::string out;
-    for (int i = 0; i < PQntuples(r); ++i) {
-      if (!out.empty()) out += '\n';
-      out += PQgetvalue(r, i, 0);
-    }
-    PQclear(r);
-    return out;
-  }
-
- private:
-  PGconn* c_;
 };
 
 }  // namespace sigil::test::acme_store

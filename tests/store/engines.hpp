@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -66,6 +67,47 @@ inline void postgres_admin(const std::string& sql) {
   PQfinish(c);
   REQUIRE_MESSAGE(ok, sql << ": " << message);
 }
+
+// A PostgreSQL test database seen through a plain libpq session (as an operator would).
+class RawPg {
+ public:
+  explicit RawPg(const std::string& url) : c_(PQconnectdb(url.c_str())) {
+    REQUIRE_MESSAGE(PQstatus(c_) == CONNECTION_OK, PQerrorMessage(c_));
+  }
+  ~RawPg() { PQfinish(c_); }
+  RawPg(const RawPg&) = delete;
+  RawPg& operator=(const RawPg&) = delete;
+
+  // The SQLSTATE of a failure, "" on success.
+  std::string exec(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    const ExecStatusType s = PQresultStatus(r);
+    std::string state;
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+      const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      state = code != nullptr ? code : "?";
+    }
+    PQclear(r);
+    return state;
+  }
+  // Every row's first column joined by '\n' (one value, or EXPLAIN's plan lines); "" on failure.
+  std::string text(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    std::string out;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+      for (int i = 0; i < PQntuples(r); ++i) {
+        if (i > 0) out += '\n';
+        out += PQgetvalue(r, i, 0);
+      }
+    }
+    PQclear(r);
+    return out;
+  }
+  std::int64_t integer(const std::string& sql) { return std::stoll(text(sql)); }
+
+ private:
+  PGconn* c_;
+};
 
 class PostgresEngine {
  public:

@@ -16,45 +16,11 @@ namespace sigil::test::store_fixture {
 
 using namespace sigil::test::sqlite_fixture;
 using sigil::test::engines::PostgresEngine;
+using sigil::test::engines::RawPg;
 using sigil::test::engines::SqliteEngine;
 
 template <class E>
 inline constexpr bool kIsSqlite = std::is_same_v<E, SqliteEngine>;
-
-// A plain libpq session on a PostgresEngine's database.
-class RawPg {
- public:
-  explicit RawPg(const std::string& url) : c_(PQconnectdb(url.c_str())) {
-    REQUIRE_MESSAGE(PQstatus(c_) == CONNECTION_OK, PQerrorMessage(c_));
-  }
-  ~RawPg() { PQfinish(c_); }
-  RawPg(const RawPg&) = delete;
-  RawPg& operator=(const RawPg&) = delete;
-
-  // The SQLSTATE of a failure, "" on success.
-  std::string exec(const std::string& sql) {
-    PGresult* r = PQexec(c_, sql.c_str());
-    const ExecStatusType s = PQresultStatus(r);
-    std::string state;
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-      const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-      state = code != nullptr ? code : "?";
-    }
-    PQclear(r);
-    return state;
-  }
-  std::string text(const std::string& sql) {
-    PGresult* r = PQexec(c_, sql.c_str());
-    std::string out;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
-    PQclear(r);
-    return out;
-  }
-  std::int64_t integer(const std::string& sql) { return std::stoll(text(sql)); }
-
- private:
-  PGconn* c_;
-};
 
 // Runs `sql` on the engine's database outside the store; true if it succeeded.
 template <class E>
