@@ -285,4 +285,31 @@ Result<Rows> read(Pool& pool, const Statement& st, const Params& params) {
   return conn->run(st, params);
 }
 
+Status stream(Pool& pool, const Statement& select, const Params& params, int batch,
+              const std::function<Status(const Rows&, int row)>& fn) {
+  SIGIL_TRY(Lease conn, pool.acquire());
+  Status st = conn->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin read");
+  if (st) {
+    // DECLARE takes the statement's parameters (extended protocol); its text varies with the
+    // statement, so it is not prepared. FETCH is the same text for every batch.
+    const std::string declare = std::string("DECLARE sigil_stream NO SCROLL CURSOR FOR ") + select.sql;
+    auto declared = conn->query(declare, params, select.what);
+    if (!declared) st = declared.error();
+  }
+  const std::string fetch = "FETCH FORWARD " + std::to_string(batch) + " FROM sigil_stream";
+  while (st) {
+    auto rows = conn->query(fetch, Params(), select.what);
+    if (!rows) {
+      st = rows.error();
+      break;
+    }
+    for (int i = 0; st && i < rows->size(); ++i) st = fn(*rows, i);
+    if (rows->size() < batch) break;
+  }
+  // COMMIT also closes the cursor; after a failure ROLLBACK does.
+  if (st) return conn->exec("COMMIT", "end read");
+  if (!conn->broken() && PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) (void)conn->exec("ROLLBACK", "roll back");
+  return st;
+}
+
 }  // namespace sigil::store::postgres::detail

@@ -182,4 +182,12 @@ Status transaction(Pool& pool, Isolation level, const std::function<Status(Conn&
 // One statement outside an explicit transaction (autocommit), for reads.
 Result<Rows> read(Pool& pool, const Statement& st, const Params& params = {});
 
+// Streams the rows of `select` to `fn` (row by row, in the statement's order) through a
+// server-side cursor fetched `batch` rows at a time, so a million rows are never held in memory
+// at once. The cursor lives in a REPEATABLE READ, READ ONLY transaction: every batch comes from
+// one snapshot, and the reader blocks no writer. Not retried (rows already handed out would be
+// handed out twice); `fn`'s own refusal stops the stream and is returned as is.
+Status stream(Pool& pool, const Statement& select, const Params& params, int batch,
+              const std::function<Status(const Rows&, int row)>& fn);
+
 }  // namespace sigil::store::postgres::detail

@@ -101,9 +101,14 @@ class PgStore final : public Store {
   std::mutex lock_mu_;
   std::unique_ptr<Conn> lock_conn_;
   std::set<std::pair<std::string, int>> held_;
+  // spend_nonce prunes expired nonces every kNoncePruneEvery calls (cluster.cpp).
+  std::atomic<std::uint64_t> nonce_spends_{0};
 };
 
 // One audit row inside the caller's transaction (every write that records itself calls it).
 Status insert_audit(Conn& c, const AuditEntry& e);
+// Why a status-guarded UPDATE of `serial` changed nothing (not_found or conflict, naming the
+// status), read in the caller's transaction.
+Status explain_unchanged(Conn& c, const std::string& serial, std::string_view verb);
 
 }  // namespace sigil::store::postgres::detail

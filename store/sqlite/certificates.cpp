@@ -1,67 +1,11 @@
 // Certificates: reservation, completion, lookup, listing (with page tokens) and renewal flags.
-#include "ca/base/encoding.hpp"
 #include "store/sqlite/sqlite_internal.hpp"
 
 namespace sigil::store::sqlite::detail {
 
-namespace {
-
-// ---- page tokens ---------------------------------------------------------------------------
-// base64url(no padding) of "1:<not_after>:<serial>", the last key of the previous page.
-
-struct PageKey {
-  std::int64_t not_after = 0;
-  std::string serial;
-};
-
-std::string encode_page_token(const CertificateRecord& last) {
-  return base64url_encode(
-      as_bytes(std::string(kPageTokenVersion) + ":" + std::to_string(last.not_after) + ":" + last.serial));
-}
-
-Result<PageKey> decode_page_token(std::string_view token) {
-  const Error bad = make_error(Errc::invalid_argument, "malformed page token");
-  if (token.size() > kMaxPageTokenSize) return bad;
-  const auto decoded = base64url_decode(token);  // canonical only: no stray bits, no padding
-  if (!decoded) return bad;
-  std::string_view rest = as_chars(*decoded);
-  const auto version_end = rest.find(':');
-  if (version_end == std::string_view::npos || rest.substr(0, version_end) != kPageTokenVersion) {
-    return bad;
-  }
-  rest.remove_prefix(version_end + 1);
-  const auto number_end = rest.find(':');
-  if (number_end == std::string_view::npos) return bad;
-  PageKey key;
-  const char* first = rest.data();
-  const char* last = rest.data() + number_end;
-  const auto [ptr, ec] = std::from_chars(first, last, key.not_after);
-  if (ec != std::errc() || ptr != last || first == last) return bad;
-  key.serial = std::string(rest.substr(number_end + 1));
-  if (key.serial.empty()) return bad;
-  return key;
-}
-
-}  // namespace
-
-// ---- conversions ---------------------------------------------------------------------------
-
-Result<CertStatus> parse_status(std::string_view s) {
-  if (s == "pending") return CertStatus::pending;
-  if (s == "valid") return CertStatus::valid;
-  if (s == "revoked") return CertStatus::revoked;
-  return make_error(Errc::storage, "sqlite: unknown certificate status '" + std::string(s) + "'");
-}
-
-// Any RFC 5280 code may be read back (rows written before the leaf allow-list); new revocations
-// take only store::is_leaf_revocation_reason.
-bool is_known_reason(std::int64_t code) {
-  return (code >= 0 && code <= 10) && code != 7;  // RFC 5280: 7 is unused
-}
-
-bool is_sha256_hex(std::string_view s) {
-  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
+using internal::decode_page_token;
+using internal::encode_page_token;
+using internal::PageKey;
 
 Status SqliteStore::reserve(const PendingCertificate& p, const AuditEntry& audit) {
   if (p.serial.empty()) return make_error(Errc::invalid_argument, "serial is empty");

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "store/sqlite/sqlite_store_internal.hpp"
+#include "store/store_internal.hpp"
 
 namespace sigil::store::sqlite::detail {
 
@@ -36,9 +37,7 @@ namespace fs = std::filesystem;
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kMaxLimit = 1000;
-constexpr std::size_t kMaxPageTokenSize = 1024;
 constexpr int kBackupRetries = 500;  // x 10 ms, on top of the busy timeout
-constexpr std::string_view kPageTokenVersion = "1";
 
 // ---- RAII for the C API --------------------------------------------------------------------
 
@@ -246,11 +245,9 @@ extern const std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql;
 
 // ---- conversions ---------------------------------------------------------------------------
 
-Result<CertStatus> parse_status(std::string_view s);
-// Any RFC 5280 code may be read back (rows written before the leaf allow-list); new revocations
-// take only store::is_leaf_revocation_reason.
-bool is_known_reason(std::int64_t code);
-bool is_sha256_hex(std::string_view s);
+using internal::is_known_reason;
+using internal::is_sha256_hex;
+using internal::parse_status;
 Status check_account(const AcmeAccount& a);
 Status check_authorization(const AcmeAuthorization& authz);
 // What a failed INSERT or UPDATE means to the caller when a constraint refused it.

@@ -142,6 +142,38 @@ inline std::string base64url(const std::string& in) {
   return out;
 }
 
+// ---- CRL shards and numbers (issuer "ab12") ----
+inline PendingCertificate in_shard(const std::string& serial, int shard, std::int64_t not_after = 2'000'000) {
+  PendingCertificate p = pending(serial, not_after);
+  p.crl_shard = shard;
+  return p;
+}
+
+inline std::vector<std::string> revoked_in(Store& store, int shard, std::int64_t not_after_min,
+                                           std::optional<std::int64_t> since = std::nullopt) {
+  std::vector<std::string> out;
+  auto collect = [&](const RevokedSerial& r) -> sigil::Status {
+    out.push_back(r.serial);
+    return {};
+  };
+  const auto st = since ? store.for_each_revoked_since("ab12", shard, *since, not_after_min, collect)
+                        : store.for_each_revoked("ab12", shard, not_after_min, collect);
+  REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().detail));
+  return out;
+}
+
+inline std::vector<int> shards_of(Store& store, std::int64_t not_after_min) {
+  auto shards = store.crl_shards("ab12", not_after_min);
+  REQUIRE(shards.has_value());
+  return *shards;
+}
+
+inline std::int64_t next_number(Store& store, const std::string& issuer, int shard) {
+  auto n = store.next_crl_number(issuer, shard);
+  REQUIRE_MESSAGE(n.has_value(), (n ? "" : n.error().detail));
+  return *n;
+}
+
 inline std::vector<std::string> files_in(const fs::path& dir) {
   std::vector<std::string> out;
   for (const auto& entry : fs::directory_iterator(dir)) out.push_back(entry.path().filename());

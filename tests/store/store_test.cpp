@@ -1,10 +1,10 @@
-// The SQLite store's records: reserve/complete, revocation, audit rows, listing and paging, against
-// real database files in a fresh directory under /tmp.
+// The store's records on both engines (tests/store/engines.hpp): reserve/complete, revocation,
+// audit rows, listing and paging, against a real SQLite file and a real PostgreSQL database.
 #include <doctest/doctest.h>
 
-#include "tests/store/sqlite_fixture.hpp"
+#include "tests/store/store_fixture.hpp"
 
-using namespace sigil::test::sqlite_fixture;
+using namespace sigil::test::store_fixture;
 
 TEST_CASE("to_string names every certificate status") {
   CHECK(std::string(to_string(CertStatus::pending)) == "pending");
@@ -12,9 +12,9 @@ TEST_CASE("to_string names every certificate status") {
   CHECK(std::string(to_string(CertStatus::revoked)) == "revoked");
 }
 
-TEST_CASE("reserve, complete and find round-trip every field") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("reserve, complete and find round-trip every field", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   PendingCertificate p = pending("0a1b2c");
   p.not_before = 1'700'000'000;
   p.not_after = 1'700'086'400;
@@ -53,9 +53,9 @@ TEST_CASE("reserve, complete and find round-trip every field") {
   CHECK_FALSE(missing->has_value());
 }
 
-TEST_CASE("empty fields and SAN lists survive the round trip") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("empty fields and SAN lists survive the round trip", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   PendingCertificate p = pending("01");
   p.subject.clear();
   p.sans.clear();
@@ -77,9 +77,9 @@ TEST_CASE("empty fields and SAN lists survive the round trip") {
   CHECK((*found)->sans == q.sans);  // order and duplicates kept
 }
 
-TEST_CASE("a taken serial is refused and nothing else is written") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("a taken serial is refused and nothing else is written", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   REQUIRE(store->reserve(pending("abcd"), audit("reserve", "abcd")));
 
   PendingCertificate again = pending("abcd", 9'999, "client");
@@ -103,9 +103,9 @@ TEST_CASE("a taken serial is refused and nothing else is written") {
   CHECK(empty.error().code == Errc::invalid_argument);
 }
 
-TEST_CASE("complete refuses unknown and already completed serials") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("complete refuses unknown and already completed serials", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
 
   auto unknown = store->complete("0bad", kDer, audit("issue", "0bad"));
   REQUIRE_FALSE(unknown.has_value());
@@ -124,9 +124,9 @@ TEST_CASE("complete refuses unknown and already completed serials") {
   CHECK(audit_rows(*store).size() == 3);  // reserve 01, issue 01, reserve 02
 }
 
-TEST_CASE("revoke: happy path, twice, pending, unknown, bad reason") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("revoke: happy path, twice, pending, unknown, bad reason", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   issue(*store, pending("01"));
   REQUIRE(store->reserve(pending("02"), audit("reserve", "02")));
 
@@ -167,10 +167,10 @@ TEST_CASE("revoke: happy path, twice, pending, unknown, bad reason") {
   CHECK(audit_rows(*store).size() == rows_before + 2);  // only issue(04)'s two rows
 }
 
-TEST_CASE("keyCompromise blocks the key in the revocation's own transaction; other reasons do not") {
-  TempDir dir;
-  const fs::path db = dir / "sigil.db";
-  auto store = open_store(db);
+TEST_CASE_TEMPLATE("keyCompromise blocks the key in the revocation's own transaction; other reasons do not", E,
+                   SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   for (const char* s : {"01", "02", "03", "04", "05"}) issue(*store, pending(s));
   const std::string other_key(64, 'b');
   auto blocked = [&](const std::string& key) {
@@ -180,14 +180,16 @@ TEST_CASE("keyCompromise blocks the key in the revocation's own transaction; oth
   };
   CHECK_FALSE(blocked(kKeyHash).has_value());
 
-  auto commits = [&] {
+  // SQLite counts its commits; on both engines the failing trigger below proves the same.
+  auto commits = [&]() -> std::int64_t {
+    if constexpr (!kIsSqlite<E>) return 0;
     auto n = sqlite::write_commits(*store);
     REQUIRE(n.has_value());
     return *n;
   };
   const auto before = commits();
   REQUIRE(store->revoke("01", 5'000, RevocationReason::key_compromise, kKeyHash, audit("revoke", "01")));
-  CHECK(commits() == before + 1);  // revocation, blocked key and audit row: one commit
+  if constexpr (kIsSqlite<E>) CHECK(commits() == before + 1);  // revocation, blocked key and audit row: one commit
   auto b = blocked(kKeyHash);
   REQUIRE(b.has_value());
   CHECK(b->key_sha256 == kKeyHash);
@@ -221,11 +223,7 @@ TEST_CASE("keyCompromise blocks the key in the revocation's own transaction; oth
   CHECK(audit_rows(*store).size() == rows);
 
   // Same transaction: when the blocked key cannot be written, the revocation is rolled back.
-  {
-    RawDb raw(db);
-    REQUIRE(raw.exec("CREATE TRIGGER no_blocks BEFORE INSERT ON blocked_keys "
-                     "BEGIN SELECT RAISE(ABORT, 'disk full'); END") == SQLITE_OK);
-  }
+  REQUIRE(raw_exec(engine, failing_insert_trigger<E>("blocked_keys")));
   auto st = store->revoke("05", 8'000, RevocationReason::key_compromise, other_key, audit("revoke", "05"));
   REQUIRE_FALSE(st.has_value());
   CHECK((*store->find("05"))->status == CertStatus::valid);
@@ -233,10 +231,9 @@ TEST_CASE("keyCompromise blocks the key in the revocation's own transaction; oth
   CHECK(audit_rows(*store).size() == rows);
 }
 
-TEST_CASE("audit rows are written with their changes and cannot be altered") {
-  TempDir dir;
-  const fs::path db = dir / "sigil.db";
-  auto store = open_store(db);
+TEST_CASE_TEMPLATE("audit rows are written with their changes and cannot be altered", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   REQUIRE(store->reserve(pending("01"), audit("reserve", "01", 10)));
   REQUIRE(store->complete("01", kDer, audit("issue", "01", 11)));
   REQUIRE(store->revoke("01", 12, RevocationReason::superseded, "", audit("revoke", "01", 12)));
@@ -258,19 +255,28 @@ TEST_CASE("audit rows are written with their changes and cannot be altered") {
   CHECK_FALSE(store->recent(0).has_value());
   CHECK_FALSE(store->recent(1001).has_value());
 
-  RawDb raw(db);
-  CHECK(raw.exec("UPDATE audit_log SET actor = 'someone else'") == SQLITE_CONSTRAINT);
-  CHECK(raw.extended_errcode() == SQLITE_CONSTRAINT_TRIGGER);
-  CHECK(raw.exec("DELETE FROM audit_log WHERE action = 'revoke'") == SQLITE_CONSTRAINT);
-  CHECK(raw.exec("DELETE FROM audit_log") == SQLITE_CONSTRAINT);
-  CHECK(raw.integer("SELECT COUNT(*) FROM audit_log") == 4);
-  CHECK(raw.text("SELECT actor FROM audit_log ORDER BY id LIMIT 1") == "cli:root@host");
+  if constexpr (kIsSqlite<E>) {
+    RawDb raw(engine.location());
+    CHECK(raw.exec("UPDATE audit_log SET actor = 'someone else'") == SQLITE_CONSTRAINT);
+    CHECK(raw.extended_errcode() == SQLITE_CONSTRAINT_TRIGGER);
+    CHECK(raw.exec("DELETE FROM audit_log WHERE action = 'revoke'") == SQLITE_CONSTRAINT);
+    CHECK(raw.exec("DELETE FROM audit_log") == SQLITE_CONSTRAINT);
+  } else {
+    // The trigger's RAISE EXCEPTION: P0001 (raise_exception), for rows and for TRUNCATE.
+    RawPg raw(engine.location());
+    CHECK(raw.exec("UPDATE audit_log SET actor = 'someone else'") == "P0001");
+    CHECK(raw.exec("DELETE FROM audit_log WHERE action = 'revoke'") == "P0001");
+    CHECK(raw.exec("DELETE FROM audit_log") == "P0001");
+    CHECK(raw.exec("TRUNCATE audit_log") == "P0001");
+  }
+  CHECK(raw_text(engine, "SELECT COUNT(*) FROM audit_log") == "4");
+  CHECK(raw_text(engine, "SELECT actor FROM audit_log ORDER BY id LIMIT 1") == "cli:root@host");
   CHECK(audit_rows(*store).size() == 4);
 }
 
-TEST_CASE("list filters by status, expiry and profile") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("list filters by status, expiry and profile", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   const std::int64_t now = 1'000;
   issue(*store, pending("a", 2'000, "server"));                                   // valid
   issue(*store, pending("b", 500, "server"));                                     // expired
@@ -324,9 +330,9 @@ TEST_CASE("list filters by status, expiry and profile") {
   CHECK(revoked.items[0].revoked_at == std::optional<std::int64_t>(700));
 }
 
-TEST_CASE("pagination visits every row once, in order") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("pagination visits every row once, in order", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   constexpr int kRows = 250;
   for (int i = 0; i < kRows; ++i) {
     char serial[16];
@@ -398,9 +404,9 @@ TEST_CASE("pagination visits every row once, in order") {
   CHECK(serials_of(list_ok(*store, valid_all)) == serials_of(everything));
 }
 
-TEST_CASE("list validates its limit and page token") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("list validates its limit and page token", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   issue(*store, pending("01"));
 
   ListFilter f;

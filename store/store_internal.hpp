@@ -1,0 +1,36 @@
+#pragma once
+// Private to the store engines (store/sqlite, store/postgres): what both read and write the same
+// way, so a page token from one node is valid on any other and a row means the same everywhere.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ca/base/error.hpp"
+#include "store/store.hpp"
+
+namespace sigil::store::internal {
+
+// ---- list page tokens ------------------------------------------------------------------------
+// base64url (no padding) of "1:<not_after>:<serial>", the last key of the previous page: the same
+// on every engine, so a client paging through a cluster may be served by any node.
+
+struct PageKey {
+  std::int64_t not_after = 0;
+  std::string serial;
+};
+
+std::string encode_page_token(const CertificateRecord& last);
+// invalid_argument "malformed page token" unless canonical, of this version and in range.
+Result<PageKey> decode_page_token(std::string_view token);
+
+// ---- row values ------------------------------------------------------------------------------
+
+// The status column's text; storage (a damaged database) for anything else.
+Result<CertStatus> parse_status(std::string_view s);
+// Any RFC 5280 code may be read back (rows written before the leaf allow-list); new revocations
+// take only store::is_leaf_revocation_reason.
+bool is_known_reason(std::int64_t code);
+// A blocked key's id: SHA-256 as 64 lower-case hex digits.
+bool is_sha256_hex(std::string_view s);
+
+}  // namespace sigil::store::internal
