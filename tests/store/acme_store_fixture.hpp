@@ -1,8 +1,9 @@
 #pragma once
-// Shared by the ACME store tests (acme_store*_test.cpp): a fresh directory under /tmp, the
-// store on a file in it, records with every field set, field-by-field comparisons, and the file
-// seen through a plain SQLite connection.
+// Shared by the ACME store tests (acme_store*_test.cpp), which run on both engines
+// (tests/store/engines.hpp): records with every field set, field-by-field comparisons, a second
+// store on the same database, and the SQLite file seen through a plain SQLite connection.
 #include <doctest/doctest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -11,10 +12,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
+#include "tests/store/engines.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #define REQUIRE_OK(expr)                                                           \
@@ -32,11 +36,22 @@ using sigil::Status;
 using namespace sigil::store;
 
 using sigil::test::TempDir;
+using sigil::test::engines::PostgresEngine;
+using sigil::test::engines::SqliteEngine;
 
 inline std::unique_ptr<Store> open_store(const fs::path& path) {
   auto store = sqlite::open(path.string());
   REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error().detail));
   return std::move(store).value();
+}
+
+template <class E>
+inline constexpr bool is_sqlite = std::is_same_v<E, SqliteEngine>;
+
+// Another store on the engine's database without doctest's assertions (for a forked child).
+inline sigil::Result<std::unique_ptr<Store>> open_plain(const SqliteEngine& e) { return sqlite::open(e.location()); }
+inline sigil::Result<std::unique_ptr<Store>> open_plain(const PostgresEngine& e) {
+  return postgres::open(e.location());
 }
 
 // A value outside the status enum E, as a caller's bad cast would make: the store refuses it.
@@ -254,6 +269,30 @@ class RawDb {
 
  private:
   sqlite3* db_ = nullptr;
+};
+
+// A PostgreSQL test database seen through a plain libpq connection.
+class RawPg {
+ public:
+  explicit RawPg(const std::string& url) : c_(PQconnectdb(url.c_str())) {
+    REQUIRE_MESSAGE(PQstatus(c_) == CONNECTION_OK, PQerrorMessage(c_));
+  }
+  ~RawPg() { PQfinish(c_); }
+  RawPg(const RawPg&) = delete;
+  RawPg& operator=(const RawPg&) = delete;
+
+  // The statement's SQLSTATE; "" when it succeeded.
+  std::string exec(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    const ExecStatusType st = PQresultStatus(r);
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    std::string out = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? "" : (state != nullptr ? state : "?");
+    PQclear(r);
+    return out;
+  }
+
+ private:
+  PGconn* c_;
 };
 
 }  // namespace sigil::test::acme_store

@@ -1,7 +1,8 @@
-// The SQLite store's ACME repository (store/acme.hpp) against real database files in a fresh
-// directory under /tmp: accounts, EAB keys, persistence, migration and foreign keys. Orders and
-// authorizations are in acme_store_orders_test.cpp, rate limits in acme_store_rate_test.cpp.
-// Races use two Store instances on one file (two connections, as two processes would have).
+// The ACME repository (store/acme.hpp) on both engines (tests/store/engines.hpp): a fresh SQLite
+// file under /tmp, a fresh database in the test PostgreSQL cluster. Accounts, EAB keys,
+// persistence, migration and foreign keys. Orders and authorizations are in
+// acme_store_orders_test.cpp, rate limits in acme_store_rate_test.cpp. Races use two Store
+// instances on one database (two connections, as two processes or two nodes would have).
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
@@ -21,9 +22,9 @@ using sigil::Errc;
 using sigil::Status;
 using namespace sigil::store;
 
-TEST_CASE("ACME accounts round-trip every field, by id and by thumbprint") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("ACME accounts round-trip every field, by id and by thumbprint", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   REQUIRE_OK(store->create_eab_key(eab("kid-1"), audit("eab-create", "kid-1")));
 
   AcmeAccount a = account("acct1", "thumb-1");
@@ -54,9 +55,10 @@ TEST_CASE("ACME accounts round-trip every field, by id and by thumbprint") {
   CHECK(audit_count(*store) == 3);
 }
 
-TEST_CASE("create_account refuses a taken thumbprint or id and writes nothing") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("create_account refuses a taken thumbprint or id and writes nothing", E, SqliteEngine,
+                   PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   REQUIRE_OK(store->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
 
   AcmeAccount same_key = account("acct2", "thumb-1");
@@ -80,9 +82,10 @@ TEST_CASE("create_account refuses a taken thumbprint or id and writes nothing") 
   CHECK(audit_count(*store) == 1);
 }
 
-TEST_CASE("update_account replaces the mutable fields and refuses another account's key") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("update_account replaces the mutable fields and refuses another account's key", E, SqliteEngine,
+                   PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   REQUIRE_OK(store->create_eab_key(eab("kid-1"), audit("eab-create", "kid-1")));
   AcmeAccount a = account("acct1", "thumb-1");
   a.eab_kid = "kid-1";
@@ -131,9 +134,11 @@ TEST_CASE("update_account replaces the mutable fields and refuses another accoun
   CHECK(audit_count(*store) == rows + 1);
 }
 
-TEST_CASE("update_account is compare-and-set on the state read: a stale write is a conflict and changes nothing") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE(
+    "update_account is compare-and-set on the state read: a stale write is a conflict and changes nothing", E,
+    SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   const AcmeAccount read = account("acct1", "thumb-1");  // what a slow request read
   REQUIRE_OK(store->create_account(read, audit("new-account", "acct1")));
   REQUIRE_OK(store->create_account(account("acct2", "thumb-2"), audit("new-account", "acct2")));
@@ -181,9 +186,9 @@ TEST_CASE("update_account is compare-and-set on the state read: a stale write is
   CHECK((*all)[1].contact == b2.contact);
 }
 
-TEST_CASE("EAB keys: round trip, list, taken kid, revoke") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("EAB keys: round trip, list, taken kid, revoke", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   EabKey first = eab("kid-b");
   EabKey second = eab("kid-a");
   second.allowed_identifiers.clear();
@@ -230,9 +235,10 @@ TEST_CASE("EAB keys: round trip, list, taken kid, revoke") {
   CHECK(audit_count(*store) == 4);  // three creations, one revocation
 }
 
-TEST_CASE("an EAB key binds to one account only, in the account's transaction") {
-  TempDir dir;
-  auto store = open_store(dir / "sigil.db");
+TEST_CASE_TEMPLATE("an EAB key binds to one account only, in the account's transaction", E, SqliteEngine,
+                   PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   REQUIRE_OK(store->create_eab_key(eab("kid-1"), audit("eab-create", "kid-1")));
   REQUIRE_OK(store->create_eab_key(eab("kid-revoked"), audit("eab-create", "kid-revoked")));
   REQUIRE_OK(store->revoke_eab_key("kid-revoked", 5, audit("eab-revoke", "kid-revoked")));
@@ -280,7 +286,7 @@ TEST_CASE("an EAB key binds to one account only, in the account's transaction") 
 
   // Two stores race to bind the same fresh key: exactly one account is created.
   REQUIRE_OK(store->create_eab_key(eab("kid-race"), audit("eab-create", "kid-race")));
-  auto other = open_store(dir / "sigil.db");
+  auto other = engine.open_again();
   std::atomic<int> wins{0};
   std::atomic<int> conflicts{0};
   std::vector<std::thread> threads;
@@ -304,16 +310,15 @@ TEST_CASE("an EAB key binds to one account only, in the account's transaction") 
   CHECK(get_account(*store, bound).eab_kid == "kid-race");
 }
 
-TEST_CASE("ACME state survives close and reopen") {
-  TempDir dir;
-  const fs::path db = dir / "sigil.db";
+TEST_CASE_TEMPLATE("ACME state survives close and reopen", E, SqliteEngine, PostgresEngine) {
+  E engine;  // its own store stays open; the stores below are opened and closed on its database
   AcmeAccount a = account("acct1", "thumb-1");
   a.eab_kid = "kid-1";
   OrderWithAuthz o = order("ord1", {"a.example.test", "b.example.test"});
   o.order.replaces = "cert.A";
   o.order.not_after = 1'800'000'000;
   {
-    auto store = open_store(db);
+    auto store = engine.open_again();
     REQUIRE_OK(store->create_eab_key(eab("kid-1"), audit("eab-create", "kid-1")));
     REQUIRE_OK(store->create_account(a, audit("new-account", "acct1")));
     create(*store, o);
@@ -324,7 +329,7 @@ TEST_CASE("ACME state survives close and reopen") {
     REQUIRE(take(*store, "k", 10, 5));
   }
   for (int reopen = 0; reopen < 2; ++reopen) {
-    auto store = open_store(db);
+    auto store = engine.open_again();
     check_same(get_account(*store, "acct1"), a);
     check_same(get_order(*store, "ord1"), o.order);
     auto listed = store->authorizations_of_order("ord1");
@@ -347,6 +352,8 @@ TEST_CASE("ACME state survives close and reopen") {
   }
 }
 
+// SQLite only: it writes an old schema into the file by hand. PostgreSQL's schema starts at
+// migration 1 of store/postgres/migrations.hpp; no database predates its ACME tables.
 TEST_CASE("a database at schema version 2 migrates to the ACME schema with its data") {
   TempDir dir;
   const fs::path db = dir / "sigil.db";
@@ -402,6 +409,8 @@ TEST_CASE("a database at schema version 2 migrates to the ACME schema with its d
   }
 }
 
+// SQLite: foreign keys are a per-connection setting, so a plain connection that turns them on
+// must be refused too (the PostgreSQL twin follows).
 TEST_CASE("foreign keys hold ACME rows to their parents") {
   TempDir dir;
   const fs::path db = dir / "sigil.db";
@@ -416,20 +425,49 @@ TEST_CASE("foreign keys hold ACME rows to their parents") {
                  "VALUES ('nobody', 0, 'http-01', 'pending', 0, '')") == SQLITE_CONSTRAINT);
 }
 
-TEST_CASE("a status text outside the RFC's set reads as a damaged database, not as some status") {
-  TempDir dir;
-  const fs::path db = dir / "sigil.db";
-  auto store = open_store(db);
+TEST_CASE("postgresql: foreign keys hold ACME rows to their parents") {
+  PostgresEngine engine;
+  RawPg raw(engine.location());
+  const std::string fk_violation = "23503";
+  CHECK(raw.exec("INSERT INTO acme_orders (id, account_id, status, expires, profile, certificate_serial, error, "
+                 "created_at) VALUES ('o', 'nobody', 'pending', 1, 'server', '', '', 1)") == fk_violation);
+  CHECK(raw.exec("INSERT INTO acme_account_contacts (account_id, position, contact) VALUES ('nobody', 0, 'x')") ==
+        fk_violation);
+  CHECK(raw.exec("INSERT INTO acme_challenges (authorization_id, position, type, status, validated, error) "
+                 "VALUES ('nobody', 0, 'http-01', 'pending', 0, '')") == fk_violation);
+}
+
+namespace {
+
+// Past the schema's CHECK constraints, as a damaged or hand-edited database would be.
+void write_unknown_statuses(const SqliteEngine& engine) {
+  RawDb raw(engine.location());
+  REQUIRE(raw.exec("PRAGMA ignore_check_constraints = ON") == SQLITE_OK);
+  REQUIRE(raw.exec("UPDATE acme_accounts SET status = 'pending' WHERE id = 'acct1'") == SQLITE_OK);
+  REQUIRE(raw.exec("UPDATE acme_orders SET status = 'Valid' WHERE id = 'ord1'") == SQLITE_OK);
+  REQUIRE(raw.exec("UPDATE acme_challenges SET status = 'ready' WHERE authorization_id = 'ord1-0'") == SQLITE_OK);
+}
+
+void write_unknown_statuses(const PostgresEngine& engine) {
+  RawPg raw(engine.location());
+  for (const char* table : {"acme_accounts", "acme_orders", "acme_challenges"}) {
+    CAPTURE(table);
+    REQUIRE(raw.exec("ALTER TABLE " + std::string(table) + " DROP CONSTRAINT " + table + "_status_check") == "");
+  }
+  REQUIRE(raw.exec("UPDATE acme_accounts SET status = 'pending' WHERE id = 'acct1'") == "");
+  REQUIRE(raw.exec("UPDATE acme_orders SET status = 'Valid' WHERE id = 'ord1'") == "");
+  REQUIRE(raw.exec("UPDATE acme_challenges SET status = 'ready' WHERE authorization_id = 'ord1-0'") == "");
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("a status text outside the RFC's set reads as a damaged database, not as some status", E,
+                   SqliteEngine, PostgresEngine) {
+  E engine;
+  Store* store = &engine.store();
   REQUIRE_OK(store->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
   create(*store, order("ord1", {"a.example.test"}));
-  {
-    // Past the schema's CHECK constraints, as a damaged or hand-edited file would be.
-    RawDb raw(db);
-    REQUIRE(raw.exec("PRAGMA ignore_check_constraints = ON") == SQLITE_OK);
-    REQUIRE(raw.exec("UPDATE acme_accounts SET status = 'pending' WHERE id = 'acct1'") == SQLITE_OK);
-    REQUIRE(raw.exec("UPDATE acme_orders SET status = 'Valid' WHERE id = 'ord1'") == SQLITE_OK);
-    REQUIRE(raw.exec("UPDATE acme_challenges SET status = 'ready' WHERE authorization_id = 'ord1-0'") == SQLITE_OK);
-  }
+  write_unknown_statuses(engine);
   CHECK(error_of(store->account("acct1")) == Errc::storage);
   CHECK(error_of(store->order("ord1")) == Errc::storage);
   CHECK(error_of(store->authorization("ord1-0")) == Errc::storage);
