@@ -1,49 +1,60 @@
 #include "acme/jws/nonce.hpp"
 
+#include <limits>
+
 #include "ca/base/encoding.hpp"
 #include "ca/crypto/crypto.hpp"
 
 namespace sigil::acme::jws {
+namespace {
+constexpr std::size_t kExpiryBytes = 8, kRandomBytes = 16, kMacBytes = 16;
+constexpr std::size_t kSignedBytes = kExpiryBytes + kRandomBytes;
+constexpr std::size_t kNonceBytes = kSignedBytes + kMacBytes;
 
-NonceStore::NonceStore(const Clock& clock, Seconds lifetime, std::size_t capacity)
-    : clock_(clock), lifetime_(lifetime), capacity_(capacity < 1 ? 1 : capacity) {}
+Bytes mac(const Bytes& key, crypto::ByteView signed_part) {
+  Bytes m = crypto::hmac_sha256(key, signed_part);
+  m.resize(kMacBytes);
+  return m;
+}
+}  // namespace
+
+Result<NonceStore> NonceStore::create(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime) {
+  if (key.size() != kNonceKeySize)
+    return make_error(Errc::invalid_argument, "the ACME nonce key must be " + std::to_string(kNonceKeySize) +
+                                                  " bytes, not " + std::to_string(key.size()));
+  return NonceStore(std::move(key), spent, clock, lifetime);
+}
+
+NonceStore::NonceStore(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime)
+    : key_(std::move(key)), spent_(&spent), clock_(&clock), lifetime_(lifetime) {}
 
 std::string NonceStore::issue() {
-  std::string n = base64url_encode(crypto::random_bytes(16));
-  const TimePoint now = clock_.now();
-  std::lock_guard lock(mu_);
-  evict_locked(now);
-  while (by_expiry_.size() >= capacity_) {  // full: the oldest go first
-    live_.erase(by_expiry_.front().nonce);
-    by_expiry_.pop_front();
-  }
-  by_expiry_.push_back(Entry{now + lifetime_, n});
-  live_.emplace(n, std::prev(by_expiry_.end()));
-  return n;
+  const auto expiry = static_cast<std::uint64_t>(to_unix(clock_->now() + lifetime_));
+  Bytes n(kExpiryBytes);
+  for (std::size_t i = 0; i < kExpiryBytes; ++i) n[i] = static_cast<std::uint8_t>(expiry >> (8 * (7 - i)));
+  const Bytes random = crypto::random_bytes(kRandomBytes);
+  n.insert(n.end(), random.begin(), random.end());
+  const Bytes m = mac(key_, n);
+  n.insert(n.end(), m.begin(), m.end());
+  return base64url_encode(n);
 }
 
-bool NonceStore::redeem(std::string_view nonce) {
-  const TimePoint now = clock_.now();
-  std::lock_guard lock(mu_);
-  evict_locked(now);
-  auto it = live_.find(std::string(nonce));
-  if (it == live_.end()) return false;
-  const bool fresh = it->second->expiry > now;
-  by_expiry_.erase(it->second);
-  live_.erase(it);
-  return fresh;
-}
-
-std::size_t NonceStore::size() const {
-  std::lock_guard lock(mu_);
-  return by_expiry_.size();
-}
-
-void NonceStore::evict_locked(TimePoint now) {
-  while (!by_expiry_.empty() && by_expiry_.front().expiry <= now) {
-    live_.erase(by_expiry_.front().nonce);
-    by_expiry_.pop_front();
-  }
+Result<bool> NonceStore::redeem(std::string_view nonce) {
+  auto raw = base64url_decode(nonce);
+  if (!raw || raw->size() != kNonceBytes) return false;
+  // One spelling per nonce: unused trailing bits set would make a second string for the same
+  // bytes, and the spent record is keyed by the string.
+  if (base64url_encode(*raw) != nonce) return false;
+  const crypto::ByteView signed_part(raw->data(), kSignedBytes);
+  const crypto::ByteView given(raw->data() + kSignedBytes, kMacBytes);
+  if (!crypto::constant_time_equal(mac(key_, signed_part), given)) return false;
+  std::uint64_t expiry = 0;
+  for (std::size_t i = 0; i < kExpiryBytes; ++i) expiry = (expiry << 8) | (*raw)[i];
+  const std::int64_t now = to_unix(clock_->now());
+  if (expiry > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
+      static_cast<std::int64_t>(expiry) <= now)
+    return false;
+  return spent_->spend_nonce(std::string(nonce), static_cast<std::int64_t>(expiry), now);
 }
 
 }  // namespace sigil::acme::jws

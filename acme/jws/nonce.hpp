@@ -1,44 +1,42 @@
 #pragma once
-// Anti-replay nonces (RFC 8555 §6.5): random, single-use, expiring, held in memory (a restart
-// forgets them; clients retry on badNonce with the fresh nonce every response carries).
-// Bounded: at most `capacity` nonces are tracked (the oldest go first), and a redeemed or
-// expired one is forgotten at once, so neither issuing nor redeeming can grow memory.
-#include <chrono>
-#include <cstddef>
-#include <list>
-#include <mutex>
+// Anti-replay nonces (RFC 8555 §6.5) that every node of a cluster accepts: stateless to issue,
+// recorded only when spent. A nonce is base64url(expiry (8 bytes, big-endian unix seconds) ||
+// 16 random bytes || the first 16 bytes of HMAC-SHA256(key, those 24 bytes)); the key is shared
+// by every node (the home's ca/acme-nonce.key), so any node can tell one of its own from a forged
+// one, and the store's spent-nonce record (store::ClusterStore::spend_nonce, kept until the
+// nonce's expiry) makes each one single-use across nodes. Issuing holds nothing in memory.
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "ca/base/clock.hpp"
+#include "ca/base/error.hpp"
+#include "ca/base/file.hpp"
+#include "store/store.hpp"
 
 namespace sigil::acme::jws {
 
+inline constexpr std::size_t kNonceKeySize = 32;
+
 class NonceStore {
  public:
-  NonceStore(const Clock& clock, Seconds lifetime = Seconds(15 * 60), std::size_t capacity = 200'000);
-  std::string issue();  // 128 bits from the CSPRNG, base64url
-  // True exactly once for a nonce this store issued that has not expired. The WFE redeems only
-  // after the JWS signature verified, so a forged request cannot spend someone else's nonce.
-  bool redeem(std::string_view nonce);
-  // Nonces tracked (live and not yet redeemed); never more than the capacity.
-  std::size_t size() const;
+  // `key`: kNonceKeySize bytes (invalid_argument otherwise, at start-up).
+  static Result<NonceStore> create(Bytes key, store::ClusterStore& spent, const Clock& clock,
+                                   Seconds lifetime = Seconds(15 * 60));
+  std::string issue();  // never blocks, never touches the store
+  // True exactly once for an unexpired nonce made with this key (by any node). False: a forged,
+  // tampered, expired or replayed one (badNonce). An error: the store could not record it
+  // (unavailable during a failover): the request fails, it is never accepted unrecorded.
+  // The WFE redeems only after the JWS signature verified, so a forged request cannot spend
+  // someone else's nonce.
+  Result<bool> redeem(std::string_view nonce);
 
  private:
-  struct Entry {
-    TimePoint expiry;
-    std::string nonce;
-  };
-  using Queue = std::list<Entry>;  // issue order == expiry order; erased from anywhere on redeem
-
-  void evict_locked(TimePoint now);
-  const Clock& clock_;
+  NonceStore(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime);
+  Bytes key_;
+  store::ClusterStore* spent_;
+  const Clock* clock_;
   Seconds lifetime_;
-  std::size_t capacity_;
-  mutable std::mutex mu_;
-  Queue by_expiry_;
-  std::unordered_map<std::string, Queue::iterator> live_;  // nonce -> its entry in by_expiry_
 };
 
 }  // namespace sigil::acme::jws

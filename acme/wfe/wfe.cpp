@@ -180,7 +180,10 @@ class Wfe {
     }
     // Only a request whose signature verified may spend a nonce (Boulder's order): junk cannot
     // burn the nonces of others or make the store work.
-    if (!d_.nonces.redeem(j.header.nonce)) return make_error(Errc::bad_nonce, "the nonce is unknown, used or expired");
+    // A store that cannot record the nonce fails the request (503 in a failover): a nonce is
+    // never accepted unrecorded, or it could be replayed on another node.
+    SIGIL_TRY(const bool fresh, d_.nonces.redeem(j.header.nonce));
+    if (!fresh) return make_error(Errc::bad_nonce, "the nonce is unknown, used or expired");
     v.jws = std::move(j);
     return v;
   }

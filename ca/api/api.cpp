@@ -15,7 +15,26 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-Response health(const Request&) { return Response::json(200, R"({"status":"ok"})"); }
+Response health_response(const ReadinessProbe& probe) {
+  const Readiness r = probe ? probe() : Readiness{};
+  json j = {{"status", "ok"}};
+  if (!r.node.empty()) j["node"] = r.node;
+  if (r.failing.empty()) return Response::json(200, j.dump());
+  j["status"] = "unavailable";
+  j["failing"] = r.failing;
+  j["detail"] = r.detail;
+  return Response::json(503, j.dump()).with("Retry-After", "2");
+}
+
+// GET /health and /health/live on one listener: memory reads only, so on the I/O thread.
+void add_health_routes(http::Router& r, const ReadinessProbe& probe) {
+  auto ready = [probe](const Request&) { return health_response(probe); };
+  r.add({"GET", "/health", http::Auth::none, ready, "/health",
+         [ready](const Request& req) { return std::optional<Response>(ready(req)); }});
+  auto live = [](const Request&) { return Response::json(200, R"({"status":"ok"})"); };
+  r.add({"GET", "/health/live", http::Auth::none, live, "/health/live",
+         [live](const Request& req) { return std::optional<Response>(live(req)); }});
+}
 
 // A JSON object body with only the given keys.
 Result<json> json_body(const Request& req, std::initializer_list<std::string_view> allowed) {
@@ -505,7 +524,7 @@ std::shared_ptr<const http::Router> api_router(Deps& deps) {
   // The whole REST API: method, path, authentication (and the action the caller's role must
   // allow, audited under its own name when refused), handler. Issuing and revoking are decided
   // by their handlers: on the request's names and profile, and on whose certificate it is.
-  r->add({"GET", "/health", Auth::none, health, "/health"});
+  add_health_routes(*r, deps.readiness);
   r->add({"POST", "/api/v1/certificates", Auth::client_cert, bind(api, &Api::create), ""});
   r->add({"GET", "/api/v1/certificates", Auth::client_cert_for("read", "list"), bind(api, &Api::list), ""});
   r->add({"GET", "/api/v1/certificates/{serial}", Auth::client_cert_for("read"), bind(api, &Api::show), ""});
@@ -532,7 +551,7 @@ std::shared_ptr<http::Router> acme_router(Deps& deps) {
   auto api = std::make_shared<Api>(deps);
   auto r = std::make_shared<http::Router>();
   using http::Auth;
-  r->add({"GET", "/health", Auth::none, health, "/health"});
+  add_health_routes(*r, deps.readiness);
   r->add({"POST", "/api/v1/renew", Auth::client_cert_for("renew_self", "renew"), bind(api, &Api::renew), ""});
   r->add({"GET", "/api/v1/renewal-info/{serial}", Auth::none, bind(api, &Api::renewal_info), ""});
   authenticate_callers(*r, api);
@@ -592,7 +611,7 @@ Response cacheable(const Request& req, std::string content_type, const Bytes& bo
 
 std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
   auto r = std::make_shared<http::Router>();
-  r->add({"GET", "/health", http::Auth::none, health, "/health"});
+  add_health_routes(*r, d.readiness);
   const auto started = d.clock.now();
   auto etag_of = [](const Bytes& der) { return "\"" + to_hex(crypto::sha256(der)).substr(0, 16) + "\""; };
   if (d.roots.empty()) throw std::invalid_argument("public_router: no root");

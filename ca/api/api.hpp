@@ -17,6 +17,18 @@
 
 namespace sigil::api {
 
+// What GET /health (readiness: a load balancer sends traffic only to a 200) says of this node:
+// the parts failing now ("database", "signer", "tls"); none: ready. `detail` is one line for an
+// operator, never SQL or other internal detail. The probe only reads memory (a background job
+// does the checking), so it answers on the I/O thread.
+struct Readiness {
+  std::vector<std::string> failing;
+  std::string detail;
+  std::string node;  // this process's node id (store::NodeRecord::id)
+};
+// Empty: always ready (a router without the serve runtime, as in unit tests).
+using ReadinessProbe = std::function<Readiness()>;
+
 // Each store interface the handlers use, and no more (the composition root passes its one store).
 struct Deps {
   issuer::Issuer& issuer;
@@ -28,9 +40,12 @@ struct Deps {
   std::atomic<std::shared_ptr<const authz::Policy>>& policy;
   const Clock& clock;
   Metrics& metrics;
+  ReadinessProbe readiness;
 };
 
 // The api listener's routes (mTLS): certificates, revocation, renewal, metrics, health.
+// Every listener answers GET /health (readiness, 503 with Retry-After naming what fails) and
+// GET /health/live (200 while the process serves), without authentication.
 std::shared_ptr<const http::Router> api_router(Deps& deps);
 // The acme listener's routes until ACME lands: health, and renewal for any certificate Sigil
 // issued (a server certificate has no clientAuth EKU, so it cannot use the api listener).
@@ -48,6 +63,7 @@ struct PublicDeps {
   // The offline root's CRL (installed into the home by `sigil root crl --out`), if any.
   std::function<std::optional<Bytes>()> root_crl;
   const Clock& clock;
+  ReadinessProbe readiness;
 };
 std::shared_ptr<const http::Router> public_router(PublicDeps& deps);
 

@@ -73,13 +73,14 @@ Result<PublishedCrl> build_crl(const crypto::Signer& key, const crypto::Certific
 }
 
 CrlPublisher::CrlPublisher(const crypto::Signer& key, const crypto::Certificate& ca, std::string issuer_id,
-                           store::RevocationReader& reader, store::CrlStore& crls, const Clock& clock, Metrics& metrics,
-                           CrlOptions options)
+                           store::RevocationReader& reader, store::CrlStore& crls, store::ClusterStore& cluster,
+                           const Clock& clock, Metrics& metrics, CrlOptions options)
     : key_(key),
       ca_(ca),
       issuer_id_(std::move(issuer_id)),
       reader_(reader),
       crls_(crls),
+      cluster_(cluster),
       clock_(clock),
       metrics_(metrics),
       options_(std::move(options)) {}
@@ -223,6 +224,45 @@ Status CrlPublisher::build_delta(Shard& s, log::Level level) {
   return {};
 }
 
+Result<bool> CrlPublisher::follow_kind(Shard& s, bool delta, bool eager) {
+  std::shared_ptr<const PublishedCrl>& mine = delta ? s.delta : s.full;
+  // The date first (no DER): most checks find nothing new.
+  SIGIL_TRY(const auto saved_at, crls_.latest_crl_this_update(issuer_id_, s.shard, delta));
+  if (!saved_at) return false;
+  if (mine) {
+    const std::int64_t ours = to_unix(mine->this_update);
+    if (*saved_at < ours || (*saved_at == ours && !eager)) return false;
+  }
+  SIGIL_TRY(auto saved, crls_.latest_crl(issuer_id_, s.shard, delta));
+  if (!saved || (mine && saved->number <= mine->number)) return false;
+  PublishedCrl crl;
+  crl.number = saved->number;
+  crl.this_update = from_unix(saved->this_update);
+  crl.next_update = from_unix(saved->next_update);
+  crl.der = std::move(saved->der);  // entries stays 0: the signer counted them, not this node
+  crl.shard = s.shard;
+  crl.base_number = saved->base_number;
+  crl.same_second_as_previous = mine && mine->this_update == crl.this_update;
+  const std::string kind = delta ? "delta" : "full";
+  metrics_.set("sigil_crl_number",
+               {{"issuer", issuer_id_.substr(0, 16)}, {"shard", std::to_string(s.shard)}, {"kind", kind}},
+               static_cast<double>(crl.number));
+  log::write(log::Level::debug, "serving the CRL another node signed",
+             {{"shard", std::to_string(s.shard)}, {"kind", kind}, {"number", std::to_string(crl.number)}});
+  mine = std::make_shared<const PublishedCrl>(std::move(crl));
+  return true;
+}
+
+Result<bool> CrlPublisher::follow(Shard& s, bool eager) {
+  s.signing = false;
+  SIGIL_TRY(const bool full, follow_kind(s, false, eager));
+  bool delta = false;
+  if (options_.delta_interval.count() > 0) {
+    SIGIL_TRY(delta, follow_kind(s, true, eager));
+  }
+  return full || delta;
+}
+
 void CrlPublisher::publish() {
   auto snapshot = std::make_shared<Snapshot>();
   for (const auto& [k, s] : shards_) {
@@ -252,6 +292,12 @@ Status CrlPublisher::round(bool everything, bool revoked) {
       affected.insert(shards.begin(), shards.end());
     }
   }
+  // Shards another node signs: at every poll for a while after revocations, else now and then.
+  const auto steady = std::chrono::steady_clock::now();
+  if (revoked || everything) follow_until_ = steady + options_.follow_window;
+  const bool eager = steady < follow_until_;
+  const bool follow_due = eager || steady >= next_follow_;
+  if (follow_due) next_follow_ = steady + options_.follow_check;
   const bool deltas = options_.delta_interval.count() > 0;
   std::map<int, Work> work;
   for (const auto& [k, s] : shards_) {
@@ -271,13 +317,34 @@ Status CrlPublisher::round(bool everything, bool revoked) {
   const log::Level level = work.size() <= 2 ? log::Level::info : log::Level::debug;
   Status result;
   int fulls = 0, deltas_built = 0;
-  for (const auto& [k, w] : work) {
-    Shard& s = shards_.at(k);
-    Status st = w.full ? build_full(s, w.rebase, *seq, level) : Status{};
-    fulls += st && w.full ? 1 : 0;
-    if (st && w.delta) {
-      st = build_delta(s, level);
-      deltas_built += st ? 1 : 0;
+  for (auto& [k, s] : shards_) {
+    const auto due = work.find(k);
+    if (due == work.end() && (s.signing || !follow_due)) continue;
+    // Only the signer of a shard builds it; the others serve what it saved.
+    auto held = cluster_.hold_crl_signer(issuer_id_, k);
+    Status st = held ? Status{} : Status(held.error());
+    if (held && !*held) {
+      auto followed = follow(s, eager || due != work.end());
+      if (followed && *followed) changed = true;
+      if (!followed) st = followed.error();
+    } else if (held) {
+      Work w = due != work.end() ? due->second : Work{};
+      if (!s.signing) {  // taking over: everything now, and a base of its own for the deltas
+        w.rebase = w.full = true;
+        w.delta = deltas;
+      }
+      s.signing = true;
+      if (!seq) {
+        auto read = reader_.revocation_sequence();
+        if (!read) return read.error();
+        seq = *read;
+      }
+      st = w.full ? build_full(s, w.rebase, *seq, level) : Status{};
+      fulls += st && w.full ? 1 : 0;
+      if (st && w.delta) {
+        st = build_delta(s, level);
+        deltas_built += st ? 1 : 0;
+      }
     }
     if (!st && result) result = st;
   }

@@ -13,12 +13,13 @@ std::string path_of(const std::string& url) {
 }  // namespace
 
 Publishers::Publishers(issuer::Issuer& issuer, store::CertificateReader& certificates,
-                       store::RevocationReader& revocations, store::CrlStore& crls, const Clock& clock,
-                       Metrics& metrics, CrlOptions crl, OcspOptions ocsp)
+                       store::RevocationReader& revocations, store::CrlStore& crls, store::ClusterStore& cluster,
+                       const Clock& clock, Metrics& metrics, CrlOptions crl, OcspOptions ocsp)
     : issuer_(issuer),
       certificates_(certificates),
       revocations_(revocations),
       crls_(crls),
+      cluster_(cluster),
       clock_(clock),
       metrics_(metrics),
       crl_options_(std::move(crl)),
@@ -48,8 +49,8 @@ Status Publishers::add(const issuer::Authority& authority) {
   auto e = std::make_shared<Entry>();
   e->authority = &authority;
   e->ca_path = path_of(authority.urls.ca_issuers);
-  e->crl = std::make_unique<CrlPublisher>(*authority.key, authority.cert, authority.id, revocations_, crls_, clock_,
-                                          metrics_, crl_options_);
+  e->crl = std::make_unique<CrlPublisher>(*authority.key, authority.cert, authority.id, revocations_, crls_, cluster_,
+                                          clock_, metrics_, crl_options_);
   SIGIL_TRY_STATUS(e->crl->rebuild());
   e->ocsp =
       std::make_unique<OcspResponder>(issuer_, authority, certificates_, revocations_, clock_, metrics_, ocsp_options_);

@@ -78,6 +78,11 @@ struct CrlOptions {
   // for two intervals. Zero: no delta CRLs.
   Seconds delta_interval{0};
   Seconds shard_check{5};  // how often the shards named by unexpired certificates are read
+  // A shard another node signs (store::ClusterStore::hold_crl_signer): its latest saved CRLs are
+  // read this often, and at every poll for `follow_window` after the revocation sequence moved
+  // (the signer publishes a revocation within its debounce; this node serves it a poll later).
+  std::chrono::milliseconds follow_check{2000};
+  std::chrono::milliseconds follow_window{5000};
 };
 
 // Keeps one issuer's CRLs fresh: every shard that a certificate unexpired or expired for less
@@ -86,11 +91,14 @@ struct CrlOptions {
 // CRL is rebuilt after revocations in that shard (debounced) and before half of its validity;
 // the second of these also makes it the base of the shard's next delta CRLs. Delta CRLs list the
 // shard's revocations since their base and are rebuilt after revocations and every interval.
+// Several nodes on one database: one signs a shard's CRLs at a time (`cluster`'s
+// hold_crl_signer, asked before each build); the others serve the CRLs it saved (never signing
+// a number of their own), and take over when the signer's hold lapses.
 class CrlPublisher {
  public:
   CrlPublisher(const crypto::Signer& key, const crypto::Certificate& ca, std::string issuer_id,
-               store::RevocationReader& reader, store::CrlStore& crls, const Clock& clock, Metrics& metrics,
-               CrlOptions options);
+               store::RevocationReader& reader, store::CrlStore& crls, store::ClusterStore& cluster, const Clock& clock,
+               Metrics& metrics, CrlOptions options);
   ~CrlPublisher();
   Status rebuild();  // every CRL now, synchronously (each complete CRL becomes a delta base)
   // Shard 0's complete CRL (the issuer's CRL, /crl/<id>.crl).
@@ -115,6 +123,9 @@ class CrlPublisher {
     std::int64_t base_sequence = 0;
     std::int64_t base_not_after_min = std::numeric_limits<std::int64_t>::min();
     std::string base_idp_url;  // a delta CRL's scope (IDP) is its base's
+    // This node signed the shard's last CRLs. A node that takes over rebuilds the complete CRL
+    // first, so its deltas have a base of its own.
+    bool signing = false;
   };
   struct Work {
     bool full = false, rebase = false, delta = false;
@@ -128,6 +139,11 @@ class CrlPublisher {
   std::string idp_url_for(int shard) const;
   Status build_full(Shard& s, bool rebase, std::int64_t sequence, log::Level level);
   Status build_delta(Shard& s, log::Level level);
+  // Another node signs the shard: serve its latest saved CRLs when newer than ours. `eager`:
+  // also one saved in the same second as ours (right after a revocation).
+  // True when a CRL was taken.
+  Result<bool> follow(Shard& s, bool eager);
+  Result<bool> follow_kind(Shard& s, bool delta, bool eager);
   TimePoint next_this_update(const std::shared_ptr<const PublishedCrl>& previous) const;
   void publish();
 
@@ -136,6 +152,7 @@ class CrlPublisher {
   std::string issuer_id_;
   store::RevocationReader& reader_;
   store::CrlStore& crls_;
+  store::ClusterStore& cluster_;
   const Clock& clock_;
   Metrics& metrics_;
   CrlOptions options_;
@@ -144,6 +161,7 @@ class CrlPublisher {
   std::map<int, Shard> shards_;
   std::vector<int> in_use_;  // shards named by unexpired certificates, as last read
   std::chrono::steady_clock::time_point shards_read_at_{};
+  std::chrono::steady_clock::time_point follow_until_{}, next_follow_{};  // see CrlOptions::follow_*
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<std::shared_ptr<const PublishedCrl>> current_;
   std::atomic<std::int64_t> published_seq_{-1};  // the revocation sequence the current CRLs include
@@ -263,7 +281,8 @@ class OcspResponder {
 class Publishers {
  public:
   Publishers(issuer::Issuer& issuer, store::CertificateReader& certificates, store::RevocationReader& revocations,
-             store::CrlStore& crls, const Clock& clock, Metrics& metrics, CrlOptions crl, OcspOptions ocsp);
+             store::CrlStore& crls, store::ClusterStore& cluster, const Clock& clock, Metrics& metrics, CrlOptions crl,
+             OcspOptions ocsp);
   ~Publishers();
   // Builds the authority's CRLs, pre-signs its OCSP responses and starts both; known ids are a
   // no-op. Not for the I/O threads.
@@ -300,6 +319,7 @@ class Publishers {
   store::CertificateReader& certificates_;
   store::RevocationReader& revocations_;
   store::CrlStore& crls_;
+  store::ClusterStore& cluster_;
   const Clock& clock_;
   Metrics& metrics_;
   CrlOptions crl_options_;

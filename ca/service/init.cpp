@@ -4,6 +4,7 @@
 #include "ca/issuer/ceremony.hpp"
 #include "ca/service/admin.hpp"
 #include "ca/service/home.hpp"
+#include "ca/service/nonce_key.hpp"
 #include "ca/service/staged_dir.hpp"
 
 namespace sigil::service {
@@ -54,6 +55,8 @@ Result<Initialized> init_ca(const InitRequest& req, const PassphraseSource& pass
   SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.key", ca_key_pem, kPrivateMode));
   SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.crt", intermediate.pem(), kPublicMode));
   SIGIL_TRY_STATUS(home_dir.write("ca/root.crt", root.pem(), kPublicMode));
+  // The ACME nonce key (relative to the home: the staged directory becomes it).
+  SIGIL_TRY_STATUS(home_dir.write(nonce_key_path(Home{}), new_nonce_key_file(), kPrivateMode));
   SIGIL_TRY_STATUS(home_dir.write("sigil.json", to_json(config), 0640));
 
   // The database, and the admin certificate issued into it like any other certificate (the same

@@ -19,6 +19,8 @@
 #include "ca/http/http.hpp"
 #include "ca/revocation/revoker.hpp"
 #include "ca/service/health.hpp"
+#include "ca/service/nonce_key.hpp"
+#include "ca/service/readiness.hpp"
 #include "ca/service/server_identity.hpp"
 
 namespace sigil::service {
@@ -166,6 +168,8 @@ struct Runtime::Impl {
   std::unique_ptr<acme::wfe::Deps> wfe_deps;
   std::unique_ptr<http::Server> server;
   Listening listening;
+  std::unique_ptr<Readiness> readiness;
+  std::atomic<std::int64_t> tls_not_after{0};  // the served server certificate's (unix seconds)
 
   std::mutex trust_mu;  // reload replaces the trust while the renewer reads it
   authz::ClientTrust trust;
@@ -181,6 +185,8 @@ struct Runtime::Impl {
   Result<ServerIdentity> next_identity();
   http::TlsSettings tls_for(const ServerIdentity& id, bool api);
   Status wire_acme();
+  Status wire_readiness();
+  api::ReadinessProbe readiness_probe();
   Status listen();
   bool renew();
   void renew_loop();
@@ -192,9 +198,16 @@ struct Runtime::Impl {
 // the store now, then kept fresh (revocations by any process, half-life); OCSP by a delegated
 // responder per intermediate, responses pre-signed, revocations applied within a poll. New
 // leaves name their CRL shard (open_issuer set the layout from revocation.*).
+// Several nodes on one database: each shard's CRLs are signed by one node at a time and served
+// by all (the store's hold_crl_signer). OCSP stays per node: its pre-signed responses are a
+// cache no other node writes (no shared mutable cache to keep coherent), a node's OCSP never
+// waits on the database (it polls the revocation sequence, so every node re-signs a revocation
+// within a poll), and each node's responder certificate is issued and recorded like any other
+// certificate, so relying parties accept any node's answer.
 Status Runtime::Impl::wire_revocation() {
-  publishers = std::make_unique<revocation::Publishers>(*ctx->issuer, *ctx->store, *ctx->store, *ctx->store, ctx->clock,
-                                                        metrics, crl_options(config()), ocsp_options(config()));
+  publishers =
+      std::make_unique<revocation::Publishers>(*ctx->issuer, *ctx->store, *ctx->store, *ctx->store, *ctx->store,
+                                               ctx->clock, metrics, crl_options(config()), ocsp_options(config()));
   for (const auto* a : ctx->issuer->authorities()) {
     SIGIL_TRY_STATUS(publishers->add(*a));
     if (a != &ctx->issuer->current())
@@ -204,8 +217,8 @@ Status Runtime::Impl::wire_revocation() {
   SIGIL_TRY(auto roots, load_roots(ctx->home));
   std::vector<Bytes> root_ders;
   for (const auto& r : roots) root_ders.push_back(r.der());
-  public_deps.reset(
-      new api::PublicDeps{*publishers, std::move(root_ders), root_crl_reader(ctx->home.root_crl()), ctx->clock});
+  public_deps.reset(new api::PublicDeps{*publishers, std::move(root_ders), root_crl_reader(ctx->home.root_crl()),
+                                        ctx->clock, readiness_probe()});
   return {};
 }
 
@@ -240,10 +253,36 @@ Status Runtime::Impl::wire_acme() {
   SIGIL_TRY(validator, acme::va::Validator::create(va_config(config().acme)));
   ra = std::make_unique<acme::ra::Ra>(ra_config(config().acme), acme::ra::Stores{*ctx->store, *ctx->store, *ctx->store},
                                       *ctx->issuer, *revoker, *validator, ctx->clock);
-  nonces = std::make_unique<acme::jws::NonceStore>(ctx->clock);
+  // Nonces any node can check (one key in every node's home) and spend once (in the store).
+  SIGIL_TRY(Bytes nonce_key, load_or_create_nonce_key(ctx->home));
+  SIGIL_TRY(auto nonce_store, acme::jws::NonceStore::create(std::move(nonce_key), *ctx->store, ctx->clock));
+  nonces = std::make_unique<acme::jws::NonceStore>(std::move(nonce_store));
   wfe_deps.reset(
       new acme::wfe::Deps{*ra, *nonces, {config().acme.terms_of_service, config().acme.website}, ctx->clock, metrics});
   return {};
+}
+
+// This node's heartbeat and readiness checks: the first now (so /health is right from the
+// first request), then every second in the background.
+Status Runtime::Impl::wire_readiness() {
+  store::NodeRecord self{new_node_id(), host_name(), "", sigil_version(), to_unix(ctx->clock.now()), 0};
+  Readiness::Probes probes;
+  probes.signer = [ctx = ctx.get()]() -> Status {
+    static constexpr std::string_view kProbe = "sigil readiness probe";
+    const issuer::Authority& a = ctx->issuer->current();
+    const crypto::ByteView msg(reinterpret_cast<const std::uint8_t*>(kProbe.data()), kProbe.size());
+    SIGIL_TRY(Bytes sig, a.key->sign(msg));
+    return crypto::verify_signature(a.key->public_key(), a.key->signature_algorithm(), msg, sig);
+  };
+  probes.tls_not_after = [this] { return from_unix(tls_not_after.load()); };
+  readiness = std::make_unique<Readiness>(*ctx->store, ctx->clock, std::move(self), std::move(probes));
+  readiness->check();
+  return {};
+}
+
+// Every listener's GET /health. Null until wire_readiness ran: nothing serves before it.
+api::ReadinessProbe Runtime::Impl::readiness_probe() {
+  return [this] { return readiness->state(); };
 }
 
 Status Runtime::Impl::listen() {
@@ -260,6 +299,8 @@ Status Runtime::Impl::listen() {
                                                api::public_router(*public_deps)},
                                               std::nullopt));
   server->start();
+  readiness->set_urls("https://" + listening.api + " https://" + listening.acme + " http://" + listening.public_);
+  readiness->start();
   return {};
 }
 
@@ -278,6 +319,7 @@ bool Runtime::Impl::renew() {
   metrics.add("sigil_server_certificate_renewals_total", {});
   log::info("server certificate renewed", {{"serial", next->serial}, {"not_after", format_rfc3339(next->not_after)}});
   identity = std::move(*next);
+  tls_not_after = to_unix(identity.not_after);
   return true;
 }
 
@@ -359,7 +401,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const std::string& home, const S
   i.policy.store(initial_policy);
   i.revoker = std::make_unique<revocation::Revoker>(*i.ctx->store, *i.ctx->issuer, i.ctx->clock, i.metrics);
   i.deps.reset(new api::Deps{*i.ctx->issuer, *i.revoker, *i.ctx->store, *i.ctx->store, *i.ctx->store, i.policy,
-                             i.ctx->clock, i.metrics});
+                             i.ctx->clock, i.metrics, i.readiness_probe()});
   api::register_gauges(*i.deps);
   // The intermediate's remaining life, for alerting (and checked at start and daily).
   i.metrics.gauge_fn(
@@ -369,6 +411,8 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const std::string& home, const S
   check_intermediate_life(*i.ctx);
   SIGIL_TRY_STATUS(i.wire_revocation());
   SIGIL_TRY(i.identity, i.next_identity());
+  i.tls_not_after = to_unix(i.identity.not_after);
+  SIGIL_TRY_STATUS(i.wire_readiness());
   SIGIL_TRY_STATUS(i.wire_acme());
   SIGIL_TRY_STATUS(i.listen());
   log::info("serving", {{"api", i.listening.api},
@@ -410,6 +454,7 @@ void Runtime::stop() {
   i.server->stop(std::chrono::milliseconds(5000));
   i.server->wait();
   i.ra->drain();
+  i.readiness->stop();
   i.publishers->stop();
   log::info("stopped");
 }

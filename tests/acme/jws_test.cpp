@@ -9,6 +9,8 @@
 #include "acme/jws/jws.hpp"
 #include "acme/jws/nonce.hpp"
 #include "ca/base/encoding.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace sigil;
 using namespace sigil::acme;
@@ -235,52 +237,130 @@ TEST_CASE("keyChange inner JWS: signed by the new key, naming the account and it
       *old_jwk));
 }
 
-TEST_CASE("nonces are single-use, expire, and stay within capacity") {
-  FakeClock clock(from_unix(1'800'000'000));
-  jws::NonceStore store(clock, Seconds(60), 3);
-  const std::string a = store.issue();
-  CHECK(a.size() == 22);
-  CHECK(store.redeem(a));
-  CHECK_FALSE(store.redeem(a));  // replay
-  CHECK_FALSE(store.redeem("never-issued"));
-  const std::string b = store.issue();
-  clock.advance(Seconds(61));
-  CHECK_FALSE(store.redeem(b));  // expired
-  std::vector<std::string> many;
-  for (int i = 0; i < 5; ++i) many.push_back(store.issue());
-  CHECK(store.size() <= 3);
-  CHECK_FALSE(store.redeem(many[0]));  // evicted first
-  CHECK(store.redeem(many[4]));
+// Nonces (RFC 8555 §6.5) over the real SQLite store's spent-nonce record. Two NonceStores with
+// one key and one store are two nodes of a cluster.
+namespace {
+// Forwards to the store and counts what reaches it.
+class CountingCluster final : public store::ClusterStore {
+ public:
+  explicit CountingCluster(store::ClusterStore& inner) : inner_(inner) {}
+  Result<bool> spend_nonce(const std::string& n, std::int64_t expires_at, std::int64_t now) override {
+    ++spends;
+    if (fail) return make_error(Errc::unavailable, "the database is failing over");
+    return inner_.spend_nonce(n, expires_at, now);
+  }
+  Status heartbeat(const store::NodeRecord& node) override { return inner_.heartbeat(node); }
+  Result<std::vector<store::NodeRecord>> nodes(std::int64_t since) override { return inner_.nodes(since); }
+  Result<bool> hold_crl_signer(const std::string& id, int shard) override { return inner_.hold_crl_signer(id, shard); }
+  int spends = 0;
+  bool fail = false;
+
+ private:
+  store::ClusterStore& inner_;
+};
+
+struct Nodes {
+  Nodes() : db(open_db()), spy(*db), a(make(key)), b(make(key)) {}
+  std::unique_ptr<store::Store> open_db() {
+    auto s = store::sqlite::open((dir / "sigil.db").string());
+    REQUIRE(s.has_value());
+    return std::move(*s);
+  }
+  jws::NonceStore make(const Bytes& k) {
+    auto n = jws::NonceStore::create(k, spy, clock);
+    REQUIRE(n.has_value());
+    return std::move(*n);
+  }
+  test::TempDir dir{"nonce"};
+  FakeClock clock{from_unix(1'800'000'000)};
+  Bytes key = crypto::random_bytes(jws::kNonceKeySize);
+  std::unique_ptr<store::Store> db;
+  CountingCluster spy;
+  jws::NonceStore a, b;
+};
+
+// `nonce` with one decoded byte changed, re-encoded.
+std::string tampered(const std::string& nonce, std::size_t at) {
+  auto raw = base64url_decode(nonce);
+  REQUIRE(raw.has_value());
+  (*raw)[at] ^= 0x01;
+  return base64url_encode(*raw);
+}
+}  // namespace
+
+TEST_CASE("nonces: one node's nonce redeems once on another node sharing key and store") {
+  Nodes n;
+  const std::string nonce = n.a.issue();
+  CHECK(nonce.size() == 54);  // 40 bytes: expiry, 16 random, 16 of MAC
+  CHECK(n.a.issue() != nonce);
+  auto first = n.b.redeem(nonce);  // issued by a, redeemed on b
+  REQUIRE(first.has_value());
+  CHECK(*first);
+  auto again_b = n.b.redeem(nonce);
+  auto again_a = n.a.redeem(nonce);  // a replay on either node
+  REQUIRE(again_b.has_value());
+  REQUIRE(again_a.has_value());
+  CHECK_FALSE(*again_b);
+  CHECK_FALSE(*again_a);
+  // The other way round too.
+  const std::string from_b = n.b.issue();
+  CHECK(n.a.redeem(from_b).value());
 }
 
-TEST_CASE("nonces: a redeemed nonce leaves every structure; junk redeems grow nothing; the total is capped") {
-  FakeClock clock(from_unix(1'800'000'000));
-  jws::NonceStore store(clock, Seconds(900), 100);
-  // Each response issues one, each request redeems one: what is tracked stays at one, not at
-  // the number of requests within the lifetime.
-  std::size_t most = 0;
-  for (int i = 0; i < 10'000; ++i) {
-    const std::string n = store.issue();
-    most = std::max(most, store.size());
-    REQUIRE(store.redeem(n));
-    REQUIRE(store.size() == 0);
-  }
-  CHECK(most == 1);
-  // Requests with made-up nonces (refused) leave nothing behind either.
-  const std::string kept = store.issue();
-  for (int i = 0; i < 10'000; ++i) REQUIRE_FALSE(store.redeem("junk-" + std::to_string(i)));
-  CHECK(store.size() == 1);
-  // Issued and never redeemed: at most the capacity, the oldest evicted, the newest usable.
+TEST_CASE("nonces: tampered, foreign-key, expired, malformed and re-spelled ones are refused") {
+  Nodes n;
+  const std::string nonce = n.a.issue();
+  for (std::size_t at : {0u, 7u, 8u, 23u, 24u, 39u})  // expiry, random part, MAC
+    CHECK_FALSE(n.a.redeem(tampered(nonce, at)).value());
+  Bytes other_key = n.key;
+  other_key[0] ^= 0x80;
+  jws::NonceStore stranger = n.make(other_key);
+  CHECK_FALSE(n.a.redeem(stranger.issue()).value());  // a node with another key
+  CHECK_FALSE(n.a.redeem("").value());
+  CHECK_FALSE(n.a.redeem("not-base64url!").value());
+  CHECK_FALSE(n.a.redeem(nonce.substr(0, 53)).value());
+  CHECK_FALSE(n.a.redeem(nonce + "AA").value());
+  // The last character carries 2 unused bits: another spelling of the same bytes is refused,
+  // or it would be a second spent record for one nonce.
+  std::string respelled = nonce;
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  respelled.back() = alphabet[alphabet.find(respelled.back()) ^ 1];  // the lowest (unused) bit
+  if (base64url_decode(respelled) && *base64url_decode(respelled) == *base64url_decode(nonce))
+    CHECK_FALSE(n.a.redeem(respelled).value());
+  CHECK(n.spy.spends == 0);  // none of these reached the store
+  // Expiry: 15 minutes by default.
+  const std::string old = n.a.issue();
+  n.clock.advance(Seconds(15 * 60));
+  CHECK_FALSE(n.b.redeem(old).value());
+  CHECK(n.a.redeem(nonce).value() == false);  // issued at the same time: expired too
+  const std::string fresh = n.a.issue();
+  n.clock.advance(Seconds(15 * 60 - 1));
+  CHECK(n.b.redeem(fresh).value());
+}
+
+TEST_CASE("nonces: a store that cannot record the spend fails the redeem, never accepts") {
+  Nodes n;
+  const std::string nonce = n.a.issue();
+  n.spy.fail = true;
+  auto r = n.b.redeem(nonce);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == Errc::unavailable);
+  n.spy.fail = false;
+  CHECK(n.b.redeem(nonce).value());  // it was not spent: the client's retry may use it
+}
+
+TEST_CASE("nonces: issuing keeps nothing, and only genuine nonces reach the store") {
+  Nodes n;
+  // Issuing is stateless: 20,000 nonces, no store write, nothing held (NonceStore has no
+  // container to grow; the spent record holds only redeemed ones, until their expiry).
   std::vector<std::string> issued;
-  for (int i = 0; i < 1'000; ++i) issued.push_back(store.issue());
-  CHECK(store.size() == 100);
-  CHECK_FALSE(store.redeem(kept));
-  CHECK_FALSE(store.redeem(issued[899]));
-  CHECK(store.redeem(issued[900]));
-  CHECK(store.redeem(issued[999]));
-  CHECK(store.size() == 98);
-  // Expiry empties it without any redeem.
-  clock.advance(Seconds(901));
-  (void)store.issue();
-  CHECK(store.size() == 1);
+  for (int i = 0; i < 20'000; ++i) issued.push_back(n.a.issue());
+  CHECK(n.spy.spends == 0);
+  std::sort(issued.begin(), issued.end());
+  CHECK(std::adjacent_find(issued.begin(), issued.end()) == issued.end());
+  // Junk and forgeries are refused before the store, so they cannot fill the spent record.
+  for (int i = 0; i < 10'000; ++i) REQUIRE_FALSE(n.a.redeem(tampered(issued[static_cast<std::size_t>(i)], 30)).value());
+  CHECK(n.spy.spends == 0);
+  CHECK(n.b.redeem(issued.back()).value());
+  CHECK(n.spy.spends == 1);
 }

@@ -32,10 +32,16 @@ class NoVa final : public acme::va::Validator {
   void shutdown() override {}
 };
 
+acme::jws::NonceStore nonce_store(store::ClusterStore& spent, const Clock& clock) {
+  auto n = acme::jws::NonceStore::create(crypto::random_bytes(acme::jws::kNonceKeySize), spent, clock);
+  REQUIRE(n.has_value());
+  return std::move(*n);
+}
+
 struct Wfe {
   Wfe()
       : ra({}, {*ca.db, *ca.db, *ca.db}, ca.issuer(), revoker, va, ca.clock),
-        nonces(ca.clock),
+        nonces(nonce_store(*ca.db, ca.clock)),
         deps{ra, nonces, {}, ca.clock, metrics} {
     acme::wfe::add_routes(router, deps);
   }

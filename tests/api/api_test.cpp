@@ -29,7 +29,7 @@ std::shared_ptr<const authz::Policy> test_policy() {
 struct Api {
   Api()
       : policy(test_policy()),
-        deps{ca.issuer(), revoker, *ca.db, *ca.db, *ca.db, policy, ca.clock, metrics},
+        deps{ca.issuer(), revoker, *ca.db, *ca.db, *ca.db, policy, ca.clock, metrics, {}},
         router(api::api_router(deps)) {}
 
   // A client certificate for `name` (its first DNS SAN, hence its identity), issued by the test CA.
@@ -95,6 +95,7 @@ TEST_CASE("the REST route table declares every route's authentication and action
   Api a;
   const std::map<std::string, Auth> expected = {
       {"GET /health", Auth::none},
+      {"GET /health/live", Auth::none},
       {"POST /api/v1/certificates", Auth::client_cert},
       {"GET /api/v1/certificates", Auth::client_cert_for("read", "list")},
       {"GET /api/v1/certificates/{serial}", Auth::client_cert_for("read")},

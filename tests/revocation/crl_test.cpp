@@ -57,7 +57,7 @@ struct ShardedCa {
   }
   revocation::CrlPublisher publisher() {
     return revocation::CrlPublisher(*ca.int_key, *ca.intermediate, issuer::issuer_id(*ca.intermediate), *ca.db, *ca.db,
-                                    ca.clock, metrics, options);
+                                    *ca.db, ca.clock, metrics, options);
   }
   void revoke(const std::string& serial) {
     auto rec = ca.db->find(serial);

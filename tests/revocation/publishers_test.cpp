@@ -78,7 +78,7 @@ TEST_CASE("Publishers: each intermediate answers for its own certificates, befor
   const issuer::Authority& second = **added;
 
   Metrics metrics;
-  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
   REQUIRE(pub.add(first).has_value());
   REQUIRE(pub.add(first).has_value());  // known: a no-op
   REQUIRE(pub.add(second).has_value());
@@ -155,7 +155,7 @@ TEST_CASE("OCSP responder certificate: not re-issued on every poll near its inte
   // the intermediate's notAfter and so sits past two thirds of its TTL from the start.
   ca.clock.advance(Seconds(10 * 86400 - 3 * 3600));
   Metrics metrics;
-  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
   REQUIRE(pub.add(is.current()).has_value());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~60 polls
   CHECK(responder_certificates(ca) == 1);
@@ -191,7 +191,7 @@ TEST_CASE("OCSP responder certificate: replaced once its renewal window opens; e
   auto leaf = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 11), "rotate.example.internal", {}), "server");
   REQUIRE(leaf.has_value());
   Metrics metrics;
-  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), ocsp_options());
   REQUIRE(pub.add(is.current()).has_value());
   const Signed first = sign_now(pub, *ca.intermediate, leaf->serial);
   const crypto::Certificate first_responder = parse_cert(first.responder_der);
