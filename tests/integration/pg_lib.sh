@@ -71,6 +71,7 @@ pg_init_args() {
 }
 
 if pg_opt_in; then
+  echo "(SIGIL_TEST_DATABASE=postgresql: the CAs of this script live on a PostgreSQL 15 cluster under \$WORK/pg)"
   sqlite3() {
     if [[ $# == 2 && "$1" == */sigil.db && ! -e "$1" ]]; then
       local url

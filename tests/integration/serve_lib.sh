@@ -67,6 +67,8 @@ serve_init() {
   if [[ " $* " != *" --database "* ]]; then args="$(pg_init_args "$h")" || return 1; fi
   read -ra db <<<"$args"
   "$SIGIL" --home "$h" init --root-dir "$h.root" --allow-domain example.internal "${db[@]}" "$@" >"$WORK/init.out" 2>&1
+  # On PostgreSQL, no SQLite file may appear: the suite must really be running on the server.
+  if [[ -n "$args" && -e "$h/sigil.db" ]]; then echo "serve_init: $h/sigil.db exists on PostgreSQL" >>"$WORK/init.out"; return 1; fi
 }
 
 config_edit() {
