@@ -150,17 +150,28 @@ node_metrics() {
 }
 issued() { metric sigil_certificates_issued_total '' "$1"; }
 acme_reqs() { metric sigil_http_requests_total 'listener="acme"' "$1"; }
+# issue_via PORT NAME: POST /api/v1/certificates for NAME (a fresh key in $C/NAME.key) to the api
+# listener on PORT (haproxy's or a node's); the answer in HCODE and $HB.
+issue_via() {
+  new_csr "$C/$2.key" "$C/$2.csr" "$2.example.internal" "$2.example.internal"
+  API_PORT=$1 admin_req POST "https://localhost:$1/api/v1/certificates" -H 'Content-Type: application/json' \
+    --data "$(issue_body "$C/$2.csr" server "")"
+}
+# issue_n N PREFIX: N issuances through haproxy; OK counts the 201s.
+issue_n() {
+  local i
+  OK=0
+  for i in $(seq 1 "$1"); do
+    issue_via "$HA_API" "$2$i"
+    if [[ $HCODE == 201 ]]; then OK=$((OK + 1)); fi
+  done
+}
 
 section "REST issuance through haproxy spreads over both nodes"
 node_metrics a "$WORK/m.a0"
 node_metrics b "$WORK/m.b0"
-ok=0
-for i in $(seq 1 10); do
-  new_csr "$C/r$i.key" "$C/r$i.csr" "r$i.example.internal" "r$i.example.internal"
-  admin_req POST "$(api /api/v1/certificates)" -H 'Content-Type: application/json' --data "$(issue_body "$C/r$i.csr" server "")"
-  if [[ $HCODE == 201 ]]; then ok=$((ok + 1)); fi
-done
-expect_eq "10 POST /api/v1/certificates through haproxy: all 201" "$ok" 10
+issue_n 10 r
+expect_eq "10 POST /api/v1/certificates through haproxy: all 201" "$OK" 10
 node_metrics a "$WORK/m.a1"
 node_metrics b "$WORK/m.b1"
 DA=$(($(issued "$WORK/m.a1") - $(issued "$WORK/m.a0"))) NB=$(($(issued "$WORK/m.b1") - $(issued "$WORK/m.b0")))
@@ -217,9 +228,7 @@ expect_eq "the same nonce again, on A: badNonce (spent once across nodes)" \
   "$(grep '^A-replay ' "$WORK/nonce.out" || tail -3 "$WORK/nonce.out")" "A-replay 400 badNonce"
 
 section "revoked on node A: node B's OCSP and CRL say so within 1 s"
-new_csr "$C/rv.key" "$C/rv.csr" rv.example.internal rv.example.internal
-API_PORT=$A_API admin_req POST "https://localhost:$A_API/api/v1/certificates" -H 'Content-Type: application/json' \
-  --data "$(issue_body "$C/rv.csr" server "")"
+issue_via "$A_API" rv
 expect_http "issued on node A" 201
 python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["certificate"])' "$HB" >"$C/rv.pem" 2>/dev/null || true
 RV="$(cert_serial "$C/rv.pem")"
@@ -253,13 +262,8 @@ json_check "the 503 names the database" "$WORK/b.health" "'database' in j.get('f
 b_down() { [[ "$(ha_state api b)" == DOWN && "$(ha_state acme b)" == DOWN && "$(ha_state public b)" == DOWN ]]; }
 if wait_for 10 b_down; then pass "haproxy marks node B DOWN in the api, acme and public backends"
 else fail "haproxy marks node B DOWN" "api $(ha_state api b), acme $(ha_state acme b), public $(ha_state public b)"; fi
-ok=0
-for i in $(seq 1 6); do
-  new_csr "$C/d$i.key" "$C/d$i.csr" "d$i.example.internal" "d$i.example.internal"
-  admin_req POST "$(api /api/v1/certificates)" -H 'Content-Type: application/json' --data "$(issue_body "$C/d$i.csr" server "")"
-  if [[ $HCODE == 201 ]]; then ok=$((ok + 1)); fi
-done
-expect_eq "6 issuances through haproxy while B is out: all 201 (served by A)" "$ok" 6
+issue_n 6 d
+expect_eq "6 issuances through haproxy while B is out: all 201 (served by A)" "$OK" 6
 relay_start || fail "the relay restarts"
 if wait_for 15 all_up; then pass "node B back: its database reachable again, haproxy marks it UP"
 else fail "node B comes back UP" "api $(ha_state api b), acme $(ha_state acme b), public $(ha_state public b)"; fi
