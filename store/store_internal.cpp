@@ -1,6 +1,7 @@
 #include "store/store_internal.hpp"
 
 #include <charconv>
+#include <optional>
 
 #include "ca/base/encoding.hpp"
 
@@ -37,6 +38,65 @@ Result<PageKey> decode_page_token(std::string_view token) {
   key.serial = std::string(rest.substr(number_end + 1));
   if (key.serial.empty()) return bad;
   return key;
+}
+
+Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_view columns, const ListDialect& d) {
+  if (filter.limit < 1 || filter.limit > max_limit) {
+    return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(max_limit));
+  }
+  std::optional<PageKey> after;
+  if (!filter.page_token.empty()) {
+    SIGIL_TRY(after, decode_page_token(filter.page_token));
+  }
+  ListSql q;
+  auto value = [&](const auto& v) {
+    q.values.emplace_back(v);
+    return d.placeholder(static_cast<int>(q.values.size()));
+  };
+  // Each condition is written so an index serves it: status = ... AND not_after in a range,
+  // or a scan of (not_after, serial) in order, skipping the few pending rows.
+  q.sql = "SELECT " + std::string(columns) + " FROM certificates WHERE ";
+  switch (filter.status) {
+    case ListFilter::Status::any:
+      q.sql += "status <> 'pending'";
+      break;
+    case ListFilter::Status::valid:
+      q.sql += "status = 'valid'";
+      // One lower bound on not_after, so the index range starts at the right place: when the
+      // page key is past `now` it implies not_after > now, otherwise not_after > now implies it.
+      if (after && after->not_after <= filter.now) after.reset();
+      if (!after) q.sql += " AND not_after > " + value(filter.now);
+      break;
+    case ListFilter::Status::revoked:
+      q.sql += "status = 'revoked'";
+      break;
+    case ListFilter::Status::expired:
+      q.sql += "status <> 'pending' AND not_after <= " + value(filter.now);
+      break;
+  }
+  if (filter.expiring_before) q.sql += " AND not_after <= " + value(*filter.expiring_before);
+  if (filter.profile) q.sql += " AND profile = " + value(*filter.profile);
+  if (after) {
+    // The plain bound on not_after keeps the index range bounded even where the row comparison
+    // cannot use the index (a serial collation other than the index's).
+    const std::string not_after = value(after->not_after);
+    q.sql += " AND not_after >= " + not_after + " AND (not_after, " + d.serial + ") > (" + value(after->not_after) +
+             ", " + value(after->serial) + ")";
+  }
+  q.sql +=
+      " ORDER BY not_after, " + std::string(d.serial) + " LIMIT " + value(static_cast<std::int64_t>(filter.limit) + 1);
+  return q;
+}
+
+Status check_renewal_selection(const std::optional<std::string>& serial, std::optional<std::int64_t> issued_before) {
+  if (serial.has_value() == issued_before.has_value())
+    return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");
+  return {};
+}
+
+AuditEntry renewal_audit(AuditEntry audit, std::int64_t flagged) {
+  audit.detail += (audit.detail.empty() ? "" : "; ") + std::to_string(flagged) + " certificate(s) flagged";
+  return audit;
 }
 
 Result<CertStatus> parse_status(std::string_view s) {

@@ -2,8 +2,11 @@
 // Private to the store engines (store/sqlite, store/postgres): what both read and write the same
 // way, so a page token from one node is valid on any other and a row means the same everywhere.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include "ca/base/error.hpp"
 #include "store/store.hpp"
@@ -22,6 +25,31 @@ struct PageKey {
 std::string encode_page_token(const CertificateRecord& last);
 // invalid_argument "malformed page token" unless canonical, of this version and in range.
 Result<PageKey> decode_page_token(std::string_view token);
+
+// ---- list ------------------------------------------------------------------------------------
+
+// How an engine spells what list()'s SQL needs.
+struct ListDialect {
+  std::string (*placeholder)(int index);  // of the index-th value (1-based): "?" or "$1"
+  const char* serial;                     // the serial as it is ordered: bytewise on every engine
+};
+
+// The one statement of a list() page: every engine applies the same filters, order and tokens.
+struct ListSql {
+  std::string sql;
+  std::vector<std::variant<std::int64_t, std::string>> values;  // for the placeholders, in order
+};
+
+// The page's SELECT of `columns` (one row more than filter.limit, which tells whether a next page
+// exists); invalid_argument for a limit outside 1..max_limit or a malformed page token.
+Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_view columns, const ListDialect& d);
+
+// ---- flag_for_renewal ------------------------------------------------------------------------
+
+// invalid_argument unless exactly one of the two selections is given.
+Status check_renewal_selection(const std::optional<std::string>& serial, std::optional<std::int64_t> issued_before);
+// The audit row of a flagging, its detail saying how many certificates it flagged.
+AuditEntry renewal_audit(AuditEntry audit, std::int64_t flagged);
 
 // ---- row values ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 // constraint (a taken serial) or a compare-and-set on the row's status, which PostgreSQL
 // re-evaluates after waiting on a concurrent writer's row lock, so no stronger level is needed.
 #include <algorithm>
+#include <variant>
 
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/postgres_internal.hpp"
@@ -60,6 +61,8 @@ const Statement kIntegrity{"integrity_check", "integrity check",
                            "SELECT (SELECT version FROM sigil_schema WHERE id = 1), "
                            "(SELECT last FROM revocation_counter WHERE id = 1), "
                            "(SELECT COALESCE(MAX(revocation_seq), 0) FROM certificates)"};
+
+std::string dollar_placeholder(int index) { return "$" + std::to_string(index); }
 
 // A text[] literal of `items` ("{"a","b\"c"}"), sent as one parameter.
 std::string text_array(const std::vector<CertificateRecord>& items) {
@@ -195,61 +198,14 @@ Result<std::optional<CertificateRecord>> PgStore::find(const std::string& serial
 }
 
 Result<Page> PgStore::list(const ListFilter& filter) {
-  if (filter.limit < 1 || filter.limit > kMaxLimit) {
-    return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(kMaxLimit));
-  }
-  std::optional<internal::PageKey> after;
-  if (!filter.page_token.empty()) {
-    SIGIL_TRY(after, internal::decode_page_token(filter.page_token));
-  }
-  // The conditions of SQLite's list, each served by an index on (…, not_after, serial).
-  std::string sql = "SELECT " SIGIL_PG_CERT_COLUMNS " FROM certificates WHERE ";
+  // Serials compare bytewise (COLLATE "C"), as on SQLite, whatever the database's collation, so
+  // pages and tokens are the same on every engine and node.
+  SIGIL_TRY(internal::ListSql list,
+            internal::list_sql(filter, kMaxLimit, SIGIL_PG_CERT_COLUMNS, {dollar_placeholder, "serial COLLATE \"C\""}));
   Params params;
-  int n = 0;
-  auto next = [&n] { return "$" + std::to_string(++n); };
-  switch (filter.status) {
-    case ListFilter::Status::any:
-      sql += "status <> 'pending'";
-      break;
-    case ListFilter::Status::valid:
-      sql += "status = 'valid'";
-      // One lower bound on not_after (see the SQLite store): the later of the page key and now.
-      if (after && after->not_after <= filter.now) after.reset();
-      if (!after) {
-        sql += " AND not_after > " + next();
-        params.add(filter.now);
-      }
-      break;
-    case ListFilter::Status::revoked:
-      sql += "status = 'revoked'";
-      break;
-    case ListFilter::Status::expired:
-      sql += "status <> 'pending' AND not_after <= " + next();
-      params.add(filter.now);
-      break;
-  }
-  if (filter.expiring_before) {
-    sql += " AND not_after <= " + next();
-    params.add(*filter.expiring_before);
-  }
-  if (filter.profile) {
-    sql += " AND profile = " + next();
-    params.add(*filter.profile);
-  }
-  // Serials compare bytewise (COLLATE "C"), as on SQLite, whatever the database's collation, so a
-  // token means the same on every engine; not_after >= ... keeps the index range bounded.
-  if (after) {
-    const std::string key_after = next(), key_serial = next();
-    sql += " AND not_after >= " + key_after + " AND (not_after > " + key_after + " OR serial COLLATE \"C\" > " +
-           key_serial + ")";
-    params.add(after->not_after).add(after->serial);
-  }
-  // One row more than asked for tells whether there is a next page.
-  sql += " ORDER BY not_after, serial COLLATE \"C\" LIMIT " + next();
-  params.add(static_cast<std::int64_t>(filter.limit) + 1);
-
+  for (const auto& v : list.values) std::visit([&](const auto& x) { params.add(x); }, v);
   SIGIL_TRY(Lease c, pool_.acquire());
-  SIGIL_TRY(Rows rows, c->query(sql, params, "list certificates"));
+  SIGIL_TRY(Rows rows, c->query(list.sql, params, "list certificates"));
   const int shown = std::min(rows.size(), filter.limit);
   Page page;
   SIGIL_TRY(page.items, read_certificates(*c, rows, shown));
@@ -260,8 +216,7 @@ Result<Page> PgStore::list(const ListFilter& filter) {
 Result<std::int64_t> PgStore::flag_for_renewal(const std::optional<std::string>& serial,
                                                std::optional<std::int64_t> issued_before, std::int64_t at,
                                                const AuditEntry& audit) {
-  if (serial.has_value() == issued_before.has_value())
-    return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");
+  SIGIL_TRY_STATUS(internal::check_renewal_selection(serial, issued_before));
   std::int64_t changed = 0;
   SIGIL_TRY_STATUS(transaction(pool_, Isolation::read_committed, [&](Conn& c) -> Status {
     Params params;
@@ -272,9 +227,7 @@ Result<std::int64_t> PgStore::flag_for_renewal(const std::optional<std::string>&
     }
     SIGIL_TRY(Rows done, c.run(serial ? kFlagSerial : kFlagIssuedBefore, params.add(at)));
     changed = done.affected();
-    AuditEntry a = audit;
-    a.detail += (a.detail.empty() ? "" : "; ") + std::to_string(changed) + " certificate(s) flagged";
-    return insert_audit(c, a);
+    return insert_audit(c, internal::renewal_audit(audit, changed));
   }));
   return changed;
 }

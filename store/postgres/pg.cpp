@@ -156,10 +156,13 @@ Result<Rows> Conn::check(PGresult* raw, std::string_view what) {
 }
 
 Result<Rows> Conn::run(const Statement& st, const Params& params) {
-  if (prepared_.count(st.name) == 0) {
+  const auto it = prepared_.find(st.name);
+  if (it == prepared_.end()) {
     SIGIL_TRY(Rows ignored, check(PQprepare(c_, st.name, st.sql, 0, nullptr), st.what));
     (void)ignored;
-    prepared_.insert(st.name);
+    prepared_.emplace(st.name, st.sql);
+  } else if (it->second != st.sql) {
+    return make_error(Errc::internal, std::string("postgresql: statement name '") + st.name + "' names two statements");
   }
   return check(PQexecPrepared(c_, st.name, params.size(), params.values(), params.lengths(), params.formats(), 0),
                st.what);

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -120,7 +121,9 @@ class Conn {
  private:
   Result<Rows> check(PGresult* r, std::string_view what);
   PGconn* c_;
-  std::unordered_set<std::string> prepared_;
+  // Name -> the SQL prepared under it: one name used for two texts is a programmer error that
+  // would otherwise run the wrong statement silently (the files of store/postgres name their own).
+  std::unordered_map<std::string, std::string> prepared_;
   std::optional<PgError> last_error_;
   bool broken_ = false;
 };

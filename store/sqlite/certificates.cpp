@@ -3,9 +3,7 @@
 
 namespace sigil::store::sqlite::detail {
 
-using internal::decode_page_token;
 using internal::encode_page_token;
-using internal::PageKey;
 
 Status SqliteStore::reserve(const PendingCertificate& p, const AuditEntry& audit) {
   if (p.serial.empty()) return make_error(Errc::invalid_argument, "serial is empty");
@@ -62,61 +60,16 @@ Result<std::optional<CertificateRecord>> SqliteStore::find(const std::string& se
   return std::optional<CertificateRecord>(std::move(record));
 }
 
+namespace {
+std::string question_mark(int) { return "?"; }
+}  // namespace
+
 Result<Page> SqliteStore::list(const ListFilter& filter) {
-  if (filter.limit < 1 || filter.limit > kMaxLimit) {
-    return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(kMaxLimit));
-  }
-  std::optional<PageKey> after;
-  if (!filter.page_token.empty()) {
-    SIGIL_TRY(after, decode_page_token(filter.page_token));
-  }
-
-  // Each condition is written so an index serves it: status = ... AND not_after in a range,
-  // or a scan of (not_after, serial) in order, skipping the few pending rows.
-  using Value = std::variant<std::int64_t, std::string>;
-  std::string sql = "SELECT " SIGIL_CERT_COLUMNS " FROM certificates WHERE ";
-  std::vector<Value> values;
-  switch (filter.status) {
-    case ListFilter::Status::any:
-      sql += "status <> 'pending'";
-      break;
-    case ListFilter::Status::valid:
-      sql += "status = 'valid'";
-      // One lower bound on not_after, so the index range starts at the right place: when the
-      // page key is past `now` it implies not_after > now, otherwise not_after > now implies it.
-      if (after && after->not_after <= filter.now) after.reset();
-      if (!after) {
-        sql += " AND not_after > ?";
-        values.emplace_back(filter.now);
-      }
-      break;
-    case ListFilter::Status::revoked:
-      sql += "status = 'revoked'";
-      break;
-    case ListFilter::Status::expired:
-      sql += "status <> 'pending' AND not_after <= ?";
-      values.emplace_back(filter.now);
-      break;
-  }
-  if (filter.expiring_before) {
-    sql += " AND not_after <= ?";
-    values.emplace_back(*filter.expiring_before);
-  }
-  if (filter.profile) {
-    sql += " AND profile = ?";
-    values.emplace_back(*filter.profile);
-  }
-  if (after) {
-    sql += " AND (not_after, serial) > (?, ?)";
-    values.emplace_back(after->not_after);
-    values.emplace_back(after->serial);
-  }
-  sql += " ORDER BY not_after, serial LIMIT ?";
-  // One row more than asked for tells whether there is a next page.
-  values.emplace_back(static_cast<std::int64_t>(filter.limit) + 1);
-
+  SIGIL_TRY(internal::ListSql list,
+            internal::list_sql(filter, kMaxLimit, SIGIL_CERT_COLUMNS, {question_mark, "serial"}));
+  const auto& values = list.values;
   std::lock_guard lock(mu_);
-  SIGIL_TRY(sqlite3_stmt * stmt, list_statement(sql));
+  SIGIL_TRY(sqlite3_stmt * stmt, list_statement(list.sql));
   Query q(db_.get(), stmt, "list certificates");
   for (std::size_t i = 0; i < values.size(); ++i) {
     std::visit([&](const auto& v) { q.bind(static_cast<int>(i + 1), v); }, values[i]);
@@ -139,8 +92,7 @@ Result<Page> SqliteStore::list(const ListFilter& filter) {
 Result<std::int64_t> SqliteStore::flag_for_renewal(const std::optional<std::string>& serial,
                                                    std::optional<std::int64_t> issued_before, std::int64_t at,
                                                    const AuditEntry& audit) {
-  if (serial.has_value() == issued_before.has_value())
-    return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");
+  SIGIL_TRY_STATUS(internal::check_renewal_selection(serial, issued_before));
   std::int64_t changed = 0;
   auto written = group_write([&]() -> Status {
     {
@@ -152,9 +104,7 @@ Result<std::int64_t> SqliteStore::flag_for_renewal(const std::optional<std::stri
       SIGIL_TRY_STATUS(q.run());
     }
     changed = sqlite3_changes(db_.get());
-    AuditEntry a = audit;
-    a.detail += (a.detail.empty() ? "" : "; ") + std::to_string(changed) + " certificate(s) flagged";
-    return insert_audit(a);
+    return insert_audit(internal::renewal_audit(audit, changed));
   });
   if (!written) return written.error();
   return changed;

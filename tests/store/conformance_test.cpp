@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/postgres/pg.hpp"
 #include "tests/store/store_fixture.hpp"
 
 using sigil::store::Engine;
@@ -46,6 +47,22 @@ TEST_CASE("postgresql: an unreachable server is unavailable (503 upstream), not 
   CHECK(store.error().code == sigil::Errc::unavailable);
 }
 
+TEST_CASE("postgresql: one statement name given to two texts is refused, never run as the other") {
+  PostgresEngine engine;
+  namespace pg = sigil::store::postgres::detail;
+  auto conn = pg::connect(pg::ConnectOptions{engine.location(), "", 5});
+  REQUIRE(conn.has_value());
+  const pg::Statement one{"same_name", "one", "SELECT 1"};
+  const pg::Statement two{"same_name", "two", "SELECT 2"};
+  auto first = (*conn)->run(one);
+  REQUIRE(first.has_value());
+  CHECK(first->int64(0, 0) == 1);
+  auto second = (*conn)->run(two);
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.error().code == sigil::Errc::internal);
+  CHECK((*conn)->run(one)->int64(0, 0) == 1);
+}
+
 // ---- several nodes on one database ------------------------------------------------------------
 // Each node is a Store of its own (engine.open_again()): its own connections, nothing shared in
 // memory, as two processes on two machines would be.
@@ -67,6 +84,14 @@ void all_at_once(int n, Fn fn) {
     });
   }
   for (auto& t : threads) t.join();
+}
+
+// `n` more stores on the engine's database: `n` nodes.
+template <class E>
+std::vector<std::unique_ptr<Store>> nodes_on(const E& engine, int n) {
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int i = 0; i < n; ++i) nodes.push_back(engine.open_again());
+  return nodes;
 }
 
 }  // namespace
@@ -91,8 +116,7 @@ TEST_CASE_TEMPLATE("two stores on one database see each other's writes", E, Sqli
 
 TEST_CASE_TEMPLATE("one serial reserved by two stores at once: exactly one wins", E, SqliteEngine, PostgresEngine) {
   E engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 2);
   constexpr int kSerials = 20;
   std::atomic<int> won{0}, taken{0}, other{0};
   for (int s = 0; s < kSerials; ++s) {
@@ -117,8 +141,7 @@ TEST_CASE_TEMPLATE("one serial reserved by two stores at once: exactly one wins"
 
 TEST_CASE_TEMPLATE("CRL numbers drawn by two stores at once never repeat", E, SqliteEngine, PostgresEngine) {
   E engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 2);
   constexpr int kEach = 40;
   std::mutex mu;
   std::vector<std::int64_t> numbers;
@@ -144,8 +167,7 @@ TEST_CASE_TEMPLATE("CRL numbers drawn by two stores at once never repeat", E, Sq
 TEST_CASE_TEMPLATE("revocations from two stores: the sequence only grows and revoked_since sees them all", E,
                    SqliteEngine, PostgresEngine) {
   E engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 2);
   constexpr int kEach = 25;
   for (int i = 0; i < 2 * kEach; ++i) issue(engine.store(), pending("r" + std::to_string(i)));
   const std::int64_t start = *engine.store().revocation_sequence();
@@ -205,8 +227,7 @@ TEST_CASE_TEMPLATE("a nonce is spent once; an expired record may be spent again"
 TEST_CASE("postgresql: a nonce spent on one node is a replay on every other") {
   // PostgreSQL only: SQLite's spent nonces live in the one serving process (store.hpp).
   PostgresEngine engine;
-  std::vector<std::unique_ptr<Store>> nodes;
-  for (int i = 0; i < 3; ++i) nodes.push_back(engine.open_again());
+  auto nodes = nodes_on(engine, 3);
   constexpr int kNonces = 30;
   std::atomic<int> firsts{0}, replays{0}, failures{0};
   for (int n = 0; n < kNonces; ++n) {

@@ -137,3 +137,154 @@ TEST_CASE_TEMPLATE("CRL numbers: one sequence per issuer and shard, shared by it
   CHECK(((*all)[2].shard == 4 && (*all)[2].delta));
   CHECK(store->list_crls("cd34")->empty());
 }
+
+// ---- streaming scans ---------------------------------------------------------------------------
+
+namespace {
+
+// `n` signed certificates of issuer "ab12", serials "s1".."s<n>" (not_after 10'000 + i), every
+// seventh revoked (keyCompromise at i): written by SQL, since n durable issuances would take
+// minutes. Enough rows for a streamed scan to cross several fetches.
+template <class E>
+void insert_many(const E& engine, int n) {
+  const std::string bytes = kIsSqlite<E> ? "x'3003'" : "'\\x3003'::bytea";
+  const std::string rows =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n) + ") ";
+  REQUIRE(
+      raw_exec(engine, rows +
+                           "INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
+                           "not_before, not_after, created_at, status, revoked_at, revocation_reason, "
+                           "revocation_seq) SELECT 's' || i, 'ab12', " +
+                           bytes + ", " + bytes +
+                           ", '', 'server', 'cli', 1, 10000 + i, 1, "
+                           "CASE WHEN i % 7 = 0 THEN 'revoked' ELSE 'valid' END, "
+                           "CASE WHEN i % 7 = 0 THEN i END, CASE WHEN i % 7 = 0 THEN 1 END, "
+                           "CASE WHEN i % 7 = 0 THEN i END FROM n"));
+  if constexpr (!kIsSqlite<E>) REQUIRE(raw_exec(engine, "UPDATE revocation_counter SET last = " + std::to_string(n)));
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("for_each_certificate and for_each_revoked stream thousands of rows, and stop when told", E,
+                   SqliteEngine, PostgresEngine) {
+  E engine;
+  Store& store = engine.store();
+  constexpr int kRows = 2'500;
+  insert_many(engine, kRows);
+  issue(store, pending("other"));  // another issuer's
+  {
+    PendingCertificate p = pending("elsewhere");
+    p.issuer_id = "cd34";
+    issue(store, p);
+  }
+  REQUIRE(store.reserve(pending("pending"), audit("reserve", "pending")));  // not signed: never listed
+
+  int all = 0, revoked = 0;
+  std::set<std::string> seen;
+  auto st = store.for_each_certificate("ab12", 10'001, [&](const RevokedSerial& r, bool is_revoked) -> sigil::Status {
+    ++all;
+    seen.insert(r.serial);
+    if (is_revoked) {
+      ++revoked;
+      CHECK(r.reason == RevocationReason::key_compromise);
+      CHECK(r.revoked_at == std::stoll(r.serial.substr(1)));
+    } else {
+      CHECK(r.revoked_at == 0);
+    }
+    return {};
+  });
+  REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().detail));
+  CHECK(all == kRows + 1);  // "other" (not_after 2'000'000) too
+  CHECK(seen.size() == static_cast<std::size_t>(all));
+  CHECK(revoked == kRows / 7);
+  CHECK(seen.count("pending") == 0);
+  CHECK(seen.count("elsewhere") == 0);
+
+  // Revoked ones in serial order (bytewise), only those unexpired.
+  std::vector<std::string> serials = revoked_in(store, 0, 10'000 + 700);
+  CHECK(serials.size() == static_cast<std::size_t>(kRows / 7 - 99));
+  CHECK(std::is_sorted(serials.begin(), serials.end()));
+  CHECK(*store.count_revoked("ab12", 0, 10'000 + 700) == static_cast<std::int64_t>(serials.size()));
+
+  // The callback's refusal ends the scan and is returned; the store goes on working.
+  int calls = 0;
+  st = store.for_each_revoked("ab12", 0, 0, [&](const RevokedSerial&) -> sigil::Status {
+    if (++calls == 5) return sigil::make_error(Errc::conflict, "enough");
+    return {};
+  });
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().code == Errc::conflict);
+  CHECK(st.error().detail == "enough");
+  CHECK(calls == 5);
+  CHECK(count_of(store) == kRows + 3);
+  CHECK(revoked_in(store, 0, 0).size() == static_cast<std::size_t>(kRows / 7));
+}
+
+TEST_CASE_TEMPLATE("flag_for_renewal: one serial or those issued before a time, valid and unexpired, once each", E,
+                   SqliteEngine, PostgresEngine) {
+  E engine;
+  Store& store = engine.store();
+  auto issued_at = [](const std::string& serial, std::int64_t created, std::int64_t not_after) {
+    PendingCertificate p = pending(serial, not_after);
+    p.created_at = created;
+    return p;
+  };
+  issue(store, issued_at("01", 100, 5'000));
+  issue(store, issued_at("02", 200, 5'000));
+  issue(store, issued_at("03", 300, 5'000));
+  issue(store, issued_at("04", 100, 900));                                      // expired at 1'000
+  issue(store, issued_at("05", 100, 5'000));                                    // revoked
+  REQUIRE(store.reserve(issued_at("06", 100, 5'000), audit("reserve", "06")));  // pending
+  REQUIRE(store.revoke("05", 150, RevocationReason::superseded, "", audit("revoke", "05")));
+
+  auto flagged = store.flag_for_renewal(std::string("03"), std::nullopt, 1'000, audit("flag", "03"));
+  REQUIRE(flagged.has_value());
+  CHECK(*flagged == 1);
+  flagged = store.flag_for_renewal(std::nullopt, 250, 1'100, audit("flag", "before 250"));
+  REQUIRE(flagged.has_value());
+  CHECK(*flagged == 2);  // 01 and 02; not 04 (expired), 05 (revoked), 06 (pending)
+  flagged = store.flag_for_renewal(std::nullopt, 400, 1'200, audit("flag", "before 400"));
+  REQUIRE(flagged.has_value());
+  CHECK(*flagged == 0);  // all already flagged: the first flag stands
+  CHECK(store.renewal_flagged_at("03")->value() == 1'000);
+  CHECK(store.renewal_flagged_at("01")->value() == 1'100);
+  for (const char* s : {"04", "05", "06", "ff"}) CHECK_FALSE(store.renewal_flagged_at(s)->has_value());
+  CHECK(audit_rows(store).front().detail == "flag before 400; 0 certificate(s) flagged");
+
+  auto both = store.flag_for_renewal(std::string("01"), 400, 1'300, audit("flag", "both"));
+  REQUIRE_FALSE(both.has_value());
+  CHECK(both.error().code == Errc::invalid_argument);
+  CHECK(store.flag_for_renewal(std::nullopt, std::nullopt, 1'300, audit("flag", "none")).error().code ==
+        Errc::invalid_argument);
+}
+
+TEST_CASE_TEMPLATE("integrity_check, count and the latest CRL's thisUpdate", E, SqliteEngine, PostgresEngine) {
+  E engine;
+  Store& store = engine.store();
+  CHECK(store.integrity_check().value() == "ok");
+  CHECK(count_of(store) == 0);
+  issue(store, pending("01"));
+  REQUIRE(store.revoke("01", 5, RevocationReason::superseded, "", audit("revoke", "01")));
+  CHECK(count_of(store) == 1);
+  CHECK(store.integrity_check().value() == "ok");
+  CHECK_FALSE(store.latest_crl_this_update("ab12", 0, false)->has_value());
+  REQUIRE(store.save_crl(CrlRecord{"ab12", 1, 100, 200, Bytes{0x30}, 0, false, std::nullopt}));
+  CHECK(store.latest_crl_this_update("ab12", 0, false)->value() == 100);
+  CHECK_FALSE(store.latest_crl_this_update("ab12", 0, true)->has_value());
+}
+
+TEST_CASE("postgresql: integrity_check names a revocation counter left behind; backup points to pg_dump") {
+  PostgresEngine engine;
+  Store& store = engine.store();
+  issue(store, pending("01"));
+  REQUIRE(store.revoke("01", 5, RevocationReason::superseded, "", audit("revoke", "01")));
+  REQUIRE(raw_exec(engine, "UPDATE revocation_counter SET last = 0"));
+  auto report = store.integrity_check();
+  REQUIRE(report.has_value());
+  CHECK(*report == "revocation_counter (0) is behind the highest revocation (1)");
+  // PostgreSQL's own tools copy a live database consistently; the store writes no file.
+  auto backup = store.backup("/tmp/never-written.db");
+  REQUIRE_FALSE(backup.has_value());
+  CHECK(backup.error().code == Errc::invalid_argument);
+  CHECK(backup.error().detail.find("pg_dump") != std::string::npos);
+}
