@@ -44,9 +44,12 @@ constexpr Statement kListAccounts{"acme_list_accounts", "list ACME accounts",
                                   "SELECT " SIGIL_PG_ACCOUNT_COLUMNS
                                   " FROM acme_accounts AS a ORDER BY a.created_at, a.id"};
 // Taken before the compare-and-set, so the UPDATE's snapshot (a new one per statement at READ
-// COMMITTED) already holds the contacts a concurrent update committed before releasing the row.
+// COMMITTED) already holds the contacts a concurrent update committed before releasing the row:
+// without it, PostgreSQL re-checks a blocked UPDATE's WHERE on the new row but its contacts
+// subquery on the old snapshot, and two writers decided on one state could both win. NO KEY:
+// orders of the account (a foreign key's KEY SHARE) are not held up meanwhile.
 constexpr Statement kLockAccount{"acme_lock_account", "lock ACME account",
-                                 "SELECT 1 FROM acme_accounts WHERE id = $1 FOR UPDATE"};
+                                 "SELECT 1 FROM acme_accounts WHERE id = $1 FOR NO KEY UPDATE"};
 constexpr Statement kUpdateAccount{
     "acme_update_account", "update ACME account",
     "UPDATE acme_accounts SET thumbprint = $1, jwk = $2, status = $3, terms_agreed = $4 "
@@ -83,12 +86,6 @@ constexpr Statement kRateTake{
     "ON CONFLICT (key, window_start) DO UPDATE SET hits = r.hits + 1 WHERE r.hits < $3 RETURNING r.hits"};
 constexpr Statement kRateCount{"acme_rate_count", "read rate-limit count",
                                "SELECT hits FROM acme_rate_counters WHERE key = $1 AND window_start = $2"};
-
-Status check_account(const AcmeAccount& a) {
-  if (a.id.empty()) return make_error(Errc::invalid_argument, "account id is empty");
-  if (a.thumbprint.empty()) return make_error(Errc::invalid_argument, "account key thumbprint is empty");
-  return check_status(a.status, "account");
-}
 
 // The same error code with a detail that names the record instead of the SQL.
 Error reworded(const Error& e, std::string detail) { return make_error(e.code, std::move(detail)); }
@@ -303,22 +300,13 @@ Status PgStore::update_account(const AcmeAccount& a, const AcmeAccount& expected
 
 Result<std::vector<AcmeAccount>> PgStore::list_accounts() {
   SIGIL_TRY(Rows r, read(pool_, kListAccounts));
-  std::vector<AcmeAccount> out;
-  for (int i = 0; i < r.size(); ++i) {
-    SIGIL_TRY(AcmeAccount a, read_account(r, i));
-    out.push_back(std::move(a));
-  }
-  return out;
+  return read_each<AcmeAccount>(r, read_account);
 }
 
 // ---- EAB keys ----------------------------------------------------------------------------------
 
 Status PgStore::create_eab_key(const EabKey& key, const AuditEntry& audit) {
-  if (key.kid.empty()) return make_error(Errc::invalid_argument, "EAB key id is empty");
-  if (key.hmac_key.empty()) return make_error(Errc::invalid_argument, "EAB HMAC key is empty");
-  if (!key.account_id.empty()) {
-    return make_error(Errc::invalid_argument, "a new EAB key cannot be bound; create_account binds it");
-  }
+  SIGIL_TRY_STATUS(check_new_eab_key(key));
   return transaction(pool_, Isolation::read_committed, [&](Conn& c) -> Status {
     {
       Params p;
@@ -348,12 +336,7 @@ Result<std::optional<EabKey>> PgStore::eab_key(const std::string& kid) {
 
 Result<std::vector<EabKey>> PgStore::list_eab_keys() {
   SIGIL_TRY(Rows r, read(pool_, kListEab));
-  std::vector<EabKey> out;
-  for (int i = 0; i < r.size(); ++i) {
-    SIGIL_TRY(EabKey k, read_eab_key(r, i));
-    out.push_back(std::move(k));
-  }
-  return out;
+  return read_each<EabKey>(r, read_eab_key);
 }
 
 Status PgStore::revoke_eab_key(const std::string& kid, std::int64_t at, const AuditEntry& audit) {

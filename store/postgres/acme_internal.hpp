@@ -9,24 +9,26 @@
 #include <vector>
 
 #include "store/acme.hpp"
+#include "store/acme_internal.hpp"
 #include "store/postgres/postgres_internal.hpp"
 
 namespace sigil::store::postgres::detail {
 
-// A status outside its enum (a cast gone wrong) is refused before a write, so a caller's mistake
-// is reported as such (the schema's CHECK constraints are the backstop).
-template <class E>
-Status check_status(E s, std::string_view kind) {
-  if (*to_string(s) != '\0') return {};
-  return make_error(Errc::invalid_argument,
-                    "unknown " + std::string(kind) + " status " + std::to_string(static_cast<int>(s)));
-}
-
-// The text of a status column as its enum; anything else is a damaged database.
+// The text of a status column as its enum (storage if it is none).
 template <class E>
 Result<E> read_status(const std::string& text, std::string_view kind) {
-  if (auto s = store::parse_status<E>(text)) return *s;
-  return make_error(Errc::storage, "postgresql: unknown " + std::string(kind) + " status '" + text + "'");
+  return store::read_status<E>(text, kind, "postgresql");
+}
+
+// Each row of `r` through `read_one(r, row)`, the first failure returned.
+template <class T, class F>
+Result<std::vector<T>> read_each(const Rows& r, F read_one) {
+  std::vector<T> out;
+  for (int i = 0; i < r.size(); ++i) {
+    SIGIL_TRY(T item, read_one(r, i));
+    out.push_back(std::move(item));
+  }
+  return out;
 }
 
 // Array literals for text[] and bigint[] parameters ('{"a","b\"c"}', '{1,2}').

@@ -3,8 +3,6 @@
 // the audit row); updates are compare-and-set on the stored status by the UPDATE's WHERE, which
 // PostgreSQL re-checks against the latest committed row after waiting for a concurrent writer:
 // of two finalizations from two nodes exactly one matches.
-#include <algorithm>
-
 #include "store/postgres/acme_internal.hpp"
 
 namespace sigil::store::postgres::detail {
@@ -97,30 +95,6 @@ constexpr Statement kReusableAuthorization{
     "WHERE a.account_id = $1 AND a.identifier_type = $2 AND a.identifier_value = $3 AND a.wildcard = $4 "
     "AND a.status = 'valid' AND a.expires > $5 ORDER BY a.expires DESC LIMIT 1"};
 
-Status check_authorization(const AcmeAuthorization& authz) {
-  if (authz.id.empty()) return make_error(Errc::invalid_argument, "authorization id is empty");
-  SIGIL_TRY_STATUS(check_status(authz.status, "authorization"));
-  for (const AcmeChallenge& c : authz.challenges) SIGIL_TRY_STATUS(check_status(c.status, "challenge"));
-  return {};
-}
-
-Status check_new_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations) {
-  if (order.id.empty()) return make_error(Errc::invalid_argument, "order id is empty");
-  SIGIL_TRY_STATUS(check_status(order.status, "order"));
-  for (const AcmeAuthorization& authz : authorizations) {
-    SIGIL_TRY_STATUS(check_authorization(authz));
-    if (authz.order_id != order.id || authz.account_id != order.account_id) {
-      return make_error(Errc::invalid_argument,
-                        "authorization " + authz.id + " does not belong to order " + order.id + "'s account");
-    }
-    const auto& ids = order.authorization_ids;
-    if (std::find(ids.begin(), ids.end(), authz.id) == ids.end()) {
-      return make_error(Errc::invalid_argument, "order " + order.id + " does not name authorization " + authz.id);
-    }
-  }
-  return {};
-}
-
 // The error of a failed statement with the record named instead of the SQL, for the codes the
 // contract gives a meaning (a taken id, a missing parent); others pass unchanged.
 Error explained(const Error& e, const std::string& taken, const std::string& missing) {
@@ -148,15 +122,6 @@ Result<AcmeOrder> read_order(const Rows& r, int row) {
   for (std::size_t i = 0; i < types.size(); ++i) o.identifiers.push_back(AcmeIdentifier{types[i], values[i]});
   SIGIL_TRY(o.authorization_ids, parse_text_array(r.text(row, 13)));
   return o;
-}
-
-Result<std::vector<AcmeOrder>> read_orders(const Rows& r) {
-  std::vector<AcmeOrder> out;
-  for (int i = 0; i < r.size(); ++i) {
-    SIGIL_TRY(AcmeOrder o, read_order(r, i));
-    out.push_back(std::move(o));
-  }
-  return out;
 }
 
 Result<AcmeAuthorization> read_authorization(const Rows& r, int row) {
@@ -307,7 +272,7 @@ Result<std::vector<AcmeOrder>> PgStore::orders_of_account(const std::string& acc
   p.add(account_id).add(now).add(limit);
   if (after) p.add(after->created_at).add(after->id);
   SIGIL_TRY(Rows r, read(pool_, after ? kOrdersOfAccountAfter : kOrdersOfAccount, p));
-  return read_orders(r);
+  return read_each<AcmeOrder>(r, read_order);
 }
 
 // ---- authorizations ----------------------------------------------------------------------------
@@ -348,12 +313,7 @@ Result<std::optional<AcmeAuthorization>> PgStore::reusable_authorization(const s
 
 Result<std::vector<AcmeAuthorization>> PgStore::authorizations_of_order(const std::string& order_id) {
   SIGIL_TRY(Rows r, read(pool_, kAuthorizationsOfOrder, Params().add(order_id)));
-  std::vector<AcmeAuthorization> out;
-  for (int i = 0; i < r.size(); ++i) {
-    SIGIL_TRY(AcmeAuthorization a, read_authorization(r, i));
-    out.push_back(std::move(a));
-  }
-  return out;
+  return read_each<AcmeAuthorization>(r, read_authorization);
 }
 
 }  // namespace sigil::store::postgres::detail

@@ -1,36 +1,8 @@
 // ACME state: accounts, orders, authorizations, EAB keys and rate limits.
+#include "store/acme_internal.hpp"
 #include "store/sqlite/sqlite_internal.hpp"
 
 namespace sigil::store::sqlite::detail {
-
-// A status outside its enum (a cast gone wrong) is refused before a write, so a caller's mistake
-// is reported as such (the schema's CHECK constraints are the backstop).
-template <class E>
-Status check_status(E s, std::string_view kind) {
-  if (*to_string(s) != '\0') return {};
-  return make_error(Errc::invalid_argument,
-                    "unknown " + std::string(kind) + " status " + std::to_string(static_cast<int>(s)));
-}
-
-// The text of a status column as its enum; anything else is a damaged database.
-template <class E>
-Result<E> read_status(const std::string& text, std::string_view kind) {
-  if (auto s = store::parse_status<E>(text)) return *s;
-  return make_error(Errc::storage, "sqlite: unknown " + std::string(kind) + " status '" + text + "'");
-}
-
-Status check_account(const AcmeAccount& a) {
-  if (a.id.empty()) return make_error(Errc::invalid_argument, "account id is empty");
-  if (a.thumbprint.empty()) return make_error(Errc::invalid_argument, "account key thumbprint is empty");
-  return check_status(a.status, "account");
-}
-
-Status check_authorization(const AcmeAuthorization& authz) {
-  if (authz.id.empty()) return make_error(Errc::invalid_argument, "authorization id is empty");
-  SIGIL_TRY_STATUS(check_status(authz.status, "authorization"));
-  for (const AcmeChallenge& c : authz.challenges) SIGIL_TRY_STATUS(check_status(c.status, "challenge"));
-  return {};
-}
 
 Status explain_constraint(const Status& failed, int rc, const ConstraintDetails& d) {
   if ((rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) && !d.taken.empty()) {
@@ -151,19 +123,7 @@ Result<std::vector<AcmeAccount>> SqliteStore::list_accounts() {
 
 Status SqliteStore::create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
                                  const AuditEntry& audit, const std::optional<RateHit>& rate) {
-  if (order.id.empty()) return make_error(Errc::invalid_argument, "order id is empty");
-  SIGIL_TRY_STATUS(check_status(order.status, "order"));
-  for (const AcmeAuthorization& authz : authorizations) {
-    SIGIL_TRY_STATUS(check_authorization(authz));
-    if (authz.order_id != order.id || authz.account_id != order.account_id) {
-      return make_error(Errc::invalid_argument,
-                        "authorization " + authz.id + " does not belong to order " + order.id + "'s account");
-    }
-    const auto& ids = order.authorization_ids;
-    if (std::find(ids.begin(), ids.end(), authz.id) == ids.end()) {
-      return make_error(Errc::invalid_argument, "order " + order.id + " does not name authorization " + authz.id);
-    }
-  }
+  SIGIL_TRY_STATUS(check_new_order(order, authorizations));
   return group_write([&]() -> Status {
     if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
     {
@@ -326,11 +286,7 @@ Result<std::vector<AcmeAuthorization>> SqliteStore::authorizations_of_order(cons
 }
 
 Status SqliteStore::create_eab_key(const EabKey& key, const AuditEntry& audit) {
-  if (key.kid.empty()) return make_error(Errc::invalid_argument, "EAB key id is empty");
-  if (key.hmac_key.empty()) return make_error(Errc::invalid_argument, "EAB HMAC key is empty");
-  if (!key.account_id.empty()) {
-    return make_error(Errc::invalid_argument, "a new EAB key cannot be bound; create_account binds it");
-  }
+  SIGIL_TRY_STATUS(check_new_eab_key(key));
   return group_write([&]() -> Status {
     {
       Query q = use(Sql::insert_eab_key);
@@ -504,7 +460,7 @@ Result<std::optional<AcmeAccount>> SqliteStore::read_account(Sql id, const std::
   a.id = q.text(0);
   a.thumbprint = q.text(1);
   a.jwk = q.text(2);
-  SIGIL_TRY(a.status, read_status<AccountStatus>(q.text(3), "account"));
+  SIGIL_TRY(a.status, read_status<AccountStatus>(q.text(3), "account", "sqlite"));
   a.terms_agreed = q.int64(4) != 0;
   a.eab_kid = q.text(5);  // NULL reads as ""
   a.created_at = q.int64(6);
@@ -525,7 +481,7 @@ Result<AcmeOrder> SqliteStore::read_order_row(const Query& q) {
   AcmeOrder o;
   o.id = q.text(0);
   o.account_id = q.text(1);
-  SIGIL_TRY(o.status, read_status<OrderStatus>(q.text(2), "order"));
+  SIGIL_TRY(o.status, read_status<OrderStatus>(q.text(2), "order", "sqlite"));
   o.expires = q.int64(3);
   o.not_before = q.optional_int64(4);
   o.not_after = q.optional_int64(5);
@@ -554,7 +510,7 @@ Result<AcmeAuthorization> SqliteStore::read_authorization(const Query& q) {
   a.order_id = q.text(2);
   a.identifier = AcmeIdentifier{q.text(3), q.text(4)};
   a.wildcard = q.int64(5) != 0;
-  SIGIL_TRY(a.status, read_status<AuthorizationStatus>(q.text(6), "authorization"));
+  SIGIL_TRY(a.status, read_status<AuthorizationStatus>(q.text(6), "authorization", "sqlite"));
   a.expires = q.int64(7);
   a.token = q.text(8);
   Query c = use(Sql::challenges_of);
@@ -562,7 +518,7 @@ Result<AcmeAuthorization> SqliteStore::read_authorization(const Query& q) {
   for (;;) {
     SIGIL_TRY(bool row, c.step());
     if (!row) return a;
-    SIGIL_TRY(const ChallengeStatus status, read_status<ChallengeStatus>(c.text(1), "challenge"));
+    SIGIL_TRY(const ChallengeStatus status, read_status<ChallengeStatus>(c.text(1), "challenge", "sqlite"));
     a.challenges.push_back(AcmeChallenge{c.text(0), status, c.int64(2), c.text(3)});
   }
 }

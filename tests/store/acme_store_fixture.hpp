@@ -290,6 +290,18 @@ class RawPg {
     PQclear(r);
     return out;
   }
+  // Every row's first column, joined by '\n' (EXPLAIN's plan lines).
+  std::string text(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    REQUIRE_MESSAGE(PQresultStatus(r) == PGRES_TUPLES_OK, PQresultErrorMessage(r));
+    std::string out;
+    for (int i = 0; i < PQntuples(r); ++i) {
+      if (!out.empty()) out += '\n';
+      out += PQgetvalue(r, i, 0);
+    }
+    PQclear(r);
+    return out;
+  }
 
  private:
   PGconn* c_;

@@ -532,3 +532,30 @@ TEST_CASE_TEMPLATE("reusable_authorization: only the account's valid, unexpired 
       "AND identifier_value = 'a' AND wildcard = 0 AND status = 'valid' AND expires > 5 ORDER BY expires DESC LIMIT 1");
   CHECK(plan.find("acme_authorizations_reusable") != std::string::npos);
 }
+
+TEST_CASE("postgresql: the account's orders list, order_replacing and reuse go through their indexes, in order") {
+  // PostgreSQL's twin of the SQLite plan checks above. With sequential scans priced out, a plan
+  // without the index (or with a sort for the index's own order) means the index cannot serve.
+  PostgresEngine engine;
+  RawPg raw(engine.location());
+  REQUIRE(raw.exec("SET enable_seqscan = off") == "");
+  const std::string listing = raw.text(
+      "EXPLAIN SELECT id FROM acme_orders AS o WHERE o.account_id = 'acct1' AND (o.created_at, o.id) < (5, 'x') "
+      "AND o.status <> 'invalid' AND (o.status IN ('processing', 'valid') OR o.expires > 1) "
+      "ORDER BY o.created_at DESC, o.id DESC LIMIT 3");
+  CAPTURE(listing);
+  CHECK(listing.find("acme_orders_account") != std::string::npos);
+  CHECK(listing.find("Sort") == std::string::npos);
+  const std::string replacing = raw.text(
+      "EXPLAIN SELECT id FROM acme_orders AS o WHERE o.replaces = 'cert.A' AND o.status <> 'invalid' "
+      "ORDER BY o.created_at DESC, o.id DESC LIMIT 1");
+  CAPTURE(replacing);
+  CHECK(replacing.find("acme_orders_replaces") != std::string::npos);  // then sorts the few orders of one certificate
+  const std::string reuse = raw.text(
+      "EXPLAIN SELECT id FROM acme_authorizations AS a WHERE a.account_id = 'acct1' AND a.identifier_type = 'dns' "
+      "AND a.identifier_value = 'a' AND a.wildcard = false AND a.status = 'valid' AND a.expires > 5 "
+      "ORDER BY a.expires DESC LIMIT 1");
+  CAPTURE(reuse);
+  CHECK(reuse.find("acme_authorizations_reusable") != std::string::npos);
+  CHECK(reuse.find("Sort") == std::string::npos);
+}

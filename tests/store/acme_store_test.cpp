@@ -186,6 +186,47 @@ TEST_CASE_TEMPLATE(
   CHECK((*all)[1].contact == b2.contact);
 }
 
+TEST_CASE_TEMPLATE("list fields keep text that looks like list syntax, exactly", E, SqliteEngine, PostgresEngine) {
+  // PostgreSQL carries these lists as arrays: quotes, backslashes, commas, braces, a "NULL" word,
+  // empty strings and spaces must come back as they went in.
+  E engine;
+  Store* store = &engine.store();
+  const std::vector<std::string> awkward{"",
+                                         "NULL",
+                                         "null",
+                                         "a,b",
+                                         "{x}",
+                                         "\"quoted\"",
+                                         "back\\slash",
+                                         " padded ",
+                                         "tab\there",
+                                         "ünïcödé",
+                                         "{\"k\":[1,\"v\"]}"};
+  EabKey key = eab("kid-1");
+  key.allowed_identifiers = awkward;
+  REQUIRE_OK(store->create_eab_key(key, audit("eab-create", "kid-1")));
+  check_same(get_eab(*store, "kid-1"), key);
+
+  AcmeAccount a = account("acct1", "thumb-1");
+  a.contact = awkward;
+  REQUIRE_OK(store->create_account(a, audit("new-account", "acct1")));
+  check_same(get_account(*store, "acct1"), a);
+  AcmeAccount b = a;  // the compare-and-set compares these contacts too
+  b.contact = {"NULL", ""};
+  REQUIRE_OK(store->update_account(b, a, audit("update-account", "acct1")));
+  check_same(get_account(*store, "acct1"), b);
+
+  OrderWithAuthz o = order("ord1", {"x.example.test"});
+  o.order.identifiers = {AcmeIdentifier{"dns", "a,b"}, AcmeIdentifier{"ip", "{\"}"}};
+  o.order.error = R"({"detail":"a \"quoted\" \\ word"})";
+  o.authorizations[0].challenges[0].error = awkward.back();
+  o.authorizations[0].challenges[1].error = "\\";
+  o.authorizations[0].challenges[2].type = "NULL";
+  create(*store, o);
+  check_same(get_order(*store, "ord1"), o.order);
+  check_same(get_authorization(*store, "ord1-0"), o.authorizations[0]);
+}
+
 TEST_CASE_TEMPLATE("EAB keys: round trip, list, taken kid, revoke", E, SqliteEngine, PostgresEngine) {
   E engine;
   Store* store = &engine.store();
@@ -308,6 +349,39 @@ TEST_CASE_TEMPLATE("an EAB key binds to one account only, in the account's trans
   CHECK(conflicts.load() == 7);
   const std::string bound = get_eab(*store, "kid-race").account_id;
   CHECK(get_account(*store, bound).eab_kid == "kid-race");
+}
+
+TEST_CASE_TEMPLATE("update_account from two stores at once: one write decided on a state wins, the rest conflict", E,
+                   SqliteEngine, PostgresEngine) {
+  E engine;
+  auto a = engine.open_again();
+  auto b = engine.open_again();
+  const AcmeAccount read = account("acct1", "thumb-1");
+  REQUIRE_OK(a->create_account(read, audit("new-account", "acct1")));
+  constexpr int kThreads = 6;
+  std::atomic<int> wins{0};
+  std::atomic<int> conflicts{0};
+  std::atomic<int> winner{-1};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      AcmeAccount mine = read;  // each changes only the contacts, so only the contacts tell them apart
+      mine.contact = {"mailto:writer" + std::to_string(t) + "@example.test"};
+      const Status st = (t % 2 == 0 ? *a : *b).update_account(mine, read, audit("update-account", "acct1"));
+      if (st) {
+        wins.fetch_add(1);
+        winner.store(t);
+      } else if (st.error().code == Errc::conflict) {
+        conflicts.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(wins.load() == 1);
+  CHECK(conflicts.load() == kThreads - 1);
+  CHECK(get_account(*a, "acct1").contact ==
+        std::vector<std::string>{"mailto:writer" + std::to_string(winner.load()) + "@example.test"});
+  CHECK(audit_count(*a) == 2);
 }
 
 TEST_CASE_TEMPLATE("ACME state survives close and reopen", E, SqliteEngine, PostgresEngine) {
