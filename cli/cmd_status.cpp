@@ -46,14 +46,17 @@ Status run_status(const Globals& g, health::Level& worst) {
 }  // namespace
 
 void add_status(CLI::App& app, Globals& g) {
-  CLI::App* c = app.add_subcommand("status", "Health of the CA: expiries, CRL, OCSP, database, expiring certificates");
+  CLI::App* c = app.add_subcommand(
+      "status", "Health of the CA: expiries, CRL, OCSP, database, serve nodes, expiring certificates");
   c->footer(
       "Errors (exit 1): the intermediate or root expires within 30 days; the admin certificate\n"
       "(HOME/admin/admin.crt) expires within 7 days or has expired; a CRL missing or expired (every shard\n"
       "in use, of every intermediate still answering); a stale OCSP"
       " response. Warnings (exit 0): a CA expiring within 90 days; the admin certificate inside its renewal\n"
       "window (two thirds of its life: run `sigil admin renew`) or unreadable; a CRL not rebuilt at half\n"
-      "its validity; the server's certificate past three quarters of its life; the responder not reachable.");
+      "its validity; the server's certificate past three quarters of its life; the responder not reachable.\n"
+      "Nodes: every `sigil serve` on this database heard from in the last 10 minutes (id, host, version,\n"
+      "URLs, age of its last heartbeat); one silent for over 10 s is shown as STALE.");
   c->callback([&g] {
     health::Level worst = health::Level::ok;
     g.status = run_status(g, worst);

@@ -18,15 +18,22 @@ Bytes mac(const Bytes& key, crypto::ByteView signed_part) {
 }
 }  // namespace
 
-Result<NonceStore> NonceStore::create(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime) {
+Result<NonceStore> NonceStore::create(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime,
+                                      TimePoint issued_since) {
   if (key.size() != kNonceKeySize)
     return make_error(Errc::invalid_argument, "the ACME nonce key must be " + std::to_string(kNonceKeySize) +
                                                   " bytes, not " + std::to_string(key.size()));
-  return NonceStore(std::move(key), spent, clock, lifetime);
+  return NonceStore(std::move(key), spent, clock, lifetime, issued_since);
 }
 
-NonceStore::NonceStore(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime)
-    : key_(std::move(key)), spent_(&spent), clock_(&clock), lifetime_(lifetime) {}
+NonceStore::NonceStore(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime,
+                       TimePoint issued_since)
+    : key_(std::move(key)),
+      spent_(&spent),
+      clock_(&clock),
+      lifetime_(lifetime),
+      oldest_expiry_(issued_since == TimePoint::min() ? std::numeric_limits<std::int64_t>::min()
+                                                      : to_unix(issued_since) + lifetime.count()) {}
 
 std::string NonceStore::issue() {
   const auto expiry = static_cast<std::uint64_t>(to_unix(clock_->now() + lifetime_));
@@ -51,10 +58,10 @@ Result<bool> NonceStore::redeem(std::string_view nonce) {
   std::uint64_t expiry = 0;
   for (std::size_t i = 0; i < kExpiryBytes; ++i) expiry = (expiry << 8) | (*raw)[i];
   const std::int64_t now = to_unix(clock_->now());
-  if (expiry > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
-      static_cast<std::int64_t>(expiry) <= now)
-    return false;
-  return spent_->spend_nonce(std::string(nonce), static_cast<std::int64_t>(expiry), now);
+  if (expiry > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+  const auto expires_at = static_cast<std::int64_t>(expiry);
+  if (expires_at <= now || expires_at < oldest_expiry_) return false;
+  return spent_->spend_nonce(std::string(nonce), expires_at, now);
 }
 
 }  // namespace sigil::acme::jws

@@ -17,12 +17,16 @@
 namespace sigil::acme::jws {
 
 inline constexpr std::size_t kNonceKeySize = 32;
+inline constexpr Seconds kNonceLifetime{15 * 60};
 
 class NonceStore {
  public:
-  // `key`: kNonceKeySize bytes (invalid_argument otherwise, at start-up).
+  // `key`: kNonceKeySize bytes (invalid_argument otherwise, at start-up). `issued_since`: nonces
+  // issued before it are refused; for a spent record that does not outlive the process (SQLite
+  // keeps it in memory), the process's start, or a nonce spent before a restart could be
+  // replayed after it. A durable record (PostgreSQL) needs no bound.
   static Result<NonceStore> create(Bytes key, store::ClusterStore& spent, const Clock& clock,
-                                   Seconds lifetime = Seconds(15 * 60));
+                                   Seconds lifetime = kNonceLifetime, TimePoint issued_since = TimePoint::min());
   std::string issue();  // never blocks, never touches the store
   // True exactly once for an unexpired nonce made with this key (by any node). False: a forged,
   // tampered, expired or replayed one (badNonce). An error: the store could not record it
@@ -32,11 +36,12 @@ class NonceStore {
   Result<bool> redeem(std::string_view nonce);
 
  private:
-  NonceStore(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime);
+  NonceStore(Bytes key, store::ClusterStore& spent, const Clock& clock, Seconds lifetime, TimePoint issued_since);
   Bytes key_;
   store::ClusterStore* spent_;
   const Clock* clock_;
   Seconds lifetime_;
+  std::int64_t oldest_expiry_;  // unix seconds: issued_since + lifetime
 };
 
 }  // namespace sigil::acme::jws

@@ -80,6 +80,8 @@ class Wfe {
       const std::int64_t t = to_unix(d_.clock.now());
       r.with("Retry-After", std::to_string(retry_after.value_or(3600 - t % 3600)));
     }
+    // A database failover (a nonce could not be recorded, ...): nothing was done; retry shortly.
+    if (e.code == Errc::unavailable) r.with("Retry-After", "2");
     return finish(req, std::move(r));
   }
 

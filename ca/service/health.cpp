@@ -214,6 +214,19 @@ std::int64_t size_of(const fs::path& p) {
 }
 
 Result<Finding> database(const StoreContext& ctx) {
+  if (ctx.store->engine() == store::Engine::postgresql) {
+    // No file to measure: whether the database answers, and what it holds.
+    auto rows = ctx.store->count();
+    if (!rows)
+      return Finding{"database",
+                     Level::error,
+                     "postgresql, NOT reachable: " + rows.error().detail,
+                     {{"engine", "postgresql"}, {"reachable", false}}};
+    return Finding{"database",
+                   Level::ok,
+                   "postgresql, reachable, " + std::to_string(*rows) + " certificates",
+                   {{"engine", "postgresql"}, {"reachable", true}, {"certificates", *rows}}};
+  }
   const fs::path db = ctx.home.database(ctx.config);
   const std::int64_t bytes = size_of(db) + size_of(db.string() + "-wal");
   SIGIL_TRY(std::int64_t rows, ctx.store->count());
@@ -221,6 +234,46 @@ Result<Finding> database(const StoreContext& ctx) {
                  Level::ok,
                  std::to_string(bytes / 1024) + " KiB, " + std::to_string(rows) + " certificates",
                  {{"bytes", bytes}, {"certificates", rows}, {"path", db.string()}}};
+}
+
+// The `sigil serve` nodes with a heartbeat in the store within kNodesShown, by id; one silent
+// for more than kNodeStale is stale (stopped, or cut off from the database). Never a problem by
+// itself: nodes come and go, and the server certificate finding says when none serves.
+Result<Finding> nodes(const StoreContext& ctx, std::int64_t unow) {
+  SIGIL_TRY(const auto seen, ctx.store->nodes(unow - kNodesShown.count()));
+  Finding f{"nodes", Level::ok, "", {}};
+  json list = json::array();
+  int stale = 0;
+  std::string lines;
+  for (const auto& n : seen) {
+    const std::int64_t age = std::max<std::int64_t>(0, unow - n.last_seen);
+    const bool silent = age > kNodeStale.count();
+    stale += silent ? 1 : 0;
+    json urls = json::array();
+    for (std::size_t pos = 0; pos < n.urls.size();) {
+      std::size_t end = n.urls.find(' ', pos);
+      if (end == std::string::npos) end = n.urls.size();
+      if (end > pos) urls.push_back(n.urls.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    list.push_back({{"id", n.id},
+                    {"hostname", n.hostname},
+                    {"urls", urls},
+                    {"version", n.version},
+                    {"started_at", format_rfc3339(from_unix(n.started_at))},
+                    {"last_seen", format_rfc3339(from_unix(n.last_seen))},
+                    {"age_seconds", age},
+                    {"stale", silent}});
+    lines += "\n    " + n.id + " " + n.hostname + " " + n.version + " " + n.urls + " (seen " + std::to_string(age) +
+             "s ago" + (silent ? ", STALE" : "") + ")";
+  }
+  const std::size_t serving = seen.size() - static_cast<std::size_t>(stale);
+  f.summary = seen.empty()
+                  ? "none seen in the last " + format_duration(kNodesShown)
+                  : std::to_string(serving) + " serving" + (stale ? ", " + std::to_string(stale) + " stale" : "");
+  f.summary += lines;
+  f.data = {{"nodes", list}, {"serving", serving}, {"stale", stale}};
+  return f;
 }
 
 // Certificates expiring within kLeafExpiryError (a count and the first five; never a problem).
@@ -275,6 +328,8 @@ Result<Report> collect(const StoreContext& ctx, TimePoint now) {
   out.push_back(std::move(responder));
   SIGIL_TRY(Finding db, database(ctx));
   out.push_back(std::move(db));
+  SIGIL_TRY(Finding serving, nodes(ctx, unow));
+  out.push_back(std::move(serving));
   SIGIL_TRY(Finding soon, expiring(ctx, unow));
   out.push_back(std::move(soon));
   return r;

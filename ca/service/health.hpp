@@ -17,6 +17,10 @@ inline constexpr Seconds kCaExpiryWarn{90 * 86400};
 // The admin certificate is an error within 7 days of its expiry (a warning from its renewal
 // window on); so is the count of certificates expiring soon taken over this horizon.
 inline constexpr Seconds kLeafExpiryError{7 * 86400};
+// `sigil status` lists the serve nodes heard from within kNodesShown; a node silent for longer
+// than kNodeStale (ten missed heartbeats) is shown as stale.
+inline constexpr Seconds kNodesShown{600};
+inline constexpr Seconds kNodeStale{10};
 
 enum class Level { ok, warn, error };
 const char* name(Level l);

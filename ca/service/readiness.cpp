@@ -79,7 +79,8 @@ api::Readiness Readiness::state() const {
   std::vector<std::string> details;
   std::lock_guard lock(mu_);
   r.node = self_.id;
-  if (!last_beat_ || now - *last_beat_ > options_.fresh) {
+  // The latest heartbeat failed, or none succeeded lately (the job hangs on the database).
+  if (!database_ok_ || !last_beat_ || now - *last_beat_ > options_.fresh) {
     r.failing.push_back("database");
     details.push_back(!database_detail_.empty() ? database_detail_
                       : last_beat_

@@ -156,6 +156,7 @@ void check_intermediate_life(const IssuerContext& ctx) {
 
 struct Runtime::Impl {
   std::unique_ptr<IssuerContext> ctx;
+  TimePoint started_at;
   Metrics metrics;
   std::atomic<std::shared_ptr<const authz::Policy>> policy;
   std::unique_ptr<revocation::Revoker> revoker;  // the one: REST and ACME revocations go through it
@@ -255,7 +256,11 @@ Status Runtime::Impl::wire_acme() {
                                       *ctx->issuer, *revoker, *validator, ctx->clock);
   // Nonces any node can check (one key in every node's home) and spend once (in the store).
   SIGIL_TRY(Bytes nonce_key, load_or_create_nonce_key(ctx->home));
-  SIGIL_TRY(auto nonce_store, acme::jws::NonceStore::create(std::move(nonce_key), *ctx->store, ctx->clock));
+  // SQLite keeps spent nonces in this process's memory: nonces from before its start are refused,
+  // or one spent before a restart could be replayed after it.
+  const TimePoint issued_since = ctx->store->engine() == store::Engine::sqlite ? started_at : TimePoint::min();
+  SIGIL_TRY(auto nonce_store, acme::jws::NonceStore::create(std::move(nonce_key), *ctx->store, ctx->clock,
+                                                            acme::jws::kNonceLifetime, issued_since));
   nonces = std::make_unique<acme::jws::NonceStore>(std::move(nonce_store));
   wfe_deps.reset(
       new acme::wfe::Deps{*ra, *nonces, {config().acme.terms_of_service, config().acme.website}, ctx->clock, metrics});
@@ -265,7 +270,7 @@ Status Runtime::Impl::wire_acme() {
 // This node's heartbeat and readiness checks: the first now (so /health is right from the
 // first request), then every second in the background.
 Status Runtime::Impl::wire_readiness() {
-  store::NodeRecord self{new_node_id(), host_name(), "", sigil_version(), to_unix(ctx->clock.now()), 0};
+  store::NodeRecord self{new_node_id(), host_name(), "", sigil_version(), to_unix(started_at), 0};
   Readiness::Probes probes;
   probes.signer = [ctx = ctx.get()]() -> Status {
     static constexpr std::string_view kProbe = "sigil readiness probe";
@@ -395,6 +400,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const std::string& home, const S
   auto m = std::make_unique<Impl>();
   Impl& i = *m;
   SIGIL_TRY(i.ctx, open_issuer(home));
+  i.started_at = i.ctx->clock.now();
   apply(overrides, i.config());
   SIGIL_TRY(i.trust, load_client_trust(*i.ctx, i.config()));
   SIGIL_TRY(auto initial_policy, authz_policy(i.config()));

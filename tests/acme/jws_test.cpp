@@ -338,6 +338,23 @@ TEST_CASE("nonces: tampered, foreign-key, expired, malformed and re-spelled ones
   CHECK(n.b.redeem(fresh).value());
 }
 
+TEST_CASE("nonces: a spent record that does not outlive the process refuses nonces from before its start") {
+  Nodes n;
+  const std::string before = n.a.issue();
+  const std::string spent = n.a.issue();
+  REQUIRE(n.a.redeem(spent).value());
+  n.clock.advance(Seconds(1));
+  // The process restarted (SQLite: the spent record was in its memory, now empty).
+  auto fresh_db = n.open_db();
+  CountingCluster forgetful(*fresh_db);
+  auto restarted = jws::NonceStore::create(n.key, forgetful, n.clock, jws::kNonceLifetime, n.clock.now());
+  REQUIRE(restarted.has_value());
+  CHECK_FALSE(restarted->redeem(spent).value());   // or it could be replayed
+  CHECK_FALSE(restarted->redeem(before).value());  // issued by the previous process
+  CHECK(restarted->redeem(restarted->issue()).value());
+  CHECK(forgetful.spends == 1);
+}
+
 TEST_CASE("nonces: a store that cannot record the spend fails the redeem, never accepts") {
   Nodes n;
   const std::string nonce = n.a.issue();

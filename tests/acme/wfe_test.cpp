@@ -32,6 +32,23 @@ class NoVa final : public acme::va::Validator {
   void shutdown() override {}
 };
 
+// The real store's spent-nonce record, with a switch that makes it unavailable.
+class SwitchableSpend final : public store::ClusterStore {
+ public:
+  explicit SwitchableSpend(store::ClusterStore& inner) : inner_(inner) {}
+  Result<bool> spend_nonce(const std::string& n, std::int64_t e, std::int64_t now) override {
+    if (failing) return make_error(Errc::unavailable, "the database is failing over");
+    return inner_.spend_nonce(n, e, now);
+  }
+  Status heartbeat(const store::NodeRecord& node) override { return inner_.heartbeat(node); }
+  Result<std::vector<store::NodeRecord>> nodes(std::int64_t since) override { return inner_.nodes(since); }
+  Result<bool> hold_crl_signer(const std::string& id, int shard) override { return inner_.hold_crl_signer(id, shard); }
+  bool failing = false;
+
+ private:
+  store::ClusterStore& inner_;
+};
+
 acme::jws::NonceStore nonce_store(store::ClusterStore& spent, const Clock& clock) {
   auto n = acme::jws::NonceStore::create(crypto::random_bytes(acme::jws::kNonceKeySize), spent, clock);
   REQUIRE(n.has_value());
@@ -41,7 +58,7 @@ acme::jws::NonceStore nonce_store(store::ClusterStore& spent, const Clock& clock
 struct Wfe {
   Wfe()
       : ra({}, {*ca.db, *ca.db, *ca.db}, ca.issuer(), revoker, va, ca.clock),
-        nonces(nonce_store(*ca.db, ca.clock)),
+        nonces(nonce_store(spent, ca.clock)),
         deps{ra, nonces, {}, ca.clock, metrics} {
     acme::wfe::add_routes(router, deps);
   }
@@ -102,6 +119,7 @@ struct Wfe {
   Metrics metrics;
   revocation::Revoker revoker{*ca.db, ca.issuer(), ca.clock, metrics};
   acme::ra::Ra ra;
+  SwitchableSpend spent{*ca.db};
   acme::jws::NonceStore nonces;
   acme::wfe::Deps deps;
   http::Router router;
@@ -228,5 +246,19 @@ TEST_CASE("a JWS whose url is another resource's is refused before its nonce is 
   const std::string nonce = w.fresh_nonce();
   auto r = w.send("POST", "/acme/new-order", w.jws(Wfe::key(1), "/acme/new-account", "{}", kid, nonce));
   CHECK(problem_type(r) == "urn:ietf:params:acme:error:unauthorized");
-  CHECK(w.nonces.redeem(nonce));
+  CHECK(w.nonces.redeem(nonce).value());
+}
+
+TEST_CASE("a store that cannot record a nonce fails the request with 503 and Retry-After, never accepts it") {
+  Wfe w;
+  const std::string kid = w.new_account(Wfe::key(1));
+  const std::string path = kid.substr(std::string(kBase).size());
+  const std::string nonce = w.fresh_nonce();
+  w.spent.failing = true;  // a database failover
+  auto r = w.send("POST", path, w.jws(Wfe::key(1), path, "", kid, nonce));
+  CHECK(r.status == 503);
+  CHECK(Wfe::header(r, "Retry-After") == "2");
+  CHECK(Wfe::header(r, "Replay-Nonce").has_value());
+  w.spent.failing = false;
+  CHECK(w.send("POST", path, w.jws(Wfe::key(1), path, "", kid, nonce)).status == 200);  // not spent before
 }

@@ -44,7 +44,11 @@ section "the admin certificate: every route works"
 admin_req GET "$(api /health)"
 expect_http "GET /health" 200
 N_HEALTH=$((N_HEALTH + 1))
-json_check "/health says ok" "$HB" "j == {'status': 'ok'}"
+json_check "/health (readiness) says ok and names this node" "$HB" \
+  "set(j) == {'status', 'node'} and j['status'] == 'ok' and re.fullmatch('[0-9a-f]{16}', j['node'])"
+curl -sS --max-time 5 -o "$WORK/live.json" -w '%{http_code}' "http://localhost:$PUBLIC_PORT/health/live" >"$WORK/live.code" || true
+expect_eq "GET /health/live (liveness) answers 200" "$(cat "$WORK/live.code")" 200
+json_check "/health/live says ok" "$WORK/live.json" "j == {'status': 'ok'}"
 
 new_csr "$C/web1.key" "$C/web1.csr" web1.example.internal
 issue_body "$C/web1.csr" server 24h >"$C/web1.json"

@@ -7,15 +7,23 @@ source "$(dirname "$0")/serve_lib.sh" "$@"
 H="$WORK/home"
 serve_init "$H"
 
+check "sigil init wrote the ACME nonce key, 0600" bash -c "[ \"\$(stat -c %a \"$H/ca/acme-nonce.key\")\" = 600 ] && grep -q 'Every node of a cluster' \"$H/ca/acme-nonce.key\""
+
 section "status before the service ever ran"
 rc=0
 sigil --home "$H" status --json >"$WORK/st0.json" 2>"$WORK/st0.err" || rc=$?
 expect_eq "exit 1: needs action (no CRL published yet)" "$rc" 1
 json_check "the CRL check is the error; the intermediate is fine" "$WORK/st0.json" \
   "j['status'] == 'error' and j['checks']['crl']['level'] == 'error' and j['checks']['intermediate']['level'] == 'ok'"
+json_check "no serve node seen yet" "$WORK/st0.json" "j['checks']['nodes']['nodes'] == [] and j['checks']['nodes']['level'] == 'ok'"
 
 section "status with the service running"
+# A home made before nonces were MACed has no key: serve makes one and says so.
+INIT_KEY="$(cat "$H/ca/acme-nonce.key")"
+rm "$H/ca/acme-nonce.key"
 serve_start "$H" serve
+check "serve created the missing ACME nonce key (0600, a new one) and logged it" bash -c \
+  "[ \"\$(stat -c %a \"$H/ca/acme-nonce.key\")\" = 600 ] && [ \"\$(cat \"$H/ca/acme-nonce.key\")\" != \"$INIT_KEY\" ] && grep -q 'created the ACME nonce key' \"$SERVE_ERR\""
 # status asks the responder at the configured public address: the one serve bound.
 config_edit "$H" "j['listeners']['public'] = '127.0.0.1:$PUBLIC_PORT'"
 wait_for 10 bash -c "\"$SIGIL\" --home \"$H\" crl show >/dev/null 2>&1" || true
@@ -26,6 +34,14 @@ json_check "every check is ok: CRL published, OCSP answering, server certificate
   "all(c['level'] == 'ok' for c in j['checks'].values()) and j['checks']['crl']['number'] >= 1 and \
    j['checks']['ocsp']['age_seconds'] < 3600 and len(j['checks']['server_certificate']['serial']) > 0"
 check "human output says ok" bash -c "\"$SIGIL\" --home \"$H\" status | tail -1 | grep -qx ok"
+curl -sS --max-time 5 -o "$WORK/health.json" "http://localhost:$PUBLIC_PORT/health" || true
+NODE="$(json_field "$WORK/health.json" node)"
+json_check "status lists the running node (its /health id, host, version, URLs), not stale" "$WORK/st1.json" \
+  "[n['id'] for n in j['checks']['nodes']['nodes']] == ['$NODE'] and j['checks']['nodes']['serving'] == 1 and \
+   not j['checks']['nodes']['nodes'][0]['stale'] and j['checks']['nodes']['nodes'][0]['hostname'] and \
+   j['checks']['nodes']['nodes'][0]['version'] and \
+   any(u.endswith(':$PUBLIC_PORT') for u in j['checks']['nodes']['nodes'][0]['urls'])"
+check "human output lists the node" bash -c "\"$SIGIL\" --home \"$H\" status | grep -A1 'nodes: 1 serving' | grep -q '$NODE'"
 
 section "flag-renewal: renewal-info (REST) and renewalInfo (ACME) say now"
 check "issue two certificates" bash -c "\"$SIGIL\" --home \"$H\" issue --name f1.example.internal --key-out \"$WORK/f1.key\" --ttl 30d --out \"$WORK/f1.pem\" && \"$SIGIL\" --home \"$H\" issue --name f2.example.internal --key-out \"$WORK/f2.key\" --ttl 30d --out \"$WORK/f2.pem\""

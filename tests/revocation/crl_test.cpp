@@ -3,6 +3,7 @@
 // own thread (polling every few milliseconds here), as in `sigil serve`.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <string>
@@ -350,6 +351,73 @@ TEST_CASE("a delta CRL keeps an expired entry as long as its base's scope would,
   CHECK(later->this_update > crypto::Certificate::from_der(leaf.der).value().tbs().not_after);
   CHECK(lists(later, leaf.serial));
   CHECK(lists(p.find(t.path(0)), leaf.serial));
+}
+
+// Another node holds the CRL signer: the real store for everything else. `signer` flips it (the
+// other node's hold lapsed); the lock's own behaviour is the PostgreSQL store's test.
+class OtherNodeSigns final : public store::ClusterStore {
+ public:
+  explicit OtherNodeSigns(store::ClusterStore& inner) : inner_(inner) {}
+  Result<bool> spend_nonce(const std::string& n, std::int64_t e, std::int64_t now) override {
+    return inner_.spend_nonce(n, e, now);
+  }
+  Status heartbeat(const store::NodeRecord& node) override { return inner_.heartbeat(node); }
+  Result<std::vector<store::NodeRecord>> nodes(std::int64_t since) override { return inner_.nodes(since); }
+  Result<bool> hold_crl_signer(const std::string&, int) override {
+    ++asked;
+    return signer.load();
+  }
+  std::atomic<bool> signer{false};
+  std::atomic<int> asked{0};
+
+ private:
+  store::ClusterStore& inner_;
+};
+
+TEST_CASE("one CRL signer per shard: a follower serves the signer's CRLs, numbers included, and takes over") {
+  ShardedCa t(2, true);
+  const auto leaves = t.one_per_shard();
+  OtherNodeSigns cluster(*t.ca.db);
+  auto leader = t.publisher();  // SQLite: this process is always the signer
+  revocation::CrlPublisher follower(*t.ca.int_key, *t.ca.intermediate, issuer::issuer_id(*t.ca.intermediate), *t.ca.db,
+                                    *t.ca.db, cluster, t.ca.clock, t.metrics, t.options);
+  REQUIRE(follower.rebuild());
+  CHECK(follower.published().empty());  // nothing signed yet, and it signs nothing itself
+  CHECK(cluster.asked > 0);
+  REQUIRE(leader.rebuild());
+  REQUIRE(follower.rebuild());
+  const auto signed_by_leader = numbers(leader);
+  CHECK(signed_by_leader.size() == 6);  // shards 0..2, complete and delta
+  CHECK(numbers(follower) == signed_by_leader);
+  for (const auto& [path, crl] : leader.published()) CHECK(follower.find(path)->der == crl->der);
+
+  // A revocation through the leader's node: in the follower's CRLs within the poll (< 1 s).
+  leader.start();
+  follower.start();
+  const Leaf& victim = leaves.at(2);
+  const auto started = std::chrono::steady_clock::now();
+  t.revoke(victim.serial);
+  auto full = wait_newer(follower, t.path(2), signed_by_leader.at(t.path(2)));
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
+  CHECK(lists(full, victim.serial));
+  auto delta = wait_newer(follower, t.path(2, true), signed_by_leader.at(t.path(2, true)));
+  CHECK(lists(delta, victim.serial));
+  leader.stop();
+  CHECK(full->number == leader.find(t.path(2))->number);
+  CHECK(full->der == leader.find(t.path(2))->der);
+
+  // The signer's node is gone and the hold passes to this one: it signs from then on, a complete
+  // CRL first (its deltas need a base of its own), with numbers after the leader's.
+  const std::int64_t last = leader.find(t.path(1))->number;
+  cluster.signer = true;
+  auto own = wait_newer(follower, t.path(1), last);  // taken over: a complete CRL of its own
+  t.revoke(leaves.at(1).serial);
+  auto own_delta = wait_newer(follower, t.path(1, true), own->number);   // the takeover's delta
+  own_delta = wait_newer(follower, t.path(1, true), own_delta->number);  // the revocation's
+  follower.stop();
+  CHECK(own_delta->base_number == own->number);
+  CHECK(lists(own_delta, leaves.at(1).serial));
+  CHECK(lists(follower.find(t.path(1)), leaves.at(1).serial));
 }
 
 }  // namespace

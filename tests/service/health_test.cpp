@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "ca/service/health.hpp"
+#include "ca/service/nonce_key.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "tests/support/test_ca.hpp"
 
@@ -117,4 +118,56 @@ TEST_CASE("health: every shard's complete CRL is checked, not only shard 0's") {
     if (e["shard"] == 2) stale_shard_2 = e["level"] == "error";
   CHECK(stale_shard_2);
   CHECK(report->worst() == health::Level::error);
+}
+
+TEST_CASE("health: every serve node heard from in 10 minutes is listed; one silent over 10 s is stale") {
+  TestCa ca;
+  TestHome home(ca);
+  const std::int64_t now = to_unix(ca.clock.now());
+  REQUIRE(ca.db->heartbeat({"aa11", "host-a", "https://a:1 http://a:2", "0.1.0", now - 3600, now - 1}));
+  REQUIRE(ca.db->heartbeat({"bb22", "host-b", "https://b:1", "0.1.0", now - 3600, now - 30}));
+  REQUIRE(ca.db->heartbeat({"cc33", "host-c", "https://c:1", "0.0.9", now - 7200, now - 601}));  // gone
+  auto report = health::collect(*home.open(), ca.clock.now());
+  REQUIRE(report.has_value());
+  const auto& f = finding(*report, "nodes");
+  CHECK(f.level == health::Level::ok);
+  REQUIRE(f.data["nodes"].size() == 2);
+  CHECK(f.data["serving"] == 1);
+  CHECK(f.data["stale"] == 1);
+  const auto& a = f.data["nodes"][0];
+  CHECK(a["id"] == "aa11");
+  CHECK(a["hostname"] == "host-a");
+  CHECK(a["urls"] == nlohmann::json::array({"https://a:1", "http://a:2"}));
+  CHECK(a["version"] == "0.1.0");
+  CHECK(a["age_seconds"] == 1);
+  CHECK(a["stale"] == false);
+  CHECK(f.data["nodes"][1]["stale"] == true);
+  CHECK(f.summary.find("1 serving, 1 stale") == 0);
+  CHECK(f.summary.find("host-b") != std::string::npos);
+  CHECK(f.summary.find("STALE") != std::string::npos);
+  CHECK(f.summary.find("host-c") == std::string::npos);
+  // The database finding on SQLite is still the file's.
+  CHECK(finding(*report, "database").data.contains("path"));
+}
+
+TEST_CASE("the ACME nonce key: created once (0600, with its comment), then read back; a bad file is refused") {
+  TestCa ca;
+  service::Home home{ca.dir.path() / "nonce-home"};
+  fs::create_directories(home.ca_dir());
+  auto made = service::load_or_create_nonce_key(home);
+  REQUIRE_MESSAGE(made.has_value(), (made ? "" : made.error().detail));
+  CHECK(made->size() == 32);
+  const fs::path file = service::nonce_key_path(home);
+  CHECK(file == home.dir / "ca" / "acme-nonce.key");
+  CHECK((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  auto text = read_file(file);
+  REQUIRE(text.has_value());
+  CHECK(text->find("Every node of a cluster must have this same file") != std::string::npos);
+  auto again = service::load_or_create_nonce_key(home);
+  REQUIRE(again.has_value());
+  CHECK(*again == *made);  // never replaced
+  write(file, "# a comment only\n");
+  auto bad = service::load_or_create_nonce_key(home);
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().detail.find("acme-nonce.key") != std::string::npos);
 }
