@@ -248,8 +248,6 @@ extern const std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql;
 using internal::is_known_reason;
 using internal::is_sha256_hex;
 using internal::parse_status;
-Status check_account(const AcmeAccount& a);
-Status check_authorization(const AcmeAuthorization& authz);
 // What a failed INSERT or UPDATE means to the caller when a constraint refused it.
 struct ConstraintDetails {
   std::string taken;    // a unique key (primary key, thumbprint, kid) is taken: already_exists
