@@ -19,6 +19,7 @@
 #                                certificate of $SERVE_HOME, a fresh key per request, one
 #                                connection per request, URLs taken in turn) for at most SECONDS or
 #                                until $OUT.stop exists; one JSON line per request in OUT
+#   load_summary OUT             "N requests: HTTP code xcount, ..." of a load_run
 #   expect_received_in_db DESC OUT URL   every certificate a client received (HTTP 201 with a PEM)
 #                                is in the database at URL with the same DER; no serial twice
 # With SIGIL_TEST_DATABASE=postgresql, `sqlite3 HOME/sigil.db SQL` (as the scripts call it) asks the
