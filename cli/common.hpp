@@ -57,5 +57,6 @@ void add_trust(CLI::App& app, Globals& g);         // trust export
 void add_status(CLI::App& app, Globals& g);        // status (exit 1: needs action)
 void add_flag_renewal(CLI::App& app, Globals& g);  // flag-renewal --serial | --issued-before
 void add_admin(CLI::App& app, Globals& g);         // admin renew (the home's admin certificate)
+void add_migrate(CLI::App& app, Globals& g);       // migrate --to postgresql://...
 
 }  // namespace sigil::cli

@@ -78,10 +78,11 @@ Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_vi
   if (filter.profile) q.sql += " AND profile = " + value(*filter.profile);
   if (after) {
     // The plain bound on not_after keeps the index range bounded even where the row comparison
-    // cannot use the index (a serial collation other than the index's).
-    const std::string not_after = value(after->not_after);
-    q.sql += " AND not_after >= " + not_after + " AND (not_after, " + d.serial + ") > (" + value(after->not_after) +
-             ", " + value(after->serial) + ")";
+    // cannot use the index (a serial collation other than the index's). One placeholder per
+    // statement: "?" binds by position, and the operands of + are evaluated in no fixed order.
+    q.sql += " AND not_after >= " + value(after->not_after);
+    q.sql += " AND (not_after, " + std::string(d.serial) + ") > (" + value(after->not_after);
+    q.sql += ", " + value(after->serial) + ")";
   }
   q.sql +=
       " ORDER BY not_after, " + std::string(d.serial) + " LIMIT " + value(static_cast<std::int64_t>(filter.limit) + 1);

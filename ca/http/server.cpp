@@ -234,6 +234,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (checked_) return;  // timed out meanwhile: already refused
     checked_ = true;
     check_timer_->cancel();
+    if (!s && s.error().code == Errc::unavailable) {
+      // The store could not answer (a database failover): no verdict on the certificate, so
+      // nothing is served, but the client learns to retry: every request on this connection
+      // gets 503 with Retry-After, then the connection closes (see on_read).
+      unverified_ = true;
+      server_.metrics.add("sigil_tls_handshake_failures_total",
+                          {{"listener", listener_->config.name}, {"reason", "client check unavailable"}});
+      log::warn("client certificate not checked: store unavailable",
+                {{"listener", listener_->config.name}, {"remote", remote_}, {"reason", s.error().detail}});
+      return read();
+    }
     if (!s) return refuse_client(resumed, s.error().detail, kRevoked);
     handshake_accepted(resumed);
   }
@@ -303,6 +314,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req->peer = peer_;
     head_ = msg.method() == bhttp::verb::head;
     version_ = msg.version();
+    if (unverified_) {
+      keep_alive_ = false;
+      server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
+                                                        {"route", "unverified"},
+                                                        {"method", std::string(method_label(req->method))},
+                                                        {"status", "503"}});
+      return write(Response::problem(make_error(Errc::unavailable, "client certificate could not be checked")));
+    }
     const auto started = std::chrono::steady_clock::now();
     // The fast path: a non-blocking handler answers on this I/O thread (e.g. a pre-signed
     // OCSP response); anything else goes to the worker pool.
@@ -422,6 +441,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::shared_ptr<const crypto::Certificate> peer_;
   std::optional<asio::steady_timer> check_timer_;  // bounds check_client
   bool checked_ = false;                           // check_client answered or timed out
+  bool unverified_ = false;                        // the check could not reach the store: 503 only
   bool keep_alive_ = false;
   bool head_ = false;
   bool idle_ = false;

@@ -167,8 +167,11 @@ if [ -n "${sigil:-}" ]; then
   "$PY" - "$h/sigil.json" <<'PY' || die "could not edit sigil.json"
 import json, sys
 j = json.load(open(sys.argv[1]))
-j["acme"] = {"rate_limits": {"new_orders_per_account_per_hour": 100000000,
-                             "new_accounts_per_address_per_hour": 1000000}}
+a = j.setdefault("acme", {})
+a["rate_limits"] = {"new_orders_per_account_per_hour": 100000000, "new_accounts_per_address_per_hour": 1000000}
+# The responder is on loopback, which acme.validation.forbidden_ranges refuses by default (SSRF).
+v = a.setdefault("validation", {})
+v["forbidden_ranges"] = [r for r in v.get("forbidden_ranges", []) if r not in ("127.0.0.0/8", "::1/128")]
 json.dump(j, open(sys.argv[1], "w"), indent=2)
 PY
   "$sigil" --home "$h" serve --api-listen 127.0.0.1:0 --acme-listen 127.0.0.1:0 --public-listen 127.0.0.1:0 \

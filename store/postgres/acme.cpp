@@ -16,10 +16,6 @@ namespace {
   "k.kid, k.hmac_key, k.description, k.created_at, k.revoked_at, k.account_id, " \
   "ARRAY(SELECT x.pattern FROM acme_eab_allowed_identifiers AS x WHERE x.kid = k.kid ORDER BY x.position)"
 
-constexpr Statement kInsertAudit{"acme_insert_audit", "append audit entry",
-                                 "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
-                                 "VALUES ($1, $2, $3, $4, $5, $6)"};
-
 // ON CONFLICT DO NOTHING: a taken id, thumbprint or EAB binding leaves the transaction usable,
 // so the refusal can be explained by reading (the thumbprint wins over the EAB key, as on SQLite).
 constexpr Statement kInsertAccount{
@@ -225,13 +221,6 @@ Result<std::vector<std::int64_t>> parse_int_array(std::string_view s) {
   return out;
 }
 
-Status acme_insert_audit(Conn& c, const AuditEntry& e) {
-  SIGIL_TRY(Rows r, c.run(kInsertAudit,
-                          Params().add(e.at).add(e.actor).add(e.action).add(e.target).add(e.outcome).add(e.detail)));
-  (void)r;
-  return {};
-}
-
 Status take_hit(Conn& c, const RateHit& hit) {
   if (hit.limit <= 0) return make_error(Errc::rate_limited, "rate limit " + hit.key + " is 0");
   SIGIL_TRY(Rows r, c.run(kRateTake, Params().add(hit.key).add(hit.window_start).add(hit.limit)));
@@ -260,7 +249,7 @@ Status PgStore::create_account(const AcmeAccount& a, const AuditEntry& audit) {
       SIGIL_TRY(Rows bound, c.run(kBindEab, Params().add(a.id).add(a.eab_kid)));
       if (bound.affected() == 0) return explain_eab_unavailable(c, a.eab_kid);
     }
-    return acme_insert_audit(c, audit);
+    return insert_audit(c, audit);
   });
 }
 
@@ -294,7 +283,7 @@ Status PgStore::update_account(const AcmeAccount& a, const AcmeAccount& expected
     SIGIL_TRY(Rows deleted, c.run(kDeleteContacts, Params().add(a.id)));
     (void)deleted;
     SIGIL_TRY_STATUS(insert_contacts(c, a.id, a.contact));
-    return acme_insert_audit(c, audit);
+    return insert_audit(c, audit);
   });
 }
 
@@ -323,7 +312,7 @@ Status PgStore::create_eab_key(const EabKey& key, const AuditEntry& audit) {
       SIGIL_TRY(Rows r, c.run(kInsertEabAllowed, Params().add(key.kid).add(text_array(key.allowed_identifiers))));
       (void)r;
     }
-    return acme_insert_audit(c, audit);
+    return insert_audit(c, audit);
   });
 }
 
@@ -347,7 +336,7 @@ Status PgStore::revoke_eab_key(const std::string& kid, std::int64_t at, const Au
       if (r.empty()) return make_error(Errc::not_found, "no EAB key " + kid);
       return make_error(Errc::conflict, "EAB key " + kid + " is already revoked");
     }
-    return acme_insert_audit(c, audit);
+    return insert_audit(c, audit);
   });
 }
 

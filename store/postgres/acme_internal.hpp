@@ -39,9 +39,6 @@ std::string int_array(const std::vector<std::int64_t>& values);
 Result<std::vector<std::string>> parse_text_array(std::string_view text);
 Result<std::vector<std::int64_t>> parse_int_array(std::string_view text);
 
-// The audit row of an ACME write, in its transaction. TEMPORARY copy of insert_audit
-// (certificates.cpp, being written at the same time); to be replaced by it once that lands.
-Status acme_insert_audit(Conn& c, const AuditEntry& e);
 
 // One hit on a rate counter inside the caller's transaction (older windows of the key pruned):
 // rate_limited if the window's count already reached the limit (or the limit is 0).

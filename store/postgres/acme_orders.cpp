@@ -234,7 +234,7 @@ Status PgStore::create_order(const AcmeOrder& order, const std::vector<AcmeAutho
     }
     // The hit last: the counter's row stays locked only for the rest of this transaction.
     if (rate) SIGIL_TRY_STATUS(take_hit(c, *rate));
-    return acme_insert_audit(c, audit);
+    return insert_audit(c, audit);
   });
 }
 
@@ -298,7 +298,7 @@ Status PgStore::update_authorization(const AcmeAuthorization& authz, Authorizati
     (void)deleted;
     SIGIL_TRY_STATUS(insert_challenges(c, authz));
     if (rate) SIGIL_TRY_STATUS(take_hit(c, *rate));
-    return audit != nullptr ? acme_insert_audit(c, *audit) : Status{};
+    return audit != nullptr ? insert_audit(c, *audit) : Status{};
   });
 }
 

@@ -198,8 +198,9 @@ Result<std::optional<CertificateRecord>> PgStore::find(const std::string& serial
 }
 
 Result<Page> PgStore::list(const ListFilter& filter) {
-  // Serials compare bytewise (COLLATE "C"), as on SQLite, whatever the database's collation, so
-  // pages and tokens are the same on every engine and node.
+  // Serials compare bytewise (COLLATE "C"), as on SQLite, so pages and tokens are the same on
+  // every engine and node. It is the column's own collation (migration 1), so the indexes serve
+  // it; said again here so the order never rests on that alone.
   SIGIL_TRY(internal::ListSql list,
             internal::list_sql(filter, kMaxLimit, SIGIL_PG_CERT_COLUMNS, {dollar_placeholder, "serial COLLATE \"C\""}));
   Params params;

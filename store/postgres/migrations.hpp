@@ -6,6 +6,8 @@
 // - 2: revocation_seq comes from a one-row counter updated in the revocation's transaction, so
 //   revocations commit in sequence order (a poller that saw N never misses N - 1 committing late).
 // - 8: spent ACME nonces are rows (every node refuses a replay), beside the nodes' heartbeats.
+// - 1: serials collate bytewise ("C", as SQLite's BINARY), so the indexes on serial are in the
+//   order list pages and CRL scans read them, whatever the database's default collation.
 #include <array>
 #include <string_view>
 
@@ -15,7 +17,7 @@ inline constexpr std::array<std::string_view, 8> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
-  serial            TEXT   NOT NULL,
+  serial            TEXT   COLLATE "C" NOT NULL,
   issuer_id         TEXT   NOT NULL,
   tbs_der           BYTEA  NOT NULL,
   der               BYTEA,

@@ -28,7 +28,7 @@ const Statement kBlockKey{"block_key", "block key",
                           "ON CONFLICT (key_sha256) DO NOTHING"};
 const Statement kBlockedKey{"blocked_key", "read blocked key",
                             "SELECT key_sha256, reason, blocked_at, serial FROM blocked_keys WHERE key_sha256 = $1"};
-// Serials in bytewise order (COLLATE "C"), as on SQLite, whatever the database's collation.
+// Serials in bytewise order (COLLATE "C", the column's own: its indexes serve it), as on SQLite.
 const Statement kRevokedScan{"revoked_scan", "read revoked certificates",
                              "SELECT serial, revoked_at, revocation_reason FROM certificates "
                              "WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND not_after >= $3 "

@@ -9,9 +9,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -65,6 +68,27 @@ template <class R>
 inline Errc error_of(const R& result) {
   REQUIRE_FALSE(result.has_value());
   return result.error().code;
+}
+
+// Runs body(thread, attempt) for `attempts` attempts on each of `threads` threads started at once;
+// the outcomes, at index thread * attempts + attempt.
+inline std::vector<Status> race(int threads, int attempts, const std::function<Status(int, int)>& body) {
+  std::vector<Status> outcomes(static_cast<std::size_t>(threads * attempts));
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&, t] {
+      for (int i = 0; i < attempts; ++i) outcomes[static_cast<std::size_t>(t * attempts + i)] = body(t, i);
+    });
+  }
+  for (auto& t : running) t.join();
+  return outcomes;
+}
+
+// How many outcomes succeeded (no code) or failed with `code`.
+inline int count(const std::vector<Status>& outcomes, std::optional<Errc> code = std::nullopt) {
+  int n = 0;
+  for (const Status& st : outcomes) n += (code ? !st && st.error().code == *code : st.has_value()) ? 1 : 0;
+  return n;
 }
 
 inline AuditEntry audit(const std::string& action, const std::string& target) {
@@ -182,6 +206,16 @@ inline std::int64_t hits(Store& store, const std::string& key, std::int64_t wind
   REQUIRE(n.has_value());
   return *n;
 }
+
+// Two more stores on one engine's database (two nodes, as far as each knows), sharing account
+// acct1 (account("acct1", "thumb-1")).
+template <class E>
+struct TwoStores {
+  TwoStores() { REQUIRE_OK(a->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1"))); }
+  E engine;
+  std::unique_ptr<Store> a = engine.open_again();
+  std::unique_ptr<Store> b = engine.open_again();
+};
 
 inline void check_same(const AcmeAccount& got, const AcmeAccount& want) {
   CHECK(got.id == want.id);

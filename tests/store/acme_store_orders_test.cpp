@@ -203,10 +203,8 @@ TEST_CASE_TEMPLATE("update_order is a compare-and-set on the stored status", E, 
 
 TEST_CASE_TEMPLATE("two finalizers racing on two connections: exactly one update wins", E, SqliteEngine,
                    PostgresEngine) {
-  E engine;
-  auto a = engine.open_again();
-  auto b = engine.open_again();
-  REQUIRE_OK(a->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
+  TwoStores<E> two;
+  auto [a, b] = std::tie(two.a, two.b);
   constexpr int kRounds = 20;
   constexpr int kThreads = 6;
   for (int round = 0; round < kRounds; ++round) {

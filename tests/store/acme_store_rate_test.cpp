@@ -87,34 +87,19 @@ TEST_CASE_TEMPLATE("rate_take counts across two stores on one database, exactly 
 
 TEST_CASE_TEMPLATE("orders created from two stores at once never pass their shared rate limit", E, SqliteEngine,
                    PostgresEngine) {
-  E engine;
-  auto a = engine.open_again();
-  auto b = engine.open_again();
-  REQUIRE_OK(a->create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
+  TwoStores<E> two;
+  auto [a, b] = std::tie(two.a, two.b);
   constexpr int kThreads = 6;
   constexpr int kTries = 8;
   constexpr std::int64_t kLimit = 20;
   const RateHit hit{"new-order:acct1", 3600, kLimit};
-  std::atomic<int> created{0};
-  std::atomic<int> limited{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kTries; ++i) {
-        const std::string id = "o" + std::to_string(t) + "-" + std::to_string(i);
-        OrderWithAuthz o = order(id, {id + ".example.test"});
-        const Status st = (t % 2 == 0 ? *a : *b).create_order(o.order, o.authorizations, audit("new-order", id), hit);
-        if (st) {
-          created.fetch_add(1);
-        } else if (st.error().code == Errc::rate_limited) {
-          limited.fetch_add(1);
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  CHECK(created.load() == kLimit);
-  CHECK(limited.load() == kThreads * kTries - kLimit);
+  const std::vector<Status> outcomes = race(kThreads, kTries, [&](int t, int i) {
+    const std::string id = "o" + std::to_string(t) + "-" + std::to_string(i);
+    OrderWithAuthz o = order(id, {id + ".example.test"});
+    return (t % 2 == 0 ? *a : *b).create_order(o.order, o.authorizations, audit("new-order", id), hit);
+  });
+  CHECK(count(outcomes) == kLimit);
+  CHECK(count(outcomes, Errc::rate_limited) == kThreads * kTries - kLimit);
   CHECK(hits(*a, "new-order:acct1", 3600) == kLimit);
   auto listed = a->orders_of_account("acct1", 0, std::nullopt, 1000);
   REQUIRE(listed.has_value());

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -353,34 +354,20 @@ TEST_CASE_TEMPLATE("an EAB key binds to one account only, in the account's trans
 
 TEST_CASE_TEMPLATE("update_account from two stores at once: one write decided on a state wins, the rest conflict", E,
                    SqliteEngine, PostgresEngine) {
-  E engine;
-  auto a = engine.open_again();
-  auto b = engine.open_again();
+  TwoStores<E> two;  // acct1 as `read` below
+  auto [a, b] = std::tie(two.a, two.b);
   const AcmeAccount read = account("acct1", "thumb-1");
-  REQUIRE_OK(a->create_account(read, audit("new-account", "acct1")));
   constexpr int kThreads = 6;
-  std::atomic<int> wins{0};
-  std::atomic<int> conflicts{0};
-  std::atomic<int> winner{-1};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      AcmeAccount mine = read;  // each changes only the contacts, so only the contacts tell them apart
-      mine.contact = {"mailto:writer" + std::to_string(t) + "@example.test"};
-      const Status st = (t % 2 == 0 ? *a : *b).update_account(mine, read, audit("update-account", "acct1"));
-      if (st) {
-        wins.fetch_add(1);
-        winner.store(t);
-      } else if (st.error().code == Errc::conflict) {
-        conflicts.fetch_add(1);
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  CHECK(wins.load() == 1);
-  CHECK(conflicts.load() == kThreads - 1);
+  const std::vector<Status> outcomes = race(kThreads, 1, [&](int t, int) {
+    AcmeAccount mine = read;  // each changes only the contacts, so only the contacts tell them apart
+    mine.contact = {"mailto:writer" + std::to_string(t) + "@example.test"};
+    return (t % 2 == 0 ? *a : *b).update_account(mine, read, audit("update-account", "acct1"));
+  });
+  CHECK(count(outcomes) == 1);
+  CHECK(count(outcomes, Errc::conflict) == kThreads - 1);
+  const auto winner = std::find_if(outcomes.begin(), outcomes.end(), [](const Status& st) { return st.has_value(); });
   CHECK(get_account(*a, "acct1").contact ==
-        std::vector<std::string>{"mailto:writer" + std::to_string(winner.load()) + "@example.test"});
+        std::vector<std::string>{"mailto:writer" + std::to_string(winner - outcomes.begin()) + "@example.test"});
   CHECK(audit_count(*a) == 2);
 }
 

@@ -330,3 +330,29 @@ TEST_CASE("postgresql: one CRL signer per issuer and shard, released when its se
   CHECK_FALSE(holds(*b, "ab12", 0));
   CHECK(holds(*b, "ef56", 2));  // its new session works
 }
+
+TEST_CASE("postgresql: sessions lost under the store (a failover) are unavailable, then replaced") {
+  PostgresEngine engine;
+  Store& store = engine.store();
+  issue(store, pending("01"));
+  RawPg raw(engine.location());
+  REQUIRE(raw.integer("SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()) AS killed") >= 1);
+  // Each pooled session that was killed fails once, as unavailable (503, Retry-After upstream),
+  // and is dropped; then a new session answers.
+  int failures = 0;
+  bool answered = false;
+  for (int i = 0; i < 10 && !answered; ++i) {
+    auto found = store.find("01");
+    if (found) {
+      answered = found->has_value();
+    } else {
+      ++failures;
+      CHECK(found.error().code == Errc::unavailable);
+    }
+  }
+  CHECK(answered);
+  CHECK(failures >= 1);
+  REQUIRE(store.revoke("01", 5, RevocationReason::superseded, "", audit("revoke", "01")));
+  CHECK(*store.revocation_sequence() == 1);
+}
