@@ -25,6 +25,8 @@
 # shellcheck shell=bash
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+# PostgreSQL clusters, and SIGIL_TEST_DATABASE=postgresql: serve_init's CA on one (see pg_lib.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/pg_lib.sh"
 
 export SIGIL_ROOT_PASSPHRASE="integration-root-passphrase"
 SERVE_PIDS=()
@@ -43,6 +45,7 @@ _serve_cleanup() {
     for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
   done
+  pg_cleanup
 }
 _serve_set_rc() { return "$1"; }
 trap '_serve_rc=$?; set +e; _serve_cleanup; _serve_set_rc $_serve_rc; _lib_on_exit' EXIT
@@ -59,9 +62,13 @@ wait_for() {
 }
 
 serve_init() {
-  local h="$1"
+  local h="$1" db=() args=""
   shift
-  "$SIGIL" --home "$h" init --root-dir "$h.root" --allow-domain example.internal "$@" >"$WORK/init.out" 2>&1
+  if [[ " $* " != *" --database "* ]]; then args="$(pg_init_args "$h")" || return 1; fi
+  read -ra db <<<"$args"
+  "$SIGIL" --home "$h" init --root-dir "$h.root" --allow-domain example.internal "${db[@]}" "$@" >"$WORK/init.out" 2>&1
+  # On PostgreSQL, no SQLite file may appear: the suite must really be running on the server.
+  if [[ -n "$args" && -e "$h/sigil.db" ]]; then echo "serve_init: $h/sigil.db exists on PostgreSQL" >>"$WORK/init.out"; return 1; fi
 }
 
 config_edit() {
