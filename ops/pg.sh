@@ -27,7 +27,13 @@ free_port() {
 
 prepare_dir() {
   mkdir -p "$1"
-  if [[ $(id -u) == 0 ]]; then chown postgres: "$1"; fi
+  if [[ $(id -u) == 0 ]]; then
+    chown postgres: "$1"
+    runuser -u postgres -- test -w "$1" || {
+      echo "pg.sh: the postgres user cannot reach $1 (a parent directory is closed to it); use a directory under /tmp" >&2
+      exit 1
+    }
+  fi
 }
 
 url_of() {  # DIR [DBNAME]
