@@ -39,7 +39,6 @@ std::string int_array(const std::vector<std::int64_t>& values);
 Result<std::vector<std::string>> parse_text_array(std::string_view text);
 Result<std::vector<std::int64_t>> parse_int_array(std::string_view text);
 
-
 // One hit on a rate counter inside the caller's transaction (older windows of the key pruned):
 // rate_limited if the window's count already reached the limit (or the limit is 0).
 Status take_hit(Conn& c, const RateHit& hit);
