@@ -24,6 +24,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -443,8 +444,10 @@ class SqliteStore final : public Store {
   std::array<StmtPtr, static_cast<std::size_t>(Sql::size_)> stmts_;
   std::map<std::string, StmtPtr> list_stmts_;
   std::mutex nonce_mu_;  // guards the spent nonces (one process serves a SQLite database)
-  std::unordered_map<std::string, std::int64_t> spent_nonces_;  // nonce -> expires_at
-  std::multimap<std::int64_t, std::string> spent_by_expiry_;
+  // Spent nonces by expiry second, each as a 64-bit hash of its text (see cluster.cpp): a
+  // nonce's expiry is part of it, so a lookup reads one bucket, and expired buckets go whole.
+  std::map<std::int64_t, std::unordered_set<std::uint64_t>> spent_nonces_;
+  std::size_t spent_count_ = 0;
   std::atomic<std::int64_t> commits_{0};  // write transactions that changed something (diagnostics)
 };
 
