@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"sigil: an internal certificate authority"};
   app.set_help_all_flag("--help-all", "Help for every command");
+  app.set_version_flag("--version", "sigil " SIGIL_VERSION, "Print the version and exit");
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--home", g.home, "CA home directory (default $SIGIL_HOME, else ./sigil-data)");

@@ -119,6 +119,7 @@ expect_eq "backup: the copy holds that many" "$(sqlite3 "$WORK/backup.db" 'selec
 json_cmd "version --json" "$J/version.json" sigil --json version
 json_check "version: a version string like the human output" "$J/version.json" \
   "'sigil ' + j['version'] == '$(sigil version)' and re.fullmatch(r'\d+\.\d+\.\d+.*', j['version'])"
+expect_eq "sigil --version says what sigil version says" "$(sigil --version)" "$(sigil version)"
 json_cmd "intermediate csr --json" "$J/icsr.json" sigil --home "$H" --json intermediate csr
 json_check "intermediate csr: csr and key paths that exist" "$J/icsr.json" \
   "os.path.isfile(j['csr']) and os.path.isfile(j['key'])"
