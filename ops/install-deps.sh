@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Installs what Sigil needs to build, test and run, from Debian 12 packages. Idempotent and
-# quiet when everything is already present. Needs root (or sudo) only when something is missing.
+# Installs what Sigil needs from Debian 12 packages: `run` what building and running `sigil`
+# needs (ops/run.sh), `all` (the default) that and what the tests need (ops/test.sh). Idempotent
+# and quiet when everything is already present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(
+# What building and running `sigil` needs (ops/run.sh: `install-deps.sh run`).
+run_packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libssl-dev openssl libsqlite3-dev sqlite3 libboost1.81-dev
-  nlohmann-json3-dev libcli11-dev doctest-dev
+  libssl-dev openssl libsqlite3-dev libboost1.81-dev
+  nlohmann-json3-dev libcli11-dev
+  libc-ares-dev         # the ACME validation authority's DNS resolver
+  libpq-dev             # store/postgres (libpq)
+)
+# And what the tests need besides (ops/test.sh: `install-deps.sh`, the default).
+test_packages=(
+  sqlite3 doctest-dev
   gnutls-bin            # certtool/ocsptool: a second X.509 implementation in the tests
   clang libclang-rt-14-dev  # libFuzzer for ops/fuzz.sh
   clang-format git
   python3 iproute2 util-linux strace curl
-  libc-ares-dev         # the ACME validation authority's DNS resolver
   certbot lego          # real ACME clients in the integration tests
   bind9 dnsutils        # an authoritative DNS server taking RFC 2136 updates (dns-01 tests)
   pebble                # the ACME peer in the order benchmark
@@ -19,10 +26,14 @@ packages=(
   nginx                 # the zero-downtime consumer `sigil renew --exec` reloads (renew_e2e.sh)
   default-jre-headless  # keytool: the PKCS#12 trust store as Java reads it (status_trust.sh)
   systemd               # systemd-analyze verify/security of ops/systemd/ (tests/integration/ops_units.sh)
-  libpq-dev             # store/postgres (libpq)
   postgresql            # PostgreSQL 15: the store conformance suite and the multi-node tests
   haproxy               # the load balancer in front of two nodes (tests/integration/pg_*.sh)
 )
+case "${1:-all}" in
+  run) packages=("${run_packages[@]}") ;;
+  all) packages=("${run_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: install-deps.sh [run|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

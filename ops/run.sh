@@ -6,9 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash ops/install-deps.sh
-bash ops/build.sh build >/dev/null
-sigil=build/cli/sigil
+# Only what building and serving need (no test toolchain), and only the `sigil` binary, in its
+# own build directory (ops/test.sh's `build` has the tests).
+bash ops/install-deps.sh run
+bash ops/build.sh build-run -DSIGIL_TESTS=OFF -DSIGIL_BENCH=OFF >/dev/null
+sigil=build-run/cli/sigil
 export SIGIL_HOME=${SIGIL_HOME:-$PWD/sigil-data}
 root_dir=${SIGIL_ROOT_DIR:-$PWD/sigil-root}
 
