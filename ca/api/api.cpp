@@ -609,9 +609,60 @@ Response cacheable(const Request& req, std::string content_type, const Bytes& bo
 }
 }  // namespace
 
+namespace {
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// GET / on the public listener: what a relying party or a new operator looks for, as links
+// relative to this listener (the roots, each intermediate with its CRLs, the OCSP responder).
+Response public_index(const revocation::Publishers& publishers, std::size_t roots) {
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sigil CA</title></head><body>\n"
+      "<h1>Sigil certificate authority</h1>\n<h2>Roots</h2>\n<ul>\n"
+      "<li><a href=\"/ca/root.crt\">/ca/root.crt</a> (DER)</li>\n"
+      "<li><a href=\"/ca/roots.pem\">/ca/roots.pem</a> (PEM, " +
+      std::to_string(roots) + (roots == 1 ? " root" : " roots") + ")</li>\n</ul>\n<h2>Intermediates</h2>\n<ul>\n";
+  for (const auto& a : publishers.links()) {
+    h += "<li><a href=\"" + html_escape(a.ca_path) + "\">" + html_escape(a.subject) + "</a>" +
+         (a.current ? " (issuing)" : " (replaced)") + ", expires " + format_rfc3339(a.not_after);
+    if (a.crl_paths.empty()) h += "; CRL not published yet";
+    for (const auto& p : a.crl_paths) h += "<br>CRL <a href=\"" + html_escape(p) + "\">" + html_escape(p) + "</a>";
+    h += "</li>\n";
+  }
+  h += "</ul>\n<h2>OCSP</h2>\n<p>POST application/ocsp-request to <code>/ocsp</code>, or GET "
+       "<code>/ocsp/&lt;base64 request&gt;</code> (RFC 6960, RFC 5019).</p>\n"
+       "<p><a href=\"/health\">/health</a></p>\n</body></html>\n";
+  Response resp = Response::text(200, std::move(h), "text/html; charset=utf-8");
+  resp.with("Content-Security-Policy", "default-src 'none'").with("X-Content-Type-Options", "nosniff");
+  return resp;
+}
+}  // namespace
+
 std::shared_ptr<const http::Router> public_router(PublicDeps& d) {
   auto r = std::make_shared<http::Router>();
   add_health_routes(*r, d.readiness);
+  r->add(
+      {"GET", "/", http::Auth::none, [&d](const Request&) { return public_index(d.publishers, d.roots.size()); }, "/"});
   const auto started = d.clock.now();
   auto etag_of = [](const Bytes& der) { return "\"" + to_hex(crypto::sha256(der)).substr(0, 16) + "\""; };
   if (d.roots.empty()) throw std::invalid_argument("public_router: no root");

@@ -85,6 +85,22 @@ std::shared_ptr<const PublishedCrl> Publishers::find_crl(std::string_view path, 
   return nullptr;
 }
 
+std::vector<Publishers::Links> Publishers::links() const {
+  std::vector<Links> out;
+  const std::string& current = issuer_.id();
+  for (const auto& e : *entries()) {
+    Links l;
+    l.ca_path = e->ca_path;
+    auto subject = crypto::name_to_string(e->authority->cert.tbs().subject);
+    l.subject = subject ? *subject : e->authority->id;
+    l.not_after = e->authority->cert.tbs().not_after;
+    l.current = e->authority->id == current;
+    for (const auto& [path, crl] : e->crl->published()) l.crl_paths.push_back(path);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
 std::optional<Bytes> Publishers::ca_certificate(std::string_view path) const {
   for (const auto& e : *entries())
     if (!e->ca_path.empty() && e->ca_path == path) return e->authority->cert.der();

@@ -304,6 +304,16 @@ class Publishers {
   // Signs (if needed) and caches the current authority's response for `serial_hex` (not for the
   // I/O threads), so staple() finds it.
   Status warm_staple(const std::string& serial_hex);
+  // What the public listener's index page links, per authority: its CA certificate's path, its
+  // subject and expiry, whether it issues now, and the CRLs it publishes now (paths).
+  struct Links {
+    std::string ca_path;
+    std::string subject;  // RFC 4514
+    TimePoint not_after;
+    bool current = false;
+    std::vector<std::string> crl_paths;
+  };
+  std::vector<Links> links() const;
 
  private:
   struct Entry {

@@ -50,6 +50,19 @@ curl -sS --max-time 5 -o "$WORK/live.json" -w '%{http_code}' "http://localhost:$
 expect_eq "GET /health/live (liveness) answers 200" "$(cat "$WORK/live.code")" 200
 json_check "/health/live says ok" "$WORK/live.json" "j == {'status': 'ok'}"
 
+# GET / on the public listener: an HTML index whose every link answers (roots, intermediates, CRLs).
+curl -sS --max-time 5 -D "$WORK/index.h" -o "$WORK/index.html" "http://localhost:$PUBLIC_PORT/" || true
+check "GET / on the public listener answers 200 text/html" grep -qi '^content-type: text/html' "$WORK/index.h"
+links=$(grep -o 'href="/[^"]*"' "$WORK/index.html" | sed 's/^href="//; s/"$//' | sort -u)
+check "the index links the roots, the intermediate and its CRL" \
+  bash -c "grep -qx /ca/root.crt <<<'$links' && grep -qx /ca/roots.pem <<<'$links' && grep -q '^/ca/.*\.crt\$' <<<'$links' && grep -q '^/crl/' <<<'$links'"
+bad=""
+for l in $links; do
+  code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://localhost:$PUBLIC_PORT$l" || true)
+  [[ $code == 200 ]] || bad+=" $l=$code"
+done
+expect_eq "every link of the index answers 200" "${bad:-none}" none
+
 new_csr "$C/web1.key" "$C/web1.csr" web1.example.internal
 issue_body "$C/web1.csr" server 24h >"$C/web1.json"
 admin_req POST "$(api /api/v1/certificates)" -H 'Content-Type: application/json' --data-binary "@$C/web1.json"
