@@ -100,7 +100,7 @@ Result<bool> PgStore::hold_crl_signer(const std::string& issuer_id, int shard) {
   if (!lock_conn_ || lock_conn_->broken()) {
     held_.clear();  // a new session holds nothing
     lock_conn_.reset();
-    SIGIL_TRY(lock_conn_, connect(lock_options_));
+    SIGIL_TRY(lock_conn_, connect(pool_.options()));
   }
   SIGIL_TRY(Rows rows, lock_conn_->run(kTryLock, Params().add(signer_lock_key(issuer_id, shard))));
   const bool taken = !rows.empty() && rows.boolean(0, 0);

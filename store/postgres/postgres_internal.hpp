@@ -19,7 +19,7 @@ constexpr int kMaxLimit = 1000;
 
 class PgStore final : public Store {
  public:
-  explicit PgStore(ConnectOptions o, int pool_size) : pool_(o, pool_size), lock_options_(std::move(o)) {}
+  explicit PgStore(ConnectOptions o, int pool_size) : pool_(std::move(o), pool_size) {}
   Pool& pool() { return pool_; }
   Engine engine() const override { return Engine::postgresql; }
 
@@ -96,8 +96,8 @@ class PgStore final : public Store {
 
  private:
   Pool pool_;
-  // hold_crl_signer: session advisory locks live on one dedicated connection (cluster.cpp).
-  ConnectOptions lock_options_;
+  // hold_crl_signer: session advisory locks live on one dedicated connection (cluster.cpp),
+  // opened with the pool's options.
   std::mutex lock_mu_;
   std::unique_ptr<Conn> lock_conn_;
   std::set<std::pair<std::string, int>> held_;
