@@ -133,13 +133,22 @@ class Router {
   // and none was presented; else the route's authenticator sets req.principal or refuses, and
   // only then does the handler run.
   Response dispatch(Request& req) const;
+  // The same for a route match() already found (nullptr: none; `path_matched` as it said), so
+  // a server that matched once to pick a thread does not match again.
+  Response dispatch(Request& req, const Route* route, bool path_matched) const;
   // The route table as added, in order (tests check each route's authentication).
   const std::vector<Route>& routes() const { return routes_; }
   const Route* match(std::string_view method, std::string_view path, std::map<std::string, std::string>& params,
                      bool& path_matched) const;
 
  private:
+  // A route's pattern split once at add(): its segments, and whether the last is "{x*}".
+  struct Pattern {
+    std::vector<std::string> segments;
+    bool rest = false;
+  };
   std::vector<Route> routes_;
+  std::vector<Pattern> patterns_;  // patterns_[i] is routes_[i]'s
   std::map<Auth::Kind, Authenticator> authenticators_;
 };
 

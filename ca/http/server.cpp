@@ -323,50 +323,36 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return write(Response::problem(make_error(Errc::unavailable, "client certificate could not be checked")));
     }
     const auto started = std::chrono::steady_clock::now();
+    bool path_matched = false;
+    const Route* r = listener_->config.router->match(req->method, req->path, req->params, path_matched);
+    const std::string route = r ? r->name : "unmatched";
     // The fast path: a non-blocking handler answers on this I/O thread (e.g. a pre-signed
     // OCSP response); anything else goes to the worker pool.
-    {
-      bool path_matched = false;
-      const Route* r = listener_->config.router->match(req->method, req->path, req->params, path_matched);
-      if (r && r->fast && r->auth == Auth::none) {
-        if (auto resp = r->fast(*req)) {
-          const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
-                                                            {"route", r->name},
-                                                            {"method", std::string(method_label(req->method))},
-                                                            {"status", std::to_string(resp->status)}});
-          server_.metrics.observe(
-              "sigil_http_request_duration_seconds",
-              {{"listener", listener_->config.name}, {"route", r->name}, {"status", std::to_string(resp->status)}},
-              secs);
-          return write(std::move(*resp));
-        }
+    if (r && r->fast && r->auth == Auth::none) {
+      if (auto resp = r->fast(*req)) {
+        count(route, req->method, resp->status, started);
+        return write(std::move(*resp));
       }
     }
     // Handlers may block (store, signing): they run on the worker pool, never on I/O threads.
-    asio::post(server_.workers, [self = this->shared_from_this(), req, started] {
-      Response resp;
-      std::string route = "unmatched";
-      {
-        bool path_matched = false;
-        std::map<std::string, std::string> params;
-        if (const Route* r = self->listener_->config.router->match(req->method, req->path, params, path_matched))
-          route = r->name;
-      }
-      resp = self->listener_->config.router->dispatch(*req);
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      const Labels labels{{"listener", self->listener_->config.name},
-                          {"route", route},
-                          {"method", std::string(method_label(req->method))},
-                          {"status", std::to_string(resp.status)}};
-      self->server_.metrics.add("sigil_http_requests_total", labels);
-      self->server_.metrics.observe(
-          "sigil_http_request_duration_seconds",
-          {{"listener", self->listener_->config.name}, {"route", route}, {"status", std::to_string(resp.status)}},
-          secs);
+    asio::post(server_.workers, [self = this->shared_from_this(), req, started, r, path_matched, route] {
+      Response resp = self->listener_->config.router->dispatch(*req, r, path_matched);
+      self->count(route, req->method, resp.status, started);
       asio::post(self->stream_.get_executor(),
                  [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
     });
+  }
+
+  void count(const std::string& route, const std::string& method, int status,
+             std::chrono::steady_clock::time_point started) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const std::string code = std::to_string(status);
+    server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
+                                                      {"route", route},
+                                                      {"method", std::string(method_label(method))},
+                                                      {"status", code}});
+    server_.metrics.observe("sigil_http_request_duration_seconds",
+                            {{"listener", listener_->config.name}, {"route", route}, {"status", code}}, secs);
   }
 
   void fail(int status, std::string_view detail) {
