@@ -124,9 +124,13 @@ std::string describe(SSL* ssl) {
   std::string s = std::string("tls version=") + SSL_get_version(ssl) + " cipher=" + SSL_get_cipher_name(ssl);
   const char* group = SSL_group_to_name(ssl, static_cast<int>(SSL_get_negotiated_group(ssl)));
   s += std::string(" group=") + (group ? group : "?");
-  int nid = NID_undef;
-  SSL_get_peer_signature_type_nid(ssl, &nid);
-  s += std::string(" server_signature=") + (nid != NID_undef ? OBJ_nid2sn(nid) : "?");
+  int type = NID_undef, digest = NID_undef;
+  SSL_get_peer_signature_type_nid(ssl, &type);
+  SSL_get_peer_signature_nid(ssl, &digest);
+  s += std::string(" server_signature=") + (type != NID_undef ? OBJ_nid2sn(type) : "?") + "+" +
+       (digest != NID_undef ? OBJ_nid2sn(digest) : "?");
+  const STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  s += " server_chain=" + std::to_string(chain ? sk_X509_num(chain) : 0);
   if (X509* peer = SSL_get1_peer_certificate(ssl)) {
     crypto::X509Ptr owned(peer);
     const EVP_PKEY* key = X509_get0_pubkey(peer);
@@ -134,6 +138,15 @@ std::string describe(SSL* ssl) {
          std::to_string(key ? EVP_PKEY_get_bits(key) : 0);
   }
   return s;
+}
+
+// Session tickets received on this thread's current connection (the new-session callback runs
+// on the thread that reads them).
+thread_local int tickets_seen = 0;
+
+int count_ticket(SSL*, SSL_SESSION*) {
+  ++tickets_seen;
+  return 0;  // not kept: the thread takes SSL_get1_session after the response
 }
 
 Options parse(int argc, char** argv) {
@@ -162,6 +175,7 @@ int main(int argc, char** argv) {
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   // The client keeps sessions itself (per thread), never in the context's cache.
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx.get(), count_ticket);
   if (SSL_CTX_load_verify_locations(ctx.get(), argv[3], nullptr) != 1 ||
       SSL_CTX_use_certificate_chain_file(ctx.get(), argv[4]) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx.get(), argv[5], SSL_FILETYPE_PEM) != 1) {
@@ -171,7 +185,7 @@ int main(int argc, char** argv) {
   }
   const std::string request = "GET /health HTTP/1.1\r\nHost: " + opt.host + "\r\nConnection: close\r\n\r\n";
 
-  std::atomic<long> ok{0}, failed{0}, resumed{0};
+  std::atomic<long> ok{0}, failed{0}, resumed{0}, tickets{0};
   std::once_flag described;
   std::mutex mu;
   std::vector<double> latencies;
@@ -198,6 +212,7 @@ int main(int argc, char** argv) {
         SSL_set1_host(ssl.get(), opt.host.c_str());
         if (opt.resume && session) SSL_set_session(ssl.get(), session.get());
         errno = 0;
+        tickets_seen = 0;
         int rc = SSL_connect(ssl.get());
         if (rc != 1) {
           fail("handshake: " + tls_error(ssl.get(), rc));
@@ -214,6 +229,7 @@ int main(int argc, char** argv) {
         // The tickets arrived before the response, so this session is the resumable one.
         if (opt.resume) session.reset(SSL_get1_session(ssl.get()));
         SSL_shutdown(ssl.get());  // close_notify, without waiting for the server's
+        tickets += tickets_seen;
         ok++;
         mine.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
@@ -229,8 +245,11 @@ int main(int argc, char** argv) {
                              : latencies[std::min(latencies.size() - 1,
                                                   static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
   };
-  std::printf("mode=%s concurrency=%d handshakes_per_s=%.0f ok=%ld failed=%ld resumed=%ld p50_ms=%.2f p99_ms=%.2f\n",
-              opt.resume ? "resumed" : "full", opt.concurrency, static_cast<double>(ok.load()) / elapsed, ok.load(),
-              failed.load(), resumed.load(), pct(0.5), pct(0.99));
+  std::printf(
+      "mode=%s concurrency=%d handshakes_per_s=%.0f ok=%ld failed=%ld resumed=%ld tickets_per_connection=%.2f "
+      "p50_ms=%.2f p99_ms=%.2f\n",
+      opt.resume ? "resumed" : "full", opt.concurrency, static_cast<double>(ok.load()) / elapsed, ok.load(),
+      failed.load(), resumed.load(),
+      ok.load() ? static_cast<double>(tickets.load()) / static_cast<double>(ok.load()) : 0.0, pct(0.5), pct(0.99));
   return failed.load() == 0 ? 0 : 1;
 }

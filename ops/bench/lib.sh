@@ -1,0 +1,36 @@
+# Helpers shared by the peer benchmarks (rest.sh, handshake.sh); sourced, never run.
+# shellcheck shell=bash
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# CPU seconds (user+system, reaped children included) of the given processes, from /proc/PID/stat.
+cpu_of() {
+  local hz total=0 p
+  hz=$(getconf CLK_TCK)
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields after the command name, which may hold spaces: utime is the 12th, cutime the 14th.
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13 + $14 + $15}')))
+  done
+  awk -v t="$total" -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}'
+}
+
+# A process and its children (nginx's master and worker, PostgreSQL's postmaster and backends).
+with_children() { echo "$1"; pgrep -P "$1" || true; }
+
+# KEY=VALUE out of a load generator's result line.
+field() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+
+# Waits until FILE has a line starting with WORD (sigil serve prints its listeners).
+wait_line() {  # FILE WORD
+  for _ in $(seq 150); do
+    grep -q "^$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+machine() {  # one line: cores, CPU model, load average
+  echo "$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+}
