@@ -25,6 +25,9 @@ concurrencies=("$@")
 [ ${#concurrencies[@]} -gt 0 ] || concurrencies=(16 1)
 if [ "${SIGIL_BENCH_INNER:-}" != 1 ]; then
   bash ops/install-deps.sh
+  if [ "${PERF:-}" = 1 ] && ! command -v perf >/dev/null; then
+    apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+  fi
   bash ops/build.sh build -DSIGIL_BENCH=ON >/dev/null
   if [ "$(id -u)" = 0 ]; then exec unshare -n env SIGIL_BENCH_INNER=1 bash "$self" "$seconds" "${concurrencies[@]}"; fi
 fi
