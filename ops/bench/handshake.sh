@@ -18,27 +18,17 @@
 set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/../.."
-seconds=${1:-5}
-shift || true
-concurrencies=("$@")
-[ ${#concurrencies[@]} -gt 0 ] || concurrencies=(16 1)
-if [ "${SIGIL_BENCH_INNER:-}" != 1 ]; then
-  bash ops/install-deps.sh
-  bash ops/build.sh build -DSIGIL_BENCH=ON >/dev/null
-  if [ "$(id -u)" = 0 ]; then exec unshare -n env SIGIL_BENCH_INNER=1 bash "$self" "$seconds" "${concurrencies[@]}"; fi
-fi
-[ "$(id -u)" != 0 ] || ip link set lo up
-export PATH=$PATH:/usr/sbin
 # shellcheck source=ops/bench/lib.sh
 source ops/bench/lib.sh
+bench_start "$self" "$@"
 sigil=$PWD/build/cli/sigil
 load=$PWD/build/tests/bench/handshake_load
 work=$(mktemp -d)
 chmod 711 "$work"
 sigil_pid='' nginx_pid=''
 cleanup() {
-  for p in $nginx_pid $sigil_pid; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # shellcheck disable=SC2086  # either may be empty
+  stop_all '' $nginx_pid $sigil_pid
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -138,14 +128,14 @@ done
 table=$(python3 ops/bench/peer_table.py "$work/runs" --by mode,concurrency,server \
   --col "handshakes per server CPU-s=per_cpu_s" --col "server CPU µs/handshake=cpu_us" \
   --col "handshakes/s=handshakes_per_s" --col "p50 ms=p50_ms" --col "p99 ms=p99_ms" --col "resumed %=resumed_pct" \
-  --col "tickets/connection=tickets_per_connection" \
+  --col "tickets/connection=tickets_per_connection" --col "tickets/resumption=tickets_per_resumption" \
   --sum errors --ratio "per_cpu_s:server=sigil/nginx")
 failed_sigil=$(awk '/server=sigil/ {for (i = 1; i <= NF; i++) if ($i ~ /^errors=/) s += substr($i, 8)} END {print s + 0}' "$work/runs")
 {
   echo
   echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) handshake.sh on $load_avg; servers and the load generator share the machine"
   echo
-  echo "mTLS handshakes on a new TCP+TLS connection per request (GET /health, Connection: close), TLS 1.3, P-256 server and client certificates; client tests/bench/handshake_load (OpenSSL $(openssl version | awk '{print $2}'), verifies the server, presents the admin certificate). ${seconds}s per run, medians of 3 rounds, servers interleaved in each round; server CPU = utime+stime of the server process(es) over the run. Sigil $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ca cli store acme || echo '+local changes') on its api listener (the store check of the client included); $(nginx -v 2>&1 | sed 's/.*: //') with one worker, \`ssl_verify_client on\`, the same root as client CA and a server certificate of the same CA, profile and key type. Resumed: each client thread offers its previous connection's session; \`resumed %\` is the share the server actually resumed, \`tickets/connection\` the session tickets the client received per connection. Errors: TLS/socket failures and non-200 answers (sigil refused $failed_sigil)."
+  echo "mTLS handshakes on a new TCP+TLS connection per request (GET /health, Connection: close), TLS 1.3, P-256 server and client certificates; client tests/bench/handshake_load (OpenSSL $(openssl version | awk '{print $2}'), verifies the server, presents the admin certificate). ${seconds}s per run, medians of 3 rounds, servers interleaved in each round; server CPU = utime+stime of the server process(es) over the run. Sigil $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ca cli store acme || echo '+local changes') on its api listener (the store check of the client included); $(nginx -v 2>&1 | sed 's/.*: //') with one worker, \`ssl_verify_client on\`, the same root as client CA and a server certificate of the same CA, profile and key type. Resumed: each client thread offers its previous connection's session; \`resumed %\` is the share the server actually resumed, \`tickets/connection\` the session tickets the client received per connection, \`tickets/resumption\` per resumed one (OpenSSL's client uses a TLS 1.3 ticket once, so a server that sends no new ticket on resumption makes every other connection a full handshake). Errors: TLS/socket failures and non-200 answers (sigil refused $failed_sigil)."
   echo
   echo "Negotiated (first connection of each server):"
   echo

@@ -1,5 +1,39 @@
-# Helpers shared by the peer benchmarks (rest.sh, handshake.sh); sourced, never run.
+# Helpers shared by the benchmarks that start servers (rest.sh, handshake.sh, scaleout.sh);
+# sourced, never run.
 # shellcheck shell=bash
+bench_lib_dir=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
+
+# The common start of rest.sh and handshake.sh: sets $seconds (default 5) and $concurrencies
+# (default 16 1) from the arguments. Outside: packages, the build, then the script again inside
+# a private network namespace when root (nothing can leave loopback), which sets up loopback.
+bench_start() {  # SCRIPT [seconds] [concurrency ...]
+  local script=$1
+  shift
+  seconds=${1:-5}
+  shift || true
+  concurrencies=("$@")
+  [ ${#concurrencies[@]} -gt 0 ] || concurrencies=(16 1)
+  if [ "${SIGIL_BENCH_INNER:-}" != 1 ]; then
+    bash "$bench_lib_dir/../install-deps.sh"
+    if [ "${PERF:-}" = 1 ] && ! command -v perf >/dev/null; then
+      apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+    fi
+    bash "$bench_lib_dir/../build.sh" build -DSIGIL_BENCH=ON >/dev/null
+    if [ "$(id -u)" = 0 ]; then exec unshare -n env SIGIL_BENCH_INNER=1 bash "$script" "$seconds" "${concurrencies[@]}"; fi
+  fi
+  [ "$(id -u)" != 0 ] || ip link set lo up
+  export PATH=$PATH:/usr/sbin
+}
+
+# Stops the given processes (children of this shell), then the PostgreSQL cluster in PG_DIR if
+# one runs there.
+stop_all() {  # PG_DIR PID...
+  local pg=$1 p
+  shift
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -z "$pg" ] || bash "$bench_lib_dir/../pg.sh" stop "$pg" >/dev/null 2>&1 || true
+}
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

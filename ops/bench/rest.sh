@@ -19,22 +19,9 @@
 set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/../.."
-seconds=${1:-5}
-shift || true
-concurrencies=("$@")
-[ ${#concurrencies[@]} -gt 0 ] || concurrencies=(16 1)
-if [ "${SIGIL_BENCH_INNER:-}" != 1 ]; then
-  bash ops/install-deps.sh
-  if [ "${PERF:-}" = 1 ] && ! command -v perf >/dev/null; then
-    apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
-  fi
-  bash ops/build.sh build -DSIGIL_BENCH=ON >/dev/null
-  if [ "$(id -u)" = 0 ]; then exec unshare -n env SIGIL_BENCH_INNER=1 bash "$self" "$seconds" "${concurrencies[@]}"; fi
-fi
-[ "$(id -u)" != 0 ] || ip link set lo up
-export PATH=$PATH:/usr/sbin
 # shellcheck source=ops/bench/lib.sh
 source ops/bench/lib.sh
+bench_start "$self" "$@"
 root=$PWD
 sigil=$root/build/cli/sigil
 load=$root/build/tests/bench/api_load
@@ -42,9 +29,7 @@ work=$(mktemp -d)
 chmod 711 "$work"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  bash "$root/ops/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+  stop_all "$work/pg" "${pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT

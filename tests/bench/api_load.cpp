@@ -16,7 +16,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <thread>
@@ -26,6 +25,7 @@
 #include "ca/base/file.hpp"
 #include "ca/crypto/crypto.hpp"
 #include "ca/http/client.hpp"
+#include "tests/bench/latencies.hpp"
 
 using namespace sigil;
 
@@ -102,8 +102,7 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<long> ok{0}, failed{0};
-  std::mutex mu;
-  std::vector<double> latencies;
+  bench::Latencies latencies;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
@@ -130,18 +129,12 @@ int main(int argc, char** argv) {
               r ? (std::to_string(r->status) + " " + r->body.substr(0, 300)).c_str() : r.error().detail.c_str());
         }
       }
-      std::lock_guard lock(mu);
-      latencies.insert(latencies.end(), mine.begin(), mine.end());
+      latencies.merge(mine);
     });
   }
   for (auto& th : threads) th.join();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::sort(latencies.begin(), latencies.end());
-  auto pct = [&](double p) {
-    return latencies.empty() ? 0.0
-                             : latencies[std::min(latencies.size() - 1,
-                                                  static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
-  };
+  auto pct = [&](double p) { return latencies.percentile(p); };
   std::printf("concurrency=%d requests_per_s=%.0f ok=%ld failed=%ld p50_ms=%.2f p99_ms=%.2f\n", concurrency,
               static_cast<double>(ok.load()) / elapsed, ok.load(), failed.load(), pct(0.5), pct(0.99));
   return failed.load() == 0 ? 0 : 1;

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "ca/crypto/handles.hpp"
+#include "tests/bench/latencies.hpp"
 
 using namespace sigil;
 
@@ -185,10 +186,9 @@ int main(int argc, char** argv) {
   }
   const std::string request = "GET /health HTTP/1.1\r\nHost: " + opt.host + "\r\nConnection: close\r\n\r\n";
 
-  std::atomic<long> ok{0}, failed{0}, resumed{0}, tickets{0};
+  std::atomic<long> ok{0}, failed{0}, resumed{0}, tickets{0}, tickets_resumed{0};
   std::once_flag described;
-  std::mutex mu;
-  std::vector<double> latencies;
+  bench::Latencies latencies;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt.seconds);
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
@@ -224,7 +224,10 @@ int main(int argc, char** argv) {
           fail(status < 0 ? "request: " + tls_error(ssl.get(), rc) : "status " + std::to_string(status));
           continue;
         }
-        if (SSL_session_reused(ssl.get())) resumed++;
+        if (SSL_session_reused(ssl.get())) {
+          resumed++;
+          tickets_resumed += tickets_seen;  // a server that renews no ticket on resumption: 0
+        }
         std::call_once(described, [&] { std::printf("%s\n", describe(ssl.get()).c_str()); });
         // The tickets arrived before the response, so this session is the resumable one.
         if (opt.resume) session.reset(SSL_get1_session(ssl.get()));
@@ -233,23 +236,20 @@ int main(int argc, char** argv) {
         ok++;
         mine.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
-      std::lock_guard lock(mu);
-      latencies.insert(latencies.end(), mine.begin(), mine.end());
+      latencies.merge(mine);
     });
   }
   for (auto& th : threads) th.join();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::sort(latencies.begin(), latencies.end());
-  auto pct = [&](double p) {
-    return latencies.empty() ? 0.0
-                             : latencies[std::min(latencies.size() - 1,
-                                                  static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
-  };
+  auto pct = [&](double p) { return latencies.percentile(p); };
   std::printf(
       "mode=%s concurrency=%d handshakes_per_s=%.0f ok=%ld failed=%ld resumed=%ld tickets_per_connection=%.2f "
+      "tickets_per_resumption=%.2f "
       "p50_ms=%.2f p99_ms=%.2f\n",
       opt.resume ? "resumed" : "full", opt.concurrency, static_cast<double>(ok.load()) / elapsed, ok.load(),
       failed.load(), resumed.load(),
-      ok.load() ? static_cast<double>(tickets.load()) / static_cast<double>(ok.load()) : 0.0, pct(0.5), pct(0.99));
+      ok.load() ? static_cast<double>(tickets.load()) / static_cast<double>(ok.load()) : 0.0,
+      resumed.load() ? static_cast<double>(tickets_resumed.load()) / static_cast<double>(resumed.load()) : 0.0,
+      pct(0.5), pct(0.99));
   return failed.load() == 0 ? 0 : 1;
 }
