@@ -135,17 +135,11 @@ failed_sigil=$(awk '/server=sigil/ {for (i = 1; i <= NF; i++) if ($i ~ /^errors=
   echo
   echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) handshake.sh on $load_avg; servers and the load generator share the machine"
   echo
-  echo "mTLS handshakes on a new TCP+TLS connection per request (GET /health, Connection: close), TLS 1.3, P-256 server and client certificates; client tests/bench/handshake_load (OpenSSL $(openssl version | awk '{print $2}'), verifies the server, presents the admin certificate). ${seconds}s per run, medians of 3 rounds, servers interleaved in each round; server CPU = utime+stime of the server process(es) over the run. Sigil $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ca cli store acme || echo '+local changes') on its api listener (the store check of the client included); $(nginx -v 2>&1 | sed 's/.*: //') with one worker, \`ssl_verify_client on\`, the same root as client CA and a server certificate of the same CA, profile and key type. Resumed: each client thread offers its previous connection's session; \`resumed %\` is the share the server actually resumed, \`tickets/connection\` the session tickets the client received per connection, \`tickets/resumption\` per resumed one (OpenSSL's client uses a TLS 1.3 ticket once, so a server that sends no new ticket on resumption makes every other connection a full handshake). Errors: TLS/socket failures and non-200 answers (sigil refused $failed_sigil)."
+  echo "mTLS handshakes on a new TCP+TLS connection per request (GET /health, Connection: close), TLS 1.3, P-256 server and client certificates; client tests/bench/handshake_load (OpenSSL $(openssl version | awk '{print $2}'), verifies the server, presents the admin certificate). ${seconds}s per run, medians of 3 rounds, servers interleaved in each round; server CPU = utime+stime of the server process(es) over the run. Sigil $(sigil_version) on its api listener (the store check of the client included); $(nginx -v 2>&1 | sed 's/.*: //') with one worker, \`ssl_verify_client on\`, the same root as client CA and a server certificate of the same CA, profile and key type. Resumed: each client thread offers its previous connection's session; \`resumed %\` is the share the server actually resumed, \`tickets/connection\` the session tickets the client received per connection, \`tickets/resumption\` per resumed one (OpenSSL's client uses a TLS 1.3 ticket once, so a server that sends no new ticket on resumption makes every other connection a full handshake). Errors: TLS/socket failures and non-200 answers (sigil refused $failed_sigil)."
   echo
   echo "Negotiated (first connection of each server):"
   echo
-  echo '```'
-  for s in sigil nginx; do echo "$s: $(cat "$work/$s.tls" 2>/dev/null || echo none)"; done
-  echo '```'
+  code_block "$(for s in sigil nginx; do echo "$s: $(cat "$work/$s.tls" 2>/dev/null || echo none)"; done)"
   echo
-  echo "$table" | sed '/ratio/,$d'
-  echo
-  echo '```'
-  echo "$table" | sed -n '/ratio/,$p'
-  echo '```'
+  print_table "$table"
 } | tee -a "${BENCH_RESULTS:-ops/bench/results.md}"

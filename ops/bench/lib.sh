@@ -68,3 +68,18 @@ wait_line() {  # FILE WORD
 machine() {  # one line: cores, CPU model, load average
   echo "$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 }
+
+# The commit measured (and whether the server's sources differ from it).
+sigil_version() { echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ca cli store acme || echo '+local changes')"; }
+
+code_block() {
+  local fence='```'
+  printf '%s\n%s\n%s\n' "$fence" "$1" "$fence"
+}
+
+# peer_table.py's output for results.md: its markdown table, then its ratio lines as a code block.
+print_table() {  # TABLE
+  sed '/ratio/,$d' <<<"$1"
+  echo
+  code_block "$(sed -n '/ratio/,$p' <<<"$1")"
+}

@@ -86,8 +86,7 @@ cfssl serve -address 127.0.0.1 -port "$cfssl_port" -ca "$c/ca.pem" -ca-key "$c/c
   >"$c/serve.log" 2>&1 &
 pids+=($!)
 cfssl_pid=$!
-for _ in $(seq 100); do grep -q "Now listening\|endpoint '/api/v1/cfssl/init_ca'" "$c/serve.log" && break; sleep 0.1; done
-sleep 0.5
+for _ in $(seq 100); do ss -Hltn "sport = :$cfssl_port" | grep -q . && break; sleep 0.1; done
 
 # ---- runs: one record per run in $work/runs
 run() {  # ROUND SETUP CONCURRENCY
@@ -149,17 +148,11 @@ table=$(python3 ops/bench/peer_table.py "$work/runs" --by concurrency,setup "${c
   echo
   echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) rest.sh on $load_avg; servers, PostgreSQL and the load generator share the machine"
   echo
-  echo "REST issuance, keep-alive, one ec-p256 CSR per client thread, every response checked for a certificate; client tests/bench/api_load; ${seconds}s per run, medians of 3 rounds, setups interleaved in each round; server CPU = utime+stime of the server process over the run. Sigil $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ca cli store acme || echo '+local changes'): mTLS with the admin certificate, POST /api/v1/certificates (profile server, ttl 1h), durable; on SQLite $(sqlite3 --version | awk '{print $1}') and on PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}') (loopback, synchronous_commit on; its processes' CPU reported apart). cfssl $(cfssl version | awk '/^Version/ {print $2}') (Debian golang-cfssl): plain HTTP, no database, default log level, POST /api/v1/cfssl/sign; ec-p256 intermediate, 1h server-auth profile. OpenSSL $(openssl version | awk '{print $2}'). Target: sigil/cfssl >= 1.5 issuances per server CPU-second."
+  echo "REST issuance, keep-alive, one ec-p256 CSR per client thread, every response checked for a certificate; client tests/bench/api_load; ${seconds}s per run, medians of 3 rounds, setups interleaved in each round; server CPU = utime+stime of the server process over the run. Sigil $(sigil_version): mTLS with the admin certificate, POST /api/v1/certificates (profile server, ttl 1h), durable; on SQLite $(sqlite3 --version | awk '{print $1}') and on PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}') (loopback, synchronous_commit on; its processes' CPU reported apart). cfssl $(cfssl version | awk '/^Version/ {print $2}') (Debian golang-cfssl): plain HTTP, no database, default log level, POST /api/v1/cfssl/sign; ec-p256 intermediate, 1h server-auth profile. OpenSSL $(openssl version | awk '{print $2}'). Target: sigil/cfssl >= 1.5 issuances per server CPU-second."
   echo
-  echo "$table" | sed '/ratio/,$d'
-  echo
-  echo '```'
-  echo "$table" | sed -n '/ratio/,$p'
-  echo '```'
+  print_table "$table"
   for p in "${profiles[@]}"; do
     echo
-    echo '```'
-    echo "$p"
-    echo '```'
+    code_block "$p"
   done
 } | tee -a "${BENCH_RESULTS:-ops/bench/results.md}"
