@@ -130,6 +130,20 @@ table=$(python3 ops/bench/peer_table.py "$work/runs" --by mode,concurrency,serve
   --col "handshakes/s=handshakes_per_s" --col "p50 ms=p50_ms" --col "p99 ms=p99_ms" --col "resumed %=resumed_pct" \
   --col "tickets/connection=tickets_per_connection" --col "tickets/resumption=tickets_per_resumption" \
   --sum errors --ratio "per_cpu_s:server=sigil/nginx")
+# Where a server resumed only part of the "resumed" runs, the cost of one actual resumption:
+# (CPU per connection - full share x CPU per full handshake) / resumed share, from the medians.
+per_resumption=$(python3 - "$work/runs" <<'PY'
+import statistics, sys
+runs = [dict(p.split("=", 1) for p in l.split() if "=" in p) for l in open(sys.argv[1])]
+med = lambda m, c, s, k: statistics.median(float(r[k]) for r in runs if (r["mode"], r["concurrency"], r["server"]) == (m, c, s))
+for c in dict.fromkeys(r["concurrency"] for r in runs):
+    for s in dict.fromkeys(r["server"] for r in runs):
+        share = med("resumed", c, s, "resumed_pct") / 100
+        if share > 0:
+            us = (med("resumed", c, s, "cpu_us") - (1 - share) * med("full", c, s, "cpu_us")) / share
+            print(f"server CPU per actual resumption: concurrency={c} server={s} {us:.0f} µs ({1e6 / us:.0f} per CPU-s)")
+PY
+)
 failed_sigil=$(awk '/server=sigil/ {for (i = 1; i <= NF; i++) if ($i ~ /^errors=/) s += substr($i, 8)} END {print s + 0}' "$work/runs")
 {
   echo
@@ -142,4 +156,6 @@ failed_sigil=$(awk '/server=sigil/ {for (i = 1; i <= NF; i++) if ($i ~ /^errors=
   code_block "$(for s in sigil nginx; do echo "$s: $(cat "$work/$s.tls" 2>/dev/null || echo none)"; done)"
   echo
   print_table "$table"
+  echo
+  code_block "$per_resumption"
 } | tee -a "${BENCH_RESULTS:-ops/bench/results.md}"
