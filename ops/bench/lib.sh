@@ -4,11 +4,15 @@
 bench_lib_dir=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
 
 # The common start of rest.sh and handshake.sh: sets $seconds (default 5) and $concurrencies
-# (default 16 1) from the arguments. Outside: packages, the build, then the script again inside
+# (default 16 1) from the arguments, and PERF=1 for --perf. Outside: packages, the build, then the script again inside
 # a private network namespace when root (nothing can leave loopback), which sets up loopback.
-bench_start() {  # SCRIPT [seconds] [concurrency ...]
+bench_start() {  # SCRIPT [--perf] [seconds] [concurrency ...]
   local script=$1
   shift
+  if [ "${1:-}" = --perf ]; then
+    export PERF=1
+    shift
+  fi
   seconds=${1:-5}
   shift || true
   concurrencies=("$@")

@@ -11,11 +11,11 @@
 #                 and 1h expiry; POST /api/v1/cfssl/sign {"certificate_request": PEM}
 # Server CPU: utime+stime from /proc/PID/stat before and after each run. Concurrency 16 and 1,
 # medians of 3 rounds, setups interleaved within each round.
-# PERF=1 records `perf record -F 999 -g` of each sigil setup during one extra run at concurrency
+# --perf (or PERF=1) records `perf record -F 999 -g` of each sigil setup during one extra run at concurrency
 # 16 and prints the top of its profile by DSO and by symbol (ops/bench/perf_breakdown.py).
 # Everything on loopback, inside a private network namespace when run as root.
 # Appends to ops/bench/results.md (or $BENCH_RESULTS).
-# Usage: [PERF=1] ops/bench/rest.sh [seconds-per-run] [concurrency ...]   (defaults: 5, 16 1)
+# Usage: ops/bench/rest.sh [--perf] [seconds-per-run] [concurrency ...]   (defaults: 5, 16 1)
 set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/../.."
