@@ -130,6 +130,8 @@ table=$(python3 ops/bench/peer_table.py "$work/runs" --by mode,concurrency,serve
   --col "handshakes/s=handshakes_per_s" --col "p50 ms=p50_ms" --col "p99 ms=p99_ms" --col "resumed %=resumed_pct" \
   --col "tickets/connection=tickets_per_connection" --col "tickets/resumption=tickets_per_resumption" \
   --sum errors --ratio "per_cpu_s:server=sigil/nginx")
+show_errors "$work"
+
 # Where a server resumed only part of the "resumed" runs, the cost of one actual resumption:
 # (CPU per connection - full share x CPU per full handshake) / resumed share, from the medians.
 per_resumption=$(python3 - "$work/runs" <<'PY'

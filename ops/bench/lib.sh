@@ -87,3 +87,13 @@ print_table() {  # TABLE
   echo
   code_block "$(sed -n '/ratio/,$p' <<<"$1")"
 }
+
+# What the load generators printed about failed requests (the tables count them; this says why).
+show_errors() {  # WORK_DIR
+  local f
+  for f in "$1"/*.load.err; do
+    [ -s "$f" ] || continue
+    echo "errors from the load against $(basename "$f" .load.err) (first lines):" >&2
+    head -5 "$f" >&2
+  done
+}

@@ -120,6 +120,8 @@ for round in 1 2 3; do
   done
 done
 
+show_errors "$work"
+
 profiles=()
 if [ "${PERF:-}" = 1 ]; then
   for setup in sigil-sqlite sigil-pg; do
