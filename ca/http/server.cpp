@@ -43,7 +43,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-using tls::TicketKeys;
+using tls::SessionCache;
 using tls::TlsSnapshot;
 
 namespace {
@@ -90,7 +90,7 @@ struct Server::Impl {
   Metrics& metrics;
   const Clock& clock;
   Limits limits;
-  TicketKeys tickets{std::chrono::hours(1)};
+  SessionCache tls_sessions{10000, std::chrono::hours(2)};
   int io_threads;
   // Declared before the io_context: handlers it still holds when destroyed end their sessions,
   // and session_ended() needs these.
@@ -543,7 +543,7 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
   if (config.tls != TlsMode::none) {
     if (!tls) return make_error(Errc::invalid_argument, "listener " + config.name + " needs TLS settings");
     SIGIL_TRY(auto snap, tls::build_snapshot(config.name, config.tls, std::move(*tls), impl_->clock, impl_->metrics,
-                                             impl_->tickets));
+                                             impl_->tls_sessions));
     l->tls.store(std::move(snap));
   }
   boost::system::error_code ec;
@@ -562,7 +562,7 @@ Status Server::update_tls(const std::string& listener, const TlsSettings& tls) {
   for (auto& l : impl_->listeners) {
     if (l->config.name != listener) continue;
     SIGIL_TRY(auto snap,
-              tls::build_snapshot(listener, l->config.tls, tls, impl_->clock, impl_->metrics, impl_->tickets));
+              tls::build_snapshot(listener, l->config.tls, tls, impl_->clock, impl_->metrics, impl_->tls_sessions));
     l->tls.store(std::move(snap));
     return {};
   }
