@@ -209,7 +209,8 @@ struct ListenerConfig {
 };
 
 // One Beast/Asio server: a thread per core for I/O, a worker pool for handlers (which may
-// block on the store or sign), and a small pool for client-certificate checks.
+// block on the store or sign; by default max(16, 4 per core) of them), and a small pool for
+// client-certificate checks.
 class Server {
  public:
   // `clock` dates what the server judges: client certificates' validity (full handshakes and

@@ -83,8 +83,10 @@ struct Server::Impl {
         limits(l),
         io_threads(io > 0 ? io : std::max(1u, std::thread::hardware_concurrency())),
         ioc(io_threads),
-        workers(
-            static_cast<std::size_t>(workers_n > 0 ? workers_n : std::max(2u, std::thread::hardware_concurrency()))),
+        // Handlers block on the store (a group commit's WAL sync, a PostgreSQL round trip): the
+        // pool's size is how many wait at once, and how many changes one commit can batch.
+        workers(static_cast<std::size_t>(workers_n > 0 ? workers_n
+                                                       : std::max(16u, 4 * std::thread::hardware_concurrency()))),
         checks(static_cast<std::size_t>(std::max(1, l.client_check_threads))) {}
 
   Metrics& metrics;
