@@ -187,7 +187,8 @@ fi
 
 sclient "$API_PORT" "$C/resrev.crt" "$C/resrev.key" -sess_out "$C/resrev.sess" || true
 N_HEALTH=$((N_HEALTH + 1))
-sclient "$API_PORT" "$C/resrev.crt" "$C/resrev.key" -sess_in "$C/resrev.sess" || true
+# A ticket is used once (RFC 8446 C.4): the resumed connection's fresh one is kept for later.
+sclient "$API_PORT" "$C/resrev.crt" "$C/resrev.key" -sess_in "$C/resrev.sess" -sess_out "$C/resrev2.sess" || true
 N_HEALTH=$((N_HEALTH + 1))
 if grep -aq 'Reused, TLSv1.3' "$SO" && grep -aq 'HTTP/1.1 200' "$SO"; then
   pass "a second client resumes its session (HTTP 200)"
@@ -196,7 +197,7 @@ else
 fi
 check "sigil revoke that client's certificate (CLI, server running)" \
   sigil --home "$H" revoke "$(cert_serial "$C/resrev.crt")" --reason keyCompromise
-sclient "$API_PORT" "$C/resrev.crt" "$C/resrev.key" -sess_in "$C/resrev.sess" || true
+sclient "$API_PORT" "$C/resrev.crt" "$C/resrev.key" -sess_in "$C/resrev2.sess" || true
 if grep -aq 'HTTP/1.1 [0-9]' "$SO"; then
   fail "resuming the revoked certificate's session is refused" "the server answered: $(grep -ao 'HTTP/1.1 [0-9]*.*' "$SO" | head -1)"
 elif grep -aq 'Reused, TLSv1.3' "$SO"; then
