@@ -39,80 +39,53 @@ Status SqliteStore::group_write(std::function<Status()> body, Durability durabil
     leader_active_ = true;
     op.state = State::lead;
   }
-  for (;;) {
-    op.wake.wait(ql, [&] { return op.state != State::queued && op.state != State::committed; });
-    if (op.state == State::lead) {
-      lead_batch(ql);
-    } else if (op.state == State::lead_sync) {
-      lead_sync(ql);
-    } else {
-      return op.result;
-    }
-  }
+  op.wake.wait(ql, [&] { return op.state != State::queued; });
+  if (op.state == State::lead) lead_batch(ql);
+  return op.result;
 }
 
-// Runs everything queued (the leader's own change among it) as one transaction, hands the
-// lead to the next queued writer, and passes each change on: to the sync waiters when it is
-// durable and committed, else back to its writer.
+// Runs everything queued (the leader's own change among it) as one transaction; deferred and
+// refused changes return at once, durable ones after one fdatasync of the WAL. The lead passes
+// on only then: what queued meanwhile is the next batch, so a batch is what arrives during
+// one commit and sync. The sync runs outside mu_: readers are not held up by it.
 void SqliteStore::lead_batch(std::unique_lock<std::mutex>& ql) {
   using State = WriteOp::State;
   std::vector<WriteOp*> batch;
   batch.swap(queue_);
   ql.unlock();
   run_batch(batch);
+  // Those waiting for the sync; the others return now (and their WriteOps end with them).
+  std::vector<WriteOp*> durable;
+  for (WriteOp* o : batch)
+    if (o->result && o->durability == Durability::durable) durable.push_back(o);
   ql.lock();
-  const std::uint64_t id = ++committed_batches_;
+  auto release = [](WriteOp* o) {
+    o->state = State::done;
+    o->wake.notify_one();
+  };
+  for (WriteOp* o : batch)
+    if (std::find(durable.begin(), durable.end(), o) == durable.end()) release(o);
+  if (!durable.empty()) {
+    ql.unlock();
+    Status st = sync_wal(/*missing_ok=*/false);
+    ql.lock();
+    if (!st && !sync_failed_) {
+      // The commits are visible but may not be on disk, and after a failed fsync the kernel may
+      // have dropped the pages: nothing more is written through this store (as PostgreSQL
+      // stops); a restart recovers from what is on disk.
+      sync_failed_ = make_error(
+          Errc::storage, "sqlite: cannot sync the write-ahead log, writes stopped until restart: " + st.error().detail);
+    }
+    for (WriteOp* o : durable) {
+      if (sync_failed_) o->result = *sync_failed_;
+      release(o);
+    }
+  }
   if (queue_.empty()) {
     leader_active_ = false;
   } else {
     queue_.front()->state = State::lead;
     queue_.front()->wake.notify_one();
-  }
-  for (WriteOp* o : batch) {
-    if (o->result && o->durability == Durability::durable) {
-      o->state = State::committed;
-      o->batch = id;
-      sync_waiters_.push_back(o);
-    } else {
-      o->state = State::done;
-      o->wake.notify_one();
-    }
-  }
-  if (!syncing_ && !sync_waiters_.empty()) {
-    syncing_ = true;
-    sync_waiters_.front()->state = State::lead_sync;
-    sync_waiters_.front()->wake.notify_one();
-  }
-}
-
-// One fdatasync for every batch committed so far; the waiters it covers return, and the next
-// waiter (of a later batch) leads the next sync.
-void SqliteStore::lead_sync(std::unique_lock<std::mutex>& ql) {
-  using State = WriteOp::State;
-  const std::uint64_t upto = committed_batches_;
-  ql.unlock();
-  Status st = sync_wal(/*missing_ok=*/false);
-  ql.lock();
-  syncing_ = false;
-  if (!st && !sync_failed_) {
-    // The commits are visible but may not be on disk, and after a failed fsync the kernel may
-    // have dropped the pages: nothing more is written through this store (as PostgreSQL
-    // stops); a restart recovers from what is on disk.
-    sync_failed_ = make_error(
-        Errc::storage, "sqlite: cannot sync the write-ahead log, writes stopped until restart: " + st.error().detail);
-  }
-  auto covered = std::stable_partition(sync_waiters_.begin(), sync_waiters_.end(),
-                                       [&](const WriteOp* o) { return o->batch <= upto; });
-  for (auto it = sync_waiters_.begin(); it != covered; ++it) {
-    if (sync_failed_) (*it)->result = *sync_failed_;
-    (*it)->state = State::done;
-    (*it)->wake.notify_one();
-  }
-  sync_waiters_.erase(sync_waiters_.begin(), covered);
-  if (!sync_waiters_.empty()) {
-    syncing_ = true;
-    sync_waiters_.front()->state = State::lead_sync;
-    sync_waiters_.front()->wake.notify_one();
   }
 }
 

@@ -356,23 +356,20 @@ class SqliteStore final : public Store {
   // Group commit (group_commit.cpp): concurrent writers queue their changes; one of them (the
   // leader) runs every queued change in a single transaction, each inside its own savepoint so
   // one refusal undoes only itself. The connection runs synchronous=NORMAL, so COMMIT writes
-  // the WAL without an fsync; a durable change then waits for one fdatasync of the WAL that
-  // covers every commit made before it started (a sync leader among the waiters runs it,
-  // outside mu_, while the next batch commits). A deferred change returns at its commit: it
-  // survives a process crash (the WAL is written), and any later durable commit makes it
-  // durable too, but power lost before that may undo it.
+  // the WAL without an fsync; when the batch holds a durable change the leader then runs one
+  // fdatasync of the WAL (outside mu_), and the durable changes return after it. A deferred
+  // change returns at its commit: it survives a process crash (the WAL is written), and the
+  // next durable commit makes it durable too, but power lost before that may undo it.
   enum class Durability { durable, deferred };
   struct WriteOp {
     std::function<Status()> body;
     Durability durability = Durability::durable;
     Status result;
-    enum class State { queued, lead, committed, lead_sync, done } state = State::queued;
-    std::uint64_t batch = 0;       // the commit that holds the change
+    enum class State { queued, lead, done } state = State::queued;
     std::condition_variable wake;  // waited on with queue_mu_; notified with it held
   };
   Status group_write(std::function<Status()> body, Durability durability = Durability::durable);
   void lead_batch(std::unique_lock<std::mutex>& ql);
-  void lead_sync(std::unique_lock<std::mutex>& ql);
   void run_batch(std::vector<WriteOp*>& batch);
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any failure rolls everything back.
   template <class Body>
@@ -450,12 +447,9 @@ class SqliteStore final : public Store {
   StmtPtr reader_scan_;
   StmtPtr reader_since_;
   StmtPtr reader_all_;
-  std::mutex queue_mu_;  // guards the group-commit queue, the sync waiters and every WriteOp
+  std::mutex queue_mu_;  // guards the group-commit queue and every queued WriteOp
   std::vector<WriteOp*> queue_;
   bool leader_active_ = false;
-  std::vector<WriteOp*> sync_waiters_;  // committed durable changes, oldest first
-  bool syncing_ = false;
-  std::uint64_t committed_batches_ = 0;
   std::optional<Error> sync_failed_;  // a failed fdatasync: the kernel may have dropped the pages
   int wal_fd_ = -1;                   // used by the sync leader only
   ino_t wal_ino_ = 0;
