@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <variant>
 
+#include "store/postgres/acme_internal.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/postgres_internal.hpp"
 #include "store/store_internal.hpp"
@@ -17,25 +18,30 @@ namespace {
   "serial, issuer_id, tbs_der, der, subject, profile, requester, not_before, not_after, " \
   "created_at, status, revoked_at, revocation_reason, crl_shard"
 
-const Statement kInsertCertificate{
-    "insert_certificate", "insert certificate",
-    "INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
-    "not_before, not_after, created_at, status, crl_shard) "
-    "VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, 'pending', $10)"};
-const Statement kInsertSan{"insert_san", "insert subject alternative name",
-                           "INSERT INTO certificate_sans (serial, position, name) VALUES ($1, $2, $3)"};
-// The shard's CRL must be published until its last certificate expires; two nodes reserving in
-// one shard at once both land here, and the upsert keeps the later expiry whichever commits first.
-const Statement kNoteCrlShard{"note_crl_shard", "record CRL shard",
-                              "INSERT INTO crl_shards (issuer_id, shard, not_after_max) VALUES ($1, $2, $3) "
-                              "ON CONFLICT (issuer_id, shard) DO UPDATE "
-                              "SET not_after_max = GREATEST(crl_shards.not_after_max, EXCLUDED.not_after_max)"};
 const Statement kInsertAudit{"insert_audit", "append audit entry",
                              "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
                              "VALUES ($1, $2, $3, $4, $5, $6)"};
-const Statement kMarkValid{
-    "mark_valid", "complete certificate",
-    "UPDATE certificates SET der = $1, status = 'valid' WHERE serial = $2 AND status = 'pending'"};
+// An issuance's two writes are one statement each (one round trip, no BEGIN/COMMIT): the
+// reservation with its names, CRL shard and audit row; the completion with its audit row.
+const Statement kReserve{
+    "reserve_certificate", "reserve certificate",
+    "WITH cert AS (INSERT INTO certificates (serial, issuer_id, tbs_der, der, subject, profile, requester, "
+    "not_before, not_after, created_at, status, crl_shard) "
+    "VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, 'pending', $10) RETURNING serial), "
+    "sans AS (INSERT INTO certificate_sans (serial, position, name) "
+    "SELECT cert.serial, s.ord - 1, s.name FROM cert, unnest($11::text[]) WITH ORDINALITY AS s(name, ord)), "
+    // The shard's CRL must be published until its last certificate expires; two nodes reserving
+    // in one shard at once both land here, and the upsert keeps the later expiry.
+    "shard AS (INSERT INTO crl_shards (issuer_id, shard, not_after_max) SELECT $2, $10, $8 FROM cert "
+    "ON CONFLICT (issuer_id, shard) DO UPDATE "
+    "SET not_after_max = GREATEST(crl_shards.not_after_max, EXCLUDED.not_after_max)) "
+    "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
+    "SELECT $12, $13, $14, $15, $16, $17 FROM cert"};
+const Statement kComplete{"complete_certificate", "complete certificate",
+                          "WITH done AS (UPDATE certificates SET der = $1, status = 'valid' "
+                          "WHERE serial = $2 AND status = 'pending' RETURNING serial) "
+                          "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
+                          "SELECT $3, $4, $5, $6, $7, $8 FROM done"};
 const Statement kStatusOf{"status_of", "read certificate status", "SELECT status FROM certificates WHERE serial = $1"};
 const Statement kFind{"find_certificate", "find certificate",
                       "SELECT " SIGIL_PG_CERT_COLUMNS " FROM certificates WHERE serial = $1"};
@@ -150,43 +156,48 @@ Status insert_audit(Conn& c, const AuditEntry& e) {
 Status PgStore::reserve(const PendingCertificate& p, const AuditEntry& audit) {
   if (p.serial.empty()) return make_error(Errc::invalid_argument, "serial is empty");
   if (p.crl_shard < 0) return make_error(Errc::invalid_argument, "CRL shard is negative");
-  return transaction(pool_, Isolation::read_committed, [&](Conn& c) -> Status {
-    // The unique index decides, not a prior SELECT: two nodes drawing one serial cannot both
-    // pass a check that neither has committed yet.
-    auto inserted = c.run(kInsertCertificate, Params()
-                                                  .add(p.serial)
-                                                  .add(p.issuer_id)
-                                                  .add(p.tbs_der)
-                                                  .add(p.subject)
-                                                  .add(p.profile)
-                                                  .add(p.requester)
-                                                  .add(p.not_before)
-                                                  .add(p.not_after)
-                                                  .add(p.created_at)
-                                                  .add(p.crl_shard));
-    if (!inserted) {
-      if (inserted.error().code == Errc::already_exists) {
-        return make_error(Errc::already_exists, "serial " + p.serial + " already exists");
-      }
-      return inserted.error();
-    }
-    for (std::size_t i = 0; i < p.sans.size(); ++i) {
-      SIGIL_TRY(Rows san, c.run(kInsertSan, Params().add(p.serial).add(static_cast<std::int64_t>(i)).add(p.sans[i])));
-      (void)san;
-    }
-    SIGIL_TRY(Rows shard, c.run(kNoteCrlShard, Params().add(p.issuer_id).add(p.crl_shard).add(p.not_after)));
-    (void)shard;
-    return insert_audit(c, audit);
-  });
+  SIGIL_TRY(Lease c, pool_.acquire());
+  // The unique index decides, not a prior SELECT: two nodes drawing one serial cannot both
+  // pass a check that neither has committed yet.
+  auto inserted = c->run(kReserve, Params()
+                                       .add(p.serial)
+                                       .add(p.issuer_id)
+                                       .add(p.tbs_der)
+                                       .add(p.subject)
+                                       .add(p.profile)
+                                       .add(p.requester)
+                                       .add(p.not_before)
+                                       .add(p.not_after)
+                                       .add(p.created_at)
+                                       .add(p.crl_shard)
+                                       .add(text_array(p.sans))
+                                       .add(audit.at)
+                                       .add(audit.actor)
+                                       .add(audit.action)
+                                       .add(audit.target)
+                                       .add(audit.outcome)
+                                       .add(audit.detail));
+  if (!inserted && inserted.error().code == Errc::already_exists) {
+    return make_error(Errc::already_exists, "serial " + p.serial + " already exists");
+  }
+  if (!inserted) return inserted.error();
+  return {};
 }
 
 Status PgStore::complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) {
   if (der.empty()) return make_error(Errc::invalid_argument, "certificate DER is empty");
-  return transaction(pool_, Isolation::read_committed, [&](Conn& c) -> Status {
-    SIGIL_TRY(Rows done, c.run(kMarkValid, Params().add(der).add(serial)));
-    if (done.affected() == 0) return explain_unchanged(c, serial, "complete");
-    return insert_audit(c, audit);
-  });
+  SIGIL_TRY(Lease c, pool_.acquire());
+  SIGIL_TRY(Rows done, c->run(kComplete, Params()
+                                             .add(der)
+                                             .add(serial)
+                                             .add(audit.at)
+                                             .add(audit.actor)
+                                             .add(audit.action)
+                                             .add(audit.target)
+                                             .add(audit.outcome)
+                                             .add(audit.detail)));
+  if (done.affected() == 0) return explain_unchanged(*c, serial, "complete");
+  return {};
 }
 
 Result<std::optional<CertificateRecord>> PgStore::find(const std::string& serial) {
