@@ -99,6 +99,8 @@ struct ListFilter {
   Status status = Status::any;                  // valid = status valid and not_after > now; expired = not_after <= now
   std::optional<std::int64_t> expiring_before;  // not_after <= this (and still valid)
   std::optional<std::string> profile;
+  // Only certificates naming this subject alternative name, in the sans' form ("dns:a.example").
+  std::optional<std::string> name;
   std::int64_t now = 0;    // the caller's clock, for valid/expired
   std::string page_token;  // opaque; empty for the first page
   int limit = 100;         // 1..1000
