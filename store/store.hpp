@@ -101,9 +101,10 @@ struct ListFilter {
   std::optional<std::string> profile;
   // Only certificates naming this subject alternative name, in the sans' form ("dns:a.example").
   std::optional<std::string> name;
-  std::int64_t now = 0;    // the caller's clock, for valid/expired
-  std::string page_token;  // opaque; empty for the first page
-  int limit = 100;         // 1..1000
+  std::optional<std::string> requester;  // only those this requester asked for (`sigil status`)
+  std::int64_t now = 0;                  // the caller's clock, for valid/expired
+  std::string page_token;                // opaque; empty for the first page
+  int limit = 100;                       // 1..1000
 };
 
 struct Page {
@@ -289,6 +290,9 @@ class Store : public CertificateLedger,
   virtual Status backup(const std::string& path) = 0;
   virtual Result<std::string> integrity_check() = 0;  // "ok" when healthy
   virtual Result<std::int64_t> count() = 0;           // all certificate rows
+  // The certificates list(filter) pages through, counted in the database (its page token and
+  // limit are ignored): `sigil status` counts a million rows without reading them.
+  virtual Result<std::int64_t> count_matching(const ListFilter& filter) = 0;
 };
 
 }  // namespace sigil::store

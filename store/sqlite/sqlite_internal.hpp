@@ -339,6 +339,7 @@ class SqliteStore final : public Store {
   Engine engine() const override { return Engine::sqlite; }
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
+  Result<std::int64_t> count_matching(const ListFilter& filter) override;
   std::int64_t write_commits() const { return commits_.load(std::memory_order_relaxed); }
   Result<ConnectionSettings> settings();
 
