@@ -58,16 +58,10 @@ db_mb=$(du -sm "$h"/sigil.db* | awk '{s += $1} END {print s}')
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms_now() { date +%s%N | awk '{printf "%d", $1 / 1000000}'; }
-# Wall milliseconds of one command (its output discarded).
-time_ms() {
-  local t0 t1
-  t0=$(date +%s%N)
-  "$@" >/dev/null 2>&1 || true
-  t1=$(date +%s%N)
-  echo $(((t1 - t0) / 1000000))
-}
+# "wall_ms=.. cpu_ms=.." of one command (its output discarded).
+time_ms() { python3 ops/bench/scale_start.py time "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-mem() { awk '/^VmHWM|^VmRSS/ {printf "%s%d ", $1, $2 / 1024}' "/proc/$1/status"; }
+mem() { awk '/^VmHWM|^VmRSS/ {sub(":", "", $1); printf "%s_MB=%d ", $1, $2 / 1024}' "/proc/$1/status"; }
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
 
 # A valid certificate, an OCSP GET for it, and a page token deep in the valid certificates
@@ -85,29 +79,29 @@ deep_token=$(printf '1:%d:80' $((now + 60 * 86400)) | base64 -w0 | tr '+/' '-_' 
 api_port=$(free_port)
 acme_port=$(free_port)
 public_port=$(free_port)
+# Sets $server and prints scale_start.py's line into $tmp/start.line (not in a subshell: the
+# caller must know the pid to stop it).
 start_serve() {
-  local out
-  out=$(python3 ops/bench/scale_start.py "$sigil" "$h" "$api_port" "$acme_port" "$public_port" "$ocsp_path" \
-    "$tmp/serve")
-  server=$(echo "$out" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
-  echo "$out"
+  python3 ops/bench/scale_start.py "$sigil" "$h" "$api_port" "$acme_port" "$public_port" "$ocsp_path" \
+    "$tmp/serve" >"$tmp/start.line"
+  server=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' "$tmp/start.line")
 }
 
 # ---- start-up: exec to the first good answer, memory once started --------------------------------
 starts=()
 for i in $(seq "$runs"); do
-  line=$(start_serve)
+  start_serve
   sleep 3
-  starts+=("$line $(mem "$server") settled_cpu_s=$(cpu_s "$server")")
+  starts+=("$(cat "$tmp/start.line") $(mem "$server") after_3s_cpu_s=$(cpu_s "$server")")
   [ "$i" -lt "$runs" ] && stop_server
 done
-field() { printf '%s\n' "${starts[@]}" | sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | median; }
+field() { printf '%s\n' "${starts[@]}" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p" | median; }
 api_ms=$(field api_ms)
 public_ms=$(field public_ms)
-start_cpu=$(field cpu_s)
-settled_cpu=$(field settled_cpu_s)
-hwm_start=$(field VmHWM:)
-rss_start=$(field VmRSS:)
+start_cpu=$(field ready_cpu_s)
+settled_cpu=$(field after_3s_cpu_s)
+hwm_start=$(field VmHWM_MB)
+rss_start=$(field VmRSS_MB)
 
 # ---- lists: `sigil list` (a process each, on the store) and REST (keep-alive mTLS) -------------
 filters=(
@@ -132,13 +126,17 @@ for k in "${!filters[@]}"; do
     # shellcheck disable=SC2086
     cli+=("$(time_ms "$sigil" --home "$h" --json list $flags --limit 100)")
   done
+  cli_wall=$(printf '%s\n' "${cli[@]}" | sed 's/.*wall_ms=\([0-9]*\).*/\1/' | median)
+  cli_cpu=$(printf '%s\n' "${cli[@]}" | sed 's/.*cpu_ms=\([0-9]*\).*/\1/' | median)
   # shellcheck disable=SC2086
   items=$("$sigil" --home "$h" --json list $flags --limit 100 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
-  cli_rows+=("$(printf '%s\n' "${cli[@]}" | median) $items")
+  cli_rows+=("$cli_wall $cli_cpu $items")
   # One connection, the same page runs+1 times: the first pays the handshake, the rest are timed.
   urls=()
-  for _ in $(seq $((runs + 1))); do urls+=("https://localhost:$api_port/api/v1/certificates?limit=100&$query"); done
-  times=$(curl -sS -o /dev/null "${curl_tls[@]}" -w '%{http_code} %{time_total}\n' "${urls[@]}")
+  for _ in $(seq $((runs + 1))); do
+    urls+=(-o /dev/null "https://localhost:$api_port/api/v1/certificates?limit=100&$query")
+  done
+  times=$(curl -sS "${curl_tls[@]}" -w '%{http_code} %{time_total}\n' "${urls[@]}")
   if echo "$times" | grep -qv '^200 '; then echo "REST list $query failed: $times" >&2; exit 1; fi
   rest_rows+=("$(echo "$times" | tail -n +2 | awk '{printf "%d\n", $2 * 1000}' | median)")
 done
@@ -150,16 +148,26 @@ for _ in $(seq "$runs"); do
   status_ms+=("$(time_ms "$sigil" --home "$h" status)")
   status_json_ms+=("$(time_ms "$sigil" --home "$h" --json status)")
 done
-status_med=$(printf '%s\n' "${status_ms[@]}" | median)
-status_json_med=$(printf '%s\n' "${status_json_ms[@]}" | median)
+status_med=$(printf '%s\n' "${status_ms[@]}" | sed 's/.*wall_ms=\([0-9]*\).*/\1/' | median)
+status_cpu=$(printf '%s\n' "${status_ms[@]}" | sed 's/.*cpu_ms=\([0-9]*\).*/\1/' | median)
+status_json_med=$(printf '%s\n' "${status_json_ms[@]}" | sed 's/.*wall_ms=\([0-9]*\).*/\1/' | median)
+status_json_cpu=$(printf '%s\n' "${status_json_ms[@]}" | sed 's/.*cpu_ms=\([0-9]*\).*/\1/' | median)
 
 # ---- memory after requests, and after a CRL rebuild --------------------------------------------
 crl_path=$(curl -sS "http://127.0.0.1:$public_port/" | grep -o '/crl/[^"]*\.crl' | head -1)
-for _ in $(seq 200); do echo "url = \"http://127.0.0.1:$public_port$ocsp_path\""; done >"$tmp/ocsp.curl"
-curl -sS -o /dev/null -K "$tmp/ocsp.curl"
+[ -n "$crl_path" ] && curl -sSf -o /dev/null "http://127.0.0.1:$public_port$crl_path" || {
+  echo "no CRL found on the public listener's index page" >&2
+  exit 1
+}
+for _ in $(seq 200); do printf 'url = "http://127.0.0.1:%s%s"\noutput = /dev/null\n' "$public_port" "$ocsp_path"; done \
+  >"$tmp/ocsp.curl"
+curl -sS -K "$tmp/ocsp.curl"
 for _ in $(seq 5); do curl -sS -o /dev/null "http://127.0.0.1:$public_port$crl_path"; done
 mem_requests=$(mem "$server")
-crl_before=$(curl -sS "http://127.0.0.1:$public_port$crl_path" | sha256sum)
+crl_number() {
+  curl -sS "http://127.0.0.1:$public_port$crl_path" | openssl crl -inform DER -noout -crlnumber | cut -d= -f2
+}
+crl_before=$(crl_number)
 to_revoke=$("$sigil" --home "$h" --json list --status valid --limit 1 --page-token "$deep_token" | python3 -c \
   'import json,sys; print(json.load(sys.stdin)["items"][0]["serial"])')
 cpu_before_crl=$(cpu_s "$server")
@@ -167,16 +175,17 @@ t0=$(ms_now)
 "$sigil" --home "$h" revoke "$to_revoke" --reason superseded >/dev/null
 crl_ms=timeout
 for _ in $(seq 600); do
-  if [ "$(curl -sS "http://127.0.0.1:$public_port$crl_path" | sha256sum)" != "$crl_before" ]; then
+  if [ "$(crl_number)" != "$crl_before" ]; then
     crl_ms=$(($(ms_now) - t0))
     break
   fi
   sleep 0.1
 done
+crl_after=$(crl_number)
 sleep 1
 mem_crl=$(mem "$server")
 crl_cpu=$(awk -v a="$cpu_before_crl" -v b="$(cpu_s "$server")" 'BEGIN {printf "%.2f", b - a}')
-hwm_final=$(echo "$mem_crl" | sed -n 's/.*VmHWM:\([0-9]*\).*/\1/p')
+hwm_final=$(echo "$mem_crl" | sed -n 's/.*VmHWM_MB=\([0-9]*\).*/\1/p')
 stop_server
 
 # ---- the table ------------------------------------------------------------------------------------
@@ -192,16 +201,19 @@ table=$(
   printf '%-44s %12s\n' "serve: after lists, 200 OCSP, 5 CRL GETs" "$mem_requests"
   printf '%-44s %12s\n' "serve: after a revocation's CRL rebuild" "$mem_crl"
   printf '%-44s %9s MB %7s MB %s\n' "serve: VmHWM at the end" "$hwm_final" 300 "$(met "$hwm_final" 300)"
-  printf '%-44s %9s ms (serve CPU %s s)\n' "revocation -> new CRL served" "$crl_ms" "$crl_cpu"
+  printf '%-44s %9s ms (CRL number %s -> %s; serve CPU %s s)\n' "revocation -> new CRL served" "$crl_ms" \
+    "$crl_before" "$crl_after" "$crl_cpu"
   for k in "${!labels[@]}"; do
-    read -r cli_ms items <<<"${cli_rows[$k]}"
-    printf '%-44s %9s ms %7s ms %s (%s items)\n' "sigil list --limit 100: ${labels[$k]}" "$cli_ms" 50 \
-      "$(met "$cli_ms" 50)" "$items"
+    read -r cli_ms cli_cpu_ms items <<<"${cli_rows[$k]}"
+    printf '%-44s %9s ms %7s ms %s (%s items; CPU %s ms)\n' "sigil list --limit 100: ${labels[$k]}" "$cli_ms" 50 \
+      "$(met "$cli_ms" 50)" "$items" "$cli_cpu_ms"
     printf '%-44s %9s ms %7s ms %s\n' "REST list limit=100: ${labels[$k]}" "${rest_rows[$k]}" 50 \
       "$(met "${rest_rows[$k]}" 50)"
   done
-  printf '%-44s %9s ms %7s ms %s\n' "sigil status" "$status_med" 1000 "$(met "$status_med" 1000)"
-  printf '%-44s %9s ms %7s ms %s\n' "sigil status --json" "$status_json_med" 1000 "$(met "$status_json_med" 1000)"
+  printf '%-44s %9s ms %7s ms %s (CPU %s ms)\n' "sigil status" "$status_med" 1000 "$(met "$status_med" 1000)" \
+    "$status_cpu"
+  printf '%-44s %9s ms %7s ms %s (CPU %s ms)\n' "sigil status --json" "$status_json_med" 1000 \
+    "$(met "$status_json_med" 1000)" "$status_json_cpu"
 )
 {
   echo
@@ -210,7 +222,10 @@ table=$(
   echo "Machine: $(uname -srm), $(awk '/MemTotal/ {printf "%d GB", $2 / 1048576}' /proc/meminfo) RAM;" \
     "$("$sigil" --version 2>/dev/null | head -1); SQLite $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')" \
     "(Python's; sigil links the system library); $(openssl version | cut -d' ' -f1-2)."
-  echo "Command: \`ops/bench/scale.sh $n $r\`. Store: $db_mb MB on disk; $gen_line"
+  echo "Command: \`ops/bench/scale.sh $n $r\`. Store: $db_mb MB on disk; $gen_line. Load average at the end:" \
+    "$(cut -d' ' -f1-3 /proc/loadavg) (other work shares the 2 cores: wall times are inflated, CPU times are not)."
+  echo "sigil list runs a process each (CPU = its user + system time); REST is one keep-alive mTLS connection, the"
+  echo "first request (handshake) not counted. Memory is the serve process's VmHWM/VmRSS in MB."
   echo
   echo '```'
   echo "$table"
