@@ -394,6 +394,15 @@ TEST_CASE_TEMPLATE("list by name and requester; count_matching counts what list 
   f = ListFilter{};
   f.now = 1'000;
   CHECK(store->count_matching(f).value() == 4);
+  if constexpr (!kIsSqlite<E>) {
+    // With sequential scans priced out, a plan without the names' index means it cannot serve
+    // (SQLite's plan: the case below).
+    RawPg raw(engine.location());
+    REQUIRE(raw.exec("SET enable_seqscan = off") == "");
+    CHECK(raw.text("EXPLAIN SELECT serial FROM certificates WHERE serial IN "
+                   "(SELECT serial FROM certificate_sans WHERE name = 'dns:a.example')")
+              .find("certificate_sans_name") != std::string::npos);
+  }
 }
 
 TEST_CASE_TEMPLATE("pagination visits every row once, in order", E, SqliteEngine, PostgresEngine) {
@@ -529,17 +538,4 @@ TEST_CASE("sqlite: COUNT(*) and listing by name go through their indexes") {
   CAPTURE(by_name);
   CHECK(by_name.find("certificate_sans_name") != std::string::npos);
   CHECK(by_name.find("certificates_serial") != std::string::npos);
-}
-
-TEST_CASE("postgresql: listing by name goes through the names' index") {
-  // PostgreSQL's twin: with sequential scans priced out, a plan without the index means it
-  // cannot serve.
-  PostgresEngine engine;
-  RawPg raw(engine.location());
-  REQUIRE(raw.exec("SET enable_seqscan = off") == "");
-  const std::string by_name = raw.text(
-      "EXPLAIN SELECT serial FROM certificates WHERE status <> 'pending' AND serial IN "
-      "(SELECT serial FROM certificate_sans WHERE name = 'dns:a.example') ORDER BY not_after, serial LIMIT 101");
-  CAPTURE(by_name);
-  CHECK(by_name.find("certificate_sans_name") != std::string::npos);
 }
