@@ -5,7 +5,7 @@ Usage: scale_start.py SIGIL HOME API_PORT ACME_PORT PUBLIC_PORT OCSP_GET_PATH OU
        scale_start.py time COMMAND...   (one command's wall_ms= and cpu_ms=, user + system)
 
 Starts `SIGIL --home HOME serve` on 127.0.0.1 ports (stdout/stderr to OUT_PREFIX.out/.err), then
-polls, every 2 ms and each with its own deadline of 60 s:
+polls, every 2 ms, until both answer (deadline: $SCALE_START_DEADLINE seconds, default 60):
   api     GET /health/live over mTLS with HOME/admin/admin.{crt,key}, trusting HOME/ca/root.crt
   public  GET OCSP_GET_PATH (an OCSP GET for a valid certificate): HTTP 200 and a successful
           OCSPResponse (responseStatus 0; tryLater is 30 03 0a 01 03, five octets)
@@ -56,6 +56,7 @@ def main():
     ctx = ssl.create_default_context(cafile=f"{home}/ca/root.crt")
     ctx.load_cert_chain(f"{home}/admin/admin.crt", f"{home}/admin/admin.key")
     ctx.check_hostname = False  # the server's name is localhost; we dial 127.0.0.1
+    deadline = float(os.environ.get("SCALE_START_DEADLINE", "60"))  # seconds
     start = time.monotonic()
     proc = subprocess.Popen(
         [sigil, "--home", home, "serve", "--api-listen", f"127.0.0.1:{api}", "--acme-listen",
@@ -66,9 +67,9 @@ def main():
     while len(done) < len(checks):
         if proc.poll() is not None:
             sys.exit(f"scale_start: serve exited with {proc.returncode}; see {out}.err")
-        if time.monotonic() - start > 60:
+        if time.monotonic() - start > deadline:
             proc.kill()
-            sys.exit(f"scale_start: no answer within 60 s from {sorted(set(checks) - set(done))}")
+            sys.exit(f"scale_start: no answer within {deadline} s from {sorted(set(checks) - set(done))}")
         for name, check in checks.items():
             if name in done:
                 continue
