@@ -57,7 +57,7 @@ h=$data/home
 db_mb=$(du -sm "$h"/sigil.db* | awk '{s += $1} END {print s}')
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ms_now() { date +%s%N | awk '{printf "%d", $1 / 1000000}'; }
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
 # "wall_ms=.. cpu_ms=.." of one command (its output discarded).
 time_ms() { python3 ops/bench/scale_start.py time "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
