@@ -1,6 +1,7 @@
 // sigil list | show | revoke | backup: the certificate ledger, without any key. list, show and
 // revoke work on the local home or, with --server, through a running CA's REST API.
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -31,8 +32,49 @@ struct ListOptions {
   std::string status;
   std::string expiring_within;
   std::string profile;
+  std::string name;  // a subject alternative name, "dns:a.example" or a bare DNS name
+  int limit = 0;     // one page of this many (then its next page token); 0: every page
+  std::string page_token;
   RemoteOptions remote;
 };
+
+// The sans' stored form: a bare name is a DNS name.
+std::string san_form(const std::string& name) { return name.find(':') == std::string::npos ? "dns:" + name : name; }
+
+// A query parameter's value, percent-encoded beyond RFC 3986's unreserved characters (and ':', '@').
+std::string query_escape(const std::string& v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : v) {
+    if (std::isalnum(c) || std::string_view("-._~:@").find(static_cast<char>(c)) != std::string_view::npos) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// Pages from `first` on: every one (limit 0), or only the first. {"items": [...],
+// "next_page_token": "..." when more follow a single page}.
+template <class PageFn>
+Result<json> collect_pages(const ListOptions& o, PageFn next_page) {
+  json out = {{"items", json::array()}};
+  std::string token = o.page_token;
+  for (;;) {
+    SIGIL_TRY(json page, next_page(token));
+    for (auto& item : page["items"]) out["items"].push_back(std::move(item));
+    token = str(page, "next_page_token");
+    if (token.empty()) break;
+    if (o.limit > 0) {
+      out["next_page_token"] = token;
+      break;
+    }
+  }
+  return out;
+}
 
 Result<json> list_local(const Globals& g, const ListOptions& o) {
   store::ListFilter f;
@@ -50,42 +92,39 @@ Result<json> list_local(const Globals& g, const ListOptions& o) {
     if (f.status == store::ListFilter::Status::any) f.status = store::ListFilter::Status::valid;
   }
   if (!o.profile.empty()) f.profile = o.profile;
-  f.limit = 1000;
-  json all = json::array();
-  for (;;) {
+  if (!o.name.empty()) f.name = san_form(o.name);
+  f.limit = o.limit > 0 ? o.limit : 1000;
+  return collect_pages(o, [&](const std::string& token) -> Result<json> {
+    f.page_token = token;
     SIGIL_TRY(store::Page page, ctx->store->list(f));
-    for (const auto& r : page.items) all.push_back(api::certificate_json(r, f.now));
-    if (page.next_page_token.empty()) break;
-    f.page_token = page.next_page_token;
-  }
-  return all;
+    json j = {{"items", json::array()}, {"next_page_token", page.next_page_token}};
+    for (const auto& r : page.items) j["items"].push_back(api::certificate_json(r, f.now));
+    return j;
+  });
 }
 
 Result<json> list_remote(const Globals& g, const ListOptions& o) {
   SIGIL_TRY(Remote remote, Remote::connect(g, o.remote));
-  std::string query = "limit=1000";
+  std::string query = "limit=" + std::to_string(o.limit > 0 ? o.limit : 1000);
   if (!o.status.empty()) query += "&status=" + o.status;
   if (!o.expiring_within.empty()) query += "&expiring_within=" + o.expiring_within;
   if (!o.profile.empty()) query += "&profile=" + o.profile;
-  json all = json::array();
-  std::string token;
-  for (;;) {
-    SIGIL_TRY(json page,
-              remote.call("GET", "/api/v1/certificates?" + query + (token.empty() ? "" : "&page_token=" + token)));
-    for (const auto& item : page["items"]) all.push_back(item);
-    token = str(page, "next_page_token");
-    if (token.empty()) break;
-  }
-  return all;
+  if (!o.name.empty()) query += "&name=" + query_escape(san_form(o.name));
+  return collect_pages(o, [&](const std::string& token) {
+    return remote.call("GET", "/api/v1/certificates?" + query + (token.empty() ? "" : "&page_token=" + token));
+  });
 }
 
 Status run_list(const Globals& g, const ListOptions& o) {
   if (!o.status.empty() && o.status != "valid" && o.status != "revoked" && o.status != "expired")
     return make_error(Errc::invalid_argument, "--status must be valid, revoked or expired");
   if (!o.expiring_within.empty()) SIGIL_TRY_STATUS(parse_duration(o.expiring_within));
-  SIGIL_TRY(json all, o.remote.server.empty() ? list_local(g, o) : list_remote(g, o));
+  if (o.limit < 0 || o.limit > 1000) return make_error(Errc::invalid_argument, "--limit must be between 1 and 1000");
+  SIGIL_TRY(json out, o.remote.server.empty() ? list_local(g, o) : list_remote(g, o));
+  const json& all = out["items"];
   if (g.json) {
-    std::cout << all.dump(2) << "\n";
+    // Every page: the array, as always; one page (--limit): the page with its next token.
+    std::cout << (o.limit > 0 ? out : all).dump(2) << "\n";
     return {};
   }
   std::cout << std::left << std::setw(34) << "SERIAL" << std::setw(9) << "STATUS" << std::setw(8) << "PROFILE"
@@ -95,6 +134,7 @@ Status run_list(const Globals& g, const ListOptions& o) {
     std::cout << std::setw(34) << str(r, "serial") << std::setw(9) << str(r, "status") << std::setw(8)
               << str(r, "profile") << std::setw(22) << str(r, "not_after") << join(r["sans"]) << "\n";
   std::cout << all.size() << " certificate" << (all.size() == 1 ? "" : "s") << "\n";
+  if (out.contains("next_page_token")) std::cout << "next page: --page-token " << str(out, "next_page_token") << "\n";
   return {};
 }
 
@@ -185,6 +225,9 @@ void add_certificates(CLI::App& app, Globals& g) {
   list->add_option("--status", lo->status, "valid|revoked|expired");
   list->add_option("--expiring-within", lo->expiring_within, "Only valid certificates expiring within, e.g. 7d");
   list->add_option("--profile", lo->profile, "Only this profile");
+  list->add_option("--name", lo->name, "Only certificates naming this, e.g. a.example or ip:10.0.0.1");
+  list->add_option("--limit", lo->limit, "One page of at most this many (1..1000), and the next page's token");
+  list->add_option("--page-token", lo->page_token, "Continue from a previous page (--limit's next page token)");
   add_remote_flags(list, lo->remote);
   list->callback([&g, lo] { g.status = run_list(g, *lo); });
 

@@ -99,9 +99,12 @@ struct ListFilter {
   Status status = Status::any;                  // valid = status valid and not_after > now; expired = not_after <= now
   std::optional<std::int64_t> expiring_before;  // not_after <= this (and still valid)
   std::optional<std::string> profile;
-  std::int64_t now = 0;    // the caller's clock, for valid/expired
-  std::string page_token;  // opaque; empty for the first page
-  int limit = 100;         // 1..1000
+  // Only certificates naming this subject alternative name, in the sans' form ("dns:a.example").
+  std::optional<std::string> name;
+  std::optional<std::string> requester;  // only those this requester asked for (`sigil status`)
+  std::int64_t now = 0;                  // the caller's clock, for valid/expired
+  std::string page_token;                // opaque; empty for the first page
+  int limit = 100;                       // 1..1000
 };
 
 struct Page {
@@ -287,6 +290,9 @@ class Store : public CertificateLedger,
   virtual Status backup(const std::string& path) = 0;
   virtual Result<std::string> integrity_check() = 0;  // "ok" when healthy
   virtual Result<std::int64_t> count() = 0;           // all certificate rows
+  // The certificates list(filter) pages through, counted in the database (its page token and
+  // limit are ignored): `sigil status` counts a million rows without reading them.
+  virtual Result<std::int64_t> count_matching(const ListFilter& filter) = 0;
 };
 
 }  // namespace sigil::store

@@ -40,22 +40,18 @@ Result<PageKey> decode_page_token(std::string_view token) {
   return key;
 }
 
-Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_view columns, const ListDialect& d) {
-  if (filter.limit < 1 || filter.limit > max_limit) {
-    return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(max_limit));
-  }
-  std::optional<PageKey> after;
-  if (!filter.page_token.empty()) {
-    SIGIL_TRY(after, decode_page_token(filter.page_token));
-  }
-  ListSql q;
-  auto value = [&](const auto& v) {
-    q.values.emplace_back(v);
-    return d.placeholder(static_cast<int>(q.values.size()));
-  };
-  // Each condition is written so an index serves it: status = ... AND not_after in a range,
-  // or a scan of (not_after, serial) in order, skipping the few pending rows.
-  q.sql = "SELECT " + std::string(columns) + " FROM certificates WHERE ";
+namespace {
+
+// Appends a value for the next placeholder and returns the placeholder.
+std::string bind_value(ListSql& q, const ListDialect& d, std::variant<std::int64_t, std::string> v) {
+  q.values.push_back(std::move(v));
+  return d.placeholder(static_cast<int>(q.values.size()));
+}
+
+// The filter's conditions after "WHERE ". Each is written so an index serves it: status = ... AND
+// not_after in a range, or a scan of (not_after, serial) in order, skipping the few pending rows.
+// `after` (a page key) is dropped where the conditions imply it.
+void append_conditions(const ListFilter& filter, std::optional<PageKey>& after, ListSql& q, const ListDialect& d) {
   switch (filter.status) {
     case ListFilter::Status::any:
       q.sql += "status <> 'pending'";
@@ -65,27 +61,55 @@ Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_vi
       // One lower bound on not_after, so the index range starts at the right place: when the
       // page key is past `now` it implies not_after > now, otherwise not_after > now implies it.
       if (after && after->not_after <= filter.now) after.reset();
-      if (!after) q.sql += " AND not_after > " + value(filter.now);
+      if (!after) q.sql += " AND not_after > " + bind_value(q, d, filter.now);
       break;
     case ListFilter::Status::revoked:
       q.sql += "status = 'revoked'";
       break;
     case ListFilter::Status::expired:
-      q.sql += "status <> 'pending' AND not_after <= " + value(filter.now);
+      q.sql += "status <> 'pending' AND not_after <= " + bind_value(q, d, filter.now);
       break;
   }
-  if (filter.expiring_before) q.sql += " AND not_after <= " + value(*filter.expiring_before);
-  if (filter.profile) q.sql += " AND profile = " + value(*filter.profile);
+  if (filter.expiring_before) q.sql += " AND not_after <= " + bind_value(q, d, *filter.expiring_before);
+  if (filter.profile) q.sql += " AND profile = " + bind_value(q, d, *filter.profile);
+  if (filter.requester) q.sql += " AND requester = " + bind_value(q, d, *filter.requester);
+  // The name's few certificates come from the sans' name index; sorting them is cheap, where
+  // walking the (not_after, serial) order for a rare name would read the whole table.
+  if (filter.name)
+    q.sql += " AND serial IN (SELECT serial FROM certificate_sans WHERE name = " + bind_value(q, d, *filter.name) + ")";
+}
+
+}  // namespace
+
+Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_view columns, const ListDialect& d) {
+  if (filter.limit < 1 || filter.limit > max_limit) {
+    return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(max_limit));
+  }
+  std::optional<PageKey> after;
+  if (!filter.page_token.empty()) {
+    SIGIL_TRY(after, decode_page_token(filter.page_token));
+  }
+  ListSql q;
+  q.sql = "SELECT " + std::string(columns) + " FROM certificates WHERE ";
+  append_conditions(filter, after, q, d);
   if (after) {
     // The plain bound on not_after keeps the index range bounded even where the row comparison
     // cannot use the index (a serial collation other than the index's). One placeholder per
     // statement: "?" binds by position, and the operands of + are evaluated in no fixed order.
-    q.sql += " AND not_after >= " + value(after->not_after);
-    q.sql += " AND (not_after, " + std::string(d.serial) + ") > (" + value(after->not_after);
-    q.sql += ", " + value(after->serial) + ")";
+    q.sql += " AND not_after >= " + bind_value(q, d, after->not_after);
+    q.sql += " AND (not_after, " + std::string(d.serial) + ") > (" + bind_value(q, d, after->not_after);
+    q.sql += ", " + bind_value(q, d, after->serial) + ")";
   }
-  q.sql +=
-      " ORDER BY not_after, " + std::string(d.serial) + " LIMIT " + value(static_cast<std::int64_t>(filter.limit) + 1);
+  q.sql += " ORDER BY not_after, " + std::string(d.serial) + " LIMIT " +
+           bind_value(q, d, static_cast<std::int64_t>(filter.limit) + 1);
+  return q;
+}
+
+ListSql count_sql(const ListFilter& filter, const ListDialect& d) {
+  std::optional<PageKey> none;
+  ListSql q;
+  q.sql = "SELECT COUNT(*) FROM certificates WHERE ";
+  append_conditions(filter, none, q, d);
   return q;
 }
 

@@ -43,6 +43,8 @@ struct ListSql {
 // The page's SELECT of `columns` (one row more than filter.limit, which tells whether a next page
 // exists); invalid_argument for a limit outside 1..max_limit or a malformed page token.
 Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_view columns, const ListDialect& d);
+// SELECT COUNT(*) of the rows list_sql's filter selects, over every page.
+ListSql count_sql(const ListFilter& filter, const ListDialect& d);
 
 // ---- flag_for_renewal ------------------------------------------------------------------------
 

@@ -162,7 +162,7 @@ class Api {
       return it == req.query.end() ? "" : it->second;
     };
     for (const auto& [k, v] : req.query)
-      if (k != "status" && k != "expiring_within" && k != "profile" && k != "page_token" && k != "limit")
+      if (k != "status" && k != "expiring_within" && k != "profile" && k != "name" && k != "page_token" && k != "limit")
         return fail(make_error(Errc::malformed, "unknown query parameter '" + k + "'"));
     const std::string status = q("status");
     if (status == "valid")
@@ -180,6 +180,7 @@ class Api {
       if (f.status == store::ListFilter::Status::any) f.status = store::ListFilter::Status::valid;
     }
     if (const std::string p = q("profile"); !p.empty()) f.profile = p;
+    if (const std::string n = q("name"); !n.empty()) f.name = n;  // as stored: "dns:a.example"
     f.page_token = q("page_token");
     if (const std::string l = q("limit"); !l.empty()) {
       if (l.size() > 4 || l.find_first_not_of("0123456789") != std::string::npos)

@@ -125,7 +125,7 @@ Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, Ti
 }
 
 Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(const ocsp::CertId& id,
-                                                                              bool allow_unknown_cache) {
+                                                                              bool allow_unknown_cache, bool evict) {
   const TimePoint now = clock_.now();
   SIGIL_TRY(ocsp::SingleResponse single, status_of(id, now));
   ocsp::ResponseSpec spec;
@@ -142,7 +142,12 @@ Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(co
   // Unknown serials are not kept (anyone can ask for any serial); known ones are.
   if (single.status != ocsp::CertStatus::unknown || allow_unknown_cache) {
     std::unique_lock lock(cache_mu_);
-    auto& slot = cache_[cache_key(id.hash, id.serial)];
+    const std::string key = cache_key(id.hash, id.serial);
+    if (cache_.size() >= options_.max_cached && !cache_.count(key)) {
+      if (!evict || cache_.empty()) return std::shared_ptr<const Entry>(e);
+      cache_.erase(cache_.begin());
+    }
+    auto& slot = cache_[key];
     // Revocation is final: a "good" signed from a read that raced a revocation never replaces
     // the "revoked" entry the revocation job stored meanwhile.
     if (!slot || slot->status != ocsp::CertStatus::revoked || e->status == ocsp::CertStatus::revoked)
@@ -193,7 +198,7 @@ OcspAnswer OcspResponder::respond(ByteView request_der) {
       return *cached;
     }
     if (!take_live_token()) return error(ocsp::ResponseStatus::try_later, "tryLater");
-    auto e = sign_entry(req->ids[0], false);
+    auto e = sign_entry(req->ids[0], false, true);
     if (!e) {
       log::error("OCSP signing failed", {{"error", e.error().detail}});
       return error(ocsp::ResponseStatus::internal_error, "internalError");
@@ -273,18 +278,30 @@ void OcspResponder::sweep() {
   const TimePoint now = clock_.now();
   std::size_t signed_now = 0;
   std::vector<std::pair<std::string, bool>> due;  // serial, revoked
+  std::size_t room = 0;                           // new entries the cache can still take
+  {
+    std::shared_lock lock(cache_mu_);
+    room = options_.max_cached - std::min(options_.max_cached, cache_.size());
+  }
   auto s = revocations_.for_each_certificate(
       issuer_id_, to_unix(now), [&](const store::RevokedSerial& r, bool revoked) -> Status {
         auto bytes = from_hex(r.serial);
         if (!bytes) return {};
         std::shared_lock lock(cache_mu_);
         auto it = cache_.find(cache_key(ocsp::HashAlg::sha1, *bytes));
-        const bool fresh = it != cache_.end() && now < it->second->this_update + options_.validity / 2 &&
+        const bool held = it != cache_.end();
+        const bool fresh = held && now < it->second->this_update + options_.validity / 2 &&
                            (it->second->status == ocsp::CertStatus::revoked) == revoked;
-        if (!fresh) due.emplace_back(r.serial, revoked);
+        // Held ones are refreshed; new ones only while there is room (the rest are signed when
+        // asked for), so neither the cache nor this list outgrows max_cached.
+        if (!fresh && (held || room > 0)) {
+          if (!held) --room;
+          due.emplace_back(r.serial, revoked);
+        }
         return {};
       });
   if (!s) log::error("OCSP sweep: cannot read certificates", {{"error", s.error().detail}});
+  auto applied_at = std::chrono::steady_clock::now();
   for (const auto& [serial, revoked] : due) {
     auto bytes = from_hex(serial);
     if (!bytes) continue;
@@ -292,6 +309,12 @@ void OcspResponder::sweep() {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
+    }
+    // A long pass (the first one signs up to max_cached responses while serving) still applies
+    // revocations within a poll, as the job does between passes.
+    if (std::chrono::steady_clock::now() - applied_at >= options_.poll) {
+      apply_revocations();
+      applied_at = std::chrono::steady_clock::now();
     }
   }
   // Other CertID forms in the cache age too: refresh them, and drop expired certificates' ones.
@@ -320,7 +343,6 @@ void OcspResponder::sweep() {
 Status OcspResponder::start() {
   SIGIL_TRY_STATUS(rotate_responder());
   SIGIL_TRY(seen_seq_, revocations_.revocation_sequence());
-  sweep();
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -335,6 +357,7 @@ void OcspResponder::stop() {
 }
 
 void OcspResponder::run() {
+  sweep();  // the first pre-signing pass, off the start-up path
   auto last_sweep = std::chrono::steady_clock::now();
   std::unique_lock lock(mu_);
   while (!stopping_) {

@@ -187,6 +187,11 @@ struct OcspOptions {
   std::chrono::milliseconds poll{100};      // revocations: how often the store is asked
   Seconds sweep{30};                        // pre-signing of new and ageing responses
   double live_signatures_per_second = 500;  // nonce requests and cache misses (then tryLater)
+  // Responses held at most (about 1 KB each with a delegated responder's certificate): what
+  // bounds the responder's memory however many certificates the store holds. The sweep pre-signs
+  // until the cache is full; past that, a response is signed when first asked for and replaces
+  // an arbitrary held one (a random-replacement cache).
+  std::size_t max_cached = 100000;
 };
 
 // One HTTP-independent answer to an OCSP request.
@@ -207,7 +212,10 @@ class OcspResponder {
   OcspResponder(issuer::Issuer& issuer, const issuer::Authority& authority, store::CertificateReader& certificates,
                 store::RevocationReader& revocations, const Clock& clock, Metrics& metrics, OcspOptions options);
   ~OcspResponder();
-  Status start();  // the responder certificate, a first pre-signing pass, the background job
+  // The responder certificate, then the background job, whose first step is a pre-signing pass:
+  // with a million certificates that pass takes minutes, and until a response is pre-signed the
+  // full path signs it when asked (rate-limited), so serving starts at once and stays correct.
+  Status start();
   void stop();
 
   // Only from the cache (never blocks): for the I/O thread. nullopt: use respond().
@@ -240,7 +248,10 @@ class OcspResponder {
   };
   static std::string cache_key(crypto::ocsp::HashAlg h, crypto::ByteView serial);
   Status rotate_responder();
-  Result<std::shared_ptr<const Entry>> sign_entry(const crypto::ocsp::CertId& id, bool allow_unknown_cache);
+  // `evict`: a new entry may replace an arbitrary one when the cache is full (a response asked
+  // for); otherwise (the sweep, revocations) it is cached only while there is room.
+  Result<std::shared_ptr<const Entry>> sign_entry(const crypto::ocsp::CertId& id, bool allow_unknown_cache,
+                                                  bool evict = false);
   Result<crypto::ocsp::SingleResponse> status_of(const crypto::ocsp::CertId& id, TimePoint now);
   Result<Bytes> sign(const crypto::ocsp::ResponseSpec& spec);
   bool take_live_token();

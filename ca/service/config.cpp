@@ -287,7 +287,7 @@ Result<Config> parse_config(std::string_view text) {
     const json& r = j["revocation"];
     SIGIL_TRY_STATUS(only_keys(r, "revocation",
                                {"crl_validity", "ocsp_validity", "ocsp_responder_ttl", "ocsp_sign_with_intermediate",
-                                "crl_shards", "delta_crl_interval"}));
+                                "crl_shards", "delta_crl_interval", "ocsp_cache_entries"}));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "crl_validity", c.revocation.crl_validity));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_validity", c.revocation.ocsp_validity));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "ocsp_responder_ttl", c.revocation.ocsp_responder_ttl));
@@ -303,6 +303,8 @@ Result<Config> parse_config(std::string_view text) {
     if (c.revocation.ocsp_responder_ttl < 2 * c.revocation.ocsp_validity)
       return key_error("revocation.ocsp_responder_ttl", "must be at least twice ocsp_validity");
     SIGIL_TRY_STATUS(get_int(r, "revocation.", "crl_shards", c.revocation.crl_shards, 1, issuer::kMaxCrlShards));
+    SIGIL_TRY_STATUS(
+        get_int(r, "revocation.", "ocsp_cache_entries", c.revocation.ocsp_cache_entries, 1, std::int64_t{1} << 32));
     SIGIL_TRY_STATUS(get_duration(r, "revocation.", "delta_crl_interval", c.revocation.delta_crl_interval));
     const Seconds delta = c.revocation.delta_crl_interval;
     if (delta.count() != 0 && (delta < Seconds(60) || delta > c.revocation.crl_validity / 2))
@@ -355,7 +357,8 @@ std::string to_json(const Config& c) {
                      {"ocsp_responder_ttl", format_duration(c.revocation.ocsp_responder_ttl)},
                      {"ocsp_sign_with_intermediate", c.revocation.ocsp_sign_with_intermediate},
                      {"crl_shards", c.revocation.crl_shards},
-                     {"delta_crl_interval", format_duration(c.revocation.delta_crl_interval)}};
+                     {"delta_crl_interval", format_duration(c.revocation.delta_crl_interval)},
+                     {"ocsp_cache_entries", c.revocation.ocsp_cache_entries}};
   j["limits"] = {{"max_body", c.limits.max_body},
                  {"max_header", c.limits.max_header},
                  {"request_timeout", format_duration(c.limits.request_timeout)},

@@ -58,6 +58,9 @@ struct RevocationOptions {
   bool ocsp_sign_with_intermediate = false;
   std::int64_t crl_shards = 1;    // 1: one CRL per issuer; N > 1: new certificates spread over N shard CRLs
   Seconds delta_crl_interval{0};  // delta CRLs this often (and after revocations); 0: none
+  // OCSP responses held in memory per intermediate (about 1 KB each): pre-signed up to this
+  // many, the rest signed when asked (revocation::OcspOptions::max_cached).
+  std::int64_t ocsp_cache_entries = 100000;
 };
 
 struct AcmeValidationOptions {

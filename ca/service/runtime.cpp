@@ -88,6 +88,7 @@ revocation::OcspOptions ocsp_options(const Config& config) {
   o.validity = config.revocation.ocsp_validity;
   o.responder_ttl = config.revocation.ocsp_responder_ttl;
   o.sign_with_intermediate = config.revocation.ocsp_sign_with_intermediate;
+  o.max_cached = static_cast<std::size_t>(config.revocation.ocsp_cache_entries);
   return o;
 }
 

@@ -297,4 +297,13 @@ Result<std::int64_t> PgStore::count() {
   return rows.int64(0, 0);
 }
 
+Result<std::int64_t> PgStore::count_matching(const ListFilter& filter) {
+  const internal::ListSql counted = internal::count_sql(filter, {dollar_placeholder, "serial COLLATE \"C\""});
+  Params params;
+  for (const auto& v : counted.values) std::visit([&](const auto& x) { params.add(x); }, v);
+  SIGIL_TRY(Lease c, pool_.acquire());
+  SIGIL_TRY(Rows rows, c->query(counted.sql, params, "count certificates"));
+  return rows.int64(0, 0);
+}
+
 }  // namespace sigil::store::postgres::detail

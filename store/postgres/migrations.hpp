@@ -13,7 +13,7 @@
 
 namespace sigil::store::postgres {
 
-inline constexpr std::array<std::string_view, 8> kMigrations{{
+inline constexpr std::array<std::string_view, 9> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -275,6 +275,11 @@ CREATE TABLE acme_spent_nonces (
   expires_at BIGINT NOT NULL
 );
 CREATE INDEX acme_spent_nonces_expiry ON acme_spent_nonces (expires_at);
+)sql",
+    // 9: certificates by issuance time, as on SQLite (where COUNT(*) reads it): an "issued
+    // before" range (flag_for_renewal) may use it, and a narrow index-only COUNT(*).
+    R"sql(
+CREATE INDEX certificates_created_at ON certificates (created_at);
 )sql",
 }};
 

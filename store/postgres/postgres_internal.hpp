@@ -40,6 +40,7 @@ class PgStore final : public Store {
   Status backup(const std::string& path) override;
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
+  Result<std::int64_t> count_matching(const ListFilter& filter) override;
 
   // ---- revocation reads and CRLs (revocation.cpp) ----
   Status for_each_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min,

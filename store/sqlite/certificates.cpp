@@ -131,6 +131,19 @@ Result<std::int64_t> SqliteStore::count() {
   return q.int64(0);
 }
 
+Result<std::int64_t> SqliteStore::count_matching(const ListFilter& filter) {
+  const internal::ListSql counted = internal::count_sql(filter, {question_mark, "serial"});
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(sqlite3_stmt * stmt, list_statement(counted.sql));
+  Query q(db_.get(), stmt, "count certificates");
+  for (std::size_t i = 0; i < counted.values.size(); ++i) {
+    std::visit([&](const auto& v) { q.bind(static_cast<int>(i + 1), v); }, counted.values[i]);
+  }
+  SIGIL_TRY(bool row, q.step());
+  if (!row) return make_error(Errc::storage, "sqlite: COUNT returned no row");
+  return q.int64(0);
+}
+
 Result<CertificateRecord> SqliteStore::read_certificate(const Query& q) {
   CertificateRecord r;
   r.serial = q.text(0);

@@ -13,7 +13,7 @@ namespace sigil::store::sqlite {
 // so a foreign SQLite file is refused instead of migrated.
 inline constexpr std::int32_t kApplicationId = 0x5349474C;
 
-inline constexpr std::array<std::string_view, 8> kMigrations{{
+inline constexpr std::array<std::string_view, 9> kMigrations{{
     // 1: certificates, their subject alternative names, the append-only audit log.
     R"sql(
 CREATE TABLE certificates (
@@ -275,6 +275,12 @@ CREATE TABLE nodes (
   started_at INTEGER NOT NULL,
   last_seen  INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // 9: certificates by issuance time. Being the narrowest index (an integer and the rowid), it is
+    // what COUNT(*) reads (`sigil status`): about 15 MB for a million rows, where the narrowest
+    // before was the serials' (50 MB); an "issued before" range (flag_for_renewal) may use it too.
+    R"sql(
+CREATE INDEX certificates_created_at ON certificates (created_at);
 )sql",
 }};
 

@@ -341,6 +341,7 @@ class SqliteStore final : public Store {
   Engine engine() const override { return Engine::sqlite; }
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
+  Result<std::int64_t> count_matching(const ListFilter& filter) override;
   std::int64_t write_commits() const { return commits_.load(std::memory_order_relaxed); }
   std::int64_t wal_syncs() const { return syncs_.load(std::memory_order_relaxed); }
   // fdatasync of the WAL file through a descriptor of our own (fsync acts on the file, not the

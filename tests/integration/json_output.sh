@@ -92,6 +92,17 @@ json_cmd "list --status valid --profile client --expiring-within 100d --json" "$
   sigil --home "$H" list --status valid --profile client --expiring-within 100d --json
 json_check "list with filters: the admin and client certificates" "$J/list-f.json" \
   "sorted(c['serial'] for c in j) == sorted(['$CLIENT', '$(cert_serial "$H/admin/admin.crt")'])"
+json_cmd "list --name www.example.test --json" "$J/list-name.json" sigil --home "$H" list --name www.example.test --json
+json_check "list --name: the one certificate naming it (a bare name is a DNS name)" "$J/list-name.json" \
+  "[c['serial'] for c in j] == ['$WWW']"
+json_cmd "list --limit 3 --json" "$J/list-p1.json" sigil --home "$H" list --limit 3 --json
+json_check "list --limit 3: one page of three and a next page token" "$J/list-p1.json" \
+  "len(j['items']) == 3 and j['next_page_token'] != ''"
+TOKEN=$(python3 -c "import json; print(json.load(open('$J/list-p1.json'))['next_page_token'])")
+json_cmd "list --limit 3 --page-token (the next page)" "$J/list-p2.json" \
+  sigil --home "$H" list --limit 3 --page-token "$TOKEN" --json
+json_check "list pages: the last one, without a token; both pages make the whole list" "$J/list-p2.json" \
+  "'next_page_token' not in j and [c['serial'] for c in __import__('json').load(open('$J/list-p1.json'))['items'] + j['items']] == [c['serial'] for c in __import__('json').load(open('$J/list.json'))]"
 json_cmd "list --status revoked --json (none yet)" "$J/list-none.json" sigil --home "$H" list --status revoked --json
 json_check "list with no match is an empty array" "$J/list-none.json" "j == []"
 

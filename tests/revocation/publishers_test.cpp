@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "ca/base/metrics.hpp"
 #include "ca/crypto/ocsp.hpp"
@@ -163,6 +164,43 @@ TEST_CASE("OCSP responder certificate: not re-issued on every poll near its inte
   ca.clock.advance(Seconds(4 * 3600));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(responder_certificates(ca) == 1);
+  pub.stop();
+}
+
+TEST_CASE("OCSP cache: at most max_cached responses, pre-signed after start; past it, signed when asked") {
+  TestCa ca;
+  issuer::Issuer& is = ca.issuer();
+  std::vector<std::string> serials;
+  for (int i = 0; i < 3; ++i) {
+    auto leaf = ca.issue(
+        csr_pem(cached_key(KeyType::ec_p256, 30 + i), "cap" + std::to_string(i) + ".example.internal", {}), "server");
+    REQUIRE(leaf.has_value());
+    serials.push_back(leaf->serial);
+  }
+  Metrics metrics;
+  revocation::OcspOptions o = ocsp_options();
+  o.max_cached = 2;  // three leaves and the responder's own certificate are valid
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), o);
+  REQUIRE(pub.add(is.current()).has_value());
+  const Labels labels{{"issuer", is.id().substr(0, 16)}};
+  // The first pass runs in the background job and stops at max_cached.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (metrics.value("sigil_ocsp_cached_responses", labels) < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(metrics.value("sigil_ocsp_cached_responses", labels) == 2);
+  auto cached_leaves = [&] {
+    int n = 0;
+    for (const auto& s : serials) n += pub.respond_cached(request_for(*ca.intermediate, s)).has_value() ? 1 : 0;
+    return n;
+  };
+  CHECK(cached_leaves() <= 2);
+  // Each leaf asked for is answered (signed now if it was not held) and then held, replacing
+  // another: the cache never holds more than two.
+  for (const auto& s : serials) {
+    CHECK(verified_status(pub.respond(request_for(*ca.intermediate, s)), *ca.intermediate) == ocsp::CertStatus::good);
+    CHECK(pub.respond_cached(request_for(*ca.intermediate, s)).has_value());
+    CHECK(cached_leaves() <= 2);
+  }
   pub.stop();
 }
 

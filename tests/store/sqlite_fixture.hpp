@@ -120,6 +120,18 @@ class RawDb {
     return out;
   }
   std::int64_t integer(const std::string& sql) { return std::stoll(text(sql)); }
+  // EXPLAIN QUERY PLAN's rows, their "detail" (the last column) joined by '\n'.
+  std::string plan(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    std::string out;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* p = sqlite3_column_text(stmt, sqlite3_column_count(stmt) - 1);
+      if (p != nullptr) out += std::string(out.empty() ? "" : "\n") + reinterpret_cast<const char*>(p);
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
 
  private:
   sqlite3* db_ = nullptr;
