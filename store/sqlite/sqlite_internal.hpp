@@ -157,6 +157,8 @@ Result<std::int64_t> query_int(sqlite3* db, std::string_view sql);
 #define SIGIL_EAB_COLUMNS "kid, hmac_key, description, created_at, revoked_at, account_id"
 
 enum class Sql : std::size_t {
+  synchronous_normal,
+  synchronous_full,
   begin,
   begin_read,
   commit,
@@ -340,6 +342,7 @@ class SqliteStore final : public Store {
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
   std::int64_t write_commits() const { return commits_.load(std::memory_order_relaxed); }
+  std::int64_t relaxed_commits() const { return relaxed_commits_.load(std::memory_order_relaxed); }
   Result<ConnectionSettings> settings();
 
  private:
@@ -358,6 +361,11 @@ class SqliteStore final : public Store {
   };
   Status group_write(std::function<Status()> body);
   void run_batch(std::vector<WriteOp*>& batch);
+  // ACME order, authorization and challenge state (acme.cpp says why that may be): one
+  // transaction of its own, committed to the WAL without an fsync (synchronous=NORMAL for it
+  // alone). A process crash loses nothing (the WAL is written before the commit returns); a
+  // power failure may lose it until the next durable commit, whose fsync covers it too.
+  Status relaxed_write(const std::function<Status()>& body);
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any failure rolls everything back.
   template <class Body>
   Status in_write_transaction(Body&& body) {
@@ -448,7 +456,8 @@ class SqliteStore final : public Store {
   // nonce's expiry is part of it, so a lookup reads one bucket, and expired buckets go whole.
   std::map<std::int64_t, std::unordered_set<std::uint64_t>> spent_nonces_;
   std::size_t spent_count_ = 0;
-  std::atomic<std::int64_t> commits_{0};  // write transactions that changed something (diagnostics)
+  std::atomic<std::int64_t> commits_{0};          // write transactions that changed something (diagnostics)
+  std::atomic<std::int64_t> relaxed_commits_{0};  // of them, relaxed_write's (no fsync; not in commits_)
 };
 
 }  // namespace sigil::store::sqlite::detail

@@ -104,4 +104,12 @@ Result<std::int64_t> write_commits(Store& store) {
   return sqlite_store->write_commits();
 }
 
+Result<std::int64_t> relaxed_commits(Store& store) {
+  auto* sqlite_store = dynamic_cast<SqliteStore*>(&store);
+  if (sqlite_store == nullptr) {
+    return make_error(Errc::invalid_argument, "not a SQLite store");
+  }
+  return sqlite_store->relaxed_commits();
+}
+
 }  // namespace sigil::store::sqlite

@@ -23,4 +23,8 @@ Result<ConnectionSettings> connection_settings(Store& store);
 // one fsync with synchronous=FULL; a group commit counts once). invalid_argument as above.
 Result<std::int64_t> write_commits(Store& store);
 
+// Write transactions committed without an fsync (ACME order, authorization and challenge state;
+// not counted by write_commits). invalid_argument as above.
+Result<std::int64_t> relaxed_commits(Store& store);
+
 }  // namespace sigil::store::sqlite
