@@ -558,7 +558,23 @@ Outcome<store::AcmeAuthorization> Ra::answer_challenge(const store::AcmeAccount&
     return *again;
   }
   start_validation(account, a, type);
-  return a;
+  if (!await_quiet_validation(a.id)) return a;
+  auto decided = authorization(account, authz_id);
+  if (!decided) return a;  // the validation's result stands in the store; the client polls for it
+  return *decided;
+}
+
+bool Ra::await_quiet_validation(const std::string& authz_id) {
+  if (config_.challenge_wait.count() <= 0) return false;
+  std::unique_lock lock(inflight_mu_);
+  // Only the one validation of a quiet server, and one waiter at a time: under load the
+  // workers are worth more than the client's poll interval.
+  if (waiting_ || inflight_.size() != 1 || inflight_.count(authz_id) == 0) return inflight_.count(authz_id) == 0;
+  waiting_ = true;
+  const bool done =
+      inflight_done_.wait_for(lock, config_.challenge_wait, [&] { return inflight_.count(authz_id) == 0; });
+  waiting_ = false;
+  return done;
 }
 
 void Ra::start_validation(const store::AcmeAccount& account, const store::AcmeAuthorization& a,
@@ -582,6 +598,7 @@ void Ra::start_validation(const store::AcmeAccount& account, const store::AcmeAu
     log::warn("acme validation deferred", {{"authz", a.id}, {"detail", st.error().detail}});
     std::lock_guard lock(inflight_mu_);
     inflight_.erase(a.id);
+    inflight_done_.notify_all();
   }
 }
 
@@ -629,6 +646,7 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
   }
   std::lock_guard lock(inflight_mu_);
   inflight_.erase(authz_id);
+  inflight_done_.notify_all();
 }
 
 void Ra::resume_if_orphaned(const store::AcmeAuthorization& a) {

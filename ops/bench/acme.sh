@@ -24,7 +24,7 @@
 # by the orders completed (less sensitive to the shared machine's noise than the wall rates).
 # ACME_PROFILE=DIR (not in results.md): afterwards, one C=1 run of each server with the driver's
 # per-step trace, one C=16 run of sigil under `perf record -g` and one under `strace -c -f` (fsyncs
-# per order); their reports go to DIR (trace-*.txt, perf-report.txt, strace.txt).
+# per order); their reports go to DIR (trace-*.txt, perf-report.txt, perf-children.txt, strace.txt).
 #
 # Usage: ops/bench/acme.sh [--seconds N (10)] [--orders N (5000)] [--runs N (3)]
 #          [--levels "1 4 16"] [--processes N (1)] [--sigil PATH | --no-sigil] [--append]
@@ -296,13 +296,16 @@ if [ -n "${ACME_PROFILE:-}" ]; then
   if [ -n "$sigil_dir" ]; then
     trace "$sigil_dir" "$h/ca/root.crt" "$out/trace-sigil.txt"
     if command -v perf >/dev/null; then
-      perf record -q -F 999 -g -p "$sigil_pid" -o "$out/perf.data" -- sleep "$seconds" >/dev/null 2>&1 &
+      perf record -q -F 499 --call-graph dwarf,8192 -p "$sigil_pid" -o "$out/perf.data" -- sleep "$seconds" >/dev/null 2>&1 &
       prof=$!
       drive "$sigil_dir" "$h/ca/root.crt" 16 >"$out/perf-run.txt"
       wait "$prof" || true
       perf report -i "$out/perf.data" --no-children -g none --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep '%' |
         head -60 >"$out/perf-report.txt" || true
       perf report -i "$out/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null | grep '%' | head -15 >"$out/perf-dso.txt" || true
+      # Inclusive cost of Sigil's own functions (what each step of a request costs with its callees).
+      perf report -i "$out/perf.data" --children -g none --sort sym --stdio 2>/dev/null | grep -E 'sigil::' |
+        head -60 >"$out/perf-children.txt" || true
     fi
     if command -v strace >/dev/null; then
       strace -c -f -e trace=fsync,fdatasync,pwrite64,write,sendmsg,futex -p "$sigil_pid" -o "$out/strace.txt" &

@@ -41,14 +41,34 @@ class InstantVa final : public acme::va::Validator {
     return out;
   }
   Status submit(acme::va::Task task, std::function<void(acme::va::Outcome)> done) override {
+    if (hold) {
+      std::lock_guard lock(mu_);
+      held.emplace_back([this, task, done] { done(validate(task)); });
+      return {};
+    }
     done(validate(task));
     return {};
   }
   void shutdown() override {}
+  // Answers the held validations (on the caller's thread).
+  std::size_t held_count() {
+    std::lock_guard lock(mu_);
+    return held.size();
+  }
+  void release() {
+    std::vector<std::function<void()>> now;
+    {
+      std::lock_guard lock(mu_);
+      now.swap(held);
+    }
+    for (auto& f : now) f();
+  }
 
   std::mutex mu_;
   std::set<std::string> fail;
   int validations = 0;
+  bool hold = false;  // submit() keeps validations until release(), as a VA on its own threads
+  std::vector<std::function<void()>> held;
 };
 
 struct Fixture {
@@ -116,6 +136,16 @@ struct Fixture {
   revocation::Revoker revoker{*ca.db, ca.issuer(), ca.clock, metrics};
   Ra ra;
 };
+
+acme::ra::Outcome<store::AcmeAuthorization> answer(Fixture& f, const store::AcmeAccount& a, const Ra::OrderView& v) {
+  return f.ra.answer_challenge(a, v.authorizations.at(0).id, "http-01");
+}
+
+store::ChallengeStatus challenge_status(const acme::ra::Outcome<store::AcmeAuthorization>& out) {
+  const auto* z = std::get_if<store::AcmeAuthorization>(&out);
+  REQUIRE(z != nullptr);
+  return z->challenges.at(0).status;
+}
 
 std::vector<std::string> all_pages(Fixture& f, const store::AcmeAccount& a, int* pages = nullptr) {
   std::vector<std::string> ids;
@@ -218,7 +248,8 @@ TEST_CASE("failed validations are limited per account and identifier: one accoun
   f.va.fail.erase(name);
   auto mine = answer(victim);
   REQUIRE(std::holds_alternative<store::AcmeAuthorization>(mine));
-  CHECK(std::get<store::AcmeAuthorization>(mine).status == AuthorizationStatus::pending);  // as it stood when answered
+  // The instant VA decided before the answer went out: the answer carries the result.
+  CHECK(std::get<store::AcmeAuthorization>(mine).status == AuthorizationStatus::valid);
   CHECK(f.va.validations == 3);
   const std::int64_t t = f.now();
   CHECK(f.ca.db->rate_count(acme::ra::failed_validation_key(mallory.id, name), t - t % 3600).value() == 2);
@@ -606,4 +637,55 @@ TEST_CASE("revokeCert signed by the certificate's key for keyCompromise blocks t
   CHECK(refused.error().detail.find("key is blocked: revoked for keyCompromise") != std::string::npos);
   CHECK(f.status(other, again.order.id) == OrderStatus::ready);
   CHECK(f.ca.count() == rows);
+}
+
+TEST_CASE("a challenge answered on a quiet server waits for its own validation, within a bound") {
+  acme::ra::Config config;
+  config.challenge_wait = std::chrono::seconds(30);
+  Fixture f(config);
+  const auto acct = f.account(1);
+  f.va.hold = true;
+
+  // The validation finishes on another thread while the answer waits: the answer is decided.
+  auto v = f.order(acct, {"quiet.example.internal"});
+  std::thread validator([&] {
+    while (f.va.held_count() == 0) std::this_thread::yield();
+    f.va.release();
+  });
+  const auto decided = answer(f, acct, v);
+  validator.join();
+  CHECK(challenge_status(decided) == store::ChallengeStatus::valid);
+  CHECK(std::get<store::AcmeAuthorization>(decided).status == AuthorizationStatus::valid);
+
+  // Under load (another validation in flight in this process) nobody waits: processing at once.
+  auto first = f.order(acct, {"busy1.example.internal"});
+  auto second = f.order(acct, {"busy2.example.internal"});
+  std::thread holder([&] {
+    // The first answer waits for its validation (the server is quiet when it starts) ...
+    CHECK(challenge_status(answer(f, acct, first)) == store::ChallengeStatus::valid);
+  });
+  while (f.va.held_count() == 0) std::this_thread::yield();
+  // ... the second finds it in flight and returns without waiting (well before the 30 s bound,
+  // which it would otherwise sit out: nothing answers its validation meanwhile).
+  const auto asked = std::chrono::steady_clock::now();
+  CHECK(challenge_status(answer(f, acct, second)) == store::ChallengeStatus::processing);
+  CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(15));
+  f.va.release();
+  holder.join();
+  CHECK(f.status(acct, second.order.id) == OrderStatus::ready);
+}
+
+TEST_CASE("a challenge's wait for its validation ends at the bound; zero turns it off") {
+  for (const int ms : {0, 20}) {
+    CAPTURE(ms);
+    acme::ra::Config config;
+    config.challenge_wait = std::chrono::milliseconds(ms);
+    Fixture f(config);
+    const auto acct = f.account(1);
+    f.va.hold = true;
+    auto v = f.order(acct, {"slow.example.internal"});
+    CHECK(challenge_status(answer(f, acct, v)) == store::ChallengeStatus::processing);  // never answered
+    f.va.release();
+    CHECK(f.status(acct, v.order.id) == OrderStatus::ready);
+  }
 }
