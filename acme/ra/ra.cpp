@@ -147,6 +147,10 @@ Result<store::AcmeAccount> Ra::account(const std::string& id) {
   return *a;
 }
 
+Result<std::shared_ptr<const jws::Jwk>> Ra::account_key(const store::AcmeAccount& account) {
+  return account_keys_.parse(account.jwk);
+}
+
 Result<Bytes> Ra::eab_mac_key(const std::string& kid) {
   SIGIL_TRY(auto k, store_.eab_key(kid));
   if (!k) return not_found("the external account key");
@@ -427,9 +431,9 @@ Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std:
   auto csr = crypto::Csr::from_der(Bytes(csr_der.begin(), csr_der.end()));
   if (!csr) return make_error(Errc::bad_csr, csr.error().detail);
   // RFC 8555 §11.1: the account key must not be certified (one key, one role).
-  if (auto account_key = jws::parse_jwk(account.jwk); !account_key || account_key->key.spki == csr->public_key().spki)
-    return make_error(Errc::bad_csr, account_key ? "the CSR's public key is the account key (RFC 8555 §11.1)"
-                                                 : "the account key cannot be read: " + account_key.error().detail);
+  if (auto key = account_key(account); !key || (*key)->key.spki == csr->public_key().spki)
+    return make_error(Errc::bad_csr, key ? "the CSR's public key is the account key (RFC 8555 §11.1)"
+                                         : "the account key cannot be read: " + key.error().detail);
   // The CSR must name exactly the order's identifiers (SANs, and the CN if it has one).
   std::vector<store::AcmeIdentifier> named;
   auto add = [&](const GeneralName& g) -> Status {

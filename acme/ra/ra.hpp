@@ -115,6 +115,8 @@ class Ra {
   Result<store::AcmeAccount> new_account(const NewAccount& request);
   Result<std::optional<store::AcmeAccount>> find_account(const std::string& thumbprint);
   Result<store::AcmeAccount> account(const std::string& id);  // account_does_not_exist when unknown
+  // The account's key, parsed (remembered across requests: jws::JwkCache).
+  Result<std::shared_ptr<const jws::Jwk>> account_key(const store::AcmeAccount& account);
   // Both write compare-and-set on `account` as the caller read it: if its key or status changed
   // meanwhile, unauthorized (nothing written); if only its contact or terms did, the change is
   // applied once more to the fresh state, then conflict.
@@ -185,6 +187,7 @@ class Ra {
   revocation::Revoker& revoker_;
   va::Validator& va_;
   const Clock& clock_;
+  jws::JwkCache account_keys_;
   std::mutex inflight_mu_;
   std::condition_variable inflight_done_;  // an id left inflight_
   std::set<std::string> inflight_;         // authorization ids being validated by this process
