@@ -28,6 +28,7 @@ test_packages=(
   systemd               # systemd-analyze verify/security of ops/systemd/ (tests/integration/ops_units.sh)
   postgresql            # PostgreSQL 15: the store conformance suite and the multi-node tests
   haproxy               # the load balancer in front of two nodes (tests/integration/pg_*.sh)
+  golang-cfssl          # the REST issuance peer in ops/bench/rest.sh
 )
 case "${1:-all}" in
   run) packages=("${run_packages[@]}") ;;

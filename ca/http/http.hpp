@@ -133,13 +133,22 @@ class Router {
   // and none was presented; else the route's authenticator sets req.principal or refuses, and
   // only then does the handler run.
   Response dispatch(Request& req) const;
+  // The same for a route match() already found (nullptr: none; `path_matched` as it said), so
+  // a server that matched once to pick a thread does not match again.
+  Response dispatch(Request& req, const Route* route, bool path_matched) const;
   // The route table as added, in order (tests check each route's authentication).
   const std::vector<Route>& routes() const { return routes_; }
   const Route* match(std::string_view method, std::string_view path, std::map<std::string, std::string>& params,
                      bool& path_matched) const;
 
  private:
+  // A route's pattern split once at add(): its segments, and whether the last is "{x*}".
+  struct Pattern {
+    std::vector<std::string> segments;
+    bool rest = false;
+  };
   std::vector<Route> routes_;
+  std::vector<Pattern> patterns_;  // patterns_[i] is routes_[i]'s
   std::map<Auth::Kind, Authenticator> authenticators_;
 };
 
@@ -200,7 +209,8 @@ struct ListenerConfig {
 };
 
 // One Beast/Asio server: a thread per core for I/O, a worker pool for handlers (which may
-// block on the store or sign), and a small pool for client-certificate checks.
+// block on the store or sign; by default max(16, 4 per core) of them), and a small pool for
+// client-certificate checks.
 class Server {
  public:
   // `clock` dates what the server judges: client certificates' validity (full handshakes and

@@ -69,37 +69,49 @@ std::vector<std::string_view> segments(std::string_view p) {
 
 void Router::add(Route r) {
   if (r.name.empty()) r.name = r.pattern;
+  Pattern p;
+  for (const auto seg : segments(r.pattern)) p.segments.emplace_back(seg);
+  const auto& last = p.segments.empty() ? std::string() : p.segments.back();
+  p.rest = last.size() > 3 && last.front() == '{' && last.substr(last.size() - 2) == "*}";
+  patterns_.push_back(std::move(p));
   routes_.push_back(std::move(r));
 }
 
 void Router::authenticate(Auth::Kind kind, Authenticator a) { authenticators_[kind] = std::move(a); }
 
+namespace {
+bool is_param(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+}  // namespace
+
 const Route* Router::match(std::string_view method, std::string_view path, std::map<std::string, std::string>& params,
                            bool& path_matched) const {
   const auto segs = segments(path);
   path_matched = false;
-  for (const auto& r : routes_) {
-    const auto pat = segments(r.pattern);
-    const bool rest = !pat.empty() && pat.back().size() > 3 && pat.back().substr(pat.back().size() - 2) == "*}";
+  for (std::size_t k = 0; k < routes_.size(); ++k) {
+    const Route& r = routes_[k];
+    const auto& pat = patterns_[k].segments;
+    const bool rest = patterns_[k].rest;
     if (rest ? segs.size() < pat.size() : pat.size() != segs.size()) continue;
-    std::map<std::string, std::string> got;
+    // Literal segments first: most routes fail there, before any parameter is decoded.
     bool ok = true;
     for (std::size_t i = 0; ok && i < pat.size(); ++i) {
+      if (rest && i + 1 == pat.size()) break;
+      ok = is_param(pat[i]) ? !segs[i].empty() : pat[i] == segs[i];
+    }
+    if (!ok) continue;
+    std::map<std::string, std::string> got;
+    for (std::size_t i = 0; i < pat.size(); ++i) {
       if (rest && i + 1 == pat.size()) {
         // "{name*}": the remaining segments, '/' kept (base64 in OCSP GET paths has slashes).
         std::string joined;
         for (std::size_t j = i; j < segs.size(); ++j) joined += (j > i ? "/" : "") + std::string(segs[j]);
-        if (joined.empty())
+        if (joined.empty()) {
           ok = false;
-        else
-          got[std::string(pat[i].substr(1, pat[i].size() - 3))] = percent_decode(joined, false);
-      } else if (pat[i].size() > 2 && pat[i].front() == '{' && pat[i].back() == '}') {
-        if (segs[i].empty())
-          ok = false;
-        else
-          got[std::string(pat[i].substr(1, pat[i].size() - 2))] = percent_decode(segs[i], false);
-      } else {
-        ok = pat[i] == segs[i];
+          break;
+        }
+        got[pat[i].substr(1, pat[i].size() - 3)] = percent_decode(joined, false);
+      } else if (is_param(pat[i])) {
+        got[pat[i].substr(1, pat[i].size() - 2)] = percent_decode(segs[i], false);
       }
     }
     if (!ok) continue;
@@ -114,6 +126,10 @@ const Route* Router::match(std::string_view method, std::string_view path, std::
 Response Router::dispatch(Request& req) const {
   bool path_matched = false;
   const Route* r = match(req.method, req.path, req.params, path_matched);
+  return dispatch(req, r, path_matched);
+}
+
+Response Router::dispatch(Request& req, const Route* r, bool path_matched) const {
   if (!r) {
     if (path_matched) return Response::problem(405, "about:blank", "method not allowed");
     return Response::problem(404, "about:blank", "no such resource");

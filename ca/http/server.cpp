@@ -43,7 +43,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-using tls::TicketKeys;
+using tls::SessionCache;
 using tls::TlsSnapshot;
 
 namespace {
@@ -83,14 +83,16 @@ struct Server::Impl {
         limits(l),
         io_threads(io > 0 ? io : std::max(1u, std::thread::hardware_concurrency())),
         ioc(io_threads),
-        workers(
-            static_cast<std::size_t>(workers_n > 0 ? workers_n : std::max(2u, std::thread::hardware_concurrency()))),
+        // Handlers block on the store (a group commit's WAL sync, a PostgreSQL round trip): the
+        // pool's size is how many wait at once, and how many changes one commit can batch.
+        workers(static_cast<std::size_t>(workers_n > 0 ? workers_n
+                                                       : std::max(16u, 4 * std::thread::hardware_concurrency()))),
         checks(static_cast<std::size_t>(std::max(1, l.client_check_threads))) {}
 
   Metrics& metrics;
   const Clock& clock;
   Limits limits;
-  TicketKeys tickets{std::chrono::hours(1)};
+  SessionCache tls_sessions{10000, std::chrono::hours(2)};
   int io_threads;
   // Declared before the io_context: handlers it still holds when destroyed end their sessions,
   // and session_ended() needs these.
@@ -323,50 +325,36 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return write(Response::problem(make_error(Errc::unavailable, "client certificate could not be checked")));
     }
     const auto started = std::chrono::steady_clock::now();
+    bool path_matched = false;
+    const Route* r = listener_->config.router->match(req->method, req->path, req->params, path_matched);
+    const std::string route = r ? r->name : "unmatched";
     // The fast path: a non-blocking handler answers on this I/O thread (e.g. a pre-signed
     // OCSP response); anything else goes to the worker pool.
-    {
-      bool path_matched = false;
-      const Route* r = listener_->config.router->match(req->method, req->path, req->params, path_matched);
-      if (r && r->fast && r->auth == Auth::none) {
-        if (auto resp = r->fast(*req)) {
-          const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
-                                                            {"route", r->name},
-                                                            {"method", std::string(method_label(req->method))},
-                                                            {"status", std::to_string(resp->status)}});
-          server_.metrics.observe(
-              "sigil_http_request_duration_seconds",
-              {{"listener", listener_->config.name}, {"route", r->name}, {"status", std::to_string(resp->status)}},
-              secs);
-          return write(std::move(*resp));
-        }
+    if (r && r->fast && r->auth == Auth::none) {
+      if (auto resp = r->fast(*req)) {
+        count(route, req->method, resp->status, started);
+        return write(std::move(*resp));
       }
     }
     // Handlers may block (store, signing): they run on the worker pool, never on I/O threads.
-    asio::post(server_.workers, [self = this->shared_from_this(), req, started] {
-      Response resp;
-      std::string route = "unmatched";
-      {
-        bool path_matched = false;
-        std::map<std::string, std::string> params;
-        if (const Route* r = self->listener_->config.router->match(req->method, req->path, params, path_matched))
-          route = r->name;
-      }
-      resp = self->listener_->config.router->dispatch(*req);
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      const Labels labels{{"listener", self->listener_->config.name},
-                          {"route", route},
-                          {"method", std::string(method_label(req->method))},
-                          {"status", std::to_string(resp.status)}};
-      self->server_.metrics.add("sigil_http_requests_total", labels);
-      self->server_.metrics.observe(
-          "sigil_http_request_duration_seconds",
-          {{"listener", self->listener_->config.name}, {"route", route}, {"status", std::to_string(resp.status)}},
-          secs);
+    asio::post(server_.workers, [self = this->shared_from_this(), req, started, r, path_matched, route] {
+      Response resp = self->listener_->config.router->dispatch(*req, r, path_matched);
+      self->count(route, req->method, resp.status, started);
       asio::post(self->stream_.get_executor(),
                  [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
     });
+  }
+
+  void count(const std::string& route, const std::string& method, int status,
+             std::chrono::steady_clock::time_point started) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const std::string code = std::to_string(status);
+    server_.metrics.add("sigil_http_requests_total", {{"listener", listener_->config.name},
+                                                      {"route", route},
+                                                      {"method", std::string(method_label(method))},
+                                                      {"status", code}});
+    server_.metrics.observe("sigil_http_request_duration_seconds",
+                            {{"listener", listener_->config.name}, {"route", route}, {"status", code}}, secs);
   }
 
   void fail(int status, std::string_view detail) {
@@ -557,7 +545,7 @@ Result<std::string> Server::listen(const ListenerConfig& config, std::optional<T
   if (config.tls != TlsMode::none) {
     if (!tls) return make_error(Errc::invalid_argument, "listener " + config.name + " needs TLS settings");
     SIGIL_TRY(auto snap, tls::build_snapshot(config.name, config.tls, std::move(*tls), impl_->clock, impl_->metrics,
-                                             impl_->tickets));
+                                             impl_->tls_sessions));
     l->tls.store(std::move(snap));
   }
   boost::system::error_code ec;
@@ -576,7 +564,7 @@ Status Server::update_tls(const std::string& listener, const TlsSettings& tls) {
   for (auto& l : impl_->listeners) {
     if (l->config.name != listener) continue;
     SIGIL_TRY(auto snap,
-              tls::build_snapshot(listener, l->config.tls, tls, impl_->clock, impl_->metrics, impl_->tickets));
+              tls::build_snapshot(listener, l->config.tls, tls, impl_->clock, impl_->metrics, impl_->tls_sessions));
     l->tls.store(std::move(snap));
     return {};
   }

@@ -27,55 +27,28 @@ int snapshot_index() {
   return idx;
 }
 
-int ticket_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
-  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
-  if (!snap || !snap->tickets) return 0;
-  TicketKeys::Key k{};
-  int rc = 1;
-  if (enc) {
-    k = snap->tickets->current();
-    std::memcpy(key_name, k.name, 16);
-    if (RAND_bytes(iv, 16) != 1) return -1;
-  } else {
-    rc = snap->tickets->find(key_name, k);
-    if (rc == 0) return 0;
-  }
-  char sha256[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string("key", k.hmac, sizeof k.hmac),
-                         OSSL_PARAM_construct_utf8_string("digest", sha256, 0), OSSL_PARAM_construct_end()};
-  const int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k.aes, iv)
-                     : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k.aes, iv);
-  OPENSSL_cleanse(&k, sizeof k);
-  if (ok != 1 || EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
-  return rc;
+TlsSnapshot* snapshot_of(SSL* ssl) {
+  return static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
 }
 
-// A ticket resumes a session without verifying its client certificate again: one that has
-// expired since (by the server's clock) is not resumed; the client falls back to a full
-// handshake, where its certificate is verified and refused.
-SSL_TICKET_RETURN ticket_decrypted(SSL* ssl, SSL_SESSION* session, const unsigned char*, size_t,
-                                   SSL_TICKET_STATUS status, void*) {
-  switch (status) {
-    case SSL_TICKET_SUCCESS:
-    case SSL_TICKET_SUCCESS_RENEW:
-      break;
-    case SSL_TICKET_EMPTY:
-    case SSL_TICKET_NO_DECRYPT:
-      return SSL_TICKET_RETURN_IGNORE_RENEW;
-    default:
-      return SSL_TICKET_RETURN_ABORT;
-  }
-  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), snapshot_index()));
-  if (!snap) return SSL_TICKET_RETURN_IGNORE_RENEW;
-  if (X509* peer = SSL_SESSION_get0_peer(session)) {
-    time_t now = std::chrono::system_clock::to_time_t(snap->clock->now());
-    if (X509_cmp_time(X509_get0_notAfter(peer), &now) <= 0) {
-      log::write(log::Level::info, "tls resumption refused: client certificate expired",
-                 {{"listener", snap->listener}});
-      return SSL_TICKET_RETURN_IGNORE_RENEW;
-    }
-  }
-  return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+int new_session_cb(SSL* ssl, SSL_SESSION* session) {
+  auto* snap = snapshot_of(ssl);
+  if (!snap || !snap->sessions) return 0;  // OpenSSL drops its reference
+  snap->sessions->add(snap->listener, session);
+  return 1;
+}
+
+SSL_SESSION* get_session_cb(SSL* ssl, const unsigned char* id, int len, int* copy) {
+  *copy = 0;  // take() returns a reference of the caller's own
+  auto* snap = snapshot_of(ssl);
+  if (!snap || !snap->sessions || len <= 0) return nullptr;
+  return snap->sessions->take(snap->listener, id, static_cast<unsigned int>(len),
+                              std::chrono::system_clock::to_time_t(snap->clock->now()));
+}
+
+void remove_session_cb(SSL_CTX* ctx, SSL_SESSION* session) {
+  auto* snap = static_cast<TlsSnapshot*>(SSL_CTX_get_ex_data(ctx, snapshot_index()));
+  if (snap && snap->sessions) snap->sessions->remove(session);
 }
 
 // On the I/O thread, during the handshake: `ocsp_staple` only reads a cached response (its
@@ -140,11 +113,11 @@ int verify_cb(int preverify_ok, X509_STORE_CTX* store) {
 }  // namespace
 
 Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener, TlsMode mode, TlsSettings settings,
-                                                    const Clock& clock, Metrics& metrics, TicketKeys& tickets) {
+                                                    const Clock& clock, Metrics& metrics, SessionCache& sessions) {
   auto snap = std::make_shared<TlsSnapshot>(std::move(settings));
   snap->clock = &clock;
   snap->metrics = &metrics;
-  snap->tickets = &tickets;
+  snap->sessions = &sessions;
   snap->listener = listener;
   SSL_CTX* ctx = snap->ctx.native_handle();
   auto fail = [](std::string what) { return make_error(Errc::crypto, what + ": " + crypto::drain_openssl_errors()); };
@@ -158,8 +131,12 @@ Result<std::shared_ptr<TlsSnapshot>> build_snapshot(const std::string& listener,
   SSL_CTX_set_recv_max_early_data(ctx, 0);
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
   SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
-  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
-  SSL_CTX_set_session_ticket_cb(ctx, nullptr, ticket_decrypted, nullptr);
+  // Stateful resumption from the server's SessionCache only (see tls_context.hpp).
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+  SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+  SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
+  SSL_CTX_sess_set_remove_cb(ctx, remove_session_cb);
   if (snap->settings.ocsp_staple) SSL_CTX_set_tlsext_status_cb(ctx, status_cb);
   SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(listener.data()),
                                  static_cast<unsigned int>(std::min<std::size_t>(listener.size(), 32)));
@@ -208,6 +185,67 @@ Status run_client_check(const std::function<Status(const crypto::Certificate&)>&
   } catch (...) {
     return make_error(Errc::internal, "client check failed");
   }
+}
+
+SessionCache::~SessionCache() {
+  for (auto& [key, e] : sessions_) SSL_SESSION_free(e.session);
+}
+
+std::string SessionCache::key_of(const SSL_SESSION* s) {
+  unsigned int len = 0;
+  const unsigned char* id = SSL_SESSION_get_id(s, &len);
+  return std::string(reinterpret_cast<const char*>(id), len);
+}
+
+void SessionCache::erase(std::unordered_map<std::string, Entry>::iterator it) {
+  SSL_SESSION_free(it->second.session);
+  sessions_.erase(it);
+}
+
+void SessionCache::add(const std::string& listener, SSL_SESSION* session) {
+  std::string key = key_of(session);
+  std::lock_guard lock(mu_);
+  if (auto it = sessions_.find(key); it != sessions_.end()) erase(it);
+  sessions_.emplace(key, Entry{session, listener, std::chrono::steady_clock::now()});
+  order_.push_back(std::move(key));
+  while (sessions_.size() > capacity_ || order_.size() > 2 * capacity_) {
+    if (auto it = sessions_.find(order_.front()); it != sessions_.end() && sessions_.size() > capacity_) erase(it);
+    order_.pop_front();
+  }
+}
+
+SSL_SESSION* SessionCache::take(const std::string& listener, const unsigned char* id, unsigned int id_len, time_t now) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(std::string(reinterpret_cast<const char*>(id), id_len));
+  if (it == sessions_.end() || it->second.listener != listener) return nullptr;
+  SSL_SESSION* s = it->second.session;
+  const bool fresh = std::chrono::steady_clock::now() - it->second.added < lifetime_;
+  X509* peer = SSL_SESSION_get0_peer(s);
+  const bool peer_current = peer == nullptr || X509_cmp_time(X509_get0_notAfter(peer), &now) > 0;
+  if (!peer_current) {
+    // The client falls back to a full handshake, where its certificate is verified and refused.
+    log::write(log::Level::info, "tls resumption refused: client certificate expired", {{"listener", listener}});
+  }
+  if (fresh && peer_current && SSL_SESSION_get_protocol_version(s) != TLS1_3_VERSION) {
+    SSL_SESSION_up_ref(s);  // TLS 1.2: a session id may be resumed again
+    return s;
+  }
+  // TLS 1.3: used once; the entry's reference passes to the caller.
+  sessions_.erase(it);
+  if (fresh && peer_current) return s;
+  SSL_SESSION_free(s);
+  return nullptr;
+}
+
+void SessionCache::remove(SSL_SESSION* session) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(key_of(session));
+  if (it != sessions_.end() && it->second.session == session) erase(it);
+}
+
+std::size_t SessionCache::size() {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
 }
 
 std::string verify_failure_reason(SSL* ssl, const boost::system::error_code& ec) {

@@ -5,6 +5,9 @@ samples per stage of a request, with the biggest costs inside each stage.
 
 Each sample goes to the stage of the innermost frame that names one; kernel samples go to
 the system call they were taken in. Used by ops/bench/ocsp.sh when OCSP_PROFILE=1.
+
+--flat: the top of any profile by where the CPU was spent (the innermost frame): by DSO and by
+symbol, from `perf script -F comm,tid,ip,sym,dso`. Used by ops/bench/rest.sh when PERF=1.
 """
 import collections
 import re
@@ -57,7 +60,42 @@ def first(names, rules):
     return None, len(names)
 
 
+def split_frame(rest):
+    """'sym+0x1 (dso)' -> (sym, dso basename)."""
+    m = re.match(r"(.*?)\s*\(([^()]*)\)\s*$", rest)
+    sym, dso = (m.group(1), m.group(2)) if m else (rest, "?")
+    sym = re.sub(r"\+0x[0-9a-f]+$", "", sym) or "?"
+    return sym, dso.rsplit("/", 1)[-1] or "?"
+
+
+def flat(lines, top_dsos=12, top_syms=30):
+    by_dso, by_sym = collections.Counter(), collections.Counter()
+    leaf = None
+    total = 0
+    for line in lines:
+        if line and not line[0].isspace():
+            leaf = None
+        elif line.strip() and leaf is None:
+            parts = line.strip().split(" ", 1)
+            leaf = split_frame(parts[1] if len(parts) > 1 else "?")
+            total += 1
+            by_dso[leaf[1]] += 1
+            by_sym[leaf] += 1
+    if not total:
+        print("no samples")
+        return
+    print(f"{total} samples, by DSO (innermost frame):")
+    for dso, c in by_dso.most_common(top_dsos):
+        print(f"  {100 * c / total:5.1f}%  {dso}")
+    print("by symbol:")
+    for (sym, dso), c in by_sym.most_common(top_syms):
+        print(f"  {100 * c / total:5.1f}%  {sym[:110]}  [{dso}]")
+
+
 def main():
+    if "--flat" in sys.argv[1:]:
+        flat(sys.stdin)
+        return
     stages = collections.Counter()
     details = collections.defaultdict(collections.Counter)
     total = 0

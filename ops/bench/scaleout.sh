@@ -29,29 +29,16 @@ load=$root/build/tests/bench/api_load
 work=$(mktemp -d)
 chmod 711 "$work"
 pids=()
+# shellcheck source=ops/bench/lib.sh
+source "$root/ops/bench/lib.sh"  # median, free_port, cpu_of, stop_all
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  bash "$root/ops/pg.sh" stop "$work/pg" || true
+  stop_all "$work/pg" "${pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT
 die() {
   echo "scaleout.sh: $*" >&2
   exit 1
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# CPU seconds (user+system, reaped children included) of the given processes.
-cpu_of() {
-  local hz total=0 p
-  hz=$(getconf CLK_TCK)
-  for p in "$@"; do
-    [ -r "/proc/$p/stat" ] || continue
-    total=$((total + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat")))
-  done
-  awk -v t="$total" -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}'
 }
 # BIND: every name of $zone resolves to 127.0.0.1, where the ACME driver answers http-01.
 zone=example.internal

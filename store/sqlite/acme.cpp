@@ -1,38 +1,17 @@
 // ACME state: accounts, orders, authorizations, EAB keys and rate limits.
 //
-// Durability: accounts, EAB keys and standalone rate hits go through group_write (fsync before
-// returning). The state of orders, authorizations and challenges (create_order, update_order,
-// update_authorization, with the audit rows and rate hits that ride with them) goes through
-// relaxed_write: committed to the WAL, not fsynced. A crashed or killed process loses none of
+// Durability: accounts, EAB keys and standalone rate hits are durable group writes (the WAL is
+// synced before they return). The state of orders, authorizations and challenges (create_order,
+// update_order, update_authorization, with the audit rows and rate hits that ride with them) is
+// a deferred group write: committed to the WAL, not synced. A crashed or killed process loses none of
 // it; a power failure can lose the latest of it, which costs a client a new order (a pending
 // order is worth nothing on its own), never a certificate: a certificate is returned only after
 // the ledger's durable commit, whose fsync makes every earlier WAL frame durable with it (the
-// order's "processing" state and serial among them). Four fsyncs fewer per order (ops/README.md).
-#include <exception>
-
-#include "ca/base/log.hpp"
+// order's "processing" state and serial among them). See ops/README.md §6.
 #include "store/acme_internal.hpp"
 #include "store/sqlite/sqlite_internal.hpp"
 
 namespace sigil::store::sqlite::detail {
-
-Status SqliteStore::relaxed_write(const std::function<Status()>& body) {
-  std::lock_guard lock(mu_);
-  {
-    Query relax = use(Sql::synchronous_normal);
-    SIGIL_TRY_STATUS(relax.run());
-  }
-  Status st = in_write_transaction(body);
-  Query restore = use(Sql::synchronous_full);
-  if (Status back = restore.run(); !back) {
-    // Left at NORMAL, the next certificate or account would be acknowledged before its fsync.
-    // A process that stops loses nothing committed; one that carried on could.
-    log::error("sqlite: cannot restore synchronous=FULL; stopping", {{"detail", back.error().detail}});
-    std::terminate();
-  }
-  if (st) relaxed_commits_.fetch_add(1, std::memory_order_relaxed);
-  return st;
-}
 
 Status explain_constraint(const Status& failed, int rc, const ConstraintDetails& d) {
   if ((rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) && !d.taken.empty()) {
@@ -154,36 +133,38 @@ Result<std::vector<AcmeAccount>> SqliteStore::list_accounts() {
 Status SqliteStore::create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
                                  const AuditEntry& audit, const std::optional<RateHit>& rate) {
   SIGIL_TRY_STATUS(check_new_order(order, authorizations));
-  return relaxed_write([&]() -> Status {
-    if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
-    {
-      Query q = use(Sql::insert_order);
-      q.bind(1, order.id).bind(2, order.account_id).bind(3, to_string(order.status)).bind(4, order.expires);
-      q.bind(5, order.not_before).bind(6, order.not_after).bind(7, order.profile).bind_or_null(8, order.replaces);
-      q.bind(9, order.certificate_serial).bind(10, order.error).bind(11, order.created_at);
-      Status st = q.run();
-      if (!st) {
-        return explain_constraint(st, q.last_rc(),
-                                  {"order " + order.id + " already exists", "no account " + order.account_id});
-      }
-    }
-    for (std::size_t i = 0; i < order.identifiers.size(); ++i) {
-      Query q = use(Sql::insert_order_identifier);
-      q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i));
-      q.bind(3, order.identifiers[i].type).bind(4, order.identifiers[i].value);
-      SIGIL_TRY_STATUS(q.run());
-    }
-    for (const AcmeAuthorization& authz : authorizations) SIGIL_TRY_STATUS(insert_authorization(authz));
-    for (std::size_t i = 0; i < order.authorization_ids.size(); ++i) {
-      Query q = use(Sql::insert_order_authorization);
-      q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i)).bind(3, order.authorization_ids[i]);
-      Status st = q.run();
-      if (!st) {
-        return explain_constraint(st, q.last_rc(), {"", "no authorization " + order.authorization_ids[i]});
-      }
-    }
-    return insert_audit(audit);
-  });
+  return group_write(
+      [&]() -> Status {
+        if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
+        {
+          Query q = use(Sql::insert_order);
+          q.bind(1, order.id).bind(2, order.account_id).bind(3, to_string(order.status)).bind(4, order.expires);
+          q.bind(5, order.not_before).bind(6, order.not_after).bind(7, order.profile).bind_or_null(8, order.replaces);
+          q.bind(9, order.certificate_serial).bind(10, order.error).bind(11, order.created_at);
+          Status st = q.run();
+          if (!st) {
+            return explain_constraint(st, q.last_rc(),
+                                      {"order " + order.id + " already exists", "no account " + order.account_id});
+          }
+        }
+        for (std::size_t i = 0; i < order.identifiers.size(); ++i) {
+          Query q = use(Sql::insert_order_identifier);
+          q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i));
+          q.bind(3, order.identifiers[i].type).bind(4, order.identifiers[i].value);
+          SIGIL_TRY_STATUS(q.run());
+        }
+        for (const AcmeAuthorization& authz : authorizations) SIGIL_TRY_STATUS(insert_authorization(authz));
+        for (std::size_t i = 0; i < order.authorization_ids.size(); ++i) {
+          Query q = use(Sql::insert_order_authorization);
+          q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i)).bind(3, order.authorization_ids[i]);
+          Status st = q.run();
+          if (!st) {
+            return explain_constraint(st, q.last_rc(), {"", "no authorization " + order.authorization_ids[i]});
+          }
+        }
+        return insert_audit(audit);
+      },
+      Durability::deferred);
 }
 
 Result<std::optional<AcmeOrder>> SqliteStore::order(const std::string& id) {
@@ -198,18 +179,23 @@ Result<std::optional<AcmeOrder>> SqliteStore::order(const std::string& id) {
 
 Status SqliteStore::update_order(const AcmeOrder& order, OrderStatus expected_status) {
   SIGIL_TRY_STATUS(check_status(order.status, "order"));
-  return relaxed_write([&]() -> Status {
-    {
-      Query q = use(Sql::update_order);
-      q.bind(1, to_string(order.status)).bind(2, order.expires).bind(3, order.certificate_serial).bind(4, order.error);
-      q.bind(5, order.id).bind(6, to_string(expected_status));
-      SIGIL_TRY_STATUS(q.run());
-    }
-    if (sqlite3_changes(db_.get()) == 0) {
-      return explain_status_changed(Sql::order_status, "order", order.id, to_string(expected_status));
-    }
-    return {};
-  });
+  return group_write(
+      [&]() -> Status {
+        {
+          Query q = use(Sql::update_order);
+          q.bind(1, to_string(order.status))
+              .bind(2, order.expires)
+              .bind(3, order.certificate_serial)
+              .bind(4, order.error);
+          q.bind(5, order.id).bind(6, to_string(expected_status));
+          SIGIL_TRY_STATUS(q.run());
+        }
+        if (sqlite3_changes(db_.get()) == 0) {
+          return explain_status_changed(Sql::order_status, "order", order.id, to_string(expected_status));
+        }
+        return {};
+      },
+      Durability::deferred);
 }
 
 Result<std::optional<AcmeOrder>> SqliteStore::order_replacing(const std::string& replaces) {
@@ -261,24 +247,30 @@ Result<std::optional<AcmeAuthorization>> SqliteStore::authorization(const std::s
 Status SqliteStore::update_authorization(const AcmeAuthorization& authz, AuthorizationStatus expected_status,
                                          const AuditEntry* audit, const std::optional<RateHit>& rate) {
   SIGIL_TRY_STATUS(check_authorization(authz));
-  return relaxed_write([&]() -> Status {
-    {
-      Query q = use(Sql::update_authorization);
-      q.bind(1, to_string(authz.status)).bind(2, authz.expires).bind(3, authz.id).bind(4, to_string(expected_status));
-      SIGIL_TRY_STATUS(q.run());
-    }
-    if (sqlite3_changes(db_.get()) == 0) {
-      return explain_status_changed(Sql::authorization_status, "authorization", authz.id, to_string(expected_status));
-    }
-    {
-      Query q = use(Sql::delete_challenges);
-      q.bind(1, authz.id);
-      SIGIL_TRY_STATUS(q.run());
-    }
-    SIGIL_TRY_STATUS(insert_challenges(authz));
-    if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
-    return audit != nullptr ? insert_audit(*audit) : Status{};
-  });
+  return group_write(
+      [&]() -> Status {
+        {
+          Query q = use(Sql::update_authorization);
+          q.bind(1, to_string(authz.status))
+              .bind(2, authz.expires)
+              .bind(3, authz.id)
+              .bind(4, to_string(expected_status));
+          SIGIL_TRY_STATUS(q.run());
+        }
+        if (sqlite3_changes(db_.get()) == 0) {
+          return explain_status_changed(Sql::authorization_status, "authorization", authz.id,
+                                        to_string(expected_status));
+        }
+        {
+          Query q = use(Sql::delete_challenges);
+          q.bind(1, authz.id);
+          SIGIL_TRY_STATUS(q.run());
+        }
+        SIGIL_TRY_STATUS(insert_challenges(authz));
+        if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
+        return audit != nullptr ? insert_audit(*audit) : Status{};
+      },
+      Durability::deferred);
 }
 
 Result<std::optional<AcmeAuthorization>> SqliteStore::reusable_authorization(const std::string& account_id,

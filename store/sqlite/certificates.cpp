@@ -8,33 +8,37 @@ using internal::encode_page_token;
 Status SqliteStore::reserve(const PendingCertificate& p, const AuditEntry& audit) {
   if (p.serial.empty()) return make_error(Errc::invalid_argument, "serial is empty");
   if (p.crl_shard < 0) return make_error(Errc::invalid_argument, "CRL shard is negative");
-  return group_write([&]() -> Status {
-    {
-      Query q = use(Sql::insert_certificate);
-      q.bind(1, p.serial).bind(2, p.issuer_id).bind(3, p.tbs_der).bind(4, p.subject);
-      q.bind(5, p.profile).bind(6, p.requester).bind(7, p.not_before).bind(8, p.not_after);
-      q.bind(9, p.created_at).bind(10, static_cast<std::int64_t>(p.crl_shard));
-      Status st = q.run();
-      if (!st) {
-        if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE) {
-          return make_error(Errc::already_exists, "serial " + p.serial + " already exists");
+  // Deferred: a reservation precedes a signature that is released only after complete()'s
+  // durable commit, which makes this one durable too; a process crash loses neither.
+  return group_write(
+      [&]() -> Status {
+        {
+          Query q = use(Sql::insert_certificate);
+          q.bind(1, p.serial).bind(2, p.issuer_id).bind(3, p.tbs_der).bind(4, p.subject);
+          q.bind(5, p.profile).bind(6, p.requester).bind(7, p.not_before).bind(8, p.not_after);
+          q.bind(9, p.created_at).bind(10, static_cast<std::int64_t>(p.crl_shard));
+          Status st = q.run();
+          if (!st) {
+            if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE) {
+              return make_error(Errc::already_exists, "serial " + p.serial + " already exists");
+            }
+            return st;
+          }
         }
-        return st;
-      }
-    }
-    for (std::size_t i = 0; i < p.sans.size(); ++i) {
-      Query q = use(Sql::insert_san);
-      q.bind(1, p.serial).bind(2, static_cast<std::int64_t>(i)).bind(3, p.sans[i]);
-      SIGIL_TRY_STATUS(q.run());
-    }
-    {
-      // The shard's CRL must be published until this certificate expires.
-      Query q = use(Sql::note_crl_shard);
-      q.bind(1, p.issuer_id).bind(2, static_cast<std::int64_t>(p.crl_shard)).bind(3, p.not_after);
-      SIGIL_TRY_STATUS(q.run());
-    }
-    return insert_audit(audit);
-  });
+        for (std::size_t i = 0; i < p.sans.size(); ++i) {
+          Query q = use(Sql::insert_san);
+          q.bind(1, p.serial).bind(2, static_cast<std::int64_t>(i)).bind(3, p.sans[i]);
+          SIGIL_TRY_STATUS(q.run());
+        }
+        {
+          // The shard's CRL must be published until this certificate expires.
+          Query q = use(Sql::note_crl_shard);
+          q.bind(1, p.issuer_id).bind(2, static_cast<std::int64_t>(p.crl_shard)).bind(3, p.not_after);
+          SIGIL_TRY_STATUS(q.run());
+        }
+        return insert_audit(audit);
+      },
+      Durability::deferred);
 }
 
 Status SqliteStore::complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) {

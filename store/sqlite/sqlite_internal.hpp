@@ -3,6 +3,7 @@
 // statement table, the store class). Nothing outside store/sqlite includes it.
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -157,8 +158,6 @@ Result<std::int64_t> query_int(sqlite3* db, std::string_view sql);
 #define SIGIL_EAB_COLUMNS "kid, hmac_key, description, created_at, revoked_at, account_id"
 
 enum class Sql : std::size_t {
-  synchronous_normal,
-  synchronous_full,
   begin,
   begin_read,
   commit,
@@ -269,6 +268,7 @@ Status create_private_file(const fs::path& path, bool must_be_new);
 class SqliteStore final : public Store {
  public:
   SqliteStore(DbPtr db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  ~SqliteStore() override;
   Status prepare_statements();
   Status reserve(const PendingCertificate& p, const AuditEntry& audit) override;
   Status complete(const std::string& serial, const Bytes& der, const AuditEntry& audit) override;
@@ -342,7 +342,10 @@ class SqliteStore final : public Store {
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
   std::int64_t write_commits() const { return commits_.load(std::memory_order_relaxed); }
-  std::int64_t relaxed_commits() const { return relaxed_commits_.load(std::memory_order_relaxed); }
+  std::int64_t wal_syncs() const { return syncs_.load(std::memory_order_relaxed); }
+  // fdatasync of the WAL file through a descriptor of our own (fsync acts on the file, not the
+  // descriptor that wrote it); reopened when the file was replaced. One caller at a time.
+  Status sync_wal(bool missing_ok);
   Result<ConnectionSettings> settings();
 
  private:
@@ -350,22 +353,27 @@ class SqliteStore final : public Store {
     const auto i = static_cast<std::size_t>(id);
     return Query(db_.get(), stmts_[i].get(), kSql[i].what);
   }
-  // Group commit: concurrent writers queue their changes; one of them (the leader) runs every
-  // queued change in a single transaction, each inside its own savepoint so one refusal undoes
-  // only itself, and one COMMIT (one fsync with synchronous=FULL) makes the batch durable.
-  // Each writer returns only after the commit that holds its change.
+  // Group commit (group_commit.cpp): concurrent writers queue their changes; one of them (the
+  // leader) runs every queued change in a single transaction, each inside its own savepoint so
+  // one refusal undoes only itself. The connection runs synchronous=NORMAL, so COMMIT writes
+  // the WAL without an fsync; a durable change then waits for one fdatasync of the WAL that
+  // covers every commit made before it started (a sync leader among the waiters runs it,
+  // outside mu_, while the next batch commits). A deferred change returns at its commit: it
+  // survives a process crash (the WAL is written), and any later durable commit makes it
+  // durable too, but power lost before that may undo it.
+  enum class Durability { durable, deferred };
   struct WriteOp {
     std::function<Status()> body;
+    Durability durability = Durability::durable;
     Status result;
-    bool done = false;
+    enum class State { queued, lead, committed, lead_sync, done } state = State::queued;
+    std::uint64_t batch = 0;       // the commit that holds the change
+    std::condition_variable wake;  // waited on with queue_mu_; notified with it held
   };
-  Status group_write(std::function<Status()> body);
+  Status group_write(std::function<Status()> body, Durability durability = Durability::durable);
+  void lead_batch(std::unique_lock<std::mutex>& ql);
+  void lead_sync(std::unique_lock<std::mutex>& ql);
   void run_batch(std::vector<WriteOp*>& batch);
-  // ACME order, authorization and challenge state (acme.cpp says why that may be): one
-  // transaction of its own, committed to the WAL without an fsync (synchronous=NORMAL for it
-  // alone). A process crash loses nothing (the WAL is written before the commit returns); a
-  // power failure may lose it until the next durable commit, whose fsync covers it too.
-  Status relaxed_write(const std::function<Status()>& body);
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any failure rolls everything back.
   template <class Body>
   Status in_write_transaction(Body&& body) {
@@ -442,10 +450,15 @@ class SqliteStore final : public Store {
   StmtPtr reader_scan_;
   StmtPtr reader_since_;
   StmtPtr reader_all_;
-  std::mutex queue_mu_;  // guards the group-commit queue
-  std::condition_variable queue_cv_;
+  std::mutex queue_mu_;  // guards the group-commit queue, the sync waiters and every WriteOp
   std::vector<WriteOp*> queue_;
   bool leader_active_ = false;
+  std::vector<WriteOp*> sync_waiters_;  // committed durable changes, oldest first
+  bool syncing_ = false;
+  std::uint64_t committed_batches_ = 0;
+  std::optional<Error> sync_failed_;  // a failed fdatasync: the kernel may have dropped the pages
+  int wal_fd_ = -1;                   // used by the sync leader only
+  ino_t wal_ino_ = 0;
   std::mutex mu_;           // guards the connection and every statement below
   DbPtr db_;                // declared before the statements: destroyed after them
   const std::string path_;  // absolute; backups open their own connection to it
@@ -456,8 +469,8 @@ class SqliteStore final : public Store {
   // nonce's expiry is part of it, so a lookup reads one bucket, and expired buckets go whole.
   std::map<std::int64_t, std::unordered_set<std::uint64_t>> spent_nonces_;
   std::size_t spent_count_ = 0;
-  std::atomic<std::int64_t> commits_{0};          // write transactions that changed something (diagnostics)
-  std::atomic<std::int64_t> relaxed_commits_{0};  // of them, relaxed_write's (no fsync; not in commits_)
+  std::atomic<std::int64_t> commits_{0};  // write transactions that changed something (diagnostics)
+  std::atomic<std::int64_t> syncs_{0};    // fdatasyncs of the WAL (diagnostics)
 };
 
 }  // namespace sigil::store::sqlite::detail

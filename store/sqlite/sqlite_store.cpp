@@ -17,7 +17,8 @@ Status configure(sqlite3* db) {
   if (mode != "wal") {
     return make_error(Errc::storage, "sqlite: cannot enable WAL (journal_mode is " + mode + ")");
   }
-  return exec(db, "PRAGMA synchronous = FULL", "cannot set synchronous=FULL");
+  // NORMAL: COMMIT writes the WAL without an fsync; group_write syncs it for durable changes.
+  return exec(db, "PRAGMA synchronous = NORMAL", "cannot set synchronous=NORMAL");
 }
 
 constexpr auto kLatestVersion = static_cast<std::int64_t>(kMigrations.size());
@@ -85,6 +86,8 @@ Result<std::unique_ptr<Store>> open(const std::string& path) {
   SIGIL_TRY_STATUS(migrate(db.get()));
   auto store = std::make_unique<SqliteStore>(std::move(db), absolute.string());
   SIGIL_TRY_STATUS(store->prepare_statements());
+  // Migrations just committed without an fsync (synchronous=NORMAL).
+  SIGIL_TRY_STATUS(store->sync_wal(/*missing_ok=*/true));
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -104,12 +107,12 @@ Result<std::int64_t> write_commits(Store& store) {
   return sqlite_store->write_commits();
 }
 
-Result<std::int64_t> relaxed_commits(Store& store) {
+Result<std::int64_t> wal_syncs(Store& store) {
   auto* sqlite_store = dynamic_cast<SqliteStore*>(&store);
   if (sqlite_store == nullptr) {
     return make_error(Errc::invalid_argument, "not a SQLite store");
   }
-  return sqlite_store->relaxed_commits();
+  return sqlite_store->wal_syncs();
 }
 
 }  // namespace sigil::store::sqlite

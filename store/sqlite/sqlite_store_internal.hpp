@@ -10,7 +10,7 @@ namespace sigil::store::sqlite {
 
 struct ConnectionSettings {
   std::string journal_mode;  // "wal"
-  int synchronous = -1;      // 2 = FULL
+  int synchronous = -1;      // 1 = NORMAL: durability comes from group_write's own WAL sync
   int foreign_keys = -1;     // 1 = on
   int busy_timeout_ms = -1;
   int user_version = -1;  // schema version
@@ -19,12 +19,12 @@ struct ConnectionSettings {
 // invalid_argument if `store` was not made by sqlite::open().
 Result<ConnectionSettings> connection_settings(Store& store);
 
-// Write transactions this store committed with at least one change since it was opened (each
-// one fsync with synchronous=FULL; a group commit counts once). invalid_argument as above.
+// Write transactions this store committed with at least one change since it was opened (a group
+// commit counts once). invalid_argument as above.
 Result<std::int64_t> write_commits(Store& store);
 
-// Write transactions committed without an fsync (ACME order, authorization and challenge state;
-// not counted by write_commits). invalid_argument as above.
-Result<std::int64_t> relaxed_commits(Store& store);
+// fdatasyncs of the WAL this store ran to make durable changes durable (one covers every commit
+// before it). invalid_argument as above.
+Result<std::int64_t> wal_syncs(Store& store);
 
 }  // namespace sigil::store::sqlite

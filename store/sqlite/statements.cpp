@@ -4,8 +4,6 @@
 namespace sigil::store::sqlite::detail {
 
 constexpr std::array<SqlText, static_cast<std::size_t>(Sql::size_)> kSql{{
-    {Sql::synchronous_normal, "relax synchronous", "PRAGMA synchronous = NORMAL"},
-    {Sql::synchronous_full, "restore synchronous", "PRAGMA synchronous = FULL"},
     {Sql::begin, "begin transaction", "BEGIN IMMEDIATE"},
     {Sql::begin_read, "begin read transaction", "BEGIN"},
     {Sql::commit, "commit", "COMMIT"},

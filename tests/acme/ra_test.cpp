@@ -1,7 +1,7 @@
 // acme/ra against a real CA (tests/support/test_ca.hpp: root, intermediate, SQLite store, Issuer)
 // and a validation authority that answers at once: the account's orders list, authorization
-// reuse, and how many SQLite commits each step of a complete order costs: durable ones (an fsync
-// each) and relaxed ones (order, authorization and challenge state: no fsync).
+// reuse, and how many SQLite commits and WAL syncs (fdatasync) each step of a complete order costs:
+// order, authorization and challenge state commits without waiting for a sync.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -75,13 +75,13 @@ struct Fixture {
   explicit Fixture(acme::ra::Config config = {})
       : ra(config, {*ca.db, *ca.db, *ca.db}, ca.issuer(), revoker, va, ca.clock) {}
 
-  std::int64_t commits() {  // durable (fsynced)
+  std::int64_t commits() {
     auto n = store::sqlite::write_commits(*ca.db);
     REQUIRE(n.has_value());
     return *n;
   }
-  std::int64_t relaxed() {  // committed without an fsync
-    auto n = store::sqlite::relaxed_commits(*ca.db);
+  std::int64_t syncs() {  // fdatasyncs of the WAL
+    auto n = store::sqlite::wal_syncs(*ca.db);
     REQUIRE(n.has_value());
     return *n;
   }
@@ -164,19 +164,19 @@ std::vector<std::string> all_pages(Fixture& f, const store::AcmeAccount& a, int*
 
 }  // namespace
 
-TEST_CASE("a complete order costs two fsyncs (the certificate's) and four commits without one") {
+TEST_CASE("a complete order costs six commits and one WAL sync: the certificate's, before it is served") {
   Fixture f;
   const auto acct = f.account(1);
-  const std::int64_t start = f.commits(), start_relaxed = f.relaxed();
+  const std::int64_t start = f.commits(), start_syncs = f.syncs();
   auto v = f.order(acct, {"one.example.internal"});
-  const std::int64_t after_order = f.commits(), after_order_relaxed = f.relaxed();
+  const std::int64_t after_order = f.commits(), after_order_syncs = f.syncs();
   f.validate(acct, v);  // the instant VA stores the result before answer_challenge returns
-  const std::int64_t after_validation = f.commits(), after_validation_relaxed = f.relaxed();
+  const std::int64_t after_validation = f.commits(), after_validation_syncs = f.syncs();
   CHECK(f.status(acct, v.order.id) == OrderStatus::ready);
   auto fin = f.ra.finalize(acct, v.order.id, f.csr({"one.example.internal"}));
   REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
   CHECK(fin->order.status == OrderStatus::valid);
-  const std::int64_t after_finalize = f.commits(), after_finalize_relaxed = f.relaxed();
+  const std::int64_t after_finalize = f.commits(), after_finalize_syncs = f.syncs();
   // Reads cost nothing: the order is valid from the ledger's own commit of the certificate.
   auto again = f.ra.order(acct, v.order.id);
   REQUIRE(again.has_value());
@@ -185,20 +185,19 @@ TEST_CASE("a complete order costs two fsyncs (the certificate's) and four commit
   auto chain = f.ra.certificate_chain(again->order.certificate_serial);
   REQUIRE_MESSAGE(chain.has_value(), (chain ? "" : chain.error().detail));
   CHECK(f.commits() == after_finalize);
-  CHECK(f.relaxed() == after_finalize_relaxed);
+  CHECK(f.syncs() == after_finalize_syncs);
 
-  MESSAGE("durable commits: newOrder " << after_order - start << ", challenge + validation "
-                                       << after_validation - after_order << ", finalize "
-                                       << after_finalize - after_validation
-                                       << "; relaxed: " << after_finalize_relaxed - start_relaxed);
-  CHECK(after_order - start == 0);                  // the order is state, not a certificate
-  CHECK(after_order_relaxed - start_relaxed == 1);  // rate counter + order + authorizations + audit
-  CHECK(after_validation - after_order == 0);
-  CHECK(after_validation_relaxed - after_order_relaxed == 2);     // processing; then result + audit
-  CHECK(after_finalize - after_validation == 2);                  // reserve; complete (persist before release)
-  CHECK(after_finalize_relaxed - after_validation_relaxed == 1);  // processing + serial (the CAS)
-  CHECK(after_finalize - start == 2);
-  CHECK(after_finalize_relaxed - start_relaxed == 4);
+  MESSAGE("commits: newOrder " << after_order - start << ", challenge + validation " << after_validation - after_order
+                               << ", finalize " << after_finalize - after_validation << "; WAL syncs "
+                               << after_finalize_syncs - start_syncs);
+  CHECK(after_order - start == 1);                // rate counter + order + authorizations + audit
+  CHECK(after_validation - after_order == 2);     // processing; then result + audit (+ failure count)
+  CHECK(after_finalize - after_validation == 3);  // processing + serial (the CAS); reserve; complete
+  CHECK(after_finalize - start == 6);
+  // Order state waits for no sync; the certificate's completion syncs everything before it.
+  CHECK(after_order_syncs == start_syncs);
+  CHECK(after_validation_syncs == start_syncs);
+  CHECK(after_finalize_syncs - start_syncs == 1);
 
   // The validation's audit row rode with its result.
   bool audited = false;
@@ -211,10 +210,10 @@ TEST_CASE("a failed validation stores its result, audit row and failure count in
   const auto acct = f.account(1);
   f.va.fail.insert("bad.example.internal");
   auto v = f.order(acct, {"bad.example.internal"});
-  const std::int64_t before = f.commits(), before_relaxed = f.relaxed();
+  const std::int64_t before = f.commits(), before_syncs = f.syncs();
   f.validate(acct, v);
-  CHECK(f.commits() == before);
-  CHECK(f.relaxed() - before_relaxed == 2);
+  CHECK(f.commits() - before == 2);
+  CHECK(f.syncs() == before_syncs);
   CHECK(f.status(acct, v.order.id) == OrderStatus::invalid);
   const std::int64_t t = f.now();
   auto failed = f.ca.db->rate_count(acme::ra::failed_validation_key(acct.id, "bad.example.internal"), t - t % 3600);
@@ -403,7 +402,7 @@ TEST_CASE("new orders over the rate limit are refused in the order's own transac
   const auto acct = f.account(1);
   f.order(acct, {"r1.example.internal"});
   f.order(acct, {"r2.example.internal"});
-  const std::int64_t commits = f.commits(), relaxed = f.relaxed();
+  const std::int64_t commits = f.commits();
   const auto audit_rows = f.ca.audit().size();
   acme::ra::NewOrder req;
   req.identifiers.push_back({"dns", "r3.example.internal"});
@@ -414,8 +413,7 @@ TEST_CASE("new orders over the rate limit are refused in the order's own transac
   REQUIRE(refusal->retry_after.has_value());
   CHECK(*refusal->retry_after > 0);
   CHECK(*refusal->retry_after <= 3600);
-  CHECK(f.commits() == commits);  // the refused transaction rolled back: nothing committed
-  CHECK(f.relaxed() == relaxed);
+  CHECK(f.commits() == commits);  // the refused transaction rolled back (the batch still commits nothing new)
   CHECK(f.ca.audit().size() == audit_rows);
   CHECK(all_pages(f, acct).size() == 2);
 }

@@ -453,12 +453,17 @@ TEST_CASE("A resumed session is checked again: revoked since its ticket, it is r
   CHECK(again.resumed);
   CHECK(again.answered());
   CHECK(h.handshakes("yes") == 1);
+  // A ticket is used once (RFC 8446 C.4); the resumed connection got a fresh one.
+  const Outcome replayed = client.get(h.api_port, "/ping", true, first.session.get());
+  CHECK_FALSE(replayed.resumed);
+  CHECK(replayed.answered());
+  REQUIRE(again.session);
 
   revoked = true;
-  const Outcome refused = client.get(h.api_port, "/ping", true, first.session.get());
+  const Outcome refused = client.get(h.api_port, "/ping", true, again.session.get());
   CHECK(refused.resumed);
   CHECK(refused.response.empty());
-  CHECK(h.served == 2);
+  CHECK(h.served == 3);
   CHECK(h.failures("resumed session: certificate revoked") == 1);
 }
 
