@@ -133,38 +133,37 @@ Result<std::vector<AcmeAccount>> SqliteStore::list_accounts() {
 Status SqliteStore::create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
                                  const AuditEntry& audit, const std::optional<RateHit>& rate) {
   SIGIL_TRY_STATUS(check_new_order(order, authorizations));
-  return group_write(
-      [&]() -> Status {
-        if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
-        {
-          Query q = use(Sql::insert_order);
-          q.bind(1, order.id).bind(2, order.account_id).bind(3, to_string(order.status)).bind(4, order.expires);
-          q.bind(5, order.not_before).bind(6, order.not_after).bind(7, order.profile).bind_or_null(8, order.replaces);
-          q.bind(9, order.certificate_serial).bind(10, order.error).bind(11, order.created_at);
-          Status st = q.run();
-          if (!st) {
-            return explain_constraint(st, q.last_rc(),
-                                      {"order " + order.id + " already exists", "no account " + order.account_id});
-          }
-        }
-        for (std::size_t i = 0; i < order.identifiers.size(); ++i) {
-          Query q = use(Sql::insert_order_identifier);
-          q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i));
-          q.bind(3, order.identifiers[i].type).bind(4, order.identifiers[i].value);
-          SIGIL_TRY_STATUS(q.run());
-        }
-        for (const AcmeAuthorization& authz : authorizations) SIGIL_TRY_STATUS(insert_authorization(authz));
-        for (std::size_t i = 0; i < order.authorization_ids.size(); ++i) {
-          Query q = use(Sql::insert_order_authorization);
-          q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i)).bind(3, order.authorization_ids[i]);
-          Status st = q.run();
-          if (!st) {
-            return explain_constraint(st, q.last_rc(), {"", "no authorization " + order.authorization_ids[i]});
-          }
-        }
-        return insert_audit(audit);
-      },
-      Durability::deferred);
+  const auto change = [&]() -> Status {
+    if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
+    {
+      Query q = use(Sql::insert_order);
+      q.bind(1, order.id).bind(2, order.account_id).bind(3, to_string(order.status)).bind(4, order.expires);
+      q.bind(5, order.not_before).bind(6, order.not_after).bind(7, order.profile).bind_or_null(8, order.replaces);
+      q.bind(9, order.certificate_serial).bind(10, order.error).bind(11, order.created_at);
+      Status st = q.run();
+      if (!st) {
+        return explain_constraint(st, q.last_rc(),
+                                  {"order " + order.id + " already exists", "no account " + order.account_id});
+      }
+    }
+    for (std::size_t i = 0; i < order.identifiers.size(); ++i) {
+      Query q = use(Sql::insert_order_identifier);
+      q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i));
+      q.bind(3, order.identifiers[i].type).bind(4, order.identifiers[i].value);
+      SIGIL_TRY_STATUS(q.run());
+    }
+    for (const AcmeAuthorization& authz : authorizations) SIGIL_TRY_STATUS(insert_authorization(authz));
+    for (std::size_t i = 0; i < order.authorization_ids.size(); ++i) {
+      Query q = use(Sql::insert_order_authorization);
+      q.bind(1, order.id).bind(2, static_cast<std::int64_t>(i)).bind(3, order.authorization_ids[i]);
+      Status st = q.run();
+      if (!st) {
+        return explain_constraint(st, q.last_rc(), {"", "no authorization " + order.authorization_ids[i]});
+      }
+    }
+    return insert_audit(audit);
+  };
+  return group_write(change, Durability::deferred);
 }
 
 Result<std::optional<AcmeOrder>> SqliteStore::order(const std::string& id) {
@@ -179,23 +178,19 @@ Result<std::optional<AcmeOrder>> SqliteStore::order(const std::string& id) {
 
 Status SqliteStore::update_order(const AcmeOrder& order, OrderStatus expected_status) {
   SIGIL_TRY_STATUS(check_status(order.status, "order"));
-  return group_write(
-      [&]() -> Status {
-        {
-          Query q = use(Sql::update_order);
-          q.bind(1, to_string(order.status))
-              .bind(2, order.expires)
-              .bind(3, order.certificate_serial)
-              .bind(4, order.error);
-          q.bind(5, order.id).bind(6, to_string(expected_status));
-          SIGIL_TRY_STATUS(q.run());
-        }
-        if (sqlite3_changes(db_.get()) == 0) {
-          return explain_status_changed(Sql::order_status, "order", order.id, to_string(expected_status));
-        }
-        return {};
-      },
-      Durability::deferred);
+  const auto change = [&]() -> Status {
+    {
+      Query q = use(Sql::update_order);
+      q.bind(1, to_string(order.status)).bind(2, order.expires).bind(3, order.certificate_serial).bind(4, order.error);
+      q.bind(5, order.id).bind(6, to_string(expected_status));
+      SIGIL_TRY_STATUS(q.run());
+    }
+    if (sqlite3_changes(db_.get()) == 0) {
+      return explain_status_changed(Sql::order_status, "order", order.id, to_string(expected_status));
+    }
+    return {};
+  };
+  return group_write(change, Durability::deferred);
 }
 
 Result<std::optional<AcmeOrder>> SqliteStore::order_replacing(const std::string& replaces) {
@@ -247,30 +242,25 @@ Result<std::optional<AcmeAuthorization>> SqliteStore::authorization(const std::s
 Status SqliteStore::update_authorization(const AcmeAuthorization& authz, AuthorizationStatus expected_status,
                                          const AuditEntry* audit, const std::optional<RateHit>& rate) {
   SIGIL_TRY_STATUS(check_authorization(authz));
-  return group_write(
-      [&]() -> Status {
-        {
-          Query q = use(Sql::update_authorization);
-          q.bind(1, to_string(authz.status))
-              .bind(2, authz.expires)
-              .bind(3, authz.id)
-              .bind(4, to_string(expected_status));
-          SIGIL_TRY_STATUS(q.run());
-        }
-        if (sqlite3_changes(db_.get()) == 0) {
-          return explain_status_changed(Sql::authorization_status, "authorization", authz.id,
-                                        to_string(expected_status));
-        }
-        {
-          Query q = use(Sql::delete_challenges);
-          q.bind(1, authz.id);
-          SIGIL_TRY_STATUS(q.run());
-        }
-        SIGIL_TRY_STATUS(insert_challenges(authz));
-        if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
-        return audit != nullptr ? insert_audit(*audit) : Status{};
-      },
-      Durability::deferred);
+  const auto change = [&]() -> Status {
+    {
+      Query q = use(Sql::update_authorization);
+      q.bind(1, to_string(authz.status)).bind(2, authz.expires).bind(3, authz.id).bind(4, to_string(expected_status));
+      SIGIL_TRY_STATUS(q.run());
+    }
+    if (sqlite3_changes(db_.get()) == 0) {
+      return explain_status_changed(Sql::authorization_status, "authorization", authz.id, to_string(expected_status));
+    }
+    {
+      Query q = use(Sql::delete_challenges);
+      q.bind(1, authz.id);
+      SIGIL_TRY_STATUS(q.run());
+    }
+    SIGIL_TRY_STATUS(insert_challenges(authz));
+    if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
+    return audit != nullptr ? insert_audit(*audit) : Status{};
+  };
+  return group_write(change, Durability::deferred);
 }
 
 Result<std::optional<AcmeAuthorization>> SqliteStore::reusable_authorization(const std::string& account_id,
