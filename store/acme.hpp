@@ -148,6 +148,12 @@ struct AcmeOrderCursor {
   std::string id;
 };
 
+// Durability: every write is atomic and survives the process's crash. Accounts, EAB keys and
+// standalone rate hits are also on disk before the call returns. Order, authorization and
+// challenge state (create_order, update_order, update_authorization, with the audit rows and
+// rate hits that ride with them) may commit without waiting for the disk: a power failure can
+// lose the latest of it, which costs a client a new order, and the next durable commit (at the
+// latest the certificate's own, before it is served) makes it durable too (ops/README.md §6).
 class AcmeRepository {
  public:
   virtual ~AcmeRepository() = default;

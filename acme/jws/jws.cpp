@@ -160,6 +160,19 @@ Result<Jwk> parse_jwk(std::string_view json_text) {
   return out;
 }
 
+Result<std::shared_ptr<const Jwk>> JwkCache::parse(const std::string& json_text) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = keys_.find(json_text); it != keys_.end()) return it->second;
+  }
+  SIGIL_TRY(Jwk parsed, parse_jwk(json_text));
+  auto key = std::make_shared<const Jwk>(std::move(parsed));
+  std::lock_guard lock(mu_);
+  if (keys_.size() >= capacity_) keys_.clear();
+  keys_.emplace(json_text, key);
+  return key;
+}
+
 Result<Jws> parse(std::string_view body) {
   SIGIL_TRY(Parts p, split(body, "JWS"));
   const json& h = p.protected_header;

@@ -2,10 +2,14 @@
 // JWS and JWK as ACME uses them (RFC 8555 §6.2, RFC 7515, RFC 7517, RFC 7638): the flattened
 // JSON serialization only, one signature, a protected header with alg, nonce, url and exactly
 // one of jwk or kid. Verification goes through ca/crypto; nothing here touches OpenSSL.
+#include <cstddef>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "ca/base/error.hpp"
 #include "ca/crypto/crypto.hpp"
@@ -27,6 +31,22 @@ struct Jwk {
 // A public JWK: EC (P-256, P-384), RSA, OKP (Ed25519). Private members are refused (malformed);
 // a key below policy is bad_public_key.
 Result<Jwk> parse_jwk(std::string_view json_text);
+
+// parse_jwk for stored account keys, remembered by their JWK text: an account signs every
+// request with the same key, and parsing it (JSON, the point check, the thumbprint) cost more
+// than verifying the signature. A key's text is its canonical form, so one text is one key; a
+// changed key (rollover) is a new text. Refused texts are not remembered. When `capacity` keys
+// are held, the next new one starts the cache afresh. Thread-safe.
+class JwkCache {
+ public:
+  explicit JwkCache(std::size_t capacity = 4096) : capacity_(capacity) {}
+  Result<std::shared_ptr<const Jwk>> parse(const std::string& json_text);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Jwk>> keys_;
+  std::size_t capacity_;
+};
 
 struct Header {
   std::string alg;

@@ -147,6 +147,10 @@ Result<store::AcmeAccount> Ra::account(const std::string& id) {
   return *a;
 }
 
+Result<std::shared_ptr<const jws::Jwk>> Ra::account_key(const store::AcmeAccount& account) {
+  return account_keys_.parse(account.jwk);
+}
+
 Result<Bytes> Ra::eab_mac_key(const std::string& kid) {
   SIGIL_TRY(auto k, store_.eab_key(kid));
   if (!k) return not_found("the external account key");
@@ -427,9 +431,9 @@ Result<Ra::OrderView> Ra::finalize(const store::AcmeAccount& account, const std:
   auto csr = crypto::Csr::from_der(Bytes(csr_der.begin(), csr_der.end()));
   if (!csr) return make_error(Errc::bad_csr, csr.error().detail);
   // RFC 8555 §11.1: the account key must not be certified (one key, one role).
-  if (auto account_key = jws::parse_jwk(account.jwk); !account_key || account_key->key.spki == csr->public_key().spki)
-    return make_error(Errc::bad_csr, account_key ? "the CSR's public key is the account key (RFC 8555 §11.1)"
-                                                 : "the account key cannot be read: " + account_key.error().detail);
+  if (auto key = account_key(account); !key || (*key)->key.spki == csr->public_key().spki)
+    return make_error(Errc::bad_csr, key ? "the CSR's public key is the account key (RFC 8555 §11.1)"
+                                         : "the account key cannot be read: " + key.error().detail);
   // The CSR must name exactly the order's identifiers (SANs, and the CN if it has one).
   std::vector<store::AcmeIdentifier> named;
   auto add = [&](const GeneralName& g) -> Status {
@@ -558,7 +562,23 @@ Outcome<store::AcmeAuthorization> Ra::answer_challenge(const store::AcmeAccount&
     return *again;
   }
   start_validation(account, a, type);
-  return a;
+  if (!await_quiet_validation(a.id)) return a;
+  auto decided = authorization(account, authz_id);
+  if (!decided) return a;  // the validation's result stands in the store; the client polls for it
+  return *decided;
+}
+
+bool Ra::await_quiet_validation(const std::string& authz_id) {
+  if (config_.challenge_wait.count() <= 0) return false;
+  std::unique_lock lock(inflight_mu_);
+  // Only the one validation of a quiet server, and one waiter at a time: under load the
+  // workers are worth more than the client's poll interval.
+  if (waiting_ || inflight_.size() != 1 || inflight_.count(authz_id) == 0) return inflight_.count(authz_id) == 0;
+  waiting_ = true;
+  const bool done =
+      inflight_done_.wait_for(lock, config_.challenge_wait, [&] { return inflight_.count(authz_id) == 0; });
+  waiting_ = false;
+  return done;
 }
 
 void Ra::start_validation(const store::AcmeAccount& account, const store::AcmeAuthorization& a,
@@ -582,6 +602,7 @@ void Ra::start_validation(const store::AcmeAccount& account, const store::AcmeAu
     log::warn("acme validation deferred", {{"authz", a.id}, {"detail", st.error().detail}});
     std::lock_guard lock(inflight_mu_);
     inflight_.erase(a.id);
+    inflight_done_.notify_all();
   }
 }
 
@@ -629,6 +650,7 @@ void Ra::finish_validation(const std::string& authz_id, const std::string& type,
   }
   std::lock_guard lock(inflight_mu_);
   inflight_.erase(authz_id);
+  inflight_done_.notify_all();
 }
 
 void Ra::resume_if_orphaned(const store::AcmeAuthorization& a) {

@@ -4,6 +4,7 @@
 // WFE with a verified request (signature, nonce and URL already checked) and calls the one
 // Issuer for certificates and the VA for validations. No HTTP, no SQL here.
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +49,13 @@ struct Config {
   bool reuse_authorizations = true;
   Seconds reuse_min_remaining{3600};
   int orders_per_page = 100;  // the account's orders list (1..999)
+  // A challenge answered while no other validation runs in this process waits this long at most
+  // for its own result before the response goes out, so that the client's first poll finds the
+  // authorization decided (on a quiet server a validation takes a few milliseconds; the client
+  // would otherwise sleep its poll interval, Retry-After: 1 s for most). The wait holds one of
+  // the server's workers, so it is bounded, taken by one request at a time, and skipped under
+  // load (another validation in flight), where polling costs nothing extra. Zero: never wait.
+  std::chrono::milliseconds challenge_wait{50};
 };
 
 // An error that carries what the client must see beyond the code: Retry-After for
@@ -107,6 +115,8 @@ class Ra {
   Result<store::AcmeAccount> new_account(const NewAccount& request);
   Result<std::optional<store::AcmeAccount>> find_account(const std::string& thumbprint);
   Result<store::AcmeAccount> account(const std::string& id);  // account_does_not_exist when unknown
+  // The account's key, parsed (remembered across requests: jws::JwkCache).
+  Result<std::shared_ptr<const jws::Jwk>> account_key(const store::AcmeAccount& account);
   // Both write compare-and-set on `account` as the caller read it: if its key or status changed
   // meanwhile, unauthorized (nothing written); if only its contact or terms did, the change is
   // applied once more to the fresh state, then conflict.
@@ -159,6 +169,8 @@ class Ra {
   void finish_validation(const std::string& authz_id, const std::string& type, const std::string& identifier,
                          const va::Outcome& outcome);
   void resume_if_orphaned(const store::AcmeAuthorization& authz);
+  // Config::challenge_wait: true when the validation of `authz_id` finished within the bound.
+  bool await_quiet_validation(const std::string& authz_id);
   Result<store::CertificateRecord> certificate_by_id(const std::string& cert_id);
   Outcome<bool> take_rate(const std::string& key, std::int64_t limit, const std::string& what);
   Refusal rate_refusal(std::int64_t limit, const std::string& what) const;
@@ -175,8 +187,11 @@ class Ra {
   revocation::Revoker& revoker_;
   va::Validator& va_;
   const Clock& clock_;
+  jws::JwkCache account_keys_;
   std::mutex inflight_mu_;
-  std::set<std::string> inflight_;  // authorization ids being validated by this process
+  std::condition_variable inflight_done_;  // an id left inflight_
+  std::set<std::string> inflight_;         // authorization ids being validated by this process
+  bool waiting_ = false;                   // a challenge response is waiting (Config::challenge_wait)
 };
 
 // The account's URL path below the ACME base: "/acme/acct/<id>".

@@ -175,9 +175,9 @@ class Wfe {
       if (j.header.kid.rfind(prefix, 0) != 0)
         return make_error(Errc::account_does_not_exist, "the kid is not an account URL");
       SIGIL_TRY(auto account, d_.ra.account(j.header.kid.substr(prefix.size())));
-      auto key = jws::parse_jwk(account.jwk);
+      auto key = d_.ra.account_key(account);
       if (!key) return make_error(Errc::internal, "stored account key: " + key.error().detail);
-      SIGIL_TRY_STATUS(jws::verify(j, key->key));
+      SIGIL_TRY_STATUS(jws::verify(j, (*key)->key));
       v.account = std::move(account);
     }
     // Only a request whose signature verified may spend a nonce (Boulder's order): junk cannot

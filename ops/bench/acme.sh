@@ -20,6 +20,12 @@
 # Everything runs inside a private network namespace (unshare -n; needs root): BIND on a
 # loopback port serves the zone both servers resolve the order names in.
 #
+# Server CPU per order: utime+stime of the server process (/proc/PID/stat) over the run, divided
+# by the orders completed (less sensitive to the shared machine's noise than the wall rates).
+# ACME_PROFILE=DIR (not in results.md): afterwards, one C=1 run of each server with the driver's
+# per-step trace, one C=16 run of sigil under `perf record -g` and one under `strace -c -f` (fsyncs
+# per order); their reports go to DIR (trace-*.txt, perf-report.txt, perf-children.txt, strace.txt).
+#
 # Usage: ops/bench/acme.sh [--seconds N (10)] [--orders N (5000)] [--runs N (3)]
 #          [--levels "1 4 16"] [--processes N (1)] [--sigil PATH | --no-sigil] [--append]
 # Without --sigil, Sigil is built in build-acmepy (cmake + ninja, target sigil); if that fails,
@@ -40,7 +46,7 @@ while [ $# -gt 0 ]; do
     --sigil) sigil=$(realpath "$2"); shift 2 ;;
     --no-sigil) no_sigil=1; shift ;;
     --append) append=1; shift ;;
-    -h | --help) sed -n '2,24p' "$self"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$self"; exit 0 ;;
     *) echo "acme.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +70,7 @@ if [ "${ACME_BENCH_INNER:-}" != 1 ]; then
   inner=(--seconds "$seconds" --orders "$orders" --runs "$runs" --levels "$levels" --processes "$processes")
   if [ -n "$sigil" ]; then inner+=(--sigil "$sigil"); else inner+=(--no-sigil); fi
   if [ "$append" = 1 ]; then inner+=(--append); fi
+  if [ -n "${ACME_PROFILE:-}" ]; then mkdir -p "$ACME_PROFILE" && export ACME_PROFILE=$(realpath "$ACME_PROFILE"); fi
   exec unshare -n env ACME_BENCH_INNER=1 bash "$self" "${inner[@]}"
 fi
 
@@ -176,6 +183,7 @@ json.dump(j, open(sys.argv[1], "w"), indent=2)
 PY
   "$sigil" --home "$h" serve --api-listen 127.0.0.1:0 --acme-listen 127.0.0.1:0 --public-listen 127.0.0.1:0 \
     --dns-resolver "127.0.0.1:$dns" --http01-port "$http01" >"$work/sigil.out" 2>"$work/sigil.err" &
+  sigil_pid=$!
   pids+=($!)
   for _ in $(seq 150); do grep -q '^public' "$work/sigil.out" 2>/dev/null && break; sleep 0.1; done
   aport=$(awk '/^acme/ { sub(/.*:/, "", $2); print $2 }' "$work/sigil.out")
@@ -194,6 +202,15 @@ drive() {  # DIRECTORY CA CONCURRENCY [driver args] -> its key=value line (error
   "$PY" "$driver" "$d" "$ca" "$http01" --concurrency "$c" --seconds "$seconds" --orders "$orders" \
     --processes "$processes" --zone "$zone" --timeout 5 "$@" 2>>"$work/driver.err" || true
 }
+# utime+stime of a process, in seconds.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The driver's line with server_cpu_ms_per_order= appended (server PID, CPU seconds before).
+with_cpu() {
+  local n
+  n=$(field orders "$1")
+  awk -v a="$2" -v b="$(cpu_s "$3")" -v n="${n:-0}" -v l="$1" \
+    'BEGIN { printf "%s server_cpu_ms_per_order=%s\n", l, (n > 0 ? sprintf("%.2f", (b - a) * 1000 / n) : "-") }'
+}
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p; s/^$1=\([^ ]*\).*/\1/p" <<<"$2" | head -1; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
 
@@ -206,7 +223,9 @@ for c in $levels; do
     for gmp in "" "" "" 1; do
       tries=$((tries + 1))
       pebble_start "$gmp"
+      cpu0=$(cpu_s "$pebble_pid")
       line=$(drive "$pebble_dir" "$p/ca.crt" "$c" --stop-on-error)
+      [ -n "$line" ] && line=$(with_cpu "$line" "$cpu0" "$pebble_pid")
       pebble_stop
       errs=$(field errors "$line")
       if [ -n "$line" ] && [ "${errs:-1}" = 0 ]; then break; fi
@@ -215,7 +234,9 @@ for c in $levels; do
     R[pebble,$c]+="$line tries=$tries gomaxprocs=${gmp:-default}"$'\n'
     echo "pebble c=$c run $r: $line (tries=$tries${gmp:+, GOMAXPROCS=$gmp})" >&2
     if [ -n "$sigil_dir" ]; then
+      cpu0=$(cpu_s "$sigil_pid")
       line=$(drive "$sigil_dir" "$h/ca/root.crt" "$c")
+      [ -n "$line" ] && line=$(with_cpu "$line" "$cpu0" "$sigil_pid")
       R[sigil,$c]+="$line"$'\n'
       echo "sigil  c=$c run $r: $line" >&2
     fi
@@ -231,8 +252,8 @@ table=$(
   echo
   echo "Complete ACME orders (newOrder -> http-01 -> finalize -> download, one dns name each), ${seconds}s (at most $orders orders) per run, medians of $runs runs, peers interleaved; one account per worker, keep-alive; polls at 5/10/20/50 ms, Retry-After ignored (same for both); client: ops/bench/acme_orders.py, threads in $processes process(es). pebble runs end at the first failed order and are retried on a fresh pebble (a deadlock); errors counts the failed orders of the runs kept. pebble $pv: fresh process per run, PEBBLE_VA_NOSLEEP=1, no nonce rejection, no authz reuse. Sigil: $([ -n "$sigil_dir" ] && echo "one process and database for all runs" || echo "not available in this run")."
   echo
-  echo "| server | concurrency | orders/s | p50 ms | p99 ms | runs (orders/s) | requests/order | client CPU s/run | errors | notes |"
-  echo "|---|---:|---:|---:|---:|---|---:|---:|---:|---|"
+  echo "| server | concurrency | orders/s | p50 ms | p99 ms | runs (orders/s) | requests/order | server CPU ms/order | client CPU s/run | errors | notes |"
+  echo "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"
   for s in $servers; do
     for c in $levels; do
       lines=${R[$s,$c]:-}
@@ -242,6 +263,7 @@ table=$(
       p99=$(while read -r l; do [ -n "$l" ] && field p99_ms "$l"; done <<<"$lines" | median)
       rpo=$(while read -r l; do [ -n "$l" ] && field requests_per_order "$l"; done <<<"$lines" | median)
       cpu=$(while read -r l; do [ -n "$l" ] && field client_cpu_s "$l"; done <<<"$lines" | median)
+      scpu=$(while read -r l; do [ -n "$l" ] && field server_cpu_ms_per_order "$l"; done <<<"$lines" | median)
       each=$(while read -r l; do [ -n "$l" ] && field orders_per_s "$l"; done <<<"$lines" | paste -sd/)
       errs=$(while read -r l; do [ -n "$l" ] && field errors "$l"; done <<<"$lines" | awk '{s+=$1} END {print s+0}')
       note=""
@@ -251,7 +273,7 @@ table=$(
         note="tries per run $tries"
         [ "$g1" -gt 0 ] && note="$note; $g1 run(s) with GOMAXPROCS=1"
       fi
-      echo "| $s | $c | $ops | $p50 | $p99 | $each | $rpo | $cpu | $errs | $note |"
+      echo "| $s | $c | $ops | $p50 | $p99 | $each | $rpo | $scpu | $cpu | $errs | $note |"
     done
   done
 )
@@ -262,3 +284,37 @@ if [ -s "$work/driver.err" ]; then
   head -n 5 "$work/driver.err" >&2
 fi
 if [ "$append" = 1 ]; then echo "$table" >>"$root/ops/bench/results.md"; fi
+
+if [ -n "${ACME_PROFILE:-}" ]; then
+  out=$ACME_PROFILE
+  pebble_start
+  # The driver itself (drive() sends stderr, where the trace goes, to driver.err).
+  trace() { "$PY" "$driver" "$1" "$2" "$http01" --concurrency 1 --seconds "$seconds" --orders "$orders" --zone "$zone" \
+    --timeout 5 --trace >"$3" 2>&1 || true; }
+  trace "$pebble_dir" "$p/ca.crt" "$out/trace-pebble.txt"
+  pebble_stop
+  if [ -n "$sigil_dir" ]; then
+    trace "$sigil_dir" "$h/ca/root.crt" "$out/trace-sigil.txt"
+    if command -v perf >/dev/null; then
+      perf record -q -F 499 --call-graph dwarf,8192 -p "$sigil_pid" -o "$out/perf.data" -- sleep "$seconds" >/dev/null 2>&1 &
+      prof=$!
+      drive "$sigil_dir" "$h/ca/root.crt" 16 >"$out/perf-run.txt"
+      wait "$prof" || true
+      perf report -i "$out/perf.data" --no-children -g none --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep '%' |
+        head -60 >"$out/perf-report.txt" || true
+      perf report -i "$out/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null | grep '%' | head -15 >"$out/perf-dso.txt" || true
+      # Inclusive cost of Sigil's own functions (what each step of a request costs with its callees).
+      perf report -i "$out/perf.data" --children -g none --sort sym --stdio 2>/dev/null | grep -E 'sigil::' |
+        head -60 >"$out/perf-children.txt" || true
+    fi
+    if command -v strace >/dev/null; then
+      strace -c -f -e trace=fsync,fdatasync,pwrite64,write,sendmsg,futex -p "$sigil_pid" -o "$out/strace.txt" &
+      st=$!
+      sleep 0.5
+      drive "$sigil_dir" "$h/ca/root.crt" 16 >"$out/strace-run.txt"
+      kill -INT "$st" 2>/dev/null || true
+      wait "$st" || true
+    fi
+  fi
+  echo "profiles in $out" >&2
+fi

@@ -166,6 +166,47 @@ def _count_requests():
     AcmeClient.http = http
 
 
+# Which step of an order a request belongs to: the innermost AcmeClient method on the stack that
+# names one (the same for every server, whatever its URL layout).
+_STEPS = ("respond_challenge", "finalize", "download", "new_order", "poll", "authorize")
+_TRACE: list = []   # (step, seconds) per request, with --trace
+_TRACE_LOCK = threading.Lock()
+
+
+def _trace_requests():
+    """Records each request's step and wall time (monkey-patched onto AcmeClient.http)."""
+    orig = AcmeClient.http
+
+    def http(self, *a, **kw):
+        f, step = sys._getframe(1), "other"
+        while f is not None:
+            if f.f_code.co_name in _STEPS:
+                step = f.f_code.co_name
+                break
+            f = f.f_back
+        t0 = time.monotonic()
+        try:
+            return orig(self, *a, **kw)
+        finally:
+            with _TRACE_LOCK:
+                _TRACE.append((step, time.monotonic() - t0))
+    AcmeClient.http = http
+
+
+def trace_table(orders: int) -> str:
+    """Per step: requests per order and their median / total wall time per order."""
+    by: dict = {}
+    for step, dt in _TRACE:
+        by.setdefault(step, []).append(dt)
+    lines = ["step requests/order median_ms ms/order"]
+    for step in _STEPS + ("other",):
+        v = sorted(by.get(step, []))
+        if v:
+            lines.append(f"{step} {len(v) / max(1, orders):.2f} {percentile(v, 50) * 1000:.2f} "
+                         f"{sum(v) * 1000 / max(1, orders):.2f}")
+    return "\n".join(lines)
+
+
 def percentile(sorted_vals: list, p: float) -> float:
     """Nearest-rank percentile."""
     if not sorted_vals:
@@ -193,9 +234,13 @@ def main() -> int:
     ap.add_argument("--zone", default="example.internal")
     ap.add_argument("--key-type", default="ES256", choices=AccountKey.ALGS)
     ap.add_argument("--json", action="store_true", help="print a JSON object instead of the key=value line")
+    ap.add_argument("--trace", action="store_true",
+                    help="also print, to stderr, each order step's requests and wall time (one process only)")
     args = ap.parse_args()
     args.poll_schedule = tuple(float(x) for x in args.poll_interval.split(","))
     _count_requests()
+    if args.trace:
+        _trace_requests()
     procs = max(1, min(args.processes, args.concurrency))
 
     cpu_parent0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -274,6 +319,8 @@ def main() -> int:
     }
     for e in errors[:5]:
         print(f"error: {e}", file=sys.stderr)
+    if args.trace:
+        print(trace_table(len(results) + len(errors)), file=sys.stderr)
     if args.json:
         print(json.dumps(out))
     else:

@@ -221,6 +221,8 @@ Result<std::vector<std::int64_t>> parse_int_array(std::string_view s) {
   return out;
 }
 
+Status relax_commit(Conn& c) { return c.exec("SET LOCAL synchronous_commit = off", "relax commit"); }
+
 Status take_hit(Conn& c, const RateHit& hit) {
   if (hit.limit <= 0) return make_error(Errc::rate_limited, "rate limit " + hit.key + " is 0");
   SIGIL_TRY(Rows r, c.run(kRateTake, Params().add(hit.key).add(hit.window_start).add(hit.limit)));

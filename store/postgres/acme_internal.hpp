@@ -43,4 +43,11 @@ Result<std::vector<std::int64_t>> parse_int_array(std::string_view text);
 // rate_limited if the window's count already reached the limit (or the limit is 0).
 Status take_hit(Conn& c, const RateHit& hit);
 
+// For a transaction that changes ACME order, authorization or challenge state only: its COMMIT
+// does not wait for the WAL flush (SET LOCAL synchronous_commit = off). A server crash loses
+// nothing; a database crash may lose the latest such changes, costing a client a new order;
+// the next synchronous commit (a certificate, an account) flushes them with its own. See
+// store/sqlite/acme.cpp for the same rule on SQLite.
+Status relax_commit(Conn& c);
+
 }  // namespace sigil::store::postgres::detail

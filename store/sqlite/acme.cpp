@@ -1,4 +1,13 @@
 // ACME state: accounts, orders, authorizations, EAB keys and rate limits.
+//
+// Durability: accounts, EAB keys and standalone rate hits are durable group writes (the WAL is
+// synced before they return). The state of orders, authorizations and challenges (create_order,
+// update_order, update_authorization, with the audit rows and rate hits that ride with them) is
+// a deferred group write: committed to the WAL, not synced. A crashed or killed process loses none of
+// it; a power failure can lose the latest of it, which costs a client a new order (a pending
+// order is worth nothing on its own), never a certificate: a certificate is returned only after
+// the ledger's durable commit, whose fsync makes every earlier WAL frame durable with it (the
+// order's "processing" state and serial among them). See ops/README.md §6.
 #include "store/acme_internal.hpp"
 #include "store/sqlite/sqlite_internal.hpp"
 
@@ -124,7 +133,7 @@ Result<std::vector<AcmeAccount>> SqliteStore::list_accounts() {
 Status SqliteStore::create_order(const AcmeOrder& order, const std::vector<AcmeAuthorization>& authorizations,
                                  const AuditEntry& audit, const std::optional<RateHit>& rate) {
   SIGIL_TRY_STATUS(check_new_order(order, authorizations));
-  return group_write([&]() -> Status {
+  const auto change = [&]() -> Status {
     if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
     {
       Query q = use(Sql::insert_order);
@@ -153,7 +162,8 @@ Status SqliteStore::create_order(const AcmeOrder& order, const std::vector<AcmeA
       }
     }
     return insert_audit(audit);
-  });
+  };
+  return group_write(change, Durability::deferred);
 }
 
 Result<std::optional<AcmeOrder>> SqliteStore::order(const std::string& id) {
@@ -168,7 +178,7 @@ Result<std::optional<AcmeOrder>> SqliteStore::order(const std::string& id) {
 
 Status SqliteStore::update_order(const AcmeOrder& order, OrderStatus expected_status) {
   SIGIL_TRY_STATUS(check_status(order.status, "order"));
-  return group_write([&]() -> Status {
+  const auto change = [&]() -> Status {
     {
       Query q = use(Sql::update_order);
       q.bind(1, to_string(order.status)).bind(2, order.expires).bind(3, order.certificate_serial).bind(4, order.error);
@@ -179,7 +189,8 @@ Status SqliteStore::update_order(const AcmeOrder& order, OrderStatus expected_st
       return explain_status_changed(Sql::order_status, "order", order.id, to_string(expected_status));
     }
     return {};
-  });
+  };
+  return group_write(change, Durability::deferred);
 }
 
 Result<std::optional<AcmeOrder>> SqliteStore::order_replacing(const std::string& replaces) {
@@ -231,7 +242,7 @@ Result<std::optional<AcmeAuthorization>> SqliteStore::authorization(const std::s
 Status SqliteStore::update_authorization(const AcmeAuthorization& authz, AuthorizationStatus expected_status,
                                          const AuditEntry* audit, const std::optional<RateHit>& rate) {
   SIGIL_TRY_STATUS(check_authorization(authz));
-  return group_write([&]() -> Status {
+  const auto change = [&]() -> Status {
     {
       Query q = use(Sql::update_authorization);
       q.bind(1, to_string(authz.status)).bind(2, authz.expires).bind(3, authz.id).bind(4, to_string(expected_status));
@@ -248,7 +259,8 @@ Status SqliteStore::update_authorization(const AcmeAuthorization& authz, Authori
     SIGIL_TRY_STATUS(insert_challenges(authz));
     if (rate) SIGIL_TRY_STATUS(take_hit(*rate));
     return audit != nullptr ? insert_audit(*audit) : Status{};
-  });
+  };
+  return group_write(change, Durability::deferred);
 }
 
 Result<std::optional<AcmeAuthorization>> SqliteStore::reusable_authorization(const std::string& account_id,

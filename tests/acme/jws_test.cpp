@@ -115,6 +115,33 @@ TEST_CASE("JWKs: every accepted key type parses; private, weak and unknown keys 
         Errc::bad_public_key);
 }
 
+TEST_CASE("JwkCache: one parse per key text, refusals not remembered, a full cache starts afresh") {
+  jws::JwkCache cache(2);
+  const std::string a = jwk_of(*key(crypto::KeyType::ec_p256)).dump();
+  const std::string b = jwk_of(*key(crypto::KeyType::ec_p384)).dump();
+  const std::string c = jwk_of(*key(crypto::KeyType::ed25519)).dump();
+  auto first = cache.parse(a);
+  REQUIRE(first);
+  CHECK((*first)->thumbprint == jws::parse_jwk(a)->thumbprint);
+  auto again = cache.parse(a);
+  REQUIRE(again);
+  CHECK(again->get() == first->get());  // remembered, not parsed again
+  auto other = cache.parse(b);
+  REQUIRE(other);
+  CHECK((*other)->key.spki != (*first)->key.spki);
+  // The same refusal every time (nothing remembered for it).
+  json off_curve = json::parse(a);
+  off_curve["y"] = base64url_encode(Bytes(32, 7));
+  CHECK_FALSE(cache.parse(off_curve.dump()));
+  CHECK_FALSE(cache.parse(off_curve.dump()));
+  // A third key fills the capacity of 2: the cache starts afresh, so `a` parses anew.
+  REQUIRE(cache.parse(c));
+  auto fresh = cache.parse(a);
+  REQUIRE(fresh);
+  CHECK(fresh->get() != first->get());
+  CHECK((*fresh)->key.spki == (*first)->key.spki);
+}
+
 TEST_CASE("JWS: each algorithm verifies; a flipped bit or the wrong key does not") {
   for (auto t :
        {crypto::KeyType::ec_p256, crypto::KeyType::ec_p384, crypto::KeyType::rsa_2048, crypto::KeyType::ed25519}) {

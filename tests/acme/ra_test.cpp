@@ -1,6 +1,7 @@
 // acme/ra against a real CA (tests/support/test_ca.hpp: root, intermediate, SQLite store, Issuer)
 // and a validation authority that answers at once: the account's orders list, authorization
-// reuse, and how many SQLite commits (fsyncs) each step of a complete order costs.
+// reuse, and how many SQLite commits and WAL syncs (fdatasync) each step of a complete order costs:
+// order, authorization and challenge state commits without waiting for a sync.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -40,14 +41,34 @@ class InstantVa final : public acme::va::Validator {
     return out;
   }
   Status submit(acme::va::Task task, std::function<void(acme::va::Outcome)> done) override {
+    if (hold) {
+      std::lock_guard lock(mu_);
+      held.emplace_back([this, task, done] { done(validate(task)); });
+      return {};
+    }
     done(validate(task));
     return {};
   }
   void shutdown() override {}
+  // Answers the held validations (on the caller's thread).
+  std::size_t held_count() {
+    std::lock_guard lock(mu_);
+    return held.size();
+  }
+  void release() {
+    std::vector<std::function<void()>> now;
+    {
+      std::lock_guard lock(mu_);
+      now.swap(held);
+    }
+    for (auto& f : now) f();
+  }
 
   std::mutex mu_;
   std::set<std::string> fail;
   int validations = 0;
+  bool hold = false;  // submit() keeps validations until release(), as a VA on its own threads
+  std::vector<std::function<void()>> held;
 };
 
 struct Fixture {
@@ -56,6 +77,11 @@ struct Fixture {
 
   std::int64_t commits() {
     auto n = store::sqlite::write_commits(*ca.db);
+    REQUIRE(n.has_value());
+    return *n;
+  }
+  std::int64_t syncs() {  // fdatasyncs of the WAL
+    auto n = store::sqlite::wal_syncs(*ca.db);
     REQUIRE(n.has_value());
     return *n;
   }
@@ -111,6 +137,16 @@ struct Fixture {
   Ra ra;
 };
 
+acme::ra::Outcome<store::AcmeAuthorization> answer(Fixture& f, const store::AcmeAccount& a, const Ra::OrderView& v) {
+  return f.ra.answer_challenge(a, v.authorizations.at(0).id, "http-01");
+}
+
+store::ChallengeStatus challenge_status(const acme::ra::Outcome<store::AcmeAuthorization>& out) {
+  const auto* z = std::get_if<store::AcmeAuthorization>(&out);
+  REQUIRE(z != nullptr);
+  return z->challenges.at(0).status;
+}
+
 std::vector<std::string> all_pages(Fixture& f, const store::AcmeAccount& a, int* pages = nullptr) {
   std::vector<std::string> ids;
   std::string cursor;
@@ -128,19 +164,19 @@ std::vector<std::string> all_pages(Fixture& f, const store::AcmeAccount& a, int*
 
 }  // namespace
 
-TEST_CASE("a complete order costs six commits: newOrder 1, challenge 1, validation 1, finalize 3") {
+TEST_CASE("a complete order costs six commits and one WAL sync: the certificate's, before it is served") {
   Fixture f;
   const auto acct = f.account(1);
-  const std::int64_t start = f.commits();
+  const std::int64_t start = f.commits(), start_syncs = f.syncs();
   auto v = f.order(acct, {"one.example.internal"});
-  const std::int64_t after_order = f.commits();
+  const std::int64_t after_order = f.commits(), after_order_syncs = f.syncs();
   f.validate(acct, v);  // the instant VA stores the result before answer_challenge returns
-  const std::int64_t after_validation = f.commits();
+  const std::int64_t after_validation = f.commits(), after_validation_syncs = f.syncs();
   CHECK(f.status(acct, v.order.id) == OrderStatus::ready);
   auto fin = f.ra.finalize(acct, v.order.id, f.csr({"one.example.internal"}));
   REQUIRE_MESSAGE(fin.has_value(), (fin ? "" : fin.error().detail));
   CHECK(fin->order.status == OrderStatus::valid);
-  const std::int64_t after_finalize = f.commits();
+  const std::int64_t after_finalize = f.commits(), after_finalize_syncs = f.syncs();
   // Reads cost nothing: the order is valid from the ledger's own commit of the certificate.
   auto again = f.ra.order(acct, v.order.id);
   REQUIRE(again.has_value());
@@ -149,14 +185,19 @@ TEST_CASE("a complete order costs six commits: newOrder 1, challenge 1, validati
   auto chain = f.ra.certificate_chain(again->order.certificate_serial);
   REQUIRE_MESSAGE(chain.has_value(), (chain ? "" : chain.error().detail));
   CHECK(f.commits() == after_finalize);
+  CHECK(f.syncs() == after_finalize_syncs);
 
   MESSAGE("commits: newOrder " << after_order - start << ", challenge + validation " << after_validation - after_order
-                               << ", finalize " << after_finalize - after_validation << ", total "
-                               << after_finalize - start);
+                               << ", finalize " << after_finalize - after_validation << "; WAL syncs "
+                               << after_finalize_syncs - start_syncs);
   CHECK(after_order - start == 1);                // rate counter + order + authorizations + audit
   CHECK(after_validation - after_order == 2);     // processing; then result + audit (+ failure count)
   CHECK(after_finalize - after_validation == 3);  // processing + serial (the CAS); reserve; complete
   CHECK(after_finalize - start == 6);
+  // Order state waits for no sync; the certificate's completion syncs everything before it.
+  CHECK(after_order_syncs == start_syncs);
+  CHECK(after_validation_syncs == start_syncs);
+  CHECK(after_finalize_syncs - start_syncs == 1);
 
   // The validation's audit row rode with its result.
   bool audited = false;
@@ -169,9 +210,10 @@ TEST_CASE("a failed validation stores its result, audit row and failure count in
   const auto acct = f.account(1);
   f.va.fail.insert("bad.example.internal");
   auto v = f.order(acct, {"bad.example.internal"});
-  const std::int64_t before = f.commits();
+  const std::int64_t before = f.commits(), before_syncs = f.syncs();
   f.validate(acct, v);
   CHECK(f.commits() - before == 2);
+  CHECK(f.syncs() == before_syncs);
   CHECK(f.status(acct, v.order.id) == OrderStatus::invalid);
   const std::int64_t t = f.now();
   auto failed = f.ca.db->rate_count(acme::ra::failed_validation_key(acct.id, "bad.example.internal"), t - t % 3600);
@@ -205,7 +247,8 @@ TEST_CASE("failed validations are limited per account and identifier: one accoun
   f.va.fail.erase(name);
   auto mine = answer(victim);
   REQUIRE(std::holds_alternative<store::AcmeAuthorization>(mine));
-  CHECK(std::get<store::AcmeAuthorization>(mine).status == AuthorizationStatus::pending);  // as it stood when answered
+  // The instant VA decided before the answer went out: the answer carries the result.
+  CHECK(std::get<store::AcmeAuthorization>(mine).status == AuthorizationStatus::valid);
   CHECK(f.va.validations == 3);
   const std::int64_t t = f.now();
   CHECK(f.ca.db->rate_count(acme::ra::failed_validation_key(mallory.id, name), t - t % 3600).value() == 2);
@@ -592,4 +635,55 @@ TEST_CASE("revokeCert signed by the certificate's key for keyCompromise blocks t
   CHECK(refused.error().detail.find("key is blocked: revoked for keyCompromise") != std::string::npos);
   CHECK(f.status(other, again.order.id) == OrderStatus::ready);
   CHECK(f.ca.count() == rows);
+}
+
+TEST_CASE("a challenge answered on a quiet server waits for its own validation, within a bound") {
+  acme::ra::Config config;
+  config.challenge_wait = std::chrono::seconds(30);
+  Fixture f(config);
+  const auto acct = f.account(1);
+  f.va.hold = true;
+
+  // The validation finishes on another thread while the answer waits: the answer is decided.
+  auto v = f.order(acct, {"quiet.example.internal"});
+  std::thread validator([&] {
+    while (f.va.held_count() == 0) std::this_thread::yield();
+    f.va.release();
+  });
+  const auto decided = answer(f, acct, v);
+  validator.join();
+  CHECK(challenge_status(decided) == store::ChallengeStatus::valid);
+  CHECK(std::get<store::AcmeAuthorization>(decided).status == AuthorizationStatus::valid);
+
+  // Under load (another validation in flight in this process) nobody waits: processing at once.
+  auto first = f.order(acct, {"busy1.example.internal"});
+  auto second = f.order(acct, {"busy2.example.internal"});
+  std::thread holder([&] {
+    // The first answer waits for its validation (the server is quiet when it starts) ...
+    CHECK(challenge_status(answer(f, acct, first)) == store::ChallengeStatus::valid);
+  });
+  while (f.va.held_count() == 0) std::this_thread::yield();
+  // ... the second finds it in flight and returns without waiting (well before the 30 s bound,
+  // which it would otherwise sit out: nothing answers its validation meanwhile).
+  const auto asked = std::chrono::steady_clock::now();
+  CHECK(challenge_status(answer(f, acct, second)) == store::ChallengeStatus::processing);
+  CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(15));
+  f.va.release();
+  holder.join();
+  CHECK(f.status(acct, second.order.id) == OrderStatus::ready);
+}
+
+TEST_CASE("a challenge's wait for its validation ends at the bound; zero turns it off") {
+  for (const int ms : {0, 20}) {
+    CAPTURE(ms);
+    acme::ra::Config config;
+    config.challenge_wait = std::chrono::milliseconds(ms);
+    Fixture f(config);
+    const auto acct = f.account(1);
+    f.va.hold = true;
+    auto v = f.order(acct, {"slow.example.internal"});
+    CHECK(challenge_status(answer(f, acct, v)) == store::ChallengeStatus::processing);  // never answered
+    f.va.release();
+    CHECK(f.status(acct, v.order.id) == OrderStatus::ready);
+  }
 }

@@ -1,8 +1,12 @@
 // ACME orders and authorizations (store/acme.hpp) on both engines: round trips, creation in one
 // transaction, compare-and-set updates (raced on two connections: two nodes), the replacement
-// rule, the account's orders list and authorization reuse, and (SQLite) the indexes they use.
+// rule, the account's orders list and authorization reuse, (SQLite) the indexes they use, and
+// that state committed without an fsync still survives the writer's SIGKILL.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <optional>
@@ -10,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/sqlite/sqlite_store_internal.hpp"
 #include "tests/store/acme_store_fixture.hpp"
 
 using namespace sigil::test::acme_store;
@@ -556,4 +561,57 @@ TEST_CASE("postgresql: the account's orders list, order_replacing and reuse go t
   CAPTURE(reuse);
   CHECK(reuse.find("acme_authorizations_reusable") != std::string::npos);
   CHECK(reuse.find("Sort") == std::string::npos);
+}
+
+TEST_CASE_TEMPLATE("order and authorization changes committed without an fsync survive the writer's SIGKILL", E,
+                   SqliteEngine, PostgresEngine) {
+  E engine;  // migrated, with the account, before the child writes
+  REQUIRE_OK(engine.store().create_account(account("acct1", "thumb-1"), audit("new-account", "acct1")));
+  OrderWithAuthz o = order("ord1", {"kill.example.test"});
+  AcmeAuthorization processing = o.authorizations[0];
+  processing.challenges[0].status = ChallengeStatus::processing;
+  AcmeOrder finalizing = o.order;
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child writes through its own store, tells the parent, then waits to be killed: no
+    // destructor, no close, no checkpoint runs after its last commit.
+    ::close(ready[0]);
+    auto store = open_plain(engine);
+    if (!store) ::_exit(1);
+    if (!(*store)->create_order(o.order, o.authorizations, audit("new-order", "ord1"))) ::_exit(2);
+    if (!(*store)->update_authorization(processing, AuthorizationStatus::pending)) ::_exit(3);
+    finalizing.status = OrderStatus::processing;
+    finalizing.certificate_serial = "0badc0de";
+    if (!(*store)->update_order(finalizing, OrderStatus::pending)) ::_exit(4);
+    const char done = 'k';
+    if (::write(ready[1], &done, 1) != 1) ::_exit(5);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char got = 0;
+  const auto n = ::read(ready[0], &got, 1);
+  ::close(ready[0]);
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE_MESSAGE(n == 1, "the child failed before its writes, exit status " << WEXITSTATUS(status));
+  REQUIRE(WIFSIGNALED(status));
+
+  auto reopened = engine.open_again();
+  const AcmeOrder stored = get_order(*reopened, "ord1");
+  CHECK(stored.status == OrderStatus::processing);
+  CHECK(stored.certificate_serial == "0badc0de");
+  check_same(get_authorization(*reopened, "ord1-0"), processing);
+  if constexpr (is_sqlite<E>) {
+    // Such a change waits for no WAL sync (that is what made it cheap).
+    auto before = sqlite::wal_syncs(*reopened);
+    REQUIRE(before.has_value());
+    REQUIRE_OK(reopened->update_authorization(o.authorizations[0], AuthorizationStatus::pending));
+    auto after = sqlite::wal_syncs(*reopened);
+    REQUIRE(after.has_value());
+    CHECK(*after == *before);
+  }
 }
