@@ -23,7 +23,14 @@ using store::AuthorizationStatus;
 using store::ChallengeStatus;
 using store::OrderStatus;
 
-std::string new_id() { return base64url_encode(crypto::random_bytes(12)); }
+// Never starting with '-' or '_': operators type ids as CLI arguments, where a leading '-' reads
+// as an option.
+std::string new_id() {
+  for (;;) {
+    std::string id = base64url_encode(crypto::random_bytes(12));
+    if (id[0] != '-' && id[0] != '_') return id;
+  }
+}
 
 std::string requester_of(const store::AcmeAccount& a) { return "acme:" + a.id; }
 
