@@ -37,7 +37,7 @@ class PgStore final : public Store {
   Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) override;
   Status append(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> recent(int limit) override;
-  Status backup(const std::string& path) override;
+  Status backup(const std::string& path, const BackupProgress& progress = {}) override;
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
   Result<std::int64_t> count_matching(const ListFilter& filter) override;

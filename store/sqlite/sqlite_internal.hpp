@@ -279,7 +279,7 @@ class SqliteStore final : public Store {
   Result<std::optional<BlockedKey>> blocked_key(const std::string& key_sha256) override;
   Status append(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> recent(int limit) override;
-  Status backup(const std::string& path) override;
+  Status backup(const std::string& path, const BackupProgress& progress = {}) override;
   Status for_each_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min,
                           const std::function<Status(const RevokedSerial&)>& fn) override;
   Status for_each_revoked_since(const std::string& issuer_id, int shard, std::int64_t sequence,
