@@ -557,29 +557,13 @@ nlohmann::json certificate_json(const store::CertificateRecord& r, std::int64_t 
   return j;
 }
 
-void register_gauges(Deps& deps) {
+void describe_metrics(Deps& deps) {
   // Families exist from the start, so rate() and increase() in alerting rules see the first event.
   deps.metrics.describe("sigil_certificates_issued_total", "counter",
                         "Certificates issued through the REST API by profile");
   deps.metrics.describe("sigil_authorization_denials_total", "counter", "Requests refused by authorization, by action");
   deps.metrics.describe("sigil_store_errors_total", "counter", "REST requests failed by the database");
   deps.metrics.add("sigil_store_errors_total", {}, 0);
-  deps.metrics.gauge_fn("sigil_certificates_expiring_7d", "Valid certificates expiring within 7 days", [&deps] {
-    store::ListFilter f;
-    f.now = to_unix(deps.clock.now());
-    f.status = store::ListFilter::Status::valid;
-    f.expiring_before = f.now + 7 * 86400;
-    f.limit = 1000;
-    double n = 0;
-    for (int pages = 0; pages < 1000; ++pages) {
-      auto page = deps.certificates.list(f);
-      if (!page) return -1.0;
-      n += static_cast<double>(page->items.size());
-      if (page->next_page_token.empty()) break;
-      f.page_token = page->next_page_token;
-    }
-    return n;
-  });
 }
 
 }  // namespace sigil::api

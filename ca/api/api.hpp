@@ -102,7 +102,7 @@ Result<AccountDeactivation> deactivate_acme_account(store::AcmeRepository& store
 Result<nlohmann::json> revoke_eab(store::AcmeRepository& store, const std::string& kid, bool deactivate_account,
                                   std::int64_t now, const std::string& actor);
 
-// Registers the scrape-time gauges the API owns (certificates expiring within 7 days).
-void register_gauges(Deps& deps);
+// Declares the metric families the API counts, so they are exposed before their first event.
+void describe_metrics(Deps& deps);
 
 }  // namespace sigil::api

@@ -56,6 +56,15 @@ void register_health_gauges(Metrics& metrics, IssuerContext& ctx) {
   metrics.gauge_fn("sigil_nodes_live", "Serve nodes whose heartbeat is current", [nodes] { return nodes(false); });
   metrics.gauge_fn("sigil_nodes_stale", "Serve nodes heard from in the last 10 minutes whose heartbeat stopped",
                    [nodes] { return nodes(true); });
+  // Counted in the database (an index range), not read: a large store has tens of thousands.
+  metrics.gauge_fn("sigil_certificates_expiring_7d", "Valid certificates expiring within 7 days", [&ctx] {
+    store::ListFilter f;
+    f.now = to_unix(ctx.clock.now());
+    f.status = store::ListFilter::Status::valid;
+    f.expiring_before = f.now + health::kLeafExpiryError.count();
+    auto n = ctx.store->count_matching(f);
+    return n ? static_cast<double>(*n) : -1.0;
+  });
   auto cache = std::make_shared<UnrenewedCache>(ctx);
   metrics.gauge_fn("sigil_certificates_renewal_overdue",
                    "Valid certificates past their renewal window with no newer certificate for the same names",

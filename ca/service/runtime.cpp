@@ -415,7 +415,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const std::string& home, const S
   i.revoker = std::make_unique<revocation::Revoker>(*i.ctx->store, *i.ctx->issuer, i.ctx->clock, i.metrics);
   i.deps.reset(new api::Deps{*i.ctx->issuer, *i.revoker, *i.ctx->store, *i.ctx->store, *i.ctx->store, i.policy,
                              i.ctx->clock, i.metrics, i.readiness_probe()});
-  api::register_gauges(*i.deps);
+  api::describe_metrics(*i.deps);
   register_health_gauges(i.metrics, *i.ctx);  // for alerting; the intermediate's life is also checked daily
   check_intermediate_life(*i.ctx);
   SIGIL_TRY_STATUS(i.wire_revocation());
