@@ -9,7 +9,9 @@ namespace sigil::service {
 namespace {
 double seconds_until(TimePoint t, TimePoint now) { return std::chrono::duration<double>(t - now).count(); }
 
-// health::unrenewed, at most once per 30 s whatever the scrape rate; -1 when the store failed.
+// health::unrenewed, at most once per 5 minutes whatever the scrape rate (it reads every valid
+// certificate within a quarter of the longest lifetime of its expiry; the alerts wait 30 minutes
+// or more anyway); -1 when the store failed.
 class UnrenewedCache {
  public:
   explicit UnrenewedCache(IssuerContext& ctx) : ctx_(ctx) {}
@@ -25,7 +27,7 @@ class UnrenewedCache {
   }
 
  private:
-  static constexpr Seconds kMaxAge{30};
+  static constexpr Seconds kMaxAge{300};
   IssuerContext& ctx_;
   std::mutex mu_;
   TimePoint at_{};

@@ -8,7 +8,7 @@
 namespace sigil::service {
 
 // Registers the gauges on `metrics`; `ctx` outlives it. Each is computed at scrape time; the
-// overdue-renewal counts are cached for 30 s (they read the store).
+// overdue-renewal counts are cached for 5 minutes (they read the store).
 void register_health_gauges(Metrics& metrics, IssuerContext& ctx);
 
 }  // namespace sigil::service
