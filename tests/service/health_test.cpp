@@ -171,3 +171,35 @@ TEST_CASE("the ACME nonce key: created once (0600, with its comment), then read 
   REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().detail.find("acme-nonce.key") != std::string::npos);
 }
+
+TEST_CASE("health: unrenewed counts certificates past their renewal window with nothing newer for the same names") {
+  TestCa ca;
+  const auto& key = cached_key(crypto::KeyType::ec_p256, 7);
+  auto issue = [&](const std::vector<std::string>& names, Seconds ttl) {
+    std::vector<crypto::GeneralName> sans;
+    for (const auto& n : names) sans.push_back({GN::dns, n});
+    auto issued = ca.issue(csr_pem(key, "", sans), "server", ttl);
+    REQUIRE_MESSAGE(issued.has_value(), (issued ? "" : issued.error().detail));
+    return issued->serial;
+  };
+  const Seconds day(86400);
+  issue({"a.example.internal"}, 8 * day);                        // will be renewed below
+  issue({"b.example.internal", "c.example.internal"}, 8 * day);  // renewed for b alone: not the same names
+  issue({"d.example.internal"}, 80 * day);                       // still inside its window
+  ca.clock.advance(7 * day);  // 1 day left of the 8-day ones: past the end of their window (6 days)
+  auto none = health::unrenewed(*ca.db, ca.clock.now());
+  REQUIRE(none.has_value());
+  CHECK(none->overdue == 2);
+  CHECK(none->expiring == 2);
+  issue({"a.example.internal"}, 8 * day);
+  issue({"b.example.internal"}, 8 * day);
+  auto some = health::unrenewed(*ca.db, ca.clock.now());
+  REQUIRE(some.has_value());
+  CHECK(some->overdue == 1);  // b + c: only b was renewed
+  CHECK(some->expiring == 1);
+  ca.clock.advance(60 * day);  // d: 13 days left, past its window (60 days): overdue, not expiring
+  auto later = health::unrenewed(*ca.db, ca.clock.now());
+  REQUIRE(later.has_value());
+  CHECK(later->overdue == 1);
+  CHECK(later->expiring == 0);
+}
