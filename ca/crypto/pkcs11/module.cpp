@@ -21,11 +21,20 @@ namespace {
 // the login state belongs to the process, so every key of a module shares one Module.
 struct Registry {
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<Module>> modules;  // destroyed at exit: C_Finalize
+  std::map<std::string, std::shared_ptr<Module>> modules;
 };
 Registry& registry() {
   static Registry r;
   return r;
+}
+
+// C_Finalize from an atexit handler registered after the module's C_Initialize: it runs before
+// the module's own static destructors (registered earlier, run later), which a C_Finalize from
+// a static destructor of ours would follow into freed memory.
+void finalize_modules() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  for (auto& [path, m] : r.modules) m->finalize();
 }
 
 Result<std::string> module_file(const Uri& uri) {
@@ -62,9 +71,14 @@ Module::Module(std::string path, void* handle, CK_FUNCTION_LIST* f, bool finaliz
     : path_(std::move(path)), handle_(handle), f_(f), finalize_(finalize) {}
 
 Module::~Module() {
-  // No dlclose: a thread still in the module at exit must not land in unmapped code.
-  if (finalize_) f_->C_Finalize(nullptr);
+  // No dlclose: a thread still in the module at exit must not land in unmapped code. C_Finalize
+  // ran at exit (finalize_modules).
   (void)handle_;
+}
+
+void Module::finalize() {
+  if (finalize_) f_->C_Finalize(nullptr);
+  finalize_ = false;
 }
 
 Result<std::shared_ptr<Module>> Module::load(const Uri& uri) {
@@ -94,6 +108,8 @@ Result<std::shared_ptr<Module>> Module::load(const Uri& uri) {
   }
   auto m = std::make_shared<Module>(path, handle, f, rv == CKR_OK);
   r.modules.emplace(path, m);
+  // Once per module initialised: each handler runs before that module's destructors.
+  if (rv == CKR_OK) std::atexit(finalize_modules);
   return m;
 }
 

@@ -12,7 +12,7 @@
 namespace sigil::crypto::pkcs11 {
 
 // A module, dlopen'ed and C_Initialize'd once per process (CKF_OS_LOCKING_OK: sessions are used
-// from several threads). Kept until exit, when C_Finalize runs.
+// from several threads). Kept until exit, when C_Finalize runs (an atexit handler).
 class Module {
  public:
   // The module the URI names (module-path, else module-name in p11-kit's module directory).
@@ -23,6 +23,7 @@ class Module {
   Module& operator=(const Module&) = delete;
   CK_FUNCTION_LIST& f() const { return *f_; }
   const std::string& path() const { return path_; }
+  void finalize();  // C_Finalize once, if this process initialised the module
 
  private:
   std::string path_;

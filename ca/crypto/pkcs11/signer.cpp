@@ -357,4 +357,13 @@ Result<std::unique_ptr<Pkcs11Signer>> open_key(const Uri& uri, const OpenOptions
   return Access::make(std::move(impl), std::move(*pub));
 }
 
+Status check_token(const Uri& uri) {
+  SIGIL_TRY(auto module, Module::load(uri));
+  SIGIL_TRY(auto pin, read_pin(uri));
+  SIGIL_TRY(CK_SLOT_ID slot, find_slot(*module, uri));
+  SIGIL_TRY(CK_SESSION_HANDLE s, open_session(*module, slot, pin, false));
+  module->f().C_CloseSession(s);
+  return {};
+}
+
 }  // namespace sigil::crypto::pkcs11
