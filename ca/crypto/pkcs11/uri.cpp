@@ -4,17 +4,11 @@
 #include <cctype>
 #include <charconv>
 
+#include "ca/base/encoding.hpp"
 #include "ca/crypto/pkcs11.hpp"
 
 namespace sigil::crypto::pkcs11 {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // RFC 3986 percent-decoding. `name` is the attribute, for the error (never its value: it may be a PIN).
 Result<std::string> percent_decode(std::string_view in, std::string_view name) {
@@ -27,28 +21,11 @@ Result<std::string> percent_decode(std::string_view in, std::string_view name) {
     }
     if (i + 2 >= in.size())
       return make_error(Errc::invalid_argument, "PKCS#11 URI: bad percent-encoding in '" + std::string(name) + "'");
-    const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0)
+    auto byte = from_hex(in.substr(i + 1, 2));
+    if (!byte)
       return make_error(Errc::invalid_argument, "PKCS#11 URI: bad percent-encoding in '" + std::string(name) + "'");
-    out += static_cast<char>(hi * 16 + lo);
+    out += static_cast<char>(byte->front());
     i += 2;
-  }
-  return out;
-}
-
-bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
-
-std::string percent_encode(std::string_view in, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (unreserved(c) || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
   }
   return out;
 }
@@ -130,7 +107,7 @@ void append(std::string& out, char& sep, std::string_view name, const std::optio
   if (sep) out += sep;
   out += name;
   out += '=';
-  out += percent_encode(*v, slash);
+  out += percent_encode(*v, slash ? "/" : "");
   sep = ';';
 }
 
@@ -202,7 +179,7 @@ std::string Uri::to_string() const {
     query += query.empty() ? '?' : '&';
     query += name;
     query += '=';
-    query += percent_encode(v, true);
+    query += percent_encode(v, "/");
   };
   add("module-path", module_path);
   add("module-name", module_name);
