@@ -130,6 +130,10 @@ if grep -q "wrong PIN for token 'sigil-online'" "$ERR" && ! grep -q 0000 "$ERR";
   fail "one clear line, no PIN in it" "$(cat "$ERR")"; fi
 expect_eq "database and CA files unchanged, no certificate written" \
   "$(db_counts "$H/sigil.db") $(tree_digest "$H/ca") $([[ -e "$C/w.crt" ]] && echo written)" "$before "
+rc=0
+timeout 30 "$SIGIL" --home "$H" serve --api-listen 127.0.0.1:0 --acme-listen 127.0.0.1:0 --public-listen 127.0.0.1:0 \
+  >"$OUT" 2>"$ERR" || rc=$?
+expect_eq "a second serve with the wrong PIN does not start: exit 5" "$rc" 5
 printf '2222\n' >"$WORK/online.pin"
 
 section "rotation: a new intermediate key generated in the token"
