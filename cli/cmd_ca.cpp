@@ -28,10 +28,12 @@ struct RootOptions {
   std::string config;  // sign-intermediate: the CA home's sigil.json, for the name constraints
   bool no_name_constraints = false;
   std::string new_passphrase_file;
+  std::string root_key;  // a PKCS#11 URI overriding root.p11
 };
 
 Result<OpenRoot> open_root(const RootOptions& o) {
-  return service::open_root(o.root_dir, [&o] { return root_passphrase(o.passphrase_file, false); });
+  return service::open_root(
+      o.root_dir, [&o] { return root_passphrase(o.passphrase_file, false); }, o.root_key);
 }
 
 Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
@@ -62,6 +64,10 @@ Status run_sign_intermediate(const Globals& g, const RootOptions& o) {
 
 Status run_root_change_passphrase(const Globals& g, const RootOptions& o) {
   SIGIL_TRY(OpenRoot root, open_root(o));
+  if (root.in_token)
+    return make_error(
+        Errc::invalid_argument,
+        "the root key is in a PKCS#11 token: it has no passphrase (change the token's PIN with its tools)");
   SIGIL_TRY(std::string pass, new_root_passphrase(o.new_passphrase_file));
   SIGIL_TRY_STATUS(service::change_root_passphrase(root, pass));
   if (g.json)
@@ -115,9 +121,9 @@ Status run_root_revoke(const Globals& g, const RootOptions& o) {
   return {};
 }
 
-Status run_intermediate_csr(const Globals& g, const std::string& out_arg) {
+Status run_intermediate_csr(const Globals& g, const std::string& out_arg, const std::string& key_uri) {
   SIGIL_TRY(auto ctx, open_store(g.home));
-  SIGIL_TRY(auto pending, service::make_intermediate_csr(*ctx, out_arg));
+  SIGIL_TRY(auto pending, service::make_intermediate_csr(*ctx, out_arg, key_uri));
   if (g.json)
     std::cout << nlohmann::json{{"csr", pending.csr.string()}, {"key", pending.key.string()}}.dump(2) << "\n";
   else
@@ -152,6 +158,9 @@ void add_ca(CLI::App& app, Globals& g) {
     c->add_option("--root-dir", o->root_dir, "The offline root's directory")->required();
     c->add_option("--root-passphrase-file", o->passphrase_file,
                   "File holding the root key passphrase (else $SIGIL_ROOT_PASSPHRASE, else a prompt)");
+    c->add_option("--root-key", o->root_key,
+                  "The root key's PKCS#11 URI, overriding the root directory's root.p11 (e.g. this host's "
+                  "module-path or pin-source)");
   };
   CLI::App* sign = root->add_subcommand("sign-intermediate", "Sign an intermediate CA's CSR with the root");
   add_root_flags(sign);
@@ -189,12 +198,16 @@ void add_ca(CLI::App& app, Globals& g) {
   rev->callback([&g, o] { g.status = run_root_revoke(g, *o); });
 
   auto out = std::make_shared<std::string>();
+  auto key_uri = std::make_shared<std::string>();
   auto cert = std::make_shared<std::string>();
   CLI::App* inter = app.add_subcommand("intermediate", "Online intermediate: new key and CSR, install its certificate");
   inter->require_subcommand(1);
   CLI::App* csr = inter->add_subcommand("csr", "Make a new intermediate key (pending) and its CSR");
   csr->add_option("--out", *out, "Where to write the CSR (default: HOME/ca/pending/intermediate.csr)");
-  csr->callback([&g, out] { g.status = run_intermediate_csr(g, *out); });
+  csr->add_option("--key", *key_uri,
+                  "The new key in a PKCS#11 token, an RFC 7512 URI (generated there unless it exists): "
+                  "HOME/ca/pending/intermediate.p11 records it instead of a key file");
+  csr->callback([&g, out, key_uri] { g.status = run_intermediate_csr(g, *out, *key_uri); });
   CLI::App* install = inter->add_subcommand("install", "Install an intermediate certificate signed by the root");
   install->add_option("--cert", *cert, "The signed intermediate certificate")->required();
   install->callback([&g, cert] { g.status = run_intermediate_install(g, *cert); });

@@ -24,6 +24,7 @@ struct InitOptions {
   bool no_name_constraints = false;
   std::string database;
   std::string database_password_file;
+  std::string root_key, intermediate_key;  // PKCS#11 URIs
 };
 
 Result<Config> config_from(const InitOptions& o) {
@@ -48,24 +49,32 @@ Status run_init(const Globals& g, const InitOptions& o) {
   if (o.name.empty()) return make_error(Errc::invalid_argument, "--name must not be empty");
   if (auto type = crypto::parse_key_type(o.key_type); !type) return type.error();  // before any other refusal
   SIGIL_TRY(Config config, config_from(o));
-  SIGIL_TRY(auto made, service::init_ca({o.root_dir, g.home, std::move(config), !o.no_name_constraints, cli_actor()},
-                                        [&o] { return root_passphrase(o.passphrase_file, true); }));
+  service::InitRequest req{o.root_dir,  g.home,     std::move(config), !o.no_name_constraints,
+                           cli_actor(), o.root_key, o.intermediate_key};
+  SIGIL_TRY(auto made, service::init_ca(req, [&o] { return root_passphrase(o.passphrase_file, true); }));
   const fs::path& root_abs = made.root_dir;
   const fs::path& home_abs = made.home;
   const std::string& admin_serial = made.admin_serial;
   if (g.json) {
-    nlohmann::json j = {{"home", home_abs.string()},
-                        {"root_dir", root_abs.string()},
-                        {"root_certificate", (root_abs / "root.crt").string()},
-                        {"intermediate_certificate", (home_abs / "ca/intermediate.crt").string()},
-                        {"admin_certificate", (home_abs / "admin/admin.crt").string()},
-                        {"admin_serial", admin_serial},
-                        {"key_type", o.key_type}};
+    nlohmann::json j = {
+        {"home", home_abs.string()},
+        {"root_dir", root_abs.string()},
+        {"root_certificate", (root_abs / "root.crt").string()},
+        {"intermediate_certificate", (home_abs / "ca/intermediate.crt").string()},
+        {"admin_certificate", (home_abs / "admin/admin.crt").string()},
+        {"admin_serial", admin_serial},
+        {"key_type", o.key_type},
+        {"root_key", o.root_key.empty() ? (root_abs / "root.key").string() : "pkcs11"},
+        {"intermediate_key", o.intermediate_key.empty() ? (home_abs / "ca/intermediate.key").string() : "pkcs11"}};
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << "Created CA '" << o.name << "' (" << o.key_type << ")\n"
-              << "  offline root:  " << (root_abs / "root.key").string() << " (encrypted), root.crt\n"
-              << "  intermediate:  " << (home_abs / "ca/intermediate.crt").string() << "\n"
+              << "  offline root:  "
+              << (o.root_key.empty() ? (root_abs / "root.key").string() + " (encrypted)"
+                                     : "key in a PKCS#11 token (" + (root_abs / "root.p11").string() + ")")
+              << ", root.crt\n"
+              << "  intermediate:  " << (home_abs / "ca/intermediate.crt").string()
+              << (o.intermediate_key.empty() ? "" : ", key in a PKCS#11 token (ca/intermediate.p11)") << "\n"
               << "  admin client:  " << (home_abs / "admin/admin.crt").string() << " (serial " << admin_serial << ")\n"
               << "Move " << root_abs.string() << " off this host; only 'sigil root ...' commands need it.\n";
   }
@@ -82,6 +91,13 @@ void add_init(CLI::App& app, Globals& g) {
   c->add_option("--key-type", o->key_type, std::string(crypto::kKeyTypeNames))->capture_default_str();
   c->add_option("--root-passphrase-file", o->passphrase_file,
                 "File holding the root key passphrase (else $SIGIL_ROOT_PASSPHRASE, else a prompt)");
+  c->add_option(
+      "--root-key", o->root_key,
+      "The root key in a PKCS#11 token, an RFC 7512 URI (pkcs11:token=T;object=L?module-path=M&pin-source=F): "
+      "generated there unless it exists; root.p11 records the URI and no root.key is written");
+  c->add_option("--intermediate-key", o->intermediate_key,
+                "The intermediate key in a PKCS#11 token (a URI as for --root-key): ca/intermediate.p11 instead of "
+                "ca/intermediate.key");
   c->add_option("--dns", o->dns, "DNS names of the server's own TLS certificate (default: localhost)");
   c->add_option("--allow-domain", o->allow_domains, "Allowed DNS suffix for issued certificates (repeatable)");
   c->add_option("--spiffe-trust-domain", o->spiffe_td, "SPIFFE trust domain allowed in URI SANs");

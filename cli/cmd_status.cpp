@@ -49,7 +49,8 @@ void add_status(CLI::App& app, Globals& g) {
   CLI::App* c = app.add_subcommand(
       "status", "Health of the CA: expiries, CRL, OCSP, database, serve nodes, expiring certificates");
   c->footer(
-      "Errors (exit 1): the intermediate or root expires within 30 days; the admin certificate\n"
+      "Errors (exit 1): the intermediate or root expires within 30 days; the intermediate's key cannot sign\n"
+      "(its file missing, its PKCS#11 token gone or refusing the PIN); the admin certificate\n"
       "(HOME/admin/admin.crt) expires within 7 days or has expired; a CRL missing or expired (every shard\n"
       "in use, of every intermediate still answering); a stale OCSP"
       " response. Warnings (exit 0): a CA expiring within 90 days; the admin certificate inside its renewal\n"

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build/fuzz}
 cxx=${FUZZ_CXX:-clang++}
-harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp jws http config dns"}
+harnesses=${FUZZ_ONLY:-"csr certificate pem der text ocsp jws http config dns pkcs11_uri"}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -76,6 +76,11 @@ fi
 cp ops/examples/sigil.json "$seeds/config/ops-example.json"
 
 # ACME requests as a client sends them: JWS with jwk and kid, JWKs of each key type.
+# RFC 7512 URIs (sigil init --root-key, intermediate csr --key, the .p11 files).
+mkdir -p "$seeds/pkcs11_uri"
+printf '%s' 'pkcs11:token=ca-online;object=intermediate-1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/sigil/hsm.pin' >"$seeds/pkcs11_uri/1"
+printf '%s' 'pkcs11:token=My%20Token;manufacturer=SoftHSM%20project;serial=abc;model=m;id=%01%02%ff;type=private;slot-id=7?module-name=softhsm2&pin-value=1234' >"$seeds/pkcs11_uri/2"
+printf '%s' 'pkcs11:slot-description=s;slot-manufacturer=m;library-manufacturer=l;library-description=d;library-version=1.2;object=x?pin-source=file:///p' >"$seeds/pkcs11_uri/3"
 mkdir -p "$seeds/jws"
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then
   /usr/bin/python3 - "$seeds/jws" <<'PY' || true

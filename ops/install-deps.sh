@@ -11,6 +11,7 @@ run_packages=(
   nlohmann-json3-dev libcli11-dev
   libc-ares-dev         # the ACME validation authority's DNS resolver
   libpq-dev             # store/postgres (libpq)
+  libp11-kit-dev        # <p11-kit/pkcs11.h>: the PKCS#11 C API (keys in tokens; modules are dlopen'ed)
 )
 # And what the tests need besides (ops/test.sh: `install-deps.sh`, the default).
 test_packages=(
@@ -30,6 +31,7 @@ test_packages=(
   haproxy               # the load balancer in front of two nodes (tests/integration/pg_*.sh)
   golang-cfssl          # the REST issuance peer in ops/bench/rest.sh
   prometheus            # promtool: the alerting rules of ops/prometheus (tests/integration/prometheus_rules.sh)
+  softhsm2 opensc       # a real PKCS#11 token and pkcs11-tool (tests/crypto/pkcs11_test.cpp, pkcs11.sh)
 )
 case "${1:-all}" in
   run) packages=("${run_packages[@]}") ;;

@@ -76,6 +76,23 @@ std::string to_hex(std::span<const std::uint8_t> b) {
   return out;
 }
 
+std::string percent_encode(std::string_view in, std::string_view keep) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : in) {
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                            c == '.' || c == '_' || c == '~';
+    if (unreserved || keep.find(static_cast<char>(c)) != std::string_view::npos) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 Result<Bytes> from_hex(std::string_view hex) {
   auto nib = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';

@@ -13,6 +13,9 @@ namespace sigil {
 
 std::string to_hex(std::span<const std::uint8_t> b);  // lower case
 Result<Bytes> from_hex(std::string_view hex);
+// RFC 3986 percent-encoding: every byte but the unreserved characters (ALPHA DIGIT - . _ ~) and
+// those in `keep` becomes %XX (upper case).
+std::string percent_encode(std::string_view in, std::string_view keep = {});
 
 std::string base64_encode(std::span<const std::uint8_t> b);
 Result<Bytes> base64_decode(std::string_view text);             // ignores no whitespace; padding required

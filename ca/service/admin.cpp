@@ -62,8 +62,8 @@ Result<issuer::Issued> renew_admin_certificate(StoreContext& ctx, const AdminCer
   AdminMaterial m;
   SIGIL_TRY(auto admin_key, admin_key_for(ctx, current.cert, how.rotate_key, m.key_pem));
   SIGIL_TRY_STATUS(probe_writable(ctx.home));
-  SIGIL_TRY(auto ca_key, load_key(ctx.home.ca_key()));
   SIGIL_TRY(crypto::Certificate ca_cert, load_certificate(ctx.home.ca_cert()));
+  SIGIL_TRY(auto ca_key, load_signer_for(ctx.home.ca_key(), ca_cert));
   SIGIL_TRY(m.issued, issue_admin_certificate(*ca_key, std::move(ca_cert), ctx.config, *admin_key, ctx.clock,
                                               *ctx.store, how.actor));
   // The old certificate is not revoked: it keeps working until it expires. A certificate that

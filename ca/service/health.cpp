@@ -321,6 +321,30 @@ Result<bool> renewed(store::Store& store, const store::CertificateRecord& r, std
   return found;
 }
 
+// The intermediate's key signs and the signature verifies: a key file that went missing, or a
+// token that is gone, locked or refuses the PIN is an error here (as /health's "signer" is).
+Finding signer(const StoreContext& ctx, const crypto::Certificate& inter) {
+  const bool token = key_in_token(ctx.home.ca_key());
+  Finding f{"signer", Level::ok, "", {{"key", token ? "pkcs11" : "file"}}};
+  auto key = load_signer_for(ctx.home.ca_key(), inter);
+  Status works = key ? Status{} : Status{key.error()};
+  if (key) {
+    static constexpr std::string_view kProbe = "sigil status probe";
+    const crypto::ByteView msg(reinterpret_cast<const std::uint8_t*>(kProbe.data()), kProbe.size());
+    auto sig = (*key)->sign(msg);
+    works = sig ? crypto::verify_signature((*key)->public_key(), (*key)->signature_algorithm(), msg, *sig)
+                : Status{sig.error()};
+  }
+  if (works) {
+    f.summary = std::string("the intermediate's key signs (") + (token ? "PKCS#11 token" : "key file") + ")";
+  } else {
+    f.level = Level::error;
+    f.summary = "the intermediate's key cannot sign: " + works.error().detail;
+    f.data["error"] = works.error().detail;
+  }
+  return f;
+}
+
 }  // namespace
 
 Result<Unrenewed> unrenewed(store::Store& store, TimePoint now) {
@@ -364,6 +388,7 @@ Result<Report> collect(const StoreContext& ctx, TimePoint now) {
   SIGIL_TRY(crypto::Certificate inter, load_certificate(ctx.home.ca_cert()));
   SIGIL_TRY(crypto::Certificate root, load_certificate(ctx.home.root_cert()));
   out.push_back(ca_expiry("intermediate", inter, now));
+  out.push_back(signer(ctx, inter));
   out.push_back(ca_expiry("root", root, now));
   out.push_back(admin_expiry(ctx.home.admin_cert(), now));
   SIGIL_TRY(Finding server, server_certificate(ctx, unow));

@@ -41,7 +41,7 @@ namespace {
 void add_retired(IssuerContext& ctx) {
   for (auto& [crt, cert] : archived_intermediates(ctx.home, ctx.clock.now())) {
     if (ctx.issuer->authority(issuer::issuer_id(cert))) continue;
-    auto key = load_key(fs::path(crt).replace_extension(".key"));
+    auto key = load_signer_for(fs::path(crt).replace_extension(".key"), cert);
     if (!key) {
       log::warn("archived intermediate without its key: its CRLs and OCSP are not served",
                 {{"file", crt.string()}, {"error", key.error().detail}});
@@ -57,8 +57,8 @@ Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home) {
   auto ctx = std::make_unique<IssuerContext>();
   ctx->home.dir = home;
   SIGIL_TRY(ctx->config, load_config(ctx->home.config()));
-  SIGIL_TRY(ctx->key, load_key(ctx->home.ca_key()));
   SIGIL_TRY(crypto::Certificate cert, load_certificate(ctx->home.ca_cert()));
+  SIGIL_TRY(ctx->key, load_signer_for(ctx->home.ca_key(), cert));
   SIGIL_TRY(policy::Profiles profiles, ctx->config.effective_profiles());
   SIGIL_TRY(ctx->store, open_database(ctx->home, ctx->config));
   issuer::Options opts{ctx->config.public_url, ctx->config.backdate};
@@ -74,7 +74,7 @@ Result<const issuer::Authority*> reload_intermediate(IssuerContext& ctx) {
   SIGIL_TRY(crypto::Certificate cert, load_certificate(ctx.home.ca_cert()));
   const issuer::Authority& now = ctx.issuer->current();
   if (cert.der() == now.cert.der()) return &now;
-  SIGIL_TRY(std::unique_ptr<crypto::KeySigner> key, load_key(ctx.home.ca_key()));
+  SIGIL_TRY(std::unique_ptr<crypto::Signer> key, load_signer_for(ctx.home.ca_key(), cert));
   SIGIL_TRY(const issuer::Authority* a,
             ctx.issuer->add_authority(std::shared_ptr<const crypto::Signer>(std::move(key)), std::move(cert)));
   return a;
@@ -121,6 +121,54 @@ Result<std::unique_ptr<crypto::KeySigner>> load_key(const fs::path& file) {
   auto key = crypto::KeySigner::from_pem(pem);
   if (!key) return key.error().context(file.string());
   return key;
+}
+
+fs::path token_key_file(const fs::path& key_file) { return fs::path(key_file).replace_extension(kTokenKeyExtension); }
+
+bool key_in_token(const fs::path& key_file) { return !fs::exists(key_file) && fs::exists(token_key_file(key_file)); }
+
+bool key_exists(const fs::path& key_file) { return fs::exists(key_file) || fs::exists(token_key_file(key_file)); }
+
+Result<std::unique_ptr<crypto::Signer>> load_signer(const fs::path& key_file) {
+  if (fs::exists(key_file) || !fs::exists(token_key_file(key_file))) {
+    SIGIL_TRY(auto key, load_key(key_file));
+    return std::unique_ptr<crypto::Signer>(std::move(key));
+  }
+  const fs::path ref = token_key_file(key_file);
+  SIGIL_TRY(std::string text, read_file(ref, 8192));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  auto uri = crypto::pkcs11::parse_uri(text);
+  if (!uri) return uri.error().context(ref.string());
+  auto key = crypto::pkcs11::open_key(*uri);
+  if (!key) return key.error().context(ref.string());
+  return std::unique_ptr<crypto::Signer>(std::move(*key));
+}
+
+Result<std::unique_ptr<crypto::Signer>> load_signer_for(const fs::path& key_file, const crypto::Certificate& cert) {
+  SIGIL_TRY(auto key, load_signer(key_file));
+  if (key->public_key().spki != cert.public_key().spki)
+    return make_error(Errc::invalid_argument, (key_in_token(key_file) ? token_key_file(key_file) : key_file).string() +
+                                                  " does not name the key of the certificate it belongs to");
+  return key;
+}
+
+std::string token_key_text(const crypto::pkcs11::Uri& uri) { return uri.to_string() + "\n"; }
+
+Status copy_key(const fs::path& from, const fs::path& to) {
+  const bool token = key_in_token(from);
+  const fs::path src = token ? token_key_file(from) : from;
+  SIGIL_TRY(std::string content, read_file(src));
+  SIGIL_TRY_STATUS(write_file_atomic(token ? token_key_file(to) : to, content, kPrivateMode));
+  // One form only at the destination: a stale key file would win over the new token key.
+  std::error_code ec;
+  fs::remove(token ? to : token_key_file(to), ec);
+  return {};
+}
+
+void remove_key(const fs::path& key_file) {
+  std::error_code ec;
+  fs::remove(key_file, ec);
+  fs::remove(token_key_file(key_file), ec);
 }
 
 }  // namespace sigil::service

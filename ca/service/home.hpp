@@ -8,6 +8,7 @@
 
 #include "ca/base/clock.hpp"
 #include "ca/crypto/crypto.hpp"
+#include "ca/crypto/pkcs11.hpp"
 #include "ca/issuer/issuer.hpp"
 #include "ca/service/config.hpp"
 #include "store/store.hpp"
@@ -67,7 +68,7 @@ Result<std::unique_ptr<StoreContext>> open_store(const std::string& home);
 // also knows the replaced intermediates of HOME/ca/archive that have not expired: they keep
 // answering (CRLs, OCSP) for their own certificates.
 struct IssuerContext : StoreContext {
-  std::unique_ptr<crypto::KeySigner> key;
+  std::unique_ptr<crypto::Signer> key;  // a key file or a key in a PKCS#11 token (load_signer)
   std::unique_ptr<issuer::Issuer> issuer;
 };
 Result<std::unique_ptr<IssuerContext>> open_issuer(const std::string& home);
@@ -89,6 +90,26 @@ Result<std::vector<crypto::Certificate>> load_roots(const Home& home);
 
 Result<crypto::Certificate> load_certificate(const fs::path& file);
 Result<std::unique_ptr<crypto::KeySigner>> load_key(const fs::path& file);
+
+// A CA key (the intermediate's, an archived or pending one, the root's) is named by its file
+// path, e.g. HOME/ca/intermediate.key. It lives either in that file (PKCS#8 PEM) or in a PKCS#11
+// token, when the same path with kTokenKeyExtension holds the key's RFC 7512 URI (without
+// pin-value). So install, archive and rotation keep moving "the key" as one file either way.
+inline constexpr const char* kTokenKeyExtension = ".p11";
+fs::path token_key_file(const fs::path& key_file);  // intermediate.key -> intermediate.p11
+bool key_exists(const fs::path& key_file);          // either form
+bool key_in_token(const fs::path& key_file);        // the .p11 form
+// The signer for the key named by `key_file`: the file if it exists, else the token key its .p11
+// names. Errc::not_found when neither exists.
+Result<std::unique_ptr<crypto::Signer>> load_signer(const fs::path& key_file);
+// The same, checked against the certificate it must certify.
+Result<std::unique_ptr<crypto::Signer>> load_signer_for(const fs::path& key_file, const crypto::Certificate& cert);
+// The URI to write as a key's .p11 (canonical, never pin-value), one line.
+std::string token_key_text(const crypto::pkcs11::Uri& uri);
+// Copies the key named by `from` (whichever form) to `to` (same form), atomically.
+Status copy_key(const fs::path& from, const fs::path& to);
+// Removes both forms of the key named by `key_file`.
+void remove_key(const fs::path& key_file);
 
 // The CRL layout sigil.json asks for; every issuer on the host (serve, `sigil issue`, admin
 // certificates) shards the same way.

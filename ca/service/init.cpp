@@ -23,16 +23,37 @@ Result<Initialized> init_ca(const InitRequest& req, const PassphraseSource& pass
                       "a CA already exists at " + req.home.string() + "; refusing to overwrite it");
 
   // Refuse early, before any key is made.
+  std::optional<crypto::pkcs11::Uri> root_uri, ca_uri;
+  if (!req.root_key_uri.empty()) {
+    SIGIL_TRY(root_uri, crypto::pkcs11::parse_uri(req.root_key_uri));
+  }
+  if (!req.intermediate_key_uri.empty()) {
+    SIGIL_TRY(ca_uri, crypto::pkcs11::parse_uri(req.intermediate_key_uri));
+  }
+  // Both tokens reachable and their PINs right before either makes a key.
+  for (const auto* uri : {&root_uri, &ca_uri})
+    if (*uri) SIGIL_TRY_STATUS(crypto::pkcs11::check_token(**uri));
   SIGIL_TRY(StagedDir root_dir, StagedDir::open(req.root_dir));
   SIGIL_TRY(StagedDir home_dir, StagedDir::open(req.home));
-  SIGIL_TRY(std::string passphrase, passphrase_source());
+  std::string passphrase;
+  if (!root_uri) {
+    SIGIL_TRY(passphrase, passphrase_source());
+  }
 
   SystemClock clock;
+  auto make_key = [key_type](const std::optional<crypto::pkcs11::Uri>& uri) -> Result<std::unique_ptr<crypto::Signer>> {
+    if (uri) {
+      SIGIL_TRY(auto key, crypto::pkcs11::open_key(*uri, {key_type}));
+      return std::unique_ptr<crypto::Signer>(std::move(key));
+    }
+    SIGIL_TRY(auto key, crypto::KeySigner::generate(key_type));
+    return std::unique_ptr<crypto::Signer>(std::move(key));
+  };
   // The offline root.
-  SIGIL_TRY(auto root_key, crypto::KeySigner::generate(key_type));
+  SIGIL_TRY(auto root_key, make_key(root_uri));
   SIGIL_TRY(crypto::Certificate root, issuer::make_root(*root_key, {config.name}, clock));
   // The online intermediate, through the same CSR ceremony an operator can run by hand.
-  SIGIL_TRY(auto ca_key, crypto::KeySigner::generate(key_type));
+  SIGIL_TRY(auto ca_key, make_key(ca_uri));
   SIGIL_TRY(Bytes csr_der, crypto::make_csr(*ca_key, issuer::intermediate_subject(config.name), {}));
   SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_der(std::move(csr_der)));
   issuer::IntermediateParams ip = issuer::intermediate_params(config.public_url);
@@ -44,15 +65,23 @@ Result<Initialized> init_ca(const InitRequest& req, const PassphraseSource& pass
   state.name_constraints = ip.name_constraints;  // what the next sign-intermediate uses again
   SIGIL_TRY(std::string inter_subject, crypto::name_to_string(intermediate.tbs().subject));
   state.issued.push_back({intermediate.serial_hex(), inter_subject, to_unix(intermediate.tbs().not_after)});
-  SIGIL_TRY(std::string root_key_pem, root_key->to_pem(passphrase));
-  SIGIL_TRY_STATUS(root_dir.write("root.key", root_key_pem, kPrivateMode));
+  if (root_uri) {
+    SIGIL_TRY_STATUS(root_dir.write("root.p11", token_key_text(*root_uri), kPrivateMode));
+  } else {
+    SIGIL_TRY(std::string root_key_pem, static_cast<const crypto::KeySigner&>(*root_key).to_pem(passphrase));
+    SIGIL_TRY_STATUS(root_dir.write("root.key", root_key_pem, kPrivateMode));
+  }
   SIGIL_TRY_STATUS(root_dir.write("root.crt", root.pem(), kPublicMode));
   SIGIL_TRY_STATUS(root_dir.write("root.json", to_json(state), kPrivateMode));
 
   SIGIL_TRY_STATUS(home_dir.make_dir("ca", 0700));
   SIGIL_TRY_STATUS(home_dir.make_dir("admin", 0700));
-  SIGIL_TRY(std::string ca_key_pem, ca_key->to_pem());
-  SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.key", ca_key_pem, kPrivateMode));
+  if (ca_uri) {
+    SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.p11", token_key_text(*ca_uri), kPrivateMode));
+  } else {
+    SIGIL_TRY(std::string ca_key_pem, static_cast<const crypto::KeySigner&>(*ca_key).to_pem());
+    SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.key", ca_key_pem, kPrivateMode));
+  }
   SIGIL_TRY_STATUS(home_dir.write("ca/intermediate.crt", intermediate.pem(), kPublicMode));
   SIGIL_TRY_STATUS(home_dir.write("ca/root.crt", root.pem(), kPublicMode));
   // The ACME nonce key (relative to the home: the staged directory becomes it).

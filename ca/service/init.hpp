@@ -15,6 +15,10 @@ struct InitRequest {
   Config config;                 // name, key_type, public_url, server_dns, policy and authorization
   bool name_constraints = true;  // the intermediate limited to the policy and the CA's own names
   std::string actor;             // for the audit log
+  // PKCS#11 URIs of the keys in tokens (empty: a key file). The object is generated in the token
+  // when it does not exist, used as is when it does; root.p11 / ca/intermediate.p11 record the
+  // URI (without pin-value) and no key file is written.
+  std::string root_key_uri, intermediate_key_uri;
 };
 
 struct Initialized {
@@ -22,8 +26,8 @@ struct Initialized {
   std::string admin_serial;
 };
 
-// Refuses before any key is made when the directories overlap or a CA already exists; the
-// passphrase is asked for only then.
+// Refuses before any key is made when the directories overlap or a CA already exists, or a
+// token cannot be logged in to; the passphrase (a root key file only) is asked for only then.
 Result<Initialized> init_ca(const InitRequest& req, const PassphraseSource& passphrase);
 
 }  // namespace sigil::service

@@ -10,11 +10,14 @@ namespace sigil::service {
 
 struct PendingIntermediate {
   fs::path csr;  // PEM
-  fs::path key;  // HOME/ca/pending/intermediate.key
+  fs::path key;  // HOME/ca/pending/intermediate.key, or .p11 naming the key in a token
 };
 // A new key of the config's key_type in HOME/ca/pending and its CSR at `csr_out` (empty:
-// HOME/ca/pending/intermediate.csr). Refused while another CSR is pending.
-Result<PendingIntermediate> make_intermediate_csr(const StoreContext& ctx, const fs::path& csr_out);
+// HOME/ca/pending/intermediate.csr). Refused while another CSR is pending. With `key_uri` (a
+// PKCS#11 URI), the key is the token's object (generated there when it does not exist) and
+// HOME/ca/pending/intermediate.p11 records the URI.
+Result<PendingIntermediate> make_intermediate_csr(const StoreContext& ctx, const fs::path& csr_out,
+                                                  const std::string& key_uri = "");
 
 // Installs `cert_pem` (signed by HOME/ca/root.crt) as HOME/ca/intermediate.crt with whichever
 // key it certifies (the pending one or the current one), archiving the replaced pair, and

@@ -63,22 +63,36 @@ Result<RootState> parse_root_state(std::string_view text) {
   return s;
 }
 
-Result<OpenRoot> open_root(const fs::path& dir, const PassphraseSource& passphrase) {
+Result<OpenRoot> open_root(const fs::path& dir, const PassphraseSource& passphrase, const std::string& key_uri) {
   RootDir paths{dir};
-  auto pem = read_file(paths.key());
-  if (!pem) {
-    if (pem.error().code == Errc::not_found)
-      return make_error(Errc::not_found, "no root key in " + dir.string() + " (is --root-dir right?)");
-    return pem.error();
+  const bool in_token = !key_uri.empty() || (!fs::exists(paths.key()) && fs::exists(paths.token_key()));
+  std::optional<std::string> pem;
+  if (!in_token) {
+    auto read = read_file(paths.key());
+    if (!read) {
+      if (read.error().code == Errc::not_found)
+        return make_error(Errc::not_found, "no root key in " + dir.string() + " (is --root-dir right?)");
+      return read.error();
+    }
+    pem = std::move(*read);
   }
   SIGIL_TRY(std::string state_text, read_file(paths.state()));
   SIGIL_TRY(RootState state, parse_root_state(state_text));
   SIGIL_TRY(crypto::Certificate cert, load_certificate(paths.cert()));
-  SIGIL_TRY(std::string pass, passphrase());
-  SIGIL_TRY(auto key, crypto::KeySigner::from_pem(*pem, pass));
+  std::unique_ptr<crypto::Signer> key;
+  if (in_token && !key_uri.empty()) {
+    SIGIL_TRY(crypto::pkcs11::Uri uri, crypto::pkcs11::parse_uri(key_uri));
+    SIGIL_TRY(key, crypto::pkcs11::open_key(uri));
+  } else if (in_token) {
+    SIGIL_TRY(key, load_signer(paths.key()));
+  } else {
+    SIGIL_TRY(std::string pass, passphrase());
+    SIGIL_TRY(key, crypto::KeySigner::from_pem(*pem, pass));
+  }
   if (key->public_key().spki != cert.public_key().spki)
-    return make_error(Errc::invalid_argument, "root.key does not match root.crt");
-  return OpenRoot{paths, std::move(key), std::move(cert), std::move(state)};
+    return make_error(Errc::invalid_argument,
+                      std::string(in_token ? "the root key in the token" : "root.key") + " does not match root.crt");
+  return OpenRoot{paths, std::move(key), std::move(cert), std::move(state), in_token};
 }
 
 Status save_state(const RootDir& dir, const RootState& state) {
@@ -156,7 +170,12 @@ Status revoke_intermediate(OpenRoot& root, const crypto::Certificate& cert, int 
 // Re-encrypts under today's KDF (kKeyEncryptionIterations): the way to upgrade a root key
 // written with OpenSSL's old 2,048 iterations.
 Status change_root_passphrase(const OpenRoot& root, const std::string& new_passphrase) {
-  SIGIL_TRY(std::string pem, root.key->to_pem(new_passphrase));
+  const auto* file_key = dynamic_cast<const crypto::KeySigner*>(root.key.get());
+  if (!file_key)
+    return make_error(Errc::invalid_argument,
+                      "the root key is in a PKCS#11 token: it has no passphrase (the token's PIN is changed with the "
+                      "token's own tools)");
+  SIGIL_TRY(std::string pem, file_key->to_pem(new_passphrase));
   // Proven before it replaces the only copy: the new file opens with the new passphrase to the
   // key of root.crt.
   SIGIL_TRY(auto reread, crypto::KeySigner::from_pem(pem, new_passphrase));

@@ -1,5 +1,6 @@
 #pragma once
-// The offline root's directory: root.key (encrypted PKCS#8), root.crt, and root.json, the
+// The offline root's directory: root.key (encrypted PKCS#8) or root.p11 (the RFC 7512 URI of the
+// key in a PKCS#11 token), root.crt, and root.json, the
 // root's own small ledger (CRL number, intermediates it signed, revocations). Only the
 // `sigil root ...` commands and `sigil init` touch it.
 #include <filesystem>
@@ -39,6 +40,7 @@ Result<RootState> parse_root_state(std::string_view text);
 struct RootDir {
   fs::path dir;
   fs::path key() const { return dir / "root.key"; }
+  fs::path token_key() const { return dir / "root.p11"; }  // the key in a token instead
   fs::path cert() const { return dir / "root.crt"; }
   fs::path state() const { return dir / "root.json"; }
   fs::path crl() const { return dir / "root.crl"; }
@@ -46,14 +48,18 @@ struct RootDir {
 
 struct OpenRoot {
   RootDir paths;
-  std::unique_ptr<crypto::KeySigner> key;
+  std::unique_ptr<crypto::Signer> key;
   crypto::Certificate cert;
   RootState state;
+  bool in_token = false;
 };
 // Reads the root; the key is decrypted with the passphrase (Errc::unauthorized if wrong), asked
 // for only once the directory's files have been read (so a wrong --root-dir never prompts).
+// A root key in a token (root.p11, or `key_uri` given: a PKCS#11 URI that overrides root.p11,
+// e.g. with the module's path on this host) needs no passphrase; the token's PIN comes from the
+// URI's pin-source or $SIGIL_PKCS11_PIN. Either way the key must be root.crt's.
 using PassphraseSource = std::function<Result<std::string>()>;
-Result<OpenRoot> open_root(const fs::path& dir, const PassphraseSource& passphrase);
+Result<OpenRoot> open_root(const fs::path& dir, const PassphraseSource& passphrase, const std::string& key_uri = "");
 Status save_state(const RootDir& dir, const RootState& state);
 
 // What an intermediate serving `config` may certify: its identifier policy, plus the CA's own
