@@ -41,22 +41,6 @@ struct ListOptions {
 // The sans' stored form: a bare name is a DNS name.
 std::string san_form(const std::string& name) { return name.find(':') == std::string::npos ? "dns:" + name : name; }
 
-// A query parameter's value, percent-encoded beyond RFC 3986's unreserved characters (and ':', '@').
-std::string query_escape(const std::string& v) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : v) {
-    if (std::isalnum(c) || std::string_view("-._~:@").find(static_cast<char>(c)) != std::string_view::npos) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // Pages from `first` on: every one (limit 0), or only the first. {"items": [...],
 // "next_page_token": "..." when more follow a single page}.
 template <class PageFn>

@@ -1,10 +1,27 @@
 #include "cli/remote.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <string_view>
 
 #include "ca/base/file.hpp"
 
 namespace sigil::cli {
+
+std::string query_escape(const std::string& v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : v) {
+    if (std::isalnum(c) || std::string_view("-._~:@").find(static_cast<char>(c)) != std::string_view::npos) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
 
 void add_remote_flags(CLI::App* cmd, RemoteOptions& o) {
   cmd->add_option("--server", o.server, "Act through a running CA's REST API, e.g. https://ca.example:9443");
