@@ -106,9 +106,18 @@ TEST_CASE("the REST route table declares every route's authentication and action
       {"POST /api/v1/acme/eab", Auth::client_cert_for("administer", "eab-create")},
       {"GET /api/v1/acme/eab", Auth::client_cert_for("administer", "eab-list")},
       {"POST /api/v1/acme/eab/{kid}/revoke", Auth::client_cert_for("administer", "eab-revoke")},
-      {"GET /api/v1/acme/accounts", Auth::client_cert_for("administer", "acme-account-list")},
-      {"GET /api/v1/acme/accounts/{id}", Auth::client_cert_for("administer", "acme-account-show")},
+      {"GET /api/v1/acme/accounts", Auth::client_cert_for("read", "acme-account-list")},
+      {"GET /api/v1/acme/accounts/{id}", Auth::client_cert_for("read", "acme-account-show")},
       {"POST /api/v1/acme/accounts/{id}/deactivate", Auth::client_cert_for("administer", "acme-account-deactivate")},
+      // The web console (ca/api/console.cpp): its files and the read-only endpoints it adds.
+      {"GET /ui", Auth::client_cert_for("read", "console")},
+      {"GET /ui/", Auth::client_cert_for("read", "console")},
+      {"GET /ui/{file}", Auth::client_cert_for("read", "console")},
+      {"GET /api/v1/whoami", Auth::client_cert},
+      {"GET /api/v1/hierarchy", Auth::client_cert_for("read", "hierarchy")},
+      {"GET /api/v1/stats", Auth::client_cert_for("read", "stats")},
+      {"GET /api/v1/audit", Auth::client_cert_for("read", "audit-list")},
+      {"GET /api/v1/acme/accounts/{id}/orders", Auth::client_cert_for("read", "acme-order-list")},
   };
   check_route_auth(*a.router, expected);
 }
