@@ -29,6 +29,8 @@ test_packages=(
   postgresql            # PostgreSQL 15: the store conformance suite and the multi-node tests
   haproxy               # the load balancer in front of two nodes (tests/integration/pg_*.sh)
   golang-cfssl          # the REST issuance peer in ops/bench/rest.sh
+  chromium nodejs       # the web console in a real browser (tests/integration/console.sh, playwright-core via
+                        # npm); npm comes with the machine's Node.js (Debian's own npm package conflicts with it)
 )
 case "${1:-all}" in
   run) packages=("${run_packages[@]}") ;;
