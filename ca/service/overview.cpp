@@ -225,12 +225,15 @@ Result<json> stats(store::Store& store, revocation::Publishers& publishers, cons
 
 api::Overview sources(store::Store& store, revocation::Publishers& publishers, const issuer::Issuer& issuer,
                       const std::vector<Bytes>& roots, const Clock& clock) {
+  // Pointers to the runtime's parts, which outlive its listeners and so every call.
   api::Overview o;
-  o.hierarchy = [&, roots_ptr = &roots]() -> Result<json> {
-    return hierarchy(*roots_ptr, issuer, publishers.links(), clock.now());
+  o.hierarchy = [r = &roots, i = &issuer, p = &publishers, c = &clock]() -> Result<json> {
+    return hierarchy(*r, *i, p->links(), c->now());
   };
-  o.stats = [&]() { return stats(store, publishers, issuer, clock.now()); };
-  o.audit = [&](const std::map<std::string, std::string>& query) { return audit(store, query, clock.now()); };
+  o.stats = [s = &store, p = &publishers, i = &issuer, c = &clock]() { return stats(*s, *p, *i, c->now()); };
+  o.audit = [s = &store, c = &clock](const std::map<std::string, std::string>& query) {
+    return audit(*s, query, c->now());
+  };
   return o;
 }
 

@@ -126,9 +126,9 @@ function expiryChart(perDay, span) {
   const bw = (W - left) / data.length;
   const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `Certificates expiring per day, next ${span} days`, id: 'expiry-chart', 'data-total': data.reduce((a, b) => a + b, 0) });
   chart.append(svg('line', { class: 'axis', x1: left, y1: H - bottom, x2: W, y2: H - bottom }));
-  for (const frac of [0, 0.5, 1]) {
-    const y = H - bottom - frac * (H - bottom - top);
-    chart.append(svg('text', { x: left - 4, y: y + 3, 'text-anchor': 'end' }, String(Math.round(frac * max))));
+  for (const n of max >= 2 && max % 2 === 0 ? [0, max / 2, max] : [0, max]) {
+    const y = H - bottom - (n / max) * (H - bottom - top);
+    chart.append(svg('text', { x: left - 4, y: y + 3, 'text-anchor': 'end' }, String(n)));
   }
   const now = Date.now();
   data.forEach((n, d) => {
