@@ -45,12 +45,7 @@ struct Console {
   ~Console() { publishers.stop(); }
 
   std::shared_ptr<const crypto::Certificate> client(const std::string& name, int slot) {
-    auto out = ca.issue(csr_pem(cached_key(crypto::KeyType::ec_p256, 600 + slot), name, {{GN::dns, name}}), "client");
-    REQUIRE_MESSAGE(out.has_value(), (out ? "" : out.error().detail));
-    const auto der =
-        pem_decode_one(out->chain_pem.substr(0, out->chain_pem.find("-----END CERTIFICATE-----") + 26), "CERTIFICATE");
-    REQUIRE(der.has_value());
-    return std::make_shared<const crypto::Certificate>(parse_cert(*der));
+    return client_certificate(ca, name, 600 + slot);
   }
 
   // A server certificate for `name`, valid for `ttl`; its serial.
