@@ -1,16 +1,20 @@
 // sigil list | show | revoke | backup: the certificate ledger, without any key. list, show and
 // revoke work on the local home or, with --server, through a running CA's REST API.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
+#include "ca/base/file.hpp"
 #include "ca/revocation/revoker.hpp"
 #include "cli/common.hpp"
+#include "cli/progress.hpp"
 #include "cli/remote.hpp"
 
 namespace sigil::cli {
@@ -190,9 +194,90 @@ Status run_revoke(const Globals& g, const std::string& serial_arg, const std::st
   return {};
 }
 
+// The serials of a --serials-file (one per line; blank lines and '#' comments skipped; "-" reads
+// stdin), normalised, without duplicates. A bad line is an error naming it: nothing is revoked.
+Result<std::vector<std::string>> read_serials(const std::string& file) {
+  std::string text;
+  if (file == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    SIGIL_TRY(text, read_file(file));
+  }
+  std::vector<std::string> serials;
+  std::size_t line_no = 0, pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    line.erase(0, line.find_first_not_of(" \t\r"));
+    line.erase(line.find_last_not_of(" \t\r") + 1);
+    if (line.empty() || line[0] == '#') continue;
+    auto serial = store::normalize_serial(line);
+    if (!serial) return serial.error().context(file + " line " + std::to_string(line_no));
+    if (std::find(serials.begin(), serials.end(), *serial) == serials.end()) serials.push_back(*serial);
+  }
+  if (serials.empty()) return make_error(Errc::invalid_argument, file + " names no serial");
+  return serials;
+}
+
+// Bulk revocation: every serial is looked up first (an unknown one stops everything before the
+// first revocation), then each valid one is revoked; those already revoked are reported, not
+// errors, so the same file can be given again after an interruption.
+Status run_revoke_many(const Globals& g, const std::string& file, const std::string& reason_text,
+                       const RemoteOptions& remote_opts) {
+  SIGIL_TRY(std::vector<std::string> serials, read_serials(file));
+  SIGIL_TRY(store::RevocationReason reason, store::parse_revocation_reason(reason_text));
+  json revoked = json::array(), already = json::array();
+  Progress progress("revoking");
+  if (!remote_opts.server.empty()) {
+    SIGIL_TRY(Remote remote, Remote::connect(g, remote_opts));
+    for (const auto& serial : serials) SIGIL_TRY_STATUS(remote.call("GET", "/api/v1/certificates/" + serial, nullptr));
+    json body = {{"reason", store::to_string(reason)}};
+    for (std::size_t i = 0; i < serials.size(); ++i) {
+      auto r = remote.call("POST", "/api/v1/certificates/" + serials[i] + "/revoke", &body);
+      if (!r && r.error().code != Errc::conflict) return r.error().context("after " + std::to_string(i) + " revoked");
+      (r ? revoked : already).push_back(serials[i]);
+      progress.update(static_cast<std::int64_t>(i + 1), static_cast<std::int64_t>(serials.size()));
+    }
+  } else {
+    SIGIL_TRY(auto ctx, open_store(g.home));
+    Metrics metrics;  // one command's: a running server counts its own revocations
+    revocation::Revoker revoker(*ctx->store, ctx->clock, metrics);
+    std::vector<store::CertificateRecord> records;
+    for (const auto& serial : serials) {
+      SIGIL_TRY(auto rec, revoker.find(serial));
+      if (!rec) return make_error(Errc::not_found, "no certificate with serial " + serial + "; nothing was revoked");
+      records.push_back(std::move(*rec));
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (records[i].status == store::CertStatus::revoked) {
+        already.push_back(records[i].serial);
+      } else {
+        auto r = revoker.revoke(records[i], {reason, cli_actor(), "bulk"});
+        if (!r) return r.error().context("after " + std::to_string(revoked.size()) + " revoked");
+        revoked.push_back(records[i].serial);
+      }
+      progress.update(static_cast<std::int64_t>(i + 1), static_cast<std::int64_t>(records.size()));
+    }
+  }
+  if (g.json)
+    std::cout << json{{"revoked", revoked}, {"already_revoked", already}, {"reason", store::to_string(reason)}}.dump(2)
+              << "\n";
+  else
+    std::cout << "revoked " << revoked.size() << " certificate(s) (" << store::to_string(reason) << "), "
+              << already.size() << " already revoked\n";
+  return {};
+}
+
 Status run_backup(const Globals& g, const std::string& out) {
   SIGIL_TRY(auto ctx, open_store(g.home));
-  SIGIL_TRY_STATUS(ctx->store->backup(out));
+  {
+    Progress progress("backup (pages)");
+    SIGIL_TRY_STATUS(
+        ctx->store->backup(out, [&](std::int64_t done, std::int64_t total) { progress.update(done, total); }));
+  }
   SIGIL_TRY(std::int64_t n, ctx->store->count());
   if (g.json)
     std::cout << json{{"out", out}, {"certificates", n}}.dump(2) << "\n";
@@ -229,15 +314,27 @@ void add_certificates(CLI::App& app, Globals& g) {
 
   struct RevokeOptions {
     std::string serial;
+    std::string serials_file;
     std::string reason = "unspecified";
     RemoteOptions remote;
   };
   auto ro = std::make_shared<RevokeOptions>();
-  CLI::App* revoke = app.add_subcommand("revoke", "Revoke a certificate");
-  revoke->add_option("serial", ro->serial, "Serial number (hex)")->required();
+  CLI::App* revoke = app.add_subcommand("revoke", "Revoke a certificate, or every one a file names");
+  auto* one = revoke->add_option("serial", ro->serial, "Serial number (hex)");
+  auto* many = revoke->add_option("--serials-file", ro->serials_file,
+                                  "Revoke every serial in FILE (one per line, '#' comments; - for stdin); each is "
+                                  "looked up first, those already revoked are skipped");
+  one->excludes(many);
   revoke->add_option("--reason", ro->reason, store::kRevocationReasonNames)->capture_default_str();
   add_remote_flags(revoke, ro->remote);
-  revoke->callback([&g, ro] { g.status = run_revoke(g, ro->serial, ro->reason, ro->remote); });
+  revoke->callback([&g, ro] {
+    if (ro->serial.empty() == ro->serials_file.empty())
+      g.status = make_error(Errc::invalid_argument, "give a serial or --serials-file");
+    else if (!ro->serials_file.empty())
+      g.status = run_revoke_many(g, ro->serials_file, ro->reason, ro->remote);
+    else
+      g.status = run_revoke(g, ro->serial, ro->reason, ro->remote);
+  });
 
   auto out = std::make_shared<std::string>();
   CLI::App* backup = app.add_subcommand("backup", "Consistent copy of the database, safe while the CA runs");

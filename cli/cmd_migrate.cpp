@@ -1,15 +1,13 @@
 // sigil migrate --to postgresql://...: the home's SQLite database copied into an empty
-// PostgreSQL database (service::migrate_database), with a progress bar when stderr is a terminal.
-#include <unistd.h>
-
+// PostgreSQL database (service::migrate_database), with a progress bar when stderr is a terminal (cli/progress.hpp).
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "ca/service/migrate.hpp"
 #include "cli/common.hpp"
+#include "cli/progress.hpp"
 
 namespace sigil::cli {
 namespace {
@@ -17,27 +15,6 @@ namespace {
 struct MigrateOptions {
   std::string to;
   std::string password_file;
-};
-
-// A one-line bar redrawn in place on stderr, at most every 100 ms (and at the end).
-class ProgressBar {
- public:
-  void operator()(std::int64_t done, std::int64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    constexpr int kWidth = 40;
-    const int filled = total > 0 ? static_cast<int>(done * kWidth / total) : kWidth;
-    std::string bar(static_cast<std::size_t>(filled), '#');
-    bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r[%s] %lld/%lld rows", bar.c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total));
-    if (done >= total) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  }
-
- private:
-  std::chrono::steady_clock::time_point last_{};
 };
 
 void print(const Globals& g, const service::Migrated& m) {
@@ -62,13 +39,14 @@ void print(const Globals& g, const service::Migrated& m) {
 }
 
 Status run_migrate(const Globals& g, const MigrateOptions& o) {
-  ProgressBar bar;
-  store::transfer::Progress progress;
-  if (::isatty(STDERR_FILENO) == 1) progress = [&bar](std::int64_t done, std::int64_t total) { bar(done, total); };
   SystemClock clock;
-  SIGIL_TRY(const service::Migrated m,
-            service::migrate_database({g.home, o.to, o.password_file, cli_actor()}, clock, progress));
-  print(g, m);
+  Result<service::Migrated> m = [&] {
+    Progress bar("copying rows");
+    return service::migrate_database({g.home, o.to, o.password_file, cli_actor()}, clock,
+                                     [&bar](std::int64_t done, std::int64_t total) { bar.update(done, total); });
+  }();
+  if (!m) return m.error();
+  print(g, *m);
   return {};
 }
 

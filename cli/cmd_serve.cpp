@@ -24,9 +24,9 @@ Status run_serve(const Globals& g, const service::ServeOverrides& o) {
 
   SIGIL_TRY(auto runtime, service::Runtime::start(g.home, o));
   const service::Listening& l = runtime->listening();
-  std::cout << "api https://" << l.api << "\n"
-            << "acme https://" << l.acme << "\n"
-            << "public http://" << l.public_ << "\n"
+  std::cout << "api " << l.api_url << "\n"
+            << "acme " << l.acme_url << "\n"
+            << "public " << l.public_url << "\n"
             << std::flush;
   for (;;) {
     int sig = 0;

@@ -29,6 +29,7 @@ test_packages=(
   postgresql            # PostgreSQL 15: the store conformance suite and the multi-node tests
   haproxy               # the load balancer in front of two nodes (tests/integration/pg_*.sh)
   golang-cfssl          # the REST issuance peer in ops/bench/rest.sh
+  prometheus            # promtool: the alerting rules of ops/prometheus (tests/integration/prometheus_rules.sh)
   chromium nodejs       # the web console in a real browser (tests/integration/console.sh, playwright-core via
                         # npm); npm comes with the machine's Node.js (Debian's own npm package conflicts with it)
 )

@@ -313,7 +313,9 @@ class Store : public CertificateLedger,
   virtual Engine engine() const = 0;
   // Consistent copy while others write (SQLite: online backup API). Writes atomically.
   // PostgreSQL: invalid_argument naming pg_dump / pg_basebackup (the database's own tools).
-  virtual Status backup(const std::string& path) = 0;
+  // `progress(done, total)` (pages) after each chunk, from the one read snapshot the copy is.
+  using BackupProgress = std::function<void(std::int64_t done, std::int64_t total)>;
+  virtual Status backup(const std::string& path, const BackupProgress& progress = {}) = 0;
   virtual Result<std::string> integrity_check() = 0;  // "ok" when healthy
   virtual Result<std::int64_t> count() = 0;           // all certificate rows
   // The certificates list(filter) pages through, counted in the database (its page token and

@@ -563,6 +563,12 @@ nlohmann::json certificate_json(const store::CertificateRecord& r, std::int64_t 
 }
 
 void register_gauges(Deps& deps) {
+  // Families exist from the start, so rate() and increase() in alerting rules see the first event.
+  deps.metrics.describe("sigil_certificates_issued_total", "counter",
+                        "Certificates issued through the REST API by profile");
+  deps.metrics.describe("sigil_authorization_denials_total", "counter", "Requests refused by authorization, by action");
+  deps.metrics.describe("sigil_store_errors_total", "counter", "REST requests failed by the database");
+  deps.metrics.add("sigil_store_errors_total", {}, 0);
   deps.metrics.gauge_fn("sigil_certificates_expiring_7d", "Valid certificates expiring within 7 days", [&deps] {
     store::ListFilter f;
     f.now = to_unix(deps.clock.now());

@@ -532,6 +532,8 @@ Server::Server(Metrics& metrics, const Clock& clock, Limits limits, int io_threa
                    "Request handling time by listener, route and status");
   metrics.describe("sigil_tls_handshake_failures_total", "counter", "Refused TLS handshakes by listener and reason");
   metrics.describe("sigil_tls_handshakes_total", "counter", "Completed TLS handshakes");
+  metrics.describe("sigil_connections_refused_total", "counter",
+                   "Connections refused before TLS, by listener and reason");
 }
 
 Server::~Server() {

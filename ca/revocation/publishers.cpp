@@ -25,6 +25,15 @@ Publishers::Publishers(issuer::Issuer& issuer, store::CertificateReader& certifi
       crl_options_(std::move(crl)),
       ocsp_options_(ocsp) {
   entries_.store(std::make_shared<const std::vector<std::shared_ptr<Entry>>>());
+  // Families exist from the start, so rate() and increase() in alerting rules see the first event.
+  metrics_.describe("sigil_crl_builds_total", "counter", "CRLs built, by kind (full, delta)");
+  metrics_.describe("sigil_crl_build_failures_total", "counter", "CRL builds that failed");
+  metrics_.add("sigil_crl_build_failures_total", {}, 0);
+  metrics_.describe("sigil_crl_number", "gauge", "CRL number of the latest CRL, by issuer, shard and kind");
+  metrics_.describe("sigil_crl_entries", "gauge", "Entries in the latest CRL, by issuer, shard and kind");
+  metrics_.describe("sigil_ocsp_responses_total", "counter", "OCSP responses served, by how (cached, signed, ...)");
+  metrics_.describe("sigil_ocsp_signatures_total", "counter", "OCSP responses signed");
+  metrics_.describe("sigil_ocsp_cached_responses", "gauge", "Pre-signed OCSP responses held, by issuer");
   metrics_.gauge_fn("sigil_crl_age_seconds", "Seconds since the thisUpdate of the oldest complete CRL published",
                     [this] {
                       std::optional<double> oldest;

@@ -11,10 +11,20 @@ std::string reason_label(store::RevocationReason r) {
 }  // namespace
 
 Revoker::Revoker(store::CertificateLedger& ledger, const issuer::Issuer& issuer, const Clock& clock, Metrics& metrics)
-    : ledger_(ledger), issuer_(&issuer), clock_(clock), metrics_(metrics) {}
+    : ledger_(ledger), issuer_(&issuer), clock_(clock), metrics_(metrics) {
+  describe_metrics();
+}
 
 Revoker::Revoker(store::CertificateLedger& ledger, const Clock& clock, Metrics& metrics)
-    : ledger_(ledger), issuer_(nullptr), clock_(clock), metrics_(metrics) {}
+    : ledger_(ledger), issuer_(nullptr), clock_(clock), metrics_(metrics) {
+  describe_metrics();
+}
+
+// Families exist from the start, so rate() and increase() in alerting rules see the first event.
+void Revoker::describe_metrics() {
+  metrics_.describe("sigil_certificates_revoked_total", "counter", "Certificates revoked, by reason");
+  metrics_.describe("sigil_revocations_refused_total", "counter", "Revocation requests refused, by reason");
+}
 
 bool Revoker::is_ours(const std::string& issuer_id) const {
   return issuer_ == nullptr || issuer_->authority(issuer_id) != nullptr;

@@ -52,6 +52,7 @@ class Revoker {
   Result<Revoked> revoke(const store::CertificateRecord& record, const RevokeRequest& request);
 
  private:
+  void describe_metrics();
   bool is_ours(const std::string& issuer_id) const;
   Result<Revoked> commit(const store::CertificateRecord& record, const RevokeRequest& request);
 

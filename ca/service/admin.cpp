@@ -2,6 +2,7 @@
 
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
+#include "ca/service/own_names.hpp"
 
 namespace sigil::service {
 
@@ -15,16 +16,10 @@ Result<issuer::Issued> issue_admin_certificate(const crypto::Signer& ca_key, cry
   const policy::Profile* client = profiles.find("client");
   if (!client)
     return make_error(Errc::invalid_argument, "sigil.json has no `client` profile for the admin certificate");
-  const Seconds ttl = client->max_ttl;
-  // A policy that allows exactly the admin identity: the ordinary policy never does.
   policy::IdentifierPolicy admin_only;
   admin_only.dns_names = {kAdminIdentity};
-  SIGIL_TRY(auto is, issuer::Issuer::create(ca_key, std::move(ca_cert), std::move(admin_only), std::move(profiles),
-                                            {config.public_url, config.backdate}, clock, ledger));
-  // Sharded like every other certificate issued on the host (see open_issuer).
-  SIGIL_TRY_STATUS(is->update_crl_layout(crl_layout(config)));
-  SIGIL_TRY(auto prepared, is->prepare({std::string(as_chars(csr)), "client", ttl, requester}));
-  return is->issue(std::move(prepared));
+  return issue_own_certificate(ca_key, std::move(ca_cert), config, std::move(admin_only),
+                               {std::string(as_chars(csr)), "client", client->max_ttl, requester}, clock, ledger);
 }
 
 Result<AdminCertificate> current_admin_certificate(const Home& home) {

@@ -187,6 +187,8 @@ Result<Config> parse_config(std::string_view text) {
   if (j.contains("server")) {
     SIGIL_TRY_STATUS(only_keys(j["server"], "server", {"dns"}));
     SIGIL_TRY_STATUS(get_strings(j["server"], "server.", "dns", c.server_dns));
+    // The server's certificate names them, and printed URLs use the first one.
+    if (c.server_dns.empty()) return key_error("server.dns", "must name at least one DNS name");
   }
   if (j.contains("policy")) {
     const json& p = j["policy"];

@@ -296,7 +296,51 @@ Result<Finding> expiring(const StoreContext& ctx, std::int64_t unow) {
   return Finding{"expiring_within_7d", Level::ok, summary, {{"count", count}, {"first", first}}};
 }
 
+// The identifiers a certificate names, in one canonical order.
+std::vector<std::string> names_of(const store::CertificateRecord& r) {
+  std::vector<std::string> n = r.sans;
+  std::sort(n.begin(), n.end());
+  return n;
+}
+
+// A valid certificate newer than `r` (it expires later) naming exactly what `r` names.
+Result<bool> renewed(store::Store& store, const store::CertificateRecord& r, std::int64_t unow) {
+  store::ListFilter f;
+  f.status = store::ListFilter::Status::valid;
+  f.now = unow;
+  f.name = r.sans.front();
+  f.limit = 1000;
+  const auto names = names_of(r);
+  bool found = false;
+  SIGIL_TRY_STATUS(for_each_valid(store, f, 10, [&](const store::CertificateRecord& c) {
+    if (!found && c.serial != r.serial && c.not_after > r.not_after && names_of(c) == names) found = true;
+  }));
+  return found;
+}
+
 }  // namespace
+
+Result<Unrenewed> unrenewed(store::Store& store, TimePoint now) {
+  const std::int64_t unow = to_unix(now);
+  store::ListFilter f;
+  f.status = store::ListFilter::Status::valid;
+  f.now = unow;
+  f.expiring_before = unow + policy::kHardMaxTtl.count() / 4 + 1;
+  f.limit = 1000;
+  std::vector<store::CertificateRecord> overdue;
+  SIGIL_TRY_STATUS(for_each_valid(store, f, 1000, [&](store::CertificateRecord& r) {
+    if (!r.sans.empty() && now >= policy::renewal_window(from_unix(r.not_before), from_unix(r.not_after)).end)
+      overdue.push_back(std::move(r));
+  }));
+  Unrenewed u;
+  for (const auto& r : overdue) {
+    SIGIL_TRY(bool done, renewed(store, r, unow));
+    if (done) continue;
+    ++u.overdue;
+    if (r.not_after - unow < kLeafExpiryError.count()) ++u.expiring;
+  }
+  return u;
+}
 
 const char* name(Level l) { return l == Level::ok ? "ok" : l == Level::warn ? "warn" : "error"; }
 

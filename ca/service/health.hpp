@@ -41,6 +41,16 @@ struct Report {
   Level worst() const;
 };
 
+// Valid certificates past the end of their renewal window (policy::renewal_window) for which no
+// newer valid certificate names the same identifiers: their renewal is overdue. `expiring` counts
+// those of them expiring within kLeafExpiryError. Certificates naming nothing (OCSP responders)
+// are left out. Reads the certificates expiring within a quarter of kHardMaxTtl (no window ends
+// earlier), and for each overdue one those naming its first identifier.
+struct Unrenewed {
+  std::int64_t overdue = 0, expiring = 0;
+};
+Result<Unrenewed> unrenewed(store::Store& store, TimePoint now);
+
 // Every check, against the home and its store at `now`; OCSP is asked of the running server's
 // public listener (config.listeners.public_). An error only when the home itself is unreadable.
 Result<Report> collect(const StoreContext& ctx, TimePoint now);

@@ -5,6 +5,7 @@
 #include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 #include "ca/issuer/ceremony.hpp"
+#include "ca/service/own_names.hpp"
 
 namespace sigil::service {
 using nlohmann::json;
@@ -87,7 +88,10 @@ Status save_state(const RootDir& dir, const RootState& state) {
 crypto::NameConstraints intermediate_name_constraints(const Config& config) {
   std::vector<std::string> own = config.server_dns;
   own.push_back(kAdminIdentity);
-  return policy::name_constraints_for(config.policy, own);
+  // The addresses the listeners bind are the CA's own names too (the server certificate names them).
+  policy::IdentifierPolicy p = config.policy;
+  for (const auto& ip : bound_ip_addresses(config)) p.ip_ranges.push_back(single_address_range(ip));
+  return policy::name_constraints_for(p, own);
 }
 
 namespace {

@@ -18,9 +18,11 @@
 #include "ca/base/log.hpp"
 #include "ca/http/http.hpp"
 #include "ca/revocation/revoker.hpp"
+#include "ca/service/gauges.hpp"
 #include "ca/service/health.hpp"
 #include "ca/service/nonce_key.hpp"
 #include "ca/service/overview.hpp"
+#include "ca/service/own_names.hpp"
 #include "ca/service/readiness.hpp"
 #include "ca/service/server_identity.hpp"
 
@@ -306,7 +308,11 @@ Status Runtime::Impl::listen() {
                                                api::public_router(*public_deps)},
                                               std::nullopt));
   server->start();
-  readiness->set_urls("https://" + listening.api + " https://" + listening.acme + " http://" + listening.public_);
+  const std::string& dns = config().server_dns.front();
+  listening.api_url = listener_url(listening.api, true, identity.ip_addresses, dns);
+  listening.acme_url = listener_url(listening.acme, true, identity.ip_addresses, dns);
+  listening.public_url = listener_url(listening.public_, false, {}, dns);
+  readiness->set_urls(listening.api_url + " " + listening.acme_url + " " + listening.public_url);
   readiness->start();
   return {};
 }
@@ -411,11 +417,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const std::string& home, const S
   i.deps.reset(new api::Deps{*i.ctx->issuer, *i.revoker, *i.ctx->store, *i.ctx->store, *i.ctx->store, i.policy,
                              i.ctx->clock, i.metrics, i.readiness_probe()});
   api::register_gauges(*i.deps);
-  // The intermediate's remaining life, for alerting (and checked at start and daily).
-  i.metrics.gauge_fn(
-      "sigil_intermediate_expiry_seconds", "Seconds until the issuing intermediate expires", [ctx = i.ctx.get()] {
-        return std::chrono::duration<double>(ctx->issuer->certificate().tbs().not_after - ctx->clock.now()).count();
-      });
+  register_health_gauges(i.metrics, *i.ctx);  // for alerting; the intermediate's life is also checked daily
   check_intermediate_life(*i.ctx);
   SIGIL_TRY_STATUS(i.wire_revocation());
   // The console's hierarchy, stats and audit log, over what the public listener serves.

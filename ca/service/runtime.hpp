@@ -19,6 +19,8 @@ struct ServeOverrides {
 // The bound addresses (port 0 in the config picks one).
 struct Listening {
   std::string api, acme, public_;
+  // URLs that work as printed: the served certificate names the host (own_names.hpp listener_url).
+  std::string api_url, acme_url, public_url;
 };
 
 class Runtime {

@@ -267,7 +267,7 @@ Result<std::vector<AuditEntry>> PgStore::recent(int limit) {
   return out;
 }
 
-Status PgStore::backup(const std::string&) {
+Status PgStore::backup(const std::string&, const BackupProgress&) {
   return make_error(Errc::invalid_argument, "PostgreSQL: back up with pg_dump (logical) or pg_basebackup (physical)");
 }
 

@@ -41,7 +41,7 @@ class PgStore final : public Store {
   Result<AuditPage> audit_page(const AuditFilter& filter) override;
   Result<std::int64_t> count_audit(const AuditFilter& filter) override;
   Result<std::vector<std::int64_t>> expiring_per_day(std::int64_t now, int days) override;
-  Status backup(const std::string& path) override;
+  Status backup(const std::string& path, const BackupProgress& progress = {}) override;
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;
   Result<std::int64_t> count_matching(const ListFilter& filter) override;

@@ -25,21 +25,31 @@ class TempDatabase {
 };
 
 // Copies the database at `source` page by page into the (empty) database at `dest`, from one
-// read snapshot, so writers on other connections neither block it nor tear it.
-Status copy_database(const std::string& source, const std::string& dest) {
+// read snapshot, so writers on other connections neither block it nor tear it: the source
+// connection holds its read transaction across the steps (sqlite3_backup_step then neither opens
+// nor closes one, and never sees a change that would restart the copy).
+Status copy_database(const std::string& source, const std::string& dest, const Store::BackupProgress& progress) {
   SIGIL_TRY(DbPtr src, open_connection(source, SQLITE_OPEN_READONLY));
   SIGIL_TRY(DbPtr dst, open_connection(dest, SQLITE_OPEN_READWRITE));
+  if (sqlite3_exec(src.get(), "BEGIN; SELECT count(*) FROM sqlite_schema;", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return db_error(src.get(), "cannot start the backup's read transaction");
   sqlite3_backup* backup = sqlite3_backup_init(dst.get(), "main", src.get(), "main");
   if (backup == nullptr) return db_error(dst.get(), "cannot start backup");
+  constexpr int kPagesPerStep = 1024;
   int rc = SQLITE_OK;
-  for (int attempt = 0;; ++attempt) {
-    rc = sqlite3_backup_step(backup, -1);  // -1: everything, in one read transaction
-    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && attempt < kBackupRetries) {
+  for (int attempt = 0;;) {
+    rc = sqlite3_backup_step(backup, kPagesPerStep);
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && attempt++ < kBackupRetries) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
-    break;
+    if (rc != SQLITE_OK) break;
+    if (progress) {
+      const int total = sqlite3_backup_pagecount(backup);
+      progress(total - sqlite3_backup_remaining(backup), total);
+    }
   }
+  if (rc == SQLITE_DONE && progress) progress(sqlite3_backup_pagecount(backup), sqlite3_backup_pagecount(backup));
   // finish() frees the handle and reports the step's error, if any, on `dst`.
   const int finish_rc = sqlite3_backup_finish(backup);
   if (rc != SQLITE_DONE || finish_rc != SQLITE_OK) return db_error(dst.get(), "backup failed");
@@ -65,7 +75,7 @@ Status create_private_file(const fs::path& path, bool must_be_new) {
   return {};
 }
 
-Status SqliteStore::backup(const std::string& path) {
+Status SqliteStore::backup(const std::string& path, const BackupProgress& progress) {
   if (path.empty()) return make_error(Errc::invalid_argument, "backup path is empty");
   const fs::path dest(path);
   fs::path dir = dest.parent_path();
@@ -75,7 +85,7 @@ Status SqliteStore::backup(const std::string& path) {
   TempDatabase tmp(temp_path_beside(dest));
   SIGIL_TRY_STATUS(create_private_file(tmp.path(), /*must_be_new=*/true));
   // A connection of its own: the store's mutex is not held, so writers carry on meanwhile.
-  SIGIL_TRY_STATUS(copy_database(path_, tmp.path().string()));
+  SIGIL_TRY_STATUS(copy_database(path_, tmp.path().string(), progress));
   SIGIL_TRY_STATUS(sync_file(tmp.path()));
   if (::rename(tmp.path().c_str(), dest.c_str()) != 0) {
     return errno_error("cannot rename backup into", dest);

@@ -282,7 +282,7 @@ class SqliteStore final : public Store {
   Result<AuditPage> audit_page(const AuditFilter& filter) override;
   Result<std::int64_t> count_audit(const AuditFilter& filter) override;
   Result<std::vector<std::int64_t>> expiring_per_day(std::int64_t now, int days) override;
-  Status backup(const std::string& path) override;
+  Status backup(const std::string& path, const BackupProgress& progress = {}) override;
   Status for_each_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min,
                           const std::function<Status(const RevokedSerial&)>& fn) override;
   Status for_each_revoked_since(const std::string& issuer_id, int shard, std::int64_t sequence,

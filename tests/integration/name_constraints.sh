@@ -74,12 +74,16 @@ nc="$(openssl x509 -in "$INTER" -noout -ext nameConstraints 2>&1)"
 if grep -q 'X509v3 Name Constraints: critical' <<<"$nc"; then pass "nameConstraints present and critical"
 else fail "nameConstraints present and critical" "$nc"; fi
 for want in 'DNS:corp.test' 'DNS:ca.corp.test' 'DNS:localhost' 'DNS:sigil-admin' 'URI:td.test' 'email:corp.test' \
-  'email:.corp.test' 'IP:0.0.0.0/0.0.0.0' 'IP:0:0:0:0:0:0:0:0/0:0:0:0:0:0:0:0'; do
+  'email:.corp.test' 'IP:127.0.0.1/255.255.255.255' 'IP:0:0:0:0:0:0:0:0/0:0:0:0:0:0:0:0'; do
   if grep -qF "$want" <<<"$nc"; then pass "nameConstraints name $want"; else fail "nameConstraints name $want" "$nc"; fi
 done
-# Permitted first, then excluded: the IP families are shut (the policy allows no IP address).
-expect_eq "the IP ranges are the excluded ones" \
-  "$(sed -n '/Excluded:/,$p' <<<"$nc" | grep -c 'IP:')" 2
+# Permitted first, then excluded: the policy allows no IP address, so IPv4 permits only the address
+# the listeners bind (127.0.0.1, one of the CA's own names: the server certificate names it) and
+# IPv6 is shut.
+expect_eq "permitted IP: the listeners' address only" \
+  "$(sed -n '/Permitted:/,/Excluded:/p' <<<"$nc" | grep 'IP:' | tr -d ' ')" "IP:127.0.0.1/255.255.255.255"
+expect_eq "excluded IP: all of IPv6" \
+  "$(sed -n '/Excluded:/,$p' <<<"$nc" | grep 'IP:' | tr -d ' ')" "IP:0:0:0:0:0:0:0:0/0:0:0:0:0:0:0:0"
 eku="$(openssl x509 -in "$INTER" -noout -ext extendedKeyUsage 2>&1 | tail -n +2 | tr -d ' ')"
 expect_eq "EKU: serverAuth and clientAuth, no OCSPSigning" "$eku" "TLSWebServerAuthentication,TLSWebClientAuthentication"
 check "the intermediate verifies against the root (x509_strict)" openssl verify -x509_strict -CAfile "$ROOT" "$INTER"
@@ -99,6 +103,8 @@ check "forged api.corp.test + www.example.com: refused (one name outside is enou
   ossl_refuses_name "$ROOT" "$INTER" "$WORK/mixed.pem"
 forge "IP:8.8.8.8" "$INTER" "$IKEY" "$WORK/ip4.pem"
 check "forged IP 8.8.8.8: refused" ossl_refuses_name "$ROOT" "$INTER" "$WORK/ip4.pem"
+forge "IP:127.0.0.2" "$INTER" "$IKEY" "$WORK/ip4b.pem"
+check "forged IP 127.0.0.2 (next to the listeners' address): refused" ossl_refuses_name "$ROOT" "$INTER" "$WORK/ip4b.pem"
 forge "IP:2001:db8::1" "$INTER" "$IKEY" "$WORK/ip6.pem"
 check "forged IP 2001:db8::1: refused" ossl_refuses_name "$ROOT" "$INTER" "$WORK/ip6.pem"
 forge "URI:spiffe://evil.test/ns/a" "$INTER" "$IKEY" "$WORK/uri.pem"

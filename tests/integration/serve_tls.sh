@@ -34,6 +34,22 @@ if grep -q 'forbidden_ranges allows loopback' "$SERVE_ERR"; then
 else
   pass "the default forbidden_ranges (loopback included) draw no loopback warning"
 fi
+
+section "the printed URLs work as printed"
+# The server certificate names the addresses the TLS listeners bind (here 127.0.0.1), so curl
+# verifies each URL exactly as serve printed it: no --resolve, no -k. (Before the baseline scrape.)
+printed_url() { awk -v n="$1" '$1 == n { print $2 }' "$SERVE_OUT"; }
+for l in api acme public; do
+  url="$(printed_url "$l")"
+  code=$(curl -sS --max-time 5 --cacert "$H/ca/root.crt" --cert "$H/admin/admin.crt" --key "$H/admin/admin.key" \
+    -o /dev/null -w '%{http_code}' "$url/health" 2>"$WORK/url.err" || true)
+  expect_eq "$l: $url/health answers 200 as printed" "$code" 200
+done
+expect_eq "the api URL is the bound address" "$(printed_url api)" "https://127.0.0.1:$API_PORT"
+SAN="$(openssl s_client -connect "127.0.0.1:$ACME_PORT" -CAfile "$H/ca/root.crt" </dev/null 2>/dev/null |
+  openssl x509 -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')"
+expect_eq "the server certificate's SANs: its DNS name and the bound address" "$SAN" "DNS:localhost,IPAddress:127.0.0.1"
+
 scrape_metrics "$WORK/metrics.base"
 expect_http "baseline /metrics scrape" 200
 
@@ -282,5 +298,26 @@ fi
 section "SIGTERM"
 serve_stop "$SERVE_PID" 10
 expect_eq "serve exits 0 on SIGTERM (took ${STOP_SECS}s)" "$STOP_RC" 0
+
+section "an address the intermediate does not permit: the URL names the DNS name"
+# The intermediate was made for 127.0.0.1; ::1 is outside its name constraints. serve still starts,
+# its certificate names localhost only, and the printed api URL uses that name.
+SERVE_OUT="$WORK/serve6.out" SERVE_ERR="$WORK/serve6.err"
+"$SIGIL" --home "$H" serve --api-listen '[::1]:0' --acme-listen 127.0.0.1:0 --public-listen 127.0.0.1:0 \
+  >"$SERVE_OUT" 2>"$SERVE_ERR" &
+SERVE_PID=$!
+SERVE_PIDS+=("$SERVE_PID")
+if wait_for 15 grep -q '^public http://' "$SERVE_OUT"; then
+  url="$(printed_url api)"
+  expect_eq "printed api URL uses localhost" "$url" "https://localhost:$(_listener_port api "$SERVE_OUT")"
+  code=$(curl -sS --max-time 5 --cacert "$H/ca/root.crt" --cert "$H/admin/admin.crt" --key "$H/admin/admin.key" \
+    -o /dev/null -w '%{http_code}' "$url/health" 2>"$WORK/url.err" || true)
+  expect_eq "$url/health answers 200 as printed" "$code" 200
+  if grep -q 'names no IP address' "$SERVE_ERR"; then pass "serve says why the certificate names no address"
+  else fail "serve says why the certificate names no address" "$(head -3 "$SERVE_ERR")"; fi
+  serve_stop "$SERVE_PID" 10
+else
+  fail "serve starts with the api on [::1]" "$(head -5 "$SERVE_ERR")"
+fi
 
 finish

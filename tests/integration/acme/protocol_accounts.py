@@ -252,6 +252,12 @@ def t_eab(s: Suite):
     r = c.new_account()
     s.check(f"newAccount again with the bound account's key, without EAB -> 200, same account (HTTP {r.status})",
             r.status == 200 and r.location == c.account_url, r.summary())
+    # cert-manager's lookup (RFC 8555 §7.3.1): onlyReturnExisting, no EAB, on a server that requires EAB.
+    r = c.new_account(only_return_existing=True, tos=None)
+    s.check(f"onlyReturnExisting without EAB on an EAB server -> 200, the bound account (HTTP {r.status})",
+            r.status == 200 and r.location == c.account_url, r.summary())
+    s.check("  its body is the account (status valid)", isinstance(r.json, dict) and r.json.get("status") == "valid",
+            r.summary())
     try:
         res = s.issue(c, [s.name("eab")])
         s.ok(f"the EAB-bound account gets a certificate (serial {res.cert.serial_number:x})")
