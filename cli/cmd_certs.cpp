@@ -45,9 +45,6 @@ struct ListOptions {
 // The sans' stored form: a bare name is a DNS name.
 std::string san_form(const std::string& name) { return name.find(':') == std::string::npos ? "dns:" + name : name; }
 
-// A query parameter's value, percent-encoded beyond RFC 3986's unreserved characters (and ':', '@').
-std::string query_escape(const std::string& v) { return percent_encode(v, ":@"); }
-
 // Pages from `first` on: every one (limit 0), or only the first. {"items": [...],
 // "next_page_token": "..." when more follow a single page}.
 template <class PageFn>

@@ -1,10 +1,15 @@
 #include "cli/remote.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <string_view>
 
+#include "ca/base/encoding.hpp"
 #include "ca/base/file.hpp"
 
 namespace sigil::cli {
+
+std::string query_escape(const std::string& v) { return percent_encode(v, ":@"); }
 
 void add_remote_flags(CLI::App* cmd, RemoteOptions& o) {
   cmd->add_option("--server", o.server, "Act through a running CA's REST API, e.g. https://ca.example:9443");

@@ -16,6 +16,9 @@ struct RemoteOptions {
 };
 void add_remote_flags(CLI::App* cmd, RemoteOptions& o);
 
+// A query parameter's value, percent-encoded beyond RFC 3986's unreserved characters (and ':', '@').
+std::string query_escape(const std::string& v);
+
 class Remote {
  public:
   static Result<Remote> connect(const Globals& g, const RemoteOptions& o);

@@ -32,6 +32,8 @@ test_packages=(
   golang-cfssl          # the REST issuance peer in ops/bench/rest.sh
   prometheus            # promtool: the alerting rules of ops/prometheus (tests/integration/prometheus_rules.sh)
   softhsm2 opensc       # a real PKCS#11 token and pkcs11-tool (tests/crypto/pkcs11_test.cpp, pkcs11.sh)
+  chromium nodejs       # the web console in a real browser (tests/integration/console.sh, playwright-core via
+                        # npm); npm comes with the machine's Node.js (Debian's own npm package conflicts with it)
 )
 case "${1:-all}" in
   run) packages=("${run_packages[@]}") ;;

@@ -236,11 +236,37 @@ class AuditWriter {
   virtual Status append(const AuditEntry& entry) = 0;
 };
 
-// The audit log as operators read it (`sigil audit`, `sigil status`).
+// Which audit rows to read, newest first (`sigil audit list`, GET /api/v1/audit, the console's
+// rates). Every field narrows; none set: the whole log.
+struct AuditFilter {
+  std::optional<std::int64_t> since;   // at >= since (unix seconds)
+  std::optional<std::string> actor;    // exactly
+  std::optional<std::string> action;   // exactly
+  std::optional<std::string> outcome;  // exactly: "ok", "refused"
+  std::int64_t before_id = 0;          // only rows older than this one (a page's next_before_id); 0: the newest
+  int limit = 100;                     // 1..1000
+};
+
+// An audit row with its position in the log (ids grow with every append, on every engine).
+struct AuditRecord {
+  std::int64_t id = 0;
+  AuditEntry entry;
+};
+
+struct AuditPage {
+  std::vector<AuditRecord> items;   // newest first
+  std::int64_t next_before_id = 0;  // AuditFilter::before_id of the next page; 0 when this is the last
+};
+
+// The audit log as operators read it (`sigil audit`, `sigil status`, the web console).
 class AuditReader {
  public:
   virtual ~AuditReader() = default;
   virtual Result<std::vector<AuditEntry>> recent(int limit) = 0;  // newest first
+  // One page of the rows `filter` selects; invalid_argument for a limit outside 1..1000.
+  virtual Result<AuditPage> audit_page(const AuditFilter& filter) = 0;
+  // How many rows `filter` selects (its limit and before_id ignored), counted in the database.
+  virtual Result<std::int64_t> count_audit(const AuditFilter& filter) = 0;
 };
 
 // A `sigil serve` process as the other nodes on the database see it (its heartbeat row).
@@ -295,6 +321,10 @@ class Store : public CertificateLedger,
   // The certificates list(filter) pages through, counted in the database (its page token and
   // limit are ignored): `sigil status` counts a million rows without reading them.
   virtual Result<std::int64_t> count_matching(const ListFilter& filter) = 0;
+  // Valid certificates by the day they expire: element d counts those with not_after in
+  // (now + d days, now + d + 1 days], for d in 0..days-1 (the console's expiry chart); one
+  // grouped query, never a row read out. invalid_argument unless 1 <= days <= 366.
+  virtual Result<std::vector<std::int64_t>> expiring_per_day(std::int64_t now, int days) = 0;
 };
 
 }  // namespace sigil::store

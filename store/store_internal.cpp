@@ -113,6 +113,56 @@ ListSql count_sql(const ListFilter& filter, const ListDialect& d) {
   return q;
 }
 
+Result<ListSql> audit_sql(const AuditFilter& filter, int max_limit, bool count, const ListDialect& d) {
+  if (!count && (filter.limit < 1 || filter.limit > max_limit))
+    return make_error(Errc::invalid_argument, "limit must be between 1 and " + std::to_string(max_limit));
+  ListSql q;
+  q.sql =
+      count ? "SELECT COUNT(*) FROM audit_log" : "SELECT id, at, actor, action, target, outcome, detail FROM audit_log";
+  // Only the filters given become conditions, so an engine can use its (action, outcome, at)
+  // index for the console's rates.
+  const char* joiner = " WHERE ";
+  auto add = [&](const char* column, const char* op, std::variant<std::int64_t, std::string> v) {
+    q.values.push_back(std::move(v));
+    q.sql += joiner + std::string(column) + op + d.placeholder(static_cast<int>(q.values.size()));
+    joiner = " AND ";
+  };
+  if (filter.action) add("action", " = ", *filter.action);
+  if (filter.outcome) add("outcome", " = ", *filter.outcome);
+  if (filter.since) add("at", " >= ", *filter.since);
+  if (filter.actor) add("actor", " = ", *filter.actor);
+  if (count) return q;
+  if (filter.before_id > 0) add("id", " < ", filter.before_id);
+  q.sql += " ORDER BY id DESC LIMIT " + std::to_string(filter.limit + 1);
+  return q;
+}
+
+AuditPage audit_page_of(std::vector<AuditRecord> rows, int limit) {
+  AuditPage page;
+  if (rows.size() > static_cast<std::size_t>(limit)) {
+    rows.resize(static_cast<std::size_t>(limit));
+    page.next_before_id = rows.back().id;
+  }
+  page.items = std::move(rows);
+  return page;
+}
+
+ListSql expiry_sql(std::int64_t now, int days, const ListDialect& d) {
+  ListSql q;
+  // Day d holds (now + d days, now + d + 1 days]: not_after - now - 1 divided, never negative.
+  q.sql = "SELECT (not_after - " + d.placeholder(1) +
+          " - 1) / 86400 AS day, COUNT(*) FROM certificates WHERE status = 'valid' AND not_after > " +
+          d.placeholder(1) + " AND not_after <= " + d.placeholder(2) + " GROUP BY day";
+  q.values = {now, now + static_cast<std::int64_t>(days) * 86400};
+  return q;
+}
+
+Status check_expiry_days(int days) {
+  if (days < 1 || days > kMaxExpiryDays)
+    return make_error(Errc::invalid_argument, "days must be between 1 and " + std::to_string(kMaxExpiryDays));
+  return {};
+}
+
 Status check_renewal_selection(const std::optional<std::string>& serial, std::optional<std::int64_t> issued_before) {
   if (serial.has_value() == issued_before.has_value())
     return make_error(Errc::invalid_argument, "flag either one serial or the certificates issued before a time");

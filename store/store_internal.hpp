@@ -46,6 +46,21 @@ Result<ListSql> list_sql(const ListFilter& filter, int max_limit, std::string_vi
 // SELECT COUNT(*) of the rows list_sql's filter selects, over every page.
 ListSql count_sql(const ListFilter& filter, const ListDialect& d);
 
+// ---- audit log -------------------------------------------------------------------------------
+
+// The SELECT of one audit_page (id, at, actor, action, target, outcome, detail; newest first; one
+// row more than filter.limit) or, with `count`, the COUNT(*) of every row the filter selects.
+// invalid_argument for a limit outside 1..max_limit.
+Result<ListSql> audit_sql(const AuditFilter& filter, int max_limit, bool count, const ListDialect& d);
+// The page from the rows audit_sql selected (at most limit + 1).
+AuditPage audit_page_of(std::vector<AuditRecord> rows, int limit);
+
+// expiring_per_day's grouped SELECT: (day index, count) rows, values now and now + days.
+inline constexpr int kMaxExpiryDays = 366;
+ListSql expiry_sql(std::int64_t now, int days, const ListDialect& d);
+// invalid_argument unless 1 <= days <= kMaxExpiryDays.
+Status check_expiry_days(int days);
+
 // ---- flag_for_renewal ------------------------------------------------------------------------
 
 // invalid_argument unless exactly one of the two selections is given.

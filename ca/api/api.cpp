@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "ca/api/console_routes.hpp"
 #include "ca/api/health_routes.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
@@ -78,6 +79,8 @@ class Api {
   http::Authenticated authenticate(const Request& req, const http::Route& route) {
     auto id = authz::identity_of(*req.peer);
     if (!id) return fail(id.error());
+    if (req.method == "POST")
+      if (auto ok = check_browser_post(req); !ok) return deny(*id, "cross-site-post", route.name, ok.error());
     if (!route.auth.action.empty()) {
       auto action = action_of(route.auth.action);
       if (!action) return fail(make_error(Errc::internal, "route " + route.name + ": unknown action"));
@@ -518,12 +521,14 @@ std::shared_ptr<const http::Router> api_router(Deps& deps) {
   r->add({"GET", "/api/v1/acme/eab", Auth::client_cert_for("administer", "eab-list"), bind(api, &Api::eab_list), ""});
   r->add({"POST", "/api/v1/acme/eab/{kid}/revoke", Auth::client_cert_for("administer", "eab-revoke"),
           bind(api, &Api::eab_revoke), ""});
-  r->add({"GET", "/api/v1/acme/accounts", Auth::client_cert_for("administer", "acme-account-list"),
+  // Accounts are read (a viewer's too): they hold no secret. EAB keys stay the admin's.
+  r->add({"GET", "/api/v1/acme/accounts", Auth::client_cert_for("read", "acme-account-list"),
           bind(api, &Api::accounts_list), ""});
-  r->add({"GET", "/api/v1/acme/accounts/{id}", Auth::client_cert_for("administer", "acme-account-show"),
+  r->add({"GET", "/api/v1/acme/accounts/{id}", Auth::client_cert_for("read", "acme-account-show"),
           bind(api, &Api::account_show), ""});
   r->add({"POST", "/api/v1/acme/accounts/{id}/deactivate",
           Auth::client_cert_for("administer", "acme-account-deactivate"), bind(api, &Api::account_deactivate), ""});
+  add_console_routes(*r, deps);
   authenticate_callers(*r, api);
   return r;
 }

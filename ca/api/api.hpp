@@ -2,6 +2,7 @@
 // The REST API: JSON <-> domain, problem documents. Sees only the plain HTTP facade.
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -29,6 +30,15 @@ struct Readiness {
 // Empty: always ready (a router without the serve runtime, as in unit tests).
 using ReadinessProbe = std::function<Readiness()>;
 
+// What the web console's read-only endpoints show (GET /api/v1/hierarchy, /api/v1/stats,
+// /api/v1/audit with its query parameters as given), computed by ca/service (service::overview)
+// and wired by the serve runtime. One left empty answers 503.
+struct Overview {
+  std::function<Result<nlohmann::json>()> hierarchy;
+  std::function<Result<nlohmann::json>()> stats;
+  std::function<Result<nlohmann::json>(const std::map<std::string, std::string>& query)> audit;
+};
+
 // Each store interface the handlers use, and no more (the composition root passes its one store).
 struct Deps {
   issuer::Issuer& issuer;
@@ -41,9 +51,11 @@ struct Deps {
   const Clock& clock;
   Metrics& metrics;
   ReadinessProbe readiness;
+  Overview overview = {};
 };
 
-// The api listener's routes (mTLS): certificates, revocation, renewal, metrics, health.
+// The api listener's routes (mTLS): certificates, revocation, renewal, metrics, health, and the
+// web console (/ui/, ca/ui's files) with the read-only endpoints it adds.
 // Every listener answers GET /health (readiness, 503 with Retry-After naming what fails) and
 // GET /health/live (200 while the process serves), without authentication.
 std::shared_ptr<const http::Router> api_router(Deps& deps);

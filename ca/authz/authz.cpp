@@ -7,17 +7,6 @@
 namespace sigil::authz {
 namespace {
 Error forbidden(std::string why) { return make_error(Errc::forbidden, std::move(why)); }
-const char* role_name(Role r) {
-  switch (r) {
-    case Role::admin:
-      return "admin";
-    case Role::issuer:
-      return "issuer";
-    case Role::renew_self:
-      return "renew-self";
-  }
-  return "?";
-}
 
 // What a name or a pattern stands for. A pattern says it with a prefix ("dns:", "ip:", "uri:",
 // "email:", "cn:"); an unprefixed one (the original syntax) by its shape, so existing
@@ -67,6 +56,20 @@ bool covers(Kind pattern, Kind value, bool identity) {
 }
 }  // namespace
 
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::admin:
+      return "admin";
+    case Role::issuer:
+      return "issuer";
+    case Role::renew_self:
+      return "renew-self";
+    case Role::viewer:
+      return "viewer";
+  }
+  return "?";
+}
+
 bool identity_matches(std::string_view pattern, const Identity& id) {
   const Typed p = typed_pattern(pattern);
   return covers(p.kind, kind_of(id), true) && pattern_match(p.value, id.value);
@@ -106,6 +109,7 @@ Result<Role> parse_role(std::string_view s) {
   if (s == "admin") return Role::admin;
   if (s == "issuer") return Role::issuer;
   if (s == "renew-self") return Role::renew_self;
+  if (s == "viewer") return Role::viewer;
   return make_error(Errc::invalid_argument, "unknown role '" + std::string(s) + "'");
 }
 
@@ -141,6 +145,8 @@ Status Policy::may(const Identity& id, Action action) const {
     case Action::renew_self:
       return {};  // every role may renew itself and read metrics
     case Action::read:
+      if (r->role == Role::admin || r->role == Role::viewer) return {};
+      return forbidden("role " + std::string(role_name(r->role)) + " of '" + id.value + "' may not do this");
     case Action::revoke:
     case Action::administer:
       if (r->role == Role::admin) return {};
@@ -155,7 +161,8 @@ Status Policy::may_issue(const Identity& id, const std::vector<std::string>& nam
   if (!r) return forbidden("identity '" + id.value + "' has no role");
   if (r->role == Role::admin) return {};
   if (r->role != Role::issuer)
-    return forbidden("role renew-self of '" + id.value + "' may not request new certificates");
+    return forbidden("role " + std::string(role_name(r->role)) + " of '" + id.value +
+                     "' may not request new certificates");
   if (!r->profiles.empty() && std::find(r->profiles.begin(), r->profiles.end(), profile) == r->profiles.end())
     return forbidden("'" + id.value + "' may not use profile '" + profile + "'");
   if (r->max_ttl && ttl > *r->max_ttl) return forbidden("'" + id.value + "' may not request a TTL this long");

@@ -21,7 +21,10 @@ struct Identity {
 // SPIFFE URI SAN, else the first DNS SAN, else the subject CN.
 Result<Identity> identity_of(const crypto::Certificate& cert);
 
-enum class Role { admin, issuer, renew_self };
+// viewer: reads everything an admin reads (certificates, hierarchy, stats, audit log, ACME
+// accounts), the web console included, and changes nothing; it never sees a secret.
+enum class Role { admin, issuer, renew_self, viewer };
+const char* role_name(Role r);
 Result<Role> parse_role(std::string_view s);
 
 // Patterns are typed: "dns:", "uri:" or "cn:" for identities, "dns:", "ip:", "uri:" or "email:"
@@ -36,7 +39,8 @@ struct Rule {
   std::optional<Seconds> max_ttl;        // issuer: cap below the profile's maximum
 };
 
-enum class Action { read, revoke, renew_self, metrics, administer };  // administer: admin only (EAB keys)
+// read: admin and viewer; revoke and administer (EAB keys, deactivations): admin only.
+enum class Action { read, revoke, renew_self, metrics, administer };
 
 // "*" matches one non-empty segment (no '.', '/' or '@'); everything else matches itself.
 bool pattern_match(std::string_view pattern, std::string_view value);

@@ -236,8 +236,7 @@ Result<Config> parse_config(std::string_view text) {
       if (r.identity.empty()) return key_error(where + ".identity", "must not be empty");
       if (auto st = authz::check_identity_pattern(r.identity); !st)
         return key_error(where + ".identity", st.error().detail);
-      if (r.role != "admin" && r.role != "issuer" && r.role != "renew-self")
-        return key_error(where + ".role", "must be admin, issuer or renew-self");
+      if (!authz::parse_role(r.role)) return key_error(where + ".role", "must be admin, issuer, renew-self or viewer");
       if (!r.max_ttl.empty() && !parse_duration(r.max_ttl)) return key_error(where + ".max_ttl", "invalid duration");
       c.authorization.push_back(std::move(r));
     }

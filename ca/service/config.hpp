@@ -13,7 +13,7 @@ namespace sigil::service {
 
 struct AuthorizationRule {
   std::string identity;                  // exact, or with "*" segments
-  std::string role;                      // admin | issuer | renew-self
+  std::string role;                      // admin | issuer | renew-self | viewer
   std::vector<std::string> identifiers;  // issuer: allowed identifier patterns
   std::vector<std::string> profiles;     // issuer: allowed profiles
   std::string max_ttl;                   // issuer: "" means the profile's maximum

@@ -114,14 +114,11 @@ CrlState crl_state(const std::optional<store::CrlRecord>& crl, std::int64_t unow
                 {"age_seconds", age.count()}};
   c.summary = "number " + std::to_string(crl->number) + ", " + format_duration(age) + " old, next update " +
               format_rfc3339(from_unix(crl->next_update));
-  const Seconds validity(crl->next_update - crl->this_update);
-  if (unow >= crl->next_update) {
-    c.level = Level::error;
+  c.level = crl_level(crl->this_update, crl->next_update, unow);
+  if (c.level == Level::error)
     c.summary += " (EXPIRED)";
-  } else if (age > validity / 2 + Seconds(600)) {
-    c.level = Level::warn;
+  else if (c.level == Level::warn)
     c.summary += " (not rebuilt at half its validity: is sigil serve running?)";
-  }
   return c;
 }
 
@@ -373,6 +370,12 @@ const char* name(Level l) { return l == Level::ok ? "ok" : l == Level::warn ? "w
 
 Level ca_expiry_level(Seconds left) {
   return left < kCaExpiryError ? Level::error : left < kCaExpiryWarn ? Level::warn : Level::ok;
+}
+
+Level crl_level(std::int64_t this_update, std::int64_t next_update, std::int64_t now) {
+  if (now >= next_update) return Level::error;
+  const Seconds validity(next_update - this_update);
+  return Seconds(now - this_update) > validity / 2 + Seconds(600) ? Level::warn : Level::ok;
 }
 
 Level Report::worst() const {

@@ -25,6 +25,9 @@ inline constexpr Seconds kNodeStale{10};
 enum class Level { ok, warn, error };
 const char* name(Level l);
 Level ca_expiry_level(Seconds left);
+// A complete CRL at `now` (unix seconds): an error once past its nextUpdate, a warning when it
+// was not rebuilt at half its validity (with ten minutes' grace).
+Level crl_level(std::int64_t this_update, std::int64_t next_update, std::int64_t now);
 
 struct Finding {
   std::string check;

@@ -21,6 +21,7 @@
 #include "ca/service/gauges.hpp"
 #include "ca/service/health.hpp"
 #include "ca/service/nonce_key.hpp"
+#include "ca/service/overview.hpp"
 #include "ca/service/own_names.hpp"
 #include "ca/service/readiness.hpp"
 #include "ca/service/server_identity.hpp"
@@ -419,6 +420,9 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const std::string& home, const S
   register_health_gauges(i.metrics, *i.ctx);  // for alerting; the intermediate's life is also checked daily
   check_intermediate_life(*i.ctx);
   SIGIL_TRY_STATUS(i.wire_revocation());
+  // The console's hierarchy, stats and audit log, over what the public listener serves.
+  i.deps->overview =
+      overview::sources(*i.ctx->store, *i.publishers, *i.ctx->issuer, i.public_deps->roots, i.ctx->clock);
   SIGIL_TRY(i.identity, i.next_identity());
   i.tls_not_after = to_unix(i.identity.not_after);
   SIGIL_TRY_STATUS(i.wire_readiness());

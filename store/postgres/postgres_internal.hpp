@@ -37,6 +37,10 @@ class PgStore final : public Store {
   Result<std::optional<std::int64_t>> renewal_flagged_at(const std::string& serial) override;
   Status append(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> recent(int limit) override;
+  // ---- the audit log and expiries as the console reads them (audit.cpp) ----
+  Result<AuditPage> audit_page(const AuditFilter& filter) override;
+  Result<std::int64_t> count_audit(const AuditFilter& filter) override;
+  Result<std::vector<std::int64_t>> expiring_per_day(std::int64_t now, int days) override;
   Status backup(const std::string& path, const BackupProgress& progress = {}) override;
   Result<std::string> integrity_check() override;
   Result<std::int64_t> count() override;

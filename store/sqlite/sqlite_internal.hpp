@@ -279,6 +279,9 @@ class SqliteStore final : public Store {
   Result<std::optional<BlockedKey>> blocked_key(const std::string& key_sha256) override;
   Status append(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> recent(int limit) override;
+  Result<AuditPage> audit_page(const AuditFilter& filter) override;
+  Result<std::int64_t> count_audit(const AuditFilter& filter) override;
+  Result<std::vector<std::int64_t>> expiring_per_day(std::int64_t now, int days) override;
   Status backup(const std::string& path, const BackupProgress& progress = {}) override;
   Status for_each_revoked(const std::string& issuer_id, int shard, std::int64_t not_after_min,
                           const std::function<Status(const RevokedSerial&)>& fn) override;
@@ -443,6 +446,9 @@ class SqliteStore final : public Store {
   Result<CertificateRecord> read_certificate(const Query& q);
   // list() builds its WHERE clause from the filter; each distinct shape is prepared once.
   Result<sqlite3_stmt*> list_statement(const std::string& sql);
+  // One of store_internal's ad hoc statements (cached by its text, like list's), `row` per row.
+  // The caller holds mu_.
+  Status run_ad_hoc(const internal::ListSql& sql, const char* what, const std::function<void(const Query&)>& row);
   std::mutex reader_mu_;  // guards reader_ and its statement
   DbPtr reader_;          // read-only connection for long scans, opened on first use
   StmtPtr reader_scan_;

@@ -34,12 +34,7 @@ struct Api {
 
   // A client certificate for `name` (its first DNS SAN, hence its identity), issued by the test CA.
   std::shared_ptr<const crypto::Certificate> client(const std::string& name, int slot) {
-    auto out = ca.issue(csr_pem(cached_key(crypto::KeyType::ec_p256, 500 + slot), name, {{GN::dns, name}}), "client");
-    REQUIRE_MESSAGE(out.has_value(), (out ? "" : out.error().detail));
-    const auto der =
-        pem_decode_one(out->chain_pem.substr(0, out->chain_pem.find("-----END CERTIFICATE-----") + 26), "CERTIFICATE");
-    REQUIRE(der.has_value());
-    return std::make_shared<const crypto::Certificate>(parse_cert(*der));
+    return client_certificate(ca, name, 500 + slot);
   }
 
   http::Response send(const std::string& method, const std::string& target,
@@ -106,9 +101,18 @@ TEST_CASE("the REST route table declares every route's authentication and action
       {"POST /api/v1/acme/eab", Auth::client_cert_for("administer", "eab-create")},
       {"GET /api/v1/acme/eab", Auth::client_cert_for("administer", "eab-list")},
       {"POST /api/v1/acme/eab/{kid}/revoke", Auth::client_cert_for("administer", "eab-revoke")},
-      {"GET /api/v1/acme/accounts", Auth::client_cert_for("administer", "acme-account-list")},
-      {"GET /api/v1/acme/accounts/{id}", Auth::client_cert_for("administer", "acme-account-show")},
+      {"GET /api/v1/acme/accounts", Auth::client_cert_for("read", "acme-account-list")},
+      {"GET /api/v1/acme/accounts/{id}", Auth::client_cert_for("read", "acme-account-show")},
       {"POST /api/v1/acme/accounts/{id}/deactivate", Auth::client_cert_for("administer", "acme-account-deactivate")},
+      // The web console (ca/api/console.cpp): its files and the read-only endpoints it adds.
+      {"GET /ui", Auth::client_cert_for("read", "console")},
+      {"GET /ui/", Auth::client_cert_for("read", "console")},
+      {"GET /ui/{file}", Auth::client_cert_for("read", "console")},
+      {"GET /api/v1/whoami", Auth::client_cert},
+      {"GET /api/v1/hierarchy", Auth::client_cert_for("read", "hierarchy")},
+      {"GET /api/v1/stats", Auth::client_cert_for("read", "stats")},
+      {"GET /api/v1/audit", Auth::client_cert_for("read", "audit-list")},
+      {"GET /api/v1/acme/accounts/{id}/orders", Auth::client_cert_for("read", "acme-order-list")},
   };
   check_route_auth(*a.router, expected);
 }

@@ -91,7 +91,27 @@ TEST_CASE("parse_role") {
   CHECK(*parse_role("admin") == Role::admin);
   CHECK(*parse_role("issuer") == Role::issuer);
   CHECK(*parse_role("renew-self") == Role::renew_self);
+  CHECK(*parse_role("viewer") == Role::viewer);
+  CHECK(std::string(role_name(Role::viewer)) == "viewer");
   CHECK_FALSE(parse_role("root"));
+  CHECK_FALSE(parse_role("Viewer"));
+}
+
+TEST_CASE("Policy: a viewer reads everything and changes nothing") {
+  Policy p({Rule{"console.corp.example", Role::viewer, {"*.corp.example"}, {}, std::nullopt}});
+  const Identity v{Identity::Kind::dns, "console.corp.example"};
+  CHECK(p.may(v, Action::read));
+  CHECK(p.may(v, Action::metrics));
+  CHECK(p.may(v, Action::renew_self));  // its own certificate, as every role
+  const auto revoke = p.may(v, Action::revoke);
+  REQUIRE_FALSE(revoke);
+  CHECK(revoke.error().code == Errc::forbidden);
+  CHECK(revoke.error().detail.find("role viewer") != std::string::npos);
+  CHECK_FALSE(p.may(v, Action::administer));
+  // Identifiers on a viewer's rule grant nothing: only an issuer's do.
+  const auto issue = p.may_issue(v, {"dns:a.corp.example"}, "server", Seconds(3600));
+  REQUIRE_FALSE(issue);
+  CHECK(issue.error().detail.find("role viewer") != std::string::npos);
 }
 
 TEST_CASE("Identifier patterns are typed: a DNS pattern never matches an email, URI or IP of the same text") {

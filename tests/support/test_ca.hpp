@@ -141,6 +141,17 @@ inline std::string csr_pem(const crypto::Signer& key, const std::string& cn, con
   return pem_encode("CERTIFICATE REQUEST", *der);
 }
 
+// A client certificate for `name` (its first DNS SAN, hence its identity) from the test CA, with
+// the key of `slot`: the caller a listener would have verified, for router-level API tests.
+inline std::shared_ptr<const crypto::Certificate> client_certificate(TestCa& ca, const std::string& name, int slot) {
+  auto out = ca.issue(csr_pem(cached_key(crypto::KeyType::ec_p256, slot), name, {{GN::dns, name}}), "client");
+  REQUIRE_MESSAGE(out.has_value(), (out ? "" : out.error().detail));
+  const auto der =
+      pem_decode_one(out->chain_pem.substr(0, out->chain_pem.find("-----END CERTIFICATE-----") + 26), "CERTIFICATE");
+  REQUIRE(der.has_value());
+  return std::make_shared<const crypto::Certificate>(parse_cert(*der));
+}
+
 // Re-encodes a to-be-signed certificate with its extensions edited: what encode_tbs would never
 // write (a non-critical SAN beside an empty subject, an extra extension, nameConstraints).
 struct ExtOut {
