@@ -58,5 +58,6 @@ void add_status(CLI::App& app, Globals& g);        // status (exit 1: needs acti
 void add_flag_renewal(CLI::App& app, Globals& g);  // flag-renewal --serial | --issued-before
 void add_admin(CLI::App& app, Globals& g);         // admin renew (the home's admin certificate)
 void add_migrate(CLI::App& app, Globals& g);       // migrate --to postgresql://...
+void add_policy(CLI::App& app, Globals& g);        // policy explain, profile list
 
 }  // namespace sigil::cli
