@@ -29,10 +29,10 @@ struct ProfileConfig {
   std::string default_ttl;  // custom: "" = the lesser of 24h and max_ttl
   std::string max_ttl;      // custom: required
   bool custom = false;
-  std::vector<std::string> ext_key_usage;      // serverAuth, clientAuth (required)
-  std::vector<std::string> key_usage;          // digitalSignature, keyEncipherment, ...; empty: as built-ins
-  std::vector<std::string> allowed_san_types;  // dns, ip, uri, email (required)
-  std::vector<std::string> key_types;          // ec-p256, ec-p384, ed25519, rsa; empty: any
+  std::vector<std::string> ext_key_usage{};      // serverAuth, clientAuth (required)
+  std::vector<std::string> key_usage{};          // digitalSignature, keyEncipherment, ...; empty: as built-ins
+  std::vector<std::string> allowed_san_types{};  // dns, ip, uri, email (required)
+  std::vector<std::string> key_types{};          // ec-p256, ec-p384, ed25519, rsa; empty: any
   bool require_spiffe = false;
   bool acme = false;  // offered over ACME (added to acme.profiles)
 };
