@@ -29,6 +29,8 @@ j["policy"]["allow_wildcards"] = False
 j["profiles"]["device"] = {"ext_key_usage": ["clientAuth"], "key_usage": ["digitalSignature", "keyAgreement"],
                            "allowed_san_types": ["dns"], "key_types": ["ec-p384"], "default_ttl": "2h",
                            "max_ttl": "7d"}
+j["profiles"]["web-short"] = {"ext_key_usage": ["serverAuth"], "allowed_san_types": ["dns"], "max_ttl": "2d",
+                              "acme": True}
 j["authorization"] += [
   {"identity": "deployer.example.internal", "role": "issuer", "identifiers": ["*.svc.example.internal"],
    "profiles": ["server"], "max_ttl": "48h"},
@@ -195,8 +197,9 @@ check "  lists the built-in profiles" grep -Eq '^server +built-in +serverAuth' "
 check "  and the custom one with its key types and TTLs" \
   grep -Eq '^device +custom +clientAuth +digitalSignature,keyAgreement +dns +ec-p384 +2h +7d +no' "$WORK/profiles.txt"
 check "profile list --json" bash -c "'$SIGIL' --home '$H' profile list --json >'$WORK/profiles.json'"
-json_check "  --json: four profiles, device custom, server offered over ACME" "$WORK/profiles.json" "(
-len(j['items']) == 4 and
+json_check "  --json: five profiles, device custom, server and web-short offered over ACME" "$WORK/profiles.json" "(
+len(j['items']) == 5 and
+[p['name'] for p in j['items'] if p['acme']] == ['server', 'web-short'] and
 [p for p in j['items'] if p['name'] == 'device' and not p['builtin'] and p['key_usage'] == ['digitalSignature', 'keyAgreement']
  and p['ext_key_usage'] == ['clientAuth'] and p['key_types'] == ['ec-p384'] and p['max_ttl'] == '7d'] != [] and
 [p for p in j['items'] if p['name'] == 'server' and p['builtin'] and p['acme']] != [])"
@@ -257,6 +260,10 @@ for k, v in zip(("profile", "identity", "ttl"), sys.argv[2:]):
         b[k] = v
 print(json.dumps(b))' "$@" >"$WORK/body.json"
 }
+hreq "" "" GET "$(acme /acme/directory)"
+expect_http "the ACME directory" 200
+json_check "  offers server and the custom profile marked for ACME, not device" "$HB" \
+  "sorted(j['meta']['profiles']) == ['server', 'web-short']"
 BEFORE_REST="$(rows)"
 body "$C/mixed.csr" "" "dns:deployer.example.internal"
 admin_req POST "$(api /api/v1/policy/explain)" "${JSON[@]}" --data-binary "@$WORK/body.json"
