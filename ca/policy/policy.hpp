@@ -77,8 +77,9 @@ struct Profile {
   Seconds max_ttl{24 * 3600};
   bool require_spiffe = false;  // exactly one spiffe:// URI SAN
   std::vector<GeneralName::Type> allowed_types;
-  // Custom profiles: these keyUsage bits (keyEncipherment only on RSA keys); none: the built-in
-  // rule (digitalSignature, plus keyEncipherment for RSA keys of serverAuth profiles).
+  // Custom profiles: these keyUsage bits, those the key can have (keyEncipherment and
+  // dataEncipherment on RSA keys, keyAgreement on EC keys); none: the built-in rule
+  // (digitalSignature, plus keyEncipherment for RSA keys of serverAuth profiles).
   std::optional<std::uint32_t> key_usage;
   std::vector<crypto::KeyAlgorithm> key_types;  // empty: every key the key policy accepts
   bool acme = false;                            // offered over ACME (custom profiles)

@@ -94,8 +94,21 @@ bool Profile::allows(GeneralName::Type t) const {
 }
 
 std::uint32_t Profile::key_usage_for(crypto::KeyAlgorithm key) const {
-  // Key transport needs an RSA key: keyEncipherment on any other would be a lie (and a lint error).
-  if (key_usage) return key == KeyAlgorithm::rsa ? *key_usage : (*key_usage & ~crypto::ku::key_encipherment);
+  // Only what the key can do (RFC 4055, 5480, 8410): encipherment is RSA's, key agreement EC's
+  // (ECDH); an Ed25519 key only signs. A usage the key cannot have would be a lie (and, for
+  // keyEncipherment, a lint error), so a custom profile's list applies where it fits.
+  if (key_usage) {
+    constexpr std::uint32_t encipherment = crypto::ku::key_encipherment | crypto::ku::data_encipherment;
+    switch (key) {
+      case KeyAlgorithm::rsa:
+        return *key_usage & ~crypto::ku::key_agreement;
+      case KeyAlgorithm::ec_p256:
+      case KeyAlgorithm::ec_p384:
+        return *key_usage & ~encipherment;
+      case KeyAlgorithm::ed25519:
+        return *key_usage & ~(encipherment | crypto::ku::key_agreement);
+    }
+  }
   std::uint32_t bits = crypto::ku::digital_signature;
   // RSA key transport in TLS 1.2 (non-ECDHE suites) needs keyEncipherment on server keys.
   const bool server = std::find(ext_key_usage.begin(), ext_key_usage.end(), Eku::server_auth) != ext_key_usage.end();

@@ -537,6 +537,13 @@ TEST_CASE("Profiles::add: a custom profile beside the built-ins, validated") {
   // keyEncipherment only where key transport exists: RSA.
   CHECK(d->key_usage_for(crypto::KeyAlgorithm::rsa) == (crypto::ku::digital_signature | crypto::ku::key_encipherment));
   CHECK(d->key_usage_for(crypto::KeyAlgorithm::ec_p256) == crypto::ku::digital_signature);
+  Profile agree = custom_profile("agree");
+  agree.key_usage = crypto::ku::digital_signature | crypto::ku::key_agreement | crypto::ku::data_encipherment;
+  CHECK(agree.key_usage_for(crypto::KeyAlgorithm::ec_p384) ==
+        (crypto::ku::digital_signature | crypto::ku::key_agreement));
+  CHECK(agree.key_usage_for(crypto::KeyAlgorithm::rsa) ==
+        (crypto::ku::digital_signature | crypto::ku::data_encipherment));
+  CHECK(agree.key_usage_for(crypto::KeyAlgorithm::ed25519) == crypto::ku::digital_signature);
 
   auto refused = [&](Profile bad, const char* why) {
     CAPTURE(why);
