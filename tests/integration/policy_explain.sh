@@ -195,7 +195,7 @@ section "sigil profile list"
 check "profile list" bash -c "'$SIGIL' --home '$H' profile list >'$WORK/profiles.txt'"
 check "  lists the built-in profiles" grep -Eq '^server +built-in +serverAuth' "$WORK/profiles.txt"
 check "  and the custom one with its key types and TTLs" \
-  grep -Eq '^device +custom +clientAuth +digitalSignature,keyAgreement +dns +ec-p384 +2h +7d +no' "$WORK/profiles.txt"
+  grep -Eq '^device +custom +clientAuth +digitalSignature,keyAgreement \(digitalSignature\) +dns +ec-p384 +2h +7d +no' "$WORK/profiles.txt"
 check "profile list --json" bash -c "'$SIGIL' --home '$H' profile list --json >'$WORK/profiles.json'"
 json_check "  --json: five profiles, device custom, server and web-short offered over ACME" "$WORK/profiles.json" "(
 len(j['items']) == 5 and
