@@ -130,7 +130,8 @@ void add_issue(CLI::App& app, Globals& g) {
   c->add_option("--key-out", o->key_out, "Where to write the new private key (with --name; 0600)");
   c->add_option("--key-type", o->key_type,
                 "Key type for --name (default: the CA's key_type): " + std::string(crypto::kKeyTypeNames));
-  c->add_option("--profile", o->profile, "server|client|spiffe")->capture_default_str();
+  c->add_option("--profile", o->profile, "server|client|spiffe, or a custom profile (sigil profile list)")
+      ->capture_default_str();
   c->add_option("--ttl", o->ttl, "Validity, e.g. 24h, 30d (default: the profile's)");
   c->add_option("--out", o->out, "Write the chain (leaf, then intermediate) here instead of stdout");
   add_remote_flags(c, o->remote);

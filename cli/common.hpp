@@ -59,5 +59,6 @@ void add_flag_renewal(CLI::App& app, Globals& g);  // flag-renewal --serial | --
 void add_admin(CLI::App& app, Globals& g);         // admin renew (the home's admin certificate)
 void add_migrate(CLI::App& app, Globals& g);       // migrate --to postgresql://...
 void add_audit(CLI::App& app, Globals& g);         // audit list [--since] [--actor] [--action] [--json]
+void add_policy(CLI::App& app, Globals& g);        // policy explain, profile list
 
 }  // namespace sigil::cli

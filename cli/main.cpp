@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   add_admin(app, g);
   add_migrate(app, g);
   add_audit(app, g);
+  add_policy(app, g);
   app.add_subcommand("version", "Print the version")->callback([&g] {
     if (g.json)
       std::cout << "{\"version\": \"" SIGIL_VERSION "\"}\n";

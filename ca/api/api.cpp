@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "ca/api/console_routes.hpp"
+#include "ca/api/explain.hpp"
 #include "ca/api/health_routes.hpp"
 #include "ca/base/duration.hpp"
 #include "ca/base/encoding.hpp"
@@ -97,7 +98,7 @@ class Api {
     using authz::Action;
     for (auto [n, a] : {std::pair{"read", Action::read}, std::pair{"revoke", Action::revoke},
                         std::pair{"renew_self", Action::renew_self}, std::pair{"metrics", Action::metrics},
-                        std::pair{"administer", Action::administer}})
+                        std::pair{"administer", Action::administer}, std::pair{"explain", Action::explain}})
       if (name == n) return a;
     return std::nullopt;
   }
@@ -529,6 +530,8 @@ std::shared_ptr<const http::Router> api_router(Deps& deps) {
   r->add({"POST", "/api/v1/acme/accounts/{id}/deactivate",
           Auth::client_cert_for("administer", "acme-account-deactivate"), bind(api, &Api::account_deactivate), ""});
   add_console_routes(*r, deps);
+  r->add({"POST", "/api/v1/policy/explain", Auth::client_cert_for("explain", "policy-explain"), explain_handler(deps),
+          ""});
   authenticate_callers(*r, api);
   return r;
 }

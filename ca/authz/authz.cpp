@@ -144,6 +144,9 @@ Status Policy::may(const Identity& id, Action action) const {
     case Action::metrics:
     case Action::renew_self:
       return {};  // every role may renew itself and read metrics
+    case Action::explain:
+      if (r->role == Role::admin || r->role == Role::issuer) return {};
+      return forbidden("role " + std::string(role_name(r->role)) + " of '" + id.value + "' may not do this");
     case Action::read:
       if (r->role == Role::admin || r->role == Role::viewer) return {};
       return forbidden("role " + std::string(role_name(r->role)) + " of '" + id.value + "' may not do this");
@@ -155,22 +158,60 @@ Status Policy::may(const Identity& id, Action action) const {
   return forbidden("unknown action");
 }
 
+IssueDecisions Policy::decide_issue(const Identity& id, const std::vector<std::string>& names,
+                                    const std::string& profile, Seconds ttl) const {
+  using policy::Decision;
+  IssueDecisions out;
+  const Rule* r = rule_for(id);
+  if (!r) {
+    out.role = Decision::refuse(Errc::forbidden, "authorization", "identity '" + id.value + "' has no role");
+    return out;
+  }
+  const std::string rule = "authorization[" + std::to_string(r - rules_.data()) + "]";
+  const std::string who = rule + " (" + r->identity + ", " + role_name(r->role) + ")";
+  if (r->role == Role::admin) {
+    out.role = Decision::allow(rule, who + ": an admin may request anything the CA allows");
+    out.profile = out.ttl = out.role;
+    for (std::size_t i = 0; i < names.size(); ++i) out.names.push_back(out.role);
+    return out;
+  }
+  if (r->role != Role::issuer) {
+    out.role = Decision::refuse(Errc::forbidden, rule,
+                                "role " + std::string(role_name(r->role)) + " of '" + id.value +
+                                    "' may not request new certificates");
+    return out;
+  }
+  out.role = Decision::allow(rule, who);
+  if (!r->profiles.empty() && std::find(r->profiles.begin(), r->profiles.end(), profile) == r->profiles.end())
+    out.profile = Decision::refuse(Errc::forbidden, rule + ".profiles",
+                                   "'" + id.value + "' may not use profile '" + profile + "'");
+  else
+    out.profile =
+        Decision::allow(rule + ".profiles", r->profiles.empty() ? "any profile" : "'" + profile + "' is listed");
+  if (r->max_ttl && ttl > *r->max_ttl)
+    out.ttl =
+        Decision::refuse(Errc::forbidden, rule + ".max_ttl", "'" + id.value + "' may not request a TTL this long");
+  else
+    out.ttl =
+        Decision::allow(rule + ".max_ttl", r->max_ttl ? "within the rule's max_ttl" : "no cap below the profile's");
+  for (const auto& n : names) {
+    const std::string* match = nullptr;
+    for (const auto& p : r->identifiers)
+      if (!match && identifier_matches(p, n)) match = &p;
+    out.names.push_back(
+        match ? Decision::allow(rule + ".identifiers", "matches " + *match)
+              : Decision::refuse(Errc::forbidden, rule + ".identifiers", "'" + id.value + "' may not request " + n));
+  }
+  return out;
+}
+
 Status Policy::may_issue(const Identity& id, const std::vector<std::string>& names, const std::string& profile,
                          Seconds ttl) const {
-  const Rule* r = rule_for(id);
-  if (!r) return forbidden("identity '" + id.value + "' has no role");
-  if (r->role == Role::admin) return {};
-  if (r->role != Role::issuer)
-    return forbidden("role " + std::string(role_name(r->role)) + " of '" + id.value +
-                     "' may not request new certificates");
-  if (!r->profiles.empty() && std::find(r->profiles.begin(), r->profiles.end(), profile) == r->profiles.end())
-    return forbidden("'" + id.value + "' may not use profile '" + profile + "'");
-  if (r->max_ttl && ttl > *r->max_ttl) return forbidden("'" + id.value + "' may not request a TTL this long");
-  for (const auto& n : names) {
-    bool ok = false;
-    for (const auto& p : r->identifiers) ok = ok || identifier_matches(p, n);
-    if (!ok) return forbidden("'" + id.value + "' may not request " + n);
-  }
+  const IssueDecisions d = decide_issue(id, names, profile, ttl);
+  if (!d.role.allowed) return d.role.status();
+  SIGIL_TRY_STATUS(d.profile.status());
+  SIGIL_TRY_STATUS(d.ttl.status());
+  for (const auto& n : d.names) SIGIL_TRY_STATUS(n.status());
   return {};
 }
 

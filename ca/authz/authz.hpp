@@ -10,6 +10,7 @@
 #include "ca/base/clock.hpp"
 #include "ca/base/error.hpp"
 #include "ca/crypto/x509.hpp"
+#include "ca/policy/policy.hpp"
 
 namespace sigil::authz {
 
@@ -39,8 +40,9 @@ struct Rule {
   std::optional<Seconds> max_ttl;        // issuer: cap below the profile's maximum
 };
 
-// read: admin and viewer; revoke and administer (EAB keys, deactivations): admin only.
-enum class Action { read, revoke, renew_self, metrics, administer };
+// read: admin and viewer; revoke and administer (EAB keys, deactivations): admin only;
+// explain: admin and issuer (policy explain).
+enum class Action { read, revoke, renew_self, metrics, administer, explain };
 
 // "*" matches one non-empty segment (no '.', '/' or '@'); everything else matches itself.
 bool pattern_match(std::string_view pattern, std::string_view value);
@@ -53,6 +55,14 @@ bool identity_matches(std::string_view pattern, const Identity& id);
 Status check_identity_pattern(std::string_view pattern);
 bool identifier_matches(std::string_view pattern, std::string_view name);
 
+// What the caller's role rule decides about a request (may_issue answers its first refusal):
+// which rule applies and its role, its profiles, its max_ttl, and its identifier patterns.
+struct IssueDecisions {
+  policy::Decision role;  // "authorization[i]": the first rule matching the identity
+  policy::Decision profile, ttl;
+  std::vector<policy::Decision> names;  // one per name, in order; empty once `role` refuses
+};
+
 class Policy {
  public:
   explicit Policy(std::vector<Rule> rules) : rules_(std::move(rules)) {}
@@ -63,6 +73,8 @@ class Policy {
   // `names` as "dns:x", "ip:y", "uri:z", "email:w" (the issuer's approved identifiers).
   Status may_issue(const Identity& id, const std::vector<std::string>& names, const std::string& profile,
                    Seconds ttl) const;
+  IssueDecisions decide_issue(const Identity& id, const std::vector<std::string>& names, const std::string& profile,
+                              Seconds ttl) const;
 
  private:
   std::vector<Rule> rules_;

@@ -170,44 +170,72 @@ Result<std::vector<GeneralName>> Issuer::requested_names(const crypto::Csr& csr)
   return requested;
 }
 
-Status Issuer::check_not_blocked(const crypto::PublicKey& key) const {
-  SIGIL_TRY(auto blocked, ledger_.blocked_key(key_sha256(key)));
-  if (!blocked) return {};
-  return make_error(Errc::bad_public_key, std::string("key is blocked: revoked for ") +
-                                              store::to_string(blocked->reason) + " (certificate " + blocked->serial +
-                                              ", " + format_rfc3339(from_unix(blocked->blocked_at)) + ")");
+bool IdentifierAssessment::allowed() const {
+  return std::all_of(decisions.begin(), decisions.end(), [](const auto& d) { return d.allowed; });
 }
 
-Result<std::vector<GeneralName>> Issuer::approve(const std::vector<GeneralName>& requested, const policy::Profile& p,
-                                                 const Authority& by) const {
+bool Assessment::allowed() const {
+  return std::all_of(checks.begin(), checks.end(), [](const auto& c) { return c.second.allowed; }) &&
+         std::all_of(identifiers.begin(), identifiers.end(), [](const auto& i) { return i.allowed(); });
+}
+
+Result<policy::Decision> Issuer::decide_not_blocked(const crypto::PublicKey& key) const {
+  SIGIL_TRY(auto blocked, ledger_.blocked_key(key_sha256(key)));
+  if (!blocked) return policy::Decision::allow("blocked_keys", "the key is not blocked");
+  return policy::Decision::refuse(Errc::bad_public_key, "blocked_keys",
+                                  std::string("key is blocked: revoked for ") + store::to_string(blocked->reason) +
+                                      " (certificate " + blocked->serial + ", " +
+                                      format_rfc3339(from_unix(blocked->blocked_at)) + ")");
+}
+
+// The order is prepare's: syntax, the profile's SAN types, the identifier policy, the issuing
+// CA's name constraints. The first refusal is what prepare answers.
+IdentifierAssessment Issuer::assess_name(const GeneralName& requested, const policy::Profile& p,
+                                         const Authority& by) const {
+  IdentifierAssessment a;
+  a.identifier = crypto::to_string(requested);
+  auto n = policy::normalize(requested);
+  if (!n) {
+    a.decisions.push_back(policy::Decision::refuse(n.error().code, "syntax", n.error().detail));
+    return a;
+  }
+  a.identifier = crypto::to_string(*n);
+  a.name = *n;
+  a.decisions.push_back(p.decide_type(*n));
+  a.decisions.push_back(identifiers_.decide(*n));
+  if (by.name_constraints)
+    a.decisions.push_back(policy::decide_name_constraints(*by.name_constraints, *n));
+  else
+    a.decisions.push_back(policy::Decision::allow("name_constraints", "the issuing CA has none"));
+  return a;
+}
+
+Status Issuer::approve(const std::vector<GeneralName>& requested, const policy::Profile& p, const Authority& by,
+                       bool stop, Assessment& out) const {
   if (requested.size() > 100) return make_error(Errc::bad_csr, "more than 100 identifiers");
-  std::vector<GeneralName> out;
   for (const auto& r : requested) {
-    SIGIL_TRY(GeneralName n, policy::normalize(r));
-    if (std::find(out.begin(), out.end(), n) != out.end()) continue;  // duplicates collapse
-    if (!p.allows(n.type))
-      return make_error(Errc::rejected_identifier,
-                        "profile '" + p.name + "' does not allow the identifier " + crypto::to_string(n));
-    SIGIL_TRY_STATUS(identifiers_.check(n));
-    if (by.name_constraints) SIGIL_TRY_STATUS(policy::check_name_constraints(*by.name_constraints, n));
-    out.push_back(std::move(n));
+    IdentifierAssessment a = assess_name(r, p, by);
+    const bool duplicate = std::any_of(out.identifiers.begin(), out.identifiers.end(),
+                                       [&](const auto& seen) { return seen.name && seen.name == a.name; });
+    if (duplicate) continue;  // duplicates collapse
+    for (const auto& d : a.decisions)
+      if (stop && !d.allowed) return d.status();
+    if (a.allowed()) out.names.push_back(*a.name);
+    out.identifiers.push_back(std::move(a));
   }
-  if (p.require_spiffe) {
-    const auto uris =
-        std::count_if(out.begin(), out.end(), [](const auto& n) { return n.type == GeneralName::Type::uri; });
-    if (uris != 1)
-      return make_error(Errc::rejected_identifier,
-                        "profile 'spiffe' needs exactly one spiffe:// URI SAN, the CSR has " + std::to_string(uris));
-  }
-  return out;
+  auto spiffe = p.decide_spiffe(out.names);
+  if (stop && !spiffe.allowed) return spiffe.status();
+  out.checks.emplace_back("require_spiffe", std::move(spiffe));
+  return {};
 }
 
 Result<GeneralName> Issuer::check_identifier(const GeneralName& name, std::string_view profile) const {
   std::shared_lock lock(policy_mu_);
   const policy::Profile* p = profiles_.find(profile);
   if (!p) return make_error(Errc::invalid_argument, "unknown profile '" + std::string(profile) + "'");
-  SIGIL_TRY(auto names, approve({name}, *p, current()));
-  return names.at(0);
+  Assessment out;
+  SIGIL_TRY_STATUS(approve({name}, *p, current(), true, out));
+  return out.names.at(0);
 }
 
 policy::Profiles Issuer::profiles() const {
@@ -231,30 +259,39 @@ Status Issuer::update_policy(policy::IdentifierPolicy identifiers, policy::Profi
   return {};
 }
 
-Result<Prepared> Issuer::prepare(const Request& req) const {
-  std::shared_lock lock(policy_mu_);  // one policy for the whole request
-  const Authority& ca = current();    // and one authority
+Result<Assessment> Issuer::assess(const Request& req) const {
+  std::shared_lock lock(policy_mu_);
   const policy::Profile* profile = profiles_.find(req.profile);
   if (!profile) return make_error(Errc::invalid_argument, "unknown profile '" + req.profile + "'");
-  const Seconds ttl = req.ttl.value_or(profile->default_ttl);
-  if (ttl.count() <= 0) return make_error(Errc::invalid_argument, "the TTL must be positive");
-  if (ttl > profile->max_ttl)
-    return make_error(Errc::policy_violation, "TTL " + format_duration(ttl) + " exceeds the '" + profile->name +
-                                                  "' profile's maximum of " + format_duration(profile->max_ttl));
+  return assess_locked(req, *profile, current(), false);
+}
 
-  crypto::PublicKey key;
+Result<Assessment> Issuer::assess_locked(const Request& req, const policy::Profile& profile, const Authority& ca,
+                                         bool stop) const {
+  Assessment out;
+  out.profile = profile.name;
+  // Each decision in prepare's order; with `stop`, the first refusal ends it as prepare's error.
+  auto decided = [&](const char* check, policy::Decision d) -> Status {
+    if (stop && !d.allowed) return d.status();
+    out.checks.emplace_back(check, std::move(d));
+    return {};
+  };
+  out.ttl = req.ttl.value_or(profile.default_ttl);
+  if (out.ttl.count() <= 0) return make_error(Errc::invalid_argument, "the TTL must be positive");
+  SIGIL_TRY_STATUS(decided("ttl", profile.decide_ttl(out.ttl)));
+
   std::vector<GeneralName> requested;
   if (!req.csr.empty()) {
     SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_pem_or_der(req.csr));
     if (auto v = crypto::verify_signature(csr.public_key(), csr.signature_algorithm(), csr.info_der(), csr.signature());
         !v)
       return make_error(Errc::bad_csr, "the CSR's signature does not verify");
-    key = csr.public_key();
+    out.key = csr.public_key();
     if (!req.renewal_of) {
       SIGIL_TRY(requested, requested_names(csr));
     }
   } else if (req.renewal_of) {
-    key = req.renewal_of->public_key();
+    out.key = req.renewal_of->public_key();
   } else {
     return make_error(Errc::bad_csr, "no CSR");
   }
@@ -263,9 +300,23 @@ Result<Prepared> Issuer::prepare(const Request& req) const {
     if (!san) return make_error(Errc::invalid_argument, "the certificate to renew has no subjectAltName");
     SIGIL_TRY(requested, crypto::decode_general_names(san->value));
   }
-  SIGIL_TRY_STATUS(policy::check_key(key));
-  SIGIL_TRY_STATUS(check_not_blocked(key));
-  SIGIL_TRY(std::vector<GeneralName> names, approve(requested, *profile, ca));
+  SIGIL_TRY_STATUS(decided("key_policy", policy::decide_key(out.key)));
+  SIGIL_TRY_STATUS(decided("key_types", profile.decide_key_type(out.key.algorithm)));
+  SIGIL_TRY(auto blocked, decide_not_blocked(out.key));
+  SIGIL_TRY_STATUS(decided("blocked_keys", std::move(blocked)));
+  SIGIL_TRY_STATUS(approve(requested, profile, ca, stop, out));
+  return out;
+}
+
+Result<Prepared> Issuer::prepare(const Request& req) const {
+  std::shared_lock lock(policy_mu_);  // one policy for the whole request
+  const Authority& ca = current();    // and one authority
+  const policy::Profile* profile = profiles_.find(req.profile);
+  if (!profile) return make_error(Errc::invalid_argument, "unknown profile '" + req.profile + "'");
+  SIGIL_TRY(Assessment checked, assess_locked(req, *profile, ca, true));
+  const Seconds ttl = checked.ttl;
+  const crypto::PublicKey& key = checked.key;
+  const std::vector<GeneralName>& names = checked.names;
 
   // Validity: backdated for skew, never outside the issuer's own.
   const TimePoint now = clock_.now();

@@ -80,6 +80,25 @@ struct Authority {
   std::optional<crypto::NameConstraints> name_constraints;
 };
 
+// Every decision prepare makes on a request (Issuer::assess), for `sigil policy explain`: the
+// same checks in the same order, collected instead of stopping at the first refusal.
+struct IdentifierAssessment {
+  std::string identifier;                   // normalised when it could be ("dns:a.example")
+  std::optional<crypto::GeneralName> name;  // the normalised name; none when its syntax is refused
+  std::vector<policy::Decision> decisions;  // syntax, profile SAN types, identifier policy, name constraints
+  bool allowed() const;
+};
+struct Assessment {
+  std::string profile;
+  Seconds ttl{0};  // as asked, or the profile's default
+  crypto::PublicKey key;
+  // Request-wide checks by name ("ttl", "key_policy", "key_types", "blocked_keys", "require_spiffe").
+  std::vector<std::pair<std::string, policy::Decision>> checks;
+  std::vector<IdentifierAssessment> identifiers;  // duplicates collapsed
+  std::vector<crypto::GeneralName> names;         // the allowed ones, normalised, in request order
+  bool allowed() const;
+};
+
 class Issuer;
 
 // Move-only, single-use: the only thing issue() accepts, and only prepare() makes one.
@@ -122,6 +141,11 @@ class Issuer {
   Result<Prepared> prepare_ocsp_responder(const crypto::PublicKey& key, Seconds ttl, const std::string& requester,
                                           const Authority* by = nullptr) const;
 
+  // Every check prepare() makes, each decision kept (nothing is reserved or signed). An error
+  // only for what stops prepare before any rule applies: an unknown profile, a TTL that is not
+  // positive, a CSR that does not parse or verify or names nothing, over 100 identifiers.
+  Result<Assessment> assess(const Request& request) const;
+
   // One identifier against today's policy, the CA's name constraints and the profile (what
   // ACME checks at newOrder, before any CSR exists). Returns it normalised.
   Result<crypto::GeneralName> check_identifier(const crypto::GeneralName& name, std::string_view profile) const;
@@ -153,9 +177,13 @@ class Issuer {
   Result<std::unique_ptr<const Authority>> make_authority(std::shared_ptr<const crypto::Signer> key,
                                                           crypto::Certificate cert) const;
   Result<std::vector<crypto::GeneralName>> requested_names(const crypto::Csr& csr) const;
-  Status check_not_blocked(const crypto::PublicKey& key) const;
-  Result<std::vector<crypto::GeneralName>> approve(const std::vector<crypto::GeneralName>& requested,
-                                                   const policy::Profile& p, const Authority& by) const;
+  Result<policy::Decision> decide_not_blocked(const crypto::PublicKey& key) const;
+  IdentifierAssessment assess_name(const crypto::GeneralName& requested, const policy::Profile& p,
+                                   const Authority& by) const;
+  // With `stop`, the first refusal is returned as prepare's error; without, every decision is kept.
+  Result<Assessment> assess_locked(const Request& req, const policy::Profile& p, const Authority& by, bool stop) const;
+  Status approve(const std::vector<crypto::GeneralName>& requested, const policy::Profile& p, const Authority& by,
+                 bool stop, Assessment& out) const;
 
   mutable std::mutex authorities_mu_;                   // guards the two vectors below
   std::vector<std::unique_ptr<const Authority>> kept_;  // every authority ever made (never freed)

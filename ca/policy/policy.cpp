@@ -140,37 +140,49 @@ Result<GeneralName> normalize(const GeneralName& n) {
   return out;
 }
 
-Status IdentifierPolicy::check(const GeneralName& n) const {
+Decision IdentifierPolicy::decide(const GeneralName& n) const {
+  auto refuse = [](const char* rule, std::string detail) {
+    return Decision::refuse(Errc::rejected_identifier, rule, std::move(detail));
+  };
   switch (n.type) {
     case Type::dns: {
       const bool wildcard = n.value.rfind("*.", 0) == 0;
-      if (wildcard && !allow_wildcards) return rejected("wildcard names are not allowed: " + n.value);
+      if (wildcard && !allow_wildcards)
+        return refuse("policy.allow_wildcards", "wildcard names are not allowed: " + n.value);
       const std::string_view base = wildcard ? std::string_view(n.value).substr(2) : std::string_view(n.value);
-      if (!wildcard && std::find(dns_names.begin(), dns_names.end(), n.value) != dns_names.end()) return {};
+      if (!wildcard && std::find(dns_names.begin(), dns_names.end(), n.value) != dns_names.end())
+        return Decision::allow("policy.dns_names", n.value + " is listed");
       for (const auto& s : dns_suffixes)
-        if (ends_with_label(base, s)) return {};
-      return rejected("DNS name '" + n.value + "' is not allowed by the identifier policy");
+        if (ends_with_label(base, s))
+          return Decision::allow(wildcard ? "policy.allowed_domains, policy.allow_wildcards" : "policy.allowed_domains",
+                                 (wildcard ? "wildcard under " : "under ") + s);
+      return refuse("policy.allowed_domains", "DNS name '" + n.value + "' is not allowed by the identifier policy");
     }
     case Type::ip: {
       auto ip = crypto::ip_to_bytes(n.value);
-      if (!ip) return rejected("invalid IP address '" + n.value + "'");
+      if (!ip) return refuse("syntax", "invalid IP address '" + n.value + "'");
       for (const auto& r : ip_ranges) {
         auto c = parse_cidr(r);
-        if (c && in_cidr(*ip, *c)) return {};
+        if (c && in_cidr(*ip, *c)) return Decision::allow("policy.allowed_ip_ranges", "in " + r);
       }
-      return rejected("IP address " + n.value + " is not allowed by the identifier policy");
+      return refuse("policy.allowed_ip_ranges", "IP address " + n.value + " is not allowed by the identifier policy");
     }
-    case Type::uri:
-      if (spiffe_trust_domain.empty()) return rejected("URI names are not allowed (no SPIFFE trust domain configured)");
-      return check_spiffe_id(n.value, spiffe_trust_domain);
+    case Type::uri: {
+      if (spiffe_trust_domain.empty())
+        return refuse("policy.spiffe_trust_domain", "URI names are not allowed (no SPIFFE trust domain configured)");
+      auto s = check_spiffe_id(n.value, spiffe_trust_domain);
+      if (!s) return refuse("policy.spiffe_trust_domain", s.error().detail);
+      return Decision::allow("policy.spiffe_trust_domain", "in the trust domain " + spiffe_trust_domain);
+    }
     case Type::email: {
       const std::string domain = n.value.substr(n.value.rfind('@') + 1);
       for (const auto& s : dns_suffixes)
-        if (ends_with_label(domain, s)) return {};
-      return rejected("email address '" + n.value + "' is not allowed by the identifier policy");
+        if (ends_with_label(domain, s)) return Decision::allow("policy.allowed_domains", "mailbox under " + s);
+      return refuse("policy.allowed_domains",
+                    "email address '" + n.value + "' is not allowed by the identifier policy");
     }
   }
-  return rejected("unknown identifier type");
+  return refuse("syntax", "unknown identifier type");
 }
 
 Status IdentifierPolicy::validate() const {
@@ -184,7 +196,11 @@ Status IdentifierPolicy::validate() const {
   return {};
 }
 
-Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralName& n) {
+Decision decide_name_constraints(const crypto::NameConstraints& nc, const GeneralName& n) {
+  constexpr const char* kRule = "name_constraints";
+  auto refuse = [&](std::string detail) {
+    return Decision::refuse(Errc::rejected_identifier, kRule, std::move(detail));
+  };
   auto matches = [&](const GeneralName& c) -> bool {
     if (c.type != n.type) return false;
     switch (n.type) {
@@ -222,7 +238,7 @@ Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralNa
     return false;
   };
   for (const auto& e : nc.excluded)
-    if (matches(e)) return rejected(crypto::to_string(n) + " is excluded by the issuing CA's name constraints");
+    if (matches(e)) return refuse(crypto::to_string(n) + " is excluded by the issuing CA's name constraints");
   // A wildcard covers every name one label below its base: refused if an excluded subtree lies there.
   if (n.type == Type::dns && n.value.rfind("*.", 0) == 0) {
     const std::string_view base = std::string_view(n.value).substr(2);
@@ -232,17 +248,17 @@ Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralNa
       if (!cons.empty() && cons.front() == '.') cons = cons.substr(1);
       const std::string lc = lower(cons);
       if (lc.size() > base.size() && ends_with_label(lc, base))
-        return rejected(crypto::to_string(n) + " covers " + lc + ", excluded by the issuing CA's name constraints");
+        return refuse(crypto::to_string(n) + " covers " + lc + ", excluded by the issuing CA's name constraints");
     }
   }
   bool any_of_type = false;
   for (const auto& p : nc.permitted) {
     if (p.type != n.type) continue;
     any_of_type = true;
-    if (matches(p)) return {};
+    if (matches(p)) return Decision::allow(kRule, "permitted subtree " + crypto::to_string(p));
   }
-  if (any_of_type) return rejected(crypto::to_string(n) + " is outside the issuing CA's permitted names");
-  return {};
+  if (any_of_type) return refuse(crypto::to_string(n) + " is outside the issuing CA's permitted names");
+  return Decision::allow(kRule, "no constraint on this name type");
 }
 
 crypto::NameConstraints name_constraints_for(const IdentifierPolicy& p, const std::vector<std::string>& own_dns_names) {
@@ -276,77 +292,25 @@ crypto::NameConstraints name_constraints_for(const IdentifierPolicy& p, const st
   return nc;
 }
 
-Status check_key(const crypto::PublicKey& key) {
+Decision decide_key(const crypto::PublicKey& key) {
+  constexpr const char* kRule = "key_policy";
+  auto refuse = [&](std::string detail) { return Decision::refuse(Errc::bad_public_key, kRule, std::move(detail)); };
   switch (key.algorithm) {
     case crypto::KeyAlgorithm::ec_p256:
     case crypto::KeyAlgorithm::ec_p384:
     case crypto::KeyAlgorithm::ed25519:
-      return {};
+      return Decision::allow(kRule, std::string(crypto::to_string(key.algorithm)) + " is accepted");
     case crypto::KeyAlgorithm::rsa: {
       if (key.bits < 2048)
-        return make_error(Errc::bad_public_key,
-                          "RSA key of " + std::to_string(key.bits) + " bits is below the minimum of 2048");
-      if (key.bits > 8192) return make_error(Errc::bad_public_key, "RSA key larger than 8192 bits");
-      if (key.bits % 8 != 0) return make_error(Errc::bad_public_key, "RSA modulus size must be a multiple of 8 bits");
+        return refuse("RSA key of " + std::to_string(key.bits) + " bits is below the minimum of 2048");
+      if (key.bits > 8192) return refuse("RSA key larger than 8192 bits");
+      if (key.bits % 8 != 0) return refuse("RSA modulus size must be a multiple of 8 bits");
       const Bytes f4{0x01, 0x00, 0x01};
-      if (key.rsa_exponent != f4) return make_error(Errc::bad_public_key, "RSA public exponent must be 65537");
-      return {};
+      if (key.rsa_exponent != f4) return refuse("RSA public exponent must be 65537");
+      return Decision::allow(kRule, "RSA " + std::to_string(key.bits) + " bits, e=65537 is accepted");
     }
   }
-  return make_error(Errc::bad_public_key, "unsupported key");
-}
-
-bool Profile::allows(GeneralName::Type t) const {
-  return std::find(allowed_types.begin(), allowed_types.end(), t) != allowed_types.end();
-}
-
-std::uint32_t Profile::key_usage_for(crypto::KeyAlgorithm key) const {
-  std::uint32_t bits = crypto::ku::digital_signature;
-  // RSA key transport in TLS 1.2 (non-ECDHE suites) needs keyEncipherment on server keys.
-  const bool server =
-      std::find(ext_key_usage.begin(), ext_key_usage.end(), crypto::Eku::server_auth) != ext_key_usage.end();
-  if (key == crypto::KeyAlgorithm::rsa && server) bits |= crypto::ku::key_encipherment;
-  return bits;
-}
-
-Profiles Profiles::defaults() {
-  using crypto::Eku;
-  Profiles p;
-  const Seconds day{86400};
-  p.profiles_["server"] = Profile{"server", {Eku::server_auth}, day, 90 * day, false, {Type::dns, Type::ip}};
-  p.profiles_["client"] =
-      Profile{"client", {Eku::client_auth}, day, 90 * day, false, {Type::dns, Type::ip, Type::uri, Type::email}};
-  p.profiles_["spiffe"] =
-      Profile{"spiffe", {Eku::server_auth, Eku::client_auth}, day, 30 * day, true, {Type::uri, Type::dns, Type::ip}};
-  return p;
-}
-
-const Profile* Profiles::find(std::string_view name) const {
-  auto it = profiles_.find(name);
-  return it == profiles_.end() ? nullptr : &it->second;
-}
-
-Status Profiles::set_ttls(std::string_view name, std::optional<Seconds> default_ttl, std::optional<Seconds> max_ttl) {
-  auto it = profiles_.find(name);
-  if (it == profiles_.end()) return make_error(Errc::invalid_argument, "unknown profile '" + std::string(name) + "'");
-  Profile& p = it->second;
-  // Check first: a refused change leaves the profile as it was.
-  const Seconds max = max_ttl.value_or(p.max_ttl);
-  const Seconds def = default_ttl.value_or(p.default_ttl);
-  if (max > kHardMaxTtl || max.count() <= 0)
-    return make_error(Errc::invalid_argument, "profile '" + p.name + "': max_ttl must be between 1s and 398d");
-  if (def > max || def.count() <= 0)
-    return make_error(Errc::invalid_argument,
-                      "profile '" + p.name + "': default_ttl must be positive and at most max_ttl");
-  p.max_ttl = max;
-  p.default_ttl = def;
-  return {};
-}
-
-std::vector<std::string> Profiles::names() const {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : profiles_) out.push_back(k);
-  return out;
+  return refuse("unsupported key");
 }
 
 RenewalWindow renewal_window(TimePoint not_before, TimePoint not_after) {

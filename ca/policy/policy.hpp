@@ -15,6 +15,22 @@ namespace sigil::policy {
 
 using crypto::GeneralName;
 
+// What one rule decided about one identifier or one request-wide check. Issuer::prepare answers
+// the first refusal (its code and detail, as before these existed); `sigil policy explain`
+// shows every decision, with the rule that made it.
+struct Decision {
+  bool allowed = true;
+  std::string rule;                       // which rule decided: "policy.allowed_domains", "profile.server.max_ttl", ...
+  std::string detail;                     // why, one line
+  Errc code = Errc::rejected_identifier;  // what a refusal is answered as
+
+  static Decision allow(std::string rule, std::string detail) { return {true, std::move(rule), std::move(detail)}; }
+  static Decision refuse(Errc code, std::string rule, std::string detail) {
+    return {false, std::move(rule), std::move(detail), code};
+  }
+  Status status() const { return allowed ? Status() : Status(make_error(code, detail)); }
+};
+
 // Normalises (lower-cases DNS names and email domains, canonical IP text) and checks syntax.
 Result<GeneralName> normalize(const GeneralName& name);
 bool is_valid_dns_name(std::string_view name, bool allow_wildcard);
@@ -27,13 +43,17 @@ struct IdentifierPolicy {
   std::string spiffe_trust_domain;        // empty: no URI SANs at all
   bool allow_wildcards = true;            // "*.svc.corp.example" when the suffix is allowed
 
-  // Assumes `name` is normalised. Errc::rejected_identifier with the reason.
-  Status check(const GeneralName& name) const;
+  // Assumes `name` is normalised. The rule that allowed it, or refused it (rejected_identifier).
+  Decision decide(const GeneralName& name) const;
+  Status check(const GeneralName& name) const { return decide(name).status(); }
   Status validate() const;  // config sanity: suffix syntax, CIDR syntax, trust domain syntax
 };
 
 // Name constraints of the issuing CA (RFC 5280 §4.2.1.10), when it has them.
-Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralName& name);
+Decision decide_name_constraints(const crypto::NameConstraints& nc, const GeneralName& name);
+inline Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralName& name) {
+  return decide_name_constraints(nc, name).status();
+}
 
 // The nameConstraints for an intermediate under `p`: it can certify what the policy allows plus
 // `own_dns_names` (the CA's own identities: its server names, the admin identity), nothing else.
@@ -44,10 +64,12 @@ Status check_name_constraints(const crypto::NameConstraints& nc, const GeneralNa
 // Assumes p.validate() passed.
 crypto::NameConstraints name_constraints_for(const IdentifierPolicy& p, const std::vector<std::string>& own_dns_names);
 
-// RSA >= 2048 bits (<= 8192) with e = 65537; EC P-256/P-384; Ed25519.
-Status check_key(const crypto::PublicKey& key);
+// RSA >= 2048 bits (<= 8192) with e = 65537; EC P-256/P-384; Ed25519. Rule "key_policy";
+// a refusal is bad_public_key.
+Decision decide_key(const crypto::PublicKey& key);
+inline Status check_key(const crypto::PublicKey& key) { return decide_key(key).status(); }
 
-// A certificate profile.
+// A certificate profile: data, built in (server, client, spiffe) or from sigil.json.
 struct Profile {
   std::string name;
   std::vector<crypto::Eku> ext_key_usage;
@@ -55,11 +77,35 @@ struct Profile {
   Seconds max_ttl{24 * 3600};
   bool require_spiffe = false;  // exactly one spiffe:// URI SAN
   std::vector<GeneralName::Type> allowed_types;
+  // Custom profiles: these keyUsage bits, those the key can have (keyEncipherment and
+  // dataEncipherment on RSA keys, keyAgreement on EC keys); none: the built-in rule
+  // (digitalSignature, plus keyEncipherment for RSA keys of serverAuth profiles).
+  std::optional<std::uint32_t> key_usage;
+  std::vector<crypto::KeyAlgorithm> key_types;  // empty: every key the key policy accepts
+  bool acme = false;                            // offered over ACME (custom profiles)
+  bool builtin = false;
 
   bool allows(GeneralName::Type t) const;
   // Key usage bits for a key of this algorithm under this profile.
   std::uint32_t key_usage_for(crypto::KeyAlgorithm key) const;
+  // Rule "profile.<name>.allowed_san_types" (rejected_identifier).
+  Decision decide_type(const GeneralName& name) const;
+  // Rule "profile.<name>.key_types" (bad_public_key).
+  Decision decide_key_type(crypto::KeyAlgorithm key) const;
+  // Rule "profile.<name>.max_ttl" (policy_violation).
+  Decision decide_ttl(Seconds ttl) const;
+  // Rule "profile.<name>.require_spiffe" on the approved names (rejected_identifier).
+  Decision decide_spiffe(const std::vector<GeneralName>& names) const;
 };
+
+// The names sigil.json and `sigil profile list` use for a profile's data, and back.
+Result<crypto::Eku> parse_eku(std::string_view name);  // serverAuth, clientAuth
+std::string_view eku_name(crypto::Eku e);
+Result<std::uint32_t> parse_key_usage(std::string_view name);  // digitalSignature, keyEncipherment, ...
+std::vector<std::string> key_usage_names(std::uint32_t bits);
+Result<GeneralName::Type> parse_san_type(std::string_view name);  // dns, ip, uri, email
+std::string_view san_type_name(GeneralName::Type t);
+Result<crypto::KeyAlgorithm> parse_key_algorithm(std::string_view name);  // ec-p256, ec-p384, ed25519, rsa
 
 // No profile may be configured longer than this (the CA/B Forum's 398 days for server
 // certificates is the outer bound any relying party still accepts).
@@ -71,6 +117,11 @@ class Profiles {
   const Profile* find(std::string_view name) const;
   // Overrides TTLs of a known profile; refuses unknown profiles and TTLs past kHardMaxTtl.
   Status set_ttls(std::string_view name, std::optional<Seconds> default_ttl, std::optional<Seconds> max_ttl);
+  // A custom profile. Refused: a name taken (a built-in is overridden through set_ttls only) or
+  // not [a-z0-9-]{1,32}, "ocsp-responder" (what the responder certificates are recorded as), no
+  // EKU or SAN type, CA key usages, TTLs outside 1s..kHardMaxTtl or default > max, require_spiffe
+  // without URI SANs, ACME without DNS or IP SANs or with require_spiffe.
+  Status add(Profile p);
   std::vector<std::string> names() const;
 
  private:

@@ -78,8 +78,6 @@ Status parse_acme(const json& a, AcmeOptions& o) {
   SIGIL_TRY_STATUS(get_string(a, "acme.", "terms_of_service", o.terms_of_service));
   SIGIL_TRY_STATUS(get_string(a, "acme.", "website", o.website));
   SIGIL_TRY_STATUS(get_strings(a, "acme.", "profiles", o.profiles));
-  for (const auto& p : o.profiles)
-    if (p != "server" && p != "client") return key_error("acme.profiles", "'" + p + "' cannot be offered over ACME");
   if (o.profiles.empty()) return key_error("acme.profiles", "must offer at least one profile");
   SIGIL_TRY_STATUS(get_duration(a, "acme.", "order_lifetime", o.order_lifetime));
   SIGIL_TRY_STATUS(get_duration(a, "acme.", "authorization_lifetime", o.authorization_lifetime));
@@ -117,9 +115,75 @@ Status parse_acme(const json& a, AcmeOptions& o) {
 
 }  // namespace
 
+namespace {
+// Names in `names` through `parse` into `out`, an error naming the key and the bad name.
+template <class T, class Parse>
+Status parse_names(const std::vector<std::string>& names, const std::string& key, Parse parse, std::vector<T>& out) {
+  for (const auto& n : names) {
+    auto v = parse(n);
+    if (!v) return key_error(key, v.error().detail);
+    if (std::find(out.begin(), out.end(), *v) == out.end()) out.push_back(*v);
+  }
+  return {};
+}
+
+Result<policy::Profile> custom_profile(const ProfileConfig& c) {
+  const std::string where = "profiles." + c.name;
+  policy::Profile p;
+  p.name = c.name;
+  if (c.ext_key_usage.empty()) return key_error(where + ".ext_key_usage", "required for a custom profile");
+  if (c.allowed_san_types.empty()) return key_error(where + ".allowed_san_types", "required for a custom profile");
+  if (c.max_ttl.empty()) return key_error(where + ".max_ttl", "required for a custom profile");
+  SIGIL_TRY_STATUS(parse_names(c.ext_key_usage, where + ".ext_key_usage", policy::parse_eku, p.ext_key_usage));
+  SIGIL_TRY_STATUS(
+      parse_names(c.allowed_san_types, where + ".allowed_san_types", policy::parse_san_type, p.allowed_types));
+  SIGIL_TRY_STATUS(parse_names(c.key_types, where + ".key_types", policy::parse_key_algorithm, p.key_types));
+  if (!c.key_usage.empty()) {
+    std::vector<std::uint32_t> bits;
+    SIGIL_TRY_STATUS(parse_names(c.key_usage, where + ".key_usage", policy::parse_key_usage, bits));
+    p.key_usage = 0;
+    for (auto b : bits) *p.key_usage |= b;
+  }
+  auto max = parse_duration(c.max_ttl);
+  if (!max) return key_error(where + ".max_ttl", max.error().detail);
+  p.max_ttl = *max;
+  p.default_ttl = std::min(Seconds(86400), p.max_ttl);
+  if (!c.default_ttl.empty()) {
+    auto def = parse_duration(c.default_ttl);
+    if (!def) return key_error(where + ".default_ttl", def.error().detail);
+    p.default_ttl = *def;
+  }
+  p.require_spiffe = c.require_spiffe;
+  p.acme = c.acme;
+  return p;
+}
+// ACME offers server and client if listed, and every custom profile marked "acme": true (listed
+// or not, after the listed ones). Never spiffe (an ACME order names no URI), nor a custom
+// profile not marked for it.
+Status offer_acme_profiles(const policy::Profiles& profiles, AcmeOptions& o) {
+  for (const auto& name : o.profiles) {
+    const policy::Profile* p = profiles.find(name);
+    if (!p) return key_error("acme.profiles", "unknown profile '" + name + "'");
+    if (p->builtin ? name != "server" && name != "client" : !p->acme)
+      return key_error("acme.profiles", "'" + name + "' cannot be offered over ACME" +
+                                            (p->builtin ? "" : " (its profile is not marked \"acme\": true)"));
+  }
+  for (const auto& name : profiles.names())
+    if (profiles.find(name)->acme && std::find(o.profiles.begin(), o.profiles.end(), name) == o.profiles.end())
+      o.profiles.push_back(name);
+  return {};
+}
+
+}  // namespace
+
 Result<policy::Profiles> Config::effective_profiles() const {
   policy::Profiles p = policy::Profiles::defaults();
   for (const auto& o : profiles) {
+    if (o.custom) {
+      SIGIL_TRY(auto custom, custom_profile(o));
+      if (auto s = p.add(std::move(custom)); !s) return key_error("profiles." + o.name, s.error().detail);
+      continue;
+    }
     std::optional<Seconds> def, max;
     if (!o.default_ttl.empty()) {
       SIGIL_TRY(def, parse_duration(o.default_ttl));
@@ -130,6 +194,22 @@ Result<policy::Profiles> Config::effective_profiles() const {
     if (auto s = p.set_ttls(o.name, def, max); !s) return key_error("profiles." + o.name, s.error().detail);
   }
   return p;
+}
+
+Result<std::shared_ptr<const authz::Policy>> authz_policy(const Config& c) {
+  std::vector<authz::Rule> rules;
+  for (const auto& r : c.authorization) {
+    authz::Rule rule;
+    rule.identity = r.identity;
+    SIGIL_TRY(rule.role, authz::parse_role(r.role));
+    rule.identifiers = r.identifiers;
+    rule.profiles = r.profiles;
+    if (!r.max_ttl.empty()) {
+      SIGIL_TRY(rule.max_ttl, parse_duration(r.max_ttl));
+    }
+    rules.push_back(std::move(rule));
+  }
+  return std::make_shared<const authz::Policy>(std::move(rules));
 }
 
 bool is_postgres_url(std::string_view database) {
@@ -212,15 +292,33 @@ Result<Config> parse_config(std::string_view text) {
   if (j.contains("profiles")) {
     const json& ps = j["profiles"];
     if (!ps.is_object()) return key_error("profiles", "must be an object");
+    const policy::Profiles builtins = policy::Profiles::defaults();
     for (const auto& [name, v] : ps.items()) {
-      SIGIL_TRY_STATUS(only_keys(v, "profiles." + name, {"default_ttl", "max_ttl"}));
-      ProfileTtls t{name, "", ""};
-      SIGIL_TRY_STATUS(get_string(v, "profiles." + name + ".", "default_ttl", t.default_ttl));
-      SIGIL_TRY_STATUS(get_string(v, "profiles." + name + ".", "max_ttl", t.max_ttl));
+      const std::string where = "profiles." + name, w = where + ".";
+      ProfileConfig t;
+      t.name = name;
+      t.custom = builtins.find(name) == nullptr;
+      if (!t.custom && v.is_object())
+        for (const auto& [k, unused] : v.items())
+          if (k != "default_ttl" && k != "max_ttl")
+            return key_error(where + "." + k,
+                             "a built-in profile takes default_ttl and max_ttl only (a custom profile needs its own "
+                             "name)");
+      SIGIL_TRY_STATUS(only_keys(v, where,
+                                 {"default_ttl", "max_ttl", "ext_key_usage", "key_usage", "allowed_san_types",
+                                  "key_types", "require_spiffe", "acme"}));
+      SIGIL_TRY_STATUS(get_string(v, w, "default_ttl", t.default_ttl));
+      SIGIL_TRY_STATUS(get_string(v, w, "max_ttl", t.max_ttl));
+      SIGIL_TRY_STATUS(get_strings(v, w, "ext_key_usage", t.ext_key_usage));
+      SIGIL_TRY_STATUS(get_strings(v, w, "key_usage", t.key_usage));
+      SIGIL_TRY_STATUS(get_strings(v, w, "allowed_san_types", t.allowed_san_types));
+      SIGIL_TRY_STATUS(get_strings(v, w, "key_types", t.key_types));
+      SIGIL_TRY_STATUS(get_bool(v, w, "require_spiffe", t.require_spiffe));
+      SIGIL_TRY_STATUS(get_bool(v, w, "acme", t.acme));
       c.profiles.push_back(t);
     }
-    SIGIL_TRY_STATUS(c.effective_profiles());
   }
+  SIGIL_TRY(const policy::Profiles effective, c.effective_profiles());
   if (j.contains("authorization")) {
     const json& a = j["authorization"];
     if (!a.is_array()) return key_error("authorization", "must be an array");
@@ -313,6 +411,7 @@ Result<Config> parse_config(std::string_view text) {
                        "must be 0 (no delta CRLs) or between 1m and half of crl_validity");
   }
   if (j.contains("acme")) SIGIL_TRY_STATUS(parse_acme(j["acme"], c.acme));
+  SIGIL_TRY_STATUS(offer_acme_profiles(effective, c.acme));
   return c;
 }
 
@@ -335,6 +434,14 @@ std::string to_json(const Config& c) {
     json o = json::object();
     if (!p.default_ttl.empty()) o["default_ttl"] = p.default_ttl;
     if (!p.max_ttl.empty()) o["max_ttl"] = p.max_ttl;
+    if (p.custom) {
+      o["ext_key_usage"] = p.ext_key_usage;
+      if (!p.key_usage.empty()) o["key_usage"] = p.key_usage;
+      o["allowed_san_types"] = p.allowed_san_types;
+      if (!p.key_types.empty()) o["key_types"] = p.key_types;
+      o["require_spiffe"] = p.require_spiffe;
+      o["acme"] = p.acme;
+    }
     profiles[p.name] = o;
   }
   j["profiles"] = profiles;

@@ -1,10 +1,12 @@
 #pragma once
 // sigil.json, parsed once into typed structs. Unknown keys are refused; every error names its key.
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "acme/va/va.hpp"
+#include "ca/authz/authz.hpp"
 #include "ca/base/clock.hpp"
 #include "ca/base/error.hpp"
 #include "ca/policy/policy.hpp"
@@ -19,10 +21,20 @@ struct AuthorizationRule {
   std::string max_ttl;                   // issuer: "" means the profile's maximum
 };
 
-struct ProfileTtls {
+// sigil.json "profiles": {"NAME": {...}}. A built-in name (server, client, spiffe) takes
+// default_ttl and max_ttl only (the one override of a built-in profile); any other name defines
+// a custom profile, used by the issuer exactly as a built-in one.
+struct ProfileConfig {
   std::string name;
-  std::string default_ttl;
-  std::string max_ttl;
+  std::string default_ttl;  // custom: "" = the lesser of 24h and max_ttl
+  std::string max_ttl;      // custom: required
+  bool custom = false;
+  std::vector<std::string> ext_key_usage{};      // serverAuth, clientAuth (required)
+  std::vector<std::string> key_usage{};          // digitalSignature, keyEncipherment, ...; empty: as built-ins
+  std::vector<std::string> allowed_san_types{};  // dns, ip, uri, email (required)
+  std::vector<std::string> key_types{};          // ec-p256, ec-p384, ed25519, rsa; empty: any
+  bool require_spiffe = false;
+  bool acme = false;  // offered over ACME (added to acme.profiles)
 };
 
 struct ListenerAddresses {
@@ -104,7 +116,7 @@ struct Config {
   std::vector<std::string> server_dns = {"localhost"};
   policy::IdentifierPolicy policy;
   Seconds backdate{5 * 60};
-  std::vector<ProfileTtls> profiles;  // overrides of the defaults
+  std::vector<ProfileConfig> profiles;  // overrides of the built-ins, and custom profiles
   std::vector<AuthorizationRule> authorization;
   ListenerAddresses listeners;
   TlsOptions tls;
@@ -112,9 +124,13 @@ struct Config {
   RevocationOptions revocation;
   AcmeOptions acme;
 
-  // The effective profiles (defaults + overrides), validated.
+  // The effective profiles (built-ins with their overrides, and the custom ones), validated;
+  // every error names its key.
   Result<policy::Profiles> effective_profiles() const;
 };
+
+// The role rules of `authorization`, as the api listener applies them (and policy explain).
+Result<std::shared_ptr<const authz::Policy>> authz_policy(const Config& c);
 
 Result<Config> parse_config(std::string_view json_text);
 std::string to_json(const Config& c);  // pretty, stable key order

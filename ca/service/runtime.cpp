@@ -61,22 +61,6 @@ acme::ra::Config ra_config(const AcmeOptions& a) {
   return r;
 }
 
-Result<std::shared_ptr<const authz::Policy>> authz_policy(const Config& c) {
-  std::vector<authz::Rule> rules;
-  for (const auto& r : c.authorization) {
-    authz::Rule rule;
-    rule.identity = r.identity;
-    SIGIL_TRY(rule.role, authz::parse_role(r.role));
-    rule.identifiers = r.identifiers;
-    rule.profiles = r.profiles;
-    if (!r.max_ttl.empty()) {
-      SIGIL_TRY(rule.max_ttl, parse_duration(r.max_ttl));
-    }
-    rules.push_back(std::move(rule));
-  }
-  return std::make_shared<const authz::Policy>(std::move(rules));
-}
-
 revocation::CrlOptions crl_options(const Config& config) {
   revocation::CrlOptions o;
   o.validity = config.revocation.crl_validity;

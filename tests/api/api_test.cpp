@@ -82,6 +82,7 @@ const std::vector<std::pair<std::string, std::string>> kCallerRoutes = {
     {"GET", "/api/v1/acme/accounts"},
     {"GET", "/api/v1/acme/accounts/a1"},
     {"POST", "/api/v1/acme/accounts/a1/deactivate"},
+    {"POST", "/api/v1/policy/explain"},
 };
 
 }  // namespace
@@ -113,6 +114,7 @@ TEST_CASE("the REST route table declares every route's authentication and action
       {"GET /api/v1/stats", Auth::client_cert_for("read", "stats")},
       {"GET /api/v1/audit", Auth::client_cert_for("read", "audit-list")},
       {"GET /api/v1/acme/accounts/{id}/orders", Auth::client_cert_for("read", "acme-order-list")},
+      {"POST /api/v1/policy/explain", Auth::client_cert_for("explain", "policy-explain")},
   };
   check_route_auth(*a.router, expected);
 }
@@ -145,6 +147,7 @@ TEST_CASE("a caller whose role does not allow the route's action is 403, audited
       {"GET", "/api/v1/acme/accounts/a1", "acme-account-show", "a1"},
       {"POST", "/api/v1/acme/accounts/a1/deactivate", "acme-account-deactivate", "a1"},
       {"POST", "/api/v1/certificates/0a1b/revoke", "revoke", "0a1b"},
+      {"POST", "/api/v1/policy/explain", "policy-explain", ""},
   };
   for (const auto& c : cases) {
     CAPTURE(c.path);
@@ -213,6 +216,58 @@ TEST_CASE("allowed callers reach every REST route") {
   CHECK(problem(missing)["detail"] == "no ACME account a1");
   CHECK(a.send("POST", "/api/v1/acme/accounts/a1/deactivate", admin).status == 404);
   CHECK(a.metrics.value("sigil_authorization_denials_total", {{"action", "read"}}) == 0);
+}
+
+TEST_CASE("POST /api/v1/policy/explain: the issuer for itself, the admin for anyone; one audit row, nothing issued") {
+  Api a;
+  auto admin = a.client("admin.example.internal", 1);
+  auto svc = a.client("svc.example.internal", 2);
+  const auto rows_before = a.ca.count();
+  const std::string csr = csr_pem(cached_key(crypto::KeyType::ec_p256, 520), "",
+                                  {{GN::dns, "web.svc.example.internal"}, {GN::dns, "www.evil.example"}});
+  auto explain = [&](const std::shared_ptr<const crypto::Certificate>& who, json body) {
+    return a.send("POST", "/api/v1/policy/explain", who, body.dump());
+  };
+  auto verdicts = [](const http::Response& r) {
+    std::map<std::string, std::pair<bool, std::string>> out;
+    auto j = json::parse(r.body);
+    for (const auto& i : j["identifiers"]) out[i["identifier"]] = {i["allowed"], i["rule"]};
+    for (const auto& c : j["checks"]) out[c["check"]] = {c["allowed"], c["rule"]};
+    return out;
+  };
+
+  auto own = explain(svc, {{"csr", csr}});
+  REQUIRE_MESSAGE(own.status == 200, own.body);
+  auto v = verdicts(own);
+  CHECK(json::parse(own.body)["identity"] == "dns:svc.example.internal");
+  CHECK(json::parse(own.body)["allowed"] == false);
+  CHECK(v["dns:web.svc.example.internal"].first);
+  CHECK(v["dns:www.evil.example"] == std::pair<bool, std::string>{false, "policy.allowed_domains"});
+  CHECK(v["role"] == std::pair<bool, std::string>{true, "authorization[1]"});
+
+  auto for_svc = explain(admin, {{"csr", csr}, {"identity", "dns:svc.example.internal"}, {"profile", "server"}});
+  REQUIRE(for_svc.status == 200);
+  CHECK(json::parse(for_svc.body) == json::parse(own.body));  // the same decisions, whoever asks
+
+  auto self = explain(admin, {{"csr", csr}, {"ttl", "91d"}});
+  REQUIRE(self.status == 200);
+  CHECK(verdicts(self)["role"] == std::pair<bool, std::string>{true, "authorization[0]"});
+  CHECK(verdicts(self)["ttl"] == std::pair<bool, std::string>{false, "profile.server.max_ttl"});
+
+  auto other = explain(svc, {{"csr", csr}, {"identity", "dns:admin.example.internal"}});
+  CHECK(other.status == 403);
+  CHECK(a.metrics.value("sigil_authorization_denials_total", {{"action", "policy-explain"}}) == 1);
+  CHECK(explain(admin, {{"csr", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}})
+            .status == 400);
+  CHECK(explain(admin, {{"csr", csr}, {"colour", "red"}}).status == 400);
+  CHECK(explain(admin, {{"csr", csr}, {"profile", "nope"}}).status == 400);
+
+  CHECK(a.ca.count() == rows_before);  // nothing issued
+  int answered = 0, refused = 0;
+  for (const auto& row : a.ca.audit())
+    if (row.action == "policy-explain") (row.outcome == "ok" ? answered : refused)++;
+  CHECK(answered == 3);
+  CHECK(refused == 1);
 }
 
 TEST_CASE("the acme listener's router authenticates its renew route too") {

@@ -179,3 +179,59 @@ TEST_CASE("Identity patterns are typed: dns:, uri: and cn: match that kind of id
   CHECK(old.may(Identity{Identity::Kind::common_name, "sigil-admin"}, Action::read));
   CHECK_FALSE(old.may(Identity{Identity::Kind::spiffe, "spiffe://web.svc.corp.example"}, Action::renew_self));
 }
+
+TEST_CASE("decide_issue: the role rule's decisions, each naming its rule; may_issue answers the first refusal") {
+  Rule admin{"sigil-admin", Role::admin, {}, {}, std::nullopt};
+  Rule issuer{"deployer.corp.example", Role::issuer, {"*.svc.corp.example"}, {"server"}, Seconds(72 * 3600)};
+  Rule self{"*.corp.example", Role::renew_self, {}, {}, std::nullopt};
+  const Policy p({admin, issuer, self});
+  const Identity dep{Identity::Kind::dns, "deployer.corp.example"};
+  const std::vector<std::string> names = {"dns:web.svc.corp.example", "dns:db.other.example"};
+
+  auto d = p.decide_issue(dep, names, "server", Seconds(3600));
+  CHECK(d.role.allowed);
+  CHECK(d.role.rule == "authorization[1]");
+  CHECK(d.profile.allowed);
+  CHECK(d.profile.rule == "authorization[1].profiles");
+  CHECK(d.ttl.allowed);
+  REQUIRE(d.names.size() == 2);
+  CHECK(d.names[0].allowed);
+  CHECK(d.names[0].rule == "authorization[1].identifiers");
+  CHECK(d.names[0].detail.find("*.svc.corp.example") != std::string::npos);
+  CHECK_FALSE(d.names[1].allowed);
+  CHECK(d.names[1].code == Errc::forbidden);
+  CHECK(p.may_issue(dep, names, "server", Seconds(3600)).error().detail == d.names[1].detail);
+
+  auto wrong = p.decide_issue(dep, {names[0]}, "client", Seconds(73 * 3600));
+  CHECK_FALSE(wrong.profile.allowed);
+  CHECK_FALSE(wrong.ttl.allowed);
+  CHECK(wrong.ttl.rule == "authorization[1].max_ttl");
+  // may_issue's order: the profile before the TTL.
+  CHECK(p.may_issue(dep, {names[0]}, "client", Seconds(73 * 3600)).error().detail == wrong.profile.detail);
+
+  auto adm = p.decide_issue({Identity::Kind::dns, "sigil-admin"}, names, "spiffe", Seconds(999 * 86400));
+  CHECK(adm.role.allowed);
+  CHECK(adm.role.rule == "authorization[0]");
+  CHECK(adm.names.size() == 2);
+  CHECK(adm.names[1].allowed);
+
+  auto rs = p.decide_issue({Identity::Kind::dns, "web.corp.example"}, names, "server", Seconds(3600));
+  CHECK_FALSE(rs.role.allowed);
+  CHECK(rs.role.rule == "authorization[2]");
+  CHECK(rs.names.empty());
+  auto none = p.decide_issue({Identity::Kind::dns, "x.other.example"}, names, "server", Seconds(3600));
+  CHECK_FALSE(none.role.allowed);
+  CHECK(none.role.rule == "authorization");
+  CHECK(p.may_issue({Identity::Kind::dns, "x.other.example"}, names, "server", Seconds(3600)).error().detail ==
+        none.role.detail);
+}
+
+TEST_CASE("Action::explain: admin and issuer roles, not renew-self") {
+  const Policy p({{"sigil-admin", Role::admin, {}, {}, std::nullopt},
+                  {"deployer.corp.example", Role::issuer, {"*.svc.corp.example"}, {}, std::nullopt},
+                  {"*.corp.example", Role::renew_self, {}, {}, std::nullopt}});
+  CHECK(p.may({Identity::Kind::dns, "sigil-admin"}, Action::explain).has_value());
+  CHECK(p.may({Identity::Kind::dns, "deployer.corp.example"}, Action::explain).has_value());
+  CHECK(p.may({Identity::Kind::dns, "web.corp.example"}, Action::explain).error().code == Errc::forbidden);
+  CHECK(p.may({Identity::Kind::dns, "nobody.example"}, Action::explain).error().code == Errc::forbidden);
+}

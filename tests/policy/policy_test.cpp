@@ -456,3 +456,169 @@ TEST_CASE("Profiles::set_ttls: a refused call leaves the profile unchanged") {
 }
 
 }  // namespace
+
+// ---- decisions and custom profiles --------------------------------------------------------------
+
+namespace {
+Profile custom_profile(std::string name) {
+  Profile p;
+  p.name = std::move(name);
+  p.ext_key_usage = {crypto::Eku::client_auth};
+  p.allowed_types = {GN::dns};
+  p.max_ttl = Seconds(7 * 86400);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("IdentifierPolicy::decide names the rule that allowed or refused") {
+  IdentifierPolicy p;
+  p.dns_names = {"ca.corp.example"};
+  p.dns_suffixes = {"corp.example"};
+  p.ip_ranges = {"10.0.0.0/8"};
+  p.spiffe_trust_domain = "corp.example";
+  p.allow_wildcards = false;
+  auto is = [&](const GeneralName& n, bool allowed, const char* rule) {
+    CAPTURE(crypto::to_string(n));
+    const Decision d = p.decide(n);
+    CHECK(d.allowed == allowed);
+    CHECK(d.rule == rule);
+    CHECK_FALSE(d.detail.empty());
+    CHECK(p.check(n).has_value() == allowed);
+    if (!allowed) CHECK(p.check(n).error().detail == d.detail);
+  };
+  is(dns("ca.corp.example"), true, "policy.dns_names");
+  is(dns("a.corp.example"), true, "policy.allowed_domains");
+  is(dns("a.other.example"), false, "policy.allowed_domains");
+  is(dns("*.corp.example"), false, "policy.allow_wildcards");
+  is(ip("10.1.1.1"), true, "policy.allowed_ip_ranges");
+  is(ip("11.1.1.1"), false, "policy.allowed_ip_ranges");
+  is(uri("spiffe://corp.example/a"), true, "policy.spiffe_trust_domain");
+  is(uri("spiffe://other.example/a"), false, "policy.spiffe_trust_domain");
+  is(email("a@corp.example"), true, "policy.allowed_domains");
+  is(email("a@other.example"), false, "policy.allowed_domains");
+  p.allow_wildcards = true;
+  is(dns("*.corp.example"), true, "policy.allowed_domains, policy.allow_wildcards");
+}
+
+TEST_CASE("profile decisions: SAN types, key types, TTL, SPIFFE") {
+  Profiles ps = Profiles::defaults();
+  const Profile* server = ps.find("server");
+  CHECK(server->decide_type(dns("a.example")).allowed);
+  CHECK(server->decide_type(email("a@example")).rule == "profile.server.allowed_san_types");
+  CHECK_FALSE(server->decide_type(email("a@example")).allowed);
+  CHECK(server->decide_key_type(crypto::KeyAlgorithm::rsa).allowed);  // built-ins take any key
+  CHECK(server->decide_ttl(Seconds(90 * 86400)).allowed);
+  const Decision long_ttl = server->decide_ttl(Seconds(91 * 86400));
+  CHECK_FALSE(long_ttl.allowed);
+  CHECK(long_ttl.code == Errc::policy_violation);
+  CHECK(long_ttl.rule == "profile.server.max_ttl");
+  const Profile* spiffe = ps.find("spiffe");
+  CHECK(spiffe->decide_spiffe({uri("spiffe://a/b")}).allowed);
+  CHECK_FALSE(spiffe->decide_spiffe({uri("spiffe://a/b"), uri("spiffe://a/c")}).allowed);
+  CHECK_FALSE(spiffe->decide_spiffe({dns("a.example")}).allowed);
+  Profile p = custom_profile("device");
+  p.key_types = {crypto::KeyAlgorithm::ec_p384};
+  CHECK(p.decide_key_type(crypto::KeyAlgorithm::ec_p384).allowed);
+  const Decision k = p.decide_key_type(crypto::KeyAlgorithm::ec_p256);
+  CHECK_FALSE(k.allowed);
+  CHECK(k.code == Errc::bad_public_key);
+  CHECK(k.rule == "profile.device.key_types");
+}
+
+TEST_CASE("Profiles::add: a custom profile beside the built-ins, validated") {
+  Profiles ps = Profiles::defaults();
+  Profile p = custom_profile("device");
+  p.key_usage = crypto::ku::digital_signature | crypto::ku::key_encipherment;
+  REQUIRE(ps.add(p).has_value());
+  CHECK(ps.names() == std::vector<std::string>{"client", "device", "server", "spiffe"});
+  const Profile* d = ps.find("device");
+  CHECK_FALSE(d->builtin);
+  CHECK(ps.find("server")->builtin);
+  // keyEncipherment only where key transport exists: RSA.
+  CHECK(d->key_usage_for(crypto::KeyAlgorithm::rsa) == (crypto::ku::digital_signature | crypto::ku::key_encipherment));
+  CHECK(d->key_usage_for(crypto::KeyAlgorithm::ec_p256) == crypto::ku::digital_signature);
+  Profile agree = custom_profile("agree");
+  agree.key_usage = crypto::ku::digital_signature | crypto::ku::key_agreement | crypto::ku::data_encipherment;
+  CHECK(agree.key_usage_for(crypto::KeyAlgorithm::ec_p384) ==
+        (crypto::ku::digital_signature | crypto::ku::key_agreement));
+  CHECK(agree.key_usage_for(crypto::KeyAlgorithm::rsa) ==
+        (crypto::ku::digital_signature | crypto::ku::data_encipherment));
+  CHECK(agree.key_usage_for(crypto::KeyAlgorithm::ed25519) == crypto::ku::digital_signature);
+
+  auto refused = [&](Profile bad, const char* why) {
+    CAPTURE(why);
+    Profiles q = Profiles::defaults();
+    auto s = q.add(std::move(bad));
+    REQUIRE_FALSE(s.has_value());
+    CHECK(s.error().code == Errc::invalid_argument);
+    CHECK(s.error().detail.find(why) != std::string::npos);
+    CHECK(q.names().size() == 3);
+  };
+  refused(custom_profile("server"), "taken");
+  refused(custom_profile("Bad_Name"), "a-z");
+  refused(custom_profile(""), "a-z");
+  refused(custom_profile("ocsp-responder"), "reserved");
+  Profile p2 = custom_profile("x");
+  p2.ext_key_usage.clear();
+  refused(p2, "ext_key_usage");
+  Profile p3 = custom_profile("x");
+  p3.ext_key_usage = {crypto::Eku::ocsp_signing};
+  refused(p3, "OCSPSigning");
+  Profile p4 = custom_profile("x");
+  p4.allowed_types.clear();
+  refused(p4, "allowed_san_types");
+  Profile p5 = custom_profile("x");
+  p5.key_usage = crypto::ku::digital_signature | crypto::ku::key_cert_sign;
+  refused(p5, "CA key usages");
+  Profile p6 = custom_profile("x");
+  p6.key_usage = crypto::ku::key_agreement;
+  refused(p6, "digitalSignature");
+  Profile p7 = custom_profile("x");
+  p7.max_ttl = Seconds(399 * 86400);
+  refused(p7, "max_ttl");
+  Profile p8 = custom_profile("x");
+  p8.default_ttl = Seconds(8 * 86400);
+  refused(p8, "default_ttl");
+  Profile p9 = custom_profile("x");
+  p9.require_spiffe = true;
+  refused(p9, "require_spiffe");
+  Profile p10 = custom_profile("x");
+  p10.allowed_types = {GN::uri};
+  p10.acme = true;
+  refused(p10, "ACME");
+}
+
+TEST_CASE("profile data names parse and print back") {
+  CHECK(parse_eku("serverAuth").value() == crypto::Eku::server_auth);
+  CHECK(eku_name(crypto::Eku::client_auth) == "clientAuth");
+  CHECK(parse_eku("codeSigning").error().detail.find("known: serverAuth, clientAuth") != std::string::npos);
+  CHECK(parse_key_usage("keyAgreement").value() == crypto::ku::key_agreement);
+  CHECK_FALSE(parse_key_usage("keyCertSign").has_value());
+  CHECK(key_usage_names(crypto::ku::digital_signature | crypto::ku::key_agreement) ==
+        std::vector<std::string>{"digitalSignature", "keyAgreement"});
+  CHECK(parse_san_type("email").value() == GN::email);
+  CHECK(san_type_name(GN::uri) == "uri");
+  CHECK_FALSE(parse_san_type("x400").has_value());
+  CHECK(parse_key_algorithm("ed25519").value() == crypto::KeyAlgorithm::ed25519);
+  CHECK_FALSE(parse_key_algorithm("rsa-1024").has_value());
+}
+
+TEST_CASE("decide_key and decide_name_constraints name their rules") {
+  auto ec = test::keygen("EC", "P-256");
+  const crypto::PublicKey key = parsed(test::spki_of(ec.get()));
+  CHECK(decide_key(key).allowed);
+  CHECK(decide_key(key).rule == "key_policy");
+  auto small = test::keygen("RSA", nullptr, 1024);
+  const Decision refused = decide_key(parsed(test::spki_of(small.get())));
+  CHECK_FALSE(refused.allowed);
+  CHECK(refused.code == Errc::bad_public_key);
+  CHECK(refused.rule == "key_policy");
+  crypto::NameConstraints nc;
+  nc.permitted = {dns("corp.example")};
+  CHECK(decide_name_constraints(nc, dns("a.corp.example")).allowed);
+  CHECK(decide_name_constraints(nc, ip("10.0.0.1")).allowed);  // no constraint of that type
+  const Decision out = decide_name_constraints(nc, dns("a.other.example"));
+  CHECK_FALSE(out.allowed);
+  CHECK(out.rule == "name_constraints");
+  CHECK(check_name_constraints(nc, dns("a.other.example")).error().detail == out.detail);
+}

@@ -147,3 +147,71 @@ TEST_CASE("database: a SQLite path or a postgresql:// URL; a password only ever 
   CHECK(parse(R"("database": "postgresql://sigil@[::1]:5432/sigil")"));
   CHECK(parse(R"("database": "sigil.db")"));
 }
+
+TEST_CASE("custom profiles: parsed, used as data, round-tripped, offered over ACME when marked") {
+  auto c = parse_config(R"({
+    "profiles": {
+      "server": {"max_ttl": "30d"},
+      "device": {"ext_key_usage": ["clientAuth"], "key_usage": ["digitalSignature", "keyAgreement"],
+                 "allowed_san_types": ["dns", "uri"], "key_types": ["ec-p384"], "max_ttl": "7d"},
+      "web-short": {"ext_key_usage": ["serverAuth"], "allowed_san_types": ["dns", "ip"], "default_ttl": "1h",
+                    "max_ttl": "2d", "acme": true}
+    },
+    "acme": {"profiles": ["server"]}})");
+  REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().detail));
+  auto p = c->effective_profiles();
+  REQUIRE(p.has_value());
+  const auto* d = p->find("device");
+  REQUIRE(d != nullptr);
+  CHECK_FALSE(d->builtin);
+  CHECK(d->ext_key_usage == std::vector<crypto::Eku>{crypto::Eku::client_auth});
+  CHECK(d->key_usage == (crypto::ku::digital_signature | crypto::ku::key_agreement));
+  CHECK(d->key_types == std::vector<crypto::KeyAlgorithm>{crypto::KeyAlgorithm::ec_p384});
+  CHECK(d->default_ttl == Seconds(86400));  // the lesser of 24h and max_ttl
+  CHECK(d->max_ttl == Seconds(7 * 86400));
+  CHECK(p->find("web-short")->default_ttl == Seconds(3600));
+  CHECK(p->find("server")->max_ttl == Seconds(30 * 86400));
+  // ACME offers what it lists, then every profile marked for it.
+  CHECK(c->acme.profiles == std::vector<std::string>{"server", "web-short"});
+  auto back = parse_config(to_json(*c));
+  REQUIRE_MESSAGE(back.has_value(), (back ? "" : back.error().detail));
+  CHECK(to_json(*back) == to_json(*c));
+}
+
+TEST_CASE("custom profiles: every refusal names its key") {
+  auto check = [](const char* json, const char* key, const char* why) {
+    auto r = parse_config(json);
+    REQUIRE_FALSE(r);
+    INFO(r.error().detail);
+    CHECK(r.error().detail.find(std::string("sigil.json: ") + key + ":") != std::string::npos);
+    CHECK(r.error().detail.find(why) != std::string::npos);
+  };
+  const char* ok = R"("ext_key_usage": ["clientAuth"], "allowed_san_types": ["dns"], "max_ttl": "7d")";
+  auto with = [&](const std::string& extra) { return std::string(R"({"profiles": {"dev": {)") + ok + extra + "}}}"; };
+  check(with(R"(, "colour": "red")").c_str(), "profiles.dev.colour", "unknown key");
+  check(with(R"(, "key_types": ["rsa-1024"])").c_str(), "profiles.dev.key_types", "unknown key type");
+  check(with(R"(, "key_usage": ["keyCertSign"])").c_str(), "profiles.dev.key_usage", "unknown key usage");
+  check(with(R"(, "default_ttl": "8d")").c_str(), "profiles.dev", "default_ttl");
+  check(with(R"(, "acme": "yes")").c_str(), "profiles.dev.acme", "true or false");
+  check(R"({"profiles": {"dev": {"ext_key_usage": ["codeSigning"], "allowed_san_types": ["dns"], "max_ttl": "1d"}}})",
+        "profiles.dev.ext_key_usage", "codeSigning");
+  check(R"({"profiles": {"dev": {"ext_key_usage": ["clientAuth"], "allowed_san_types": ["x400"], "max_ttl": "1d"}}})",
+        "profiles.dev.allowed_san_types", "x400");
+  check(R"({"profiles": {"dev": {"ext_key_usage": ["clientAuth"], "allowed_san_types": ["dns"], "max_ttl": "400d"}}})",
+        "profiles.dev", "398d");
+  check(R"({"profiles": {"dev": {"allowed_san_types": ["dns"], "max_ttl": "1d"}}})", "profiles.dev.ext_key_usage",
+        "required");
+  check(R"({"profiles": {"dev": {"ext_key_usage": ["clientAuth"], "max_ttl": "1d"}}})",
+        "profiles.dev.allowed_san_types", "required");
+  check(R"({"profiles": {"dev": {"ext_key_usage": ["clientAuth"], "allowed_san_types": ["dns"]}}})",
+        "profiles.dev.max_ttl", "required");
+  check(R"({"profiles": {"Dev": {"ext_key_usage": ["clientAuth"], "allowed_san_types": ["dns"], "max_ttl": "1d"}}})",
+        "profiles.Dev", "a-z");
+  // A built-in profile is overridden in its TTLs only: shadowing it is refused.
+  check(R"({"profiles": {"server": {"ext_key_usage": ["clientAuth"]}}})", "profiles.server.ext_key_usage",
+        "built-in profile");
+  check(R"({"acme": {"profiles": ["spiffe"]}})", "acme.profiles", "cannot be offered");
+  check(with("").insert(with("").size() - 1, R"(, "acme": {"profiles": ["dev"]})").c_str(), "acme.profiles",
+        "not marked");
+  check(R"({"acme": {"profiles": ["nope"]}})", "acme.profiles", "unknown profile");
+}
