@@ -176,9 +176,9 @@ IssueDecisions Policy::decide_issue(const Identity& id, const std::vector<std::s
     return out;
   }
   if (r->role != Role::issuer) {
-    out.role = Decision::refuse(Errc::forbidden, rule,
-                                "role " + std::string(role_name(r->role)) + " of '" + id.value +
-                                    "' may not request new certificates");
+    out.role = Decision::refuse(
+        Errc::forbidden, rule,
+        "role " + std::string(role_name(r->role)) + " of '" + id.value + "' may not request new certificates");
     return out;
   }
   out.role = Decision::allow(rule, who);
