@@ -7,6 +7,36 @@
 
 using namespace sigil::test::sqlite_fixture;
 
+namespace {
+// Issues certificates (DER `der`) through `store` on a thread of its own, as another process
+// would, until stop() (at most 5000); stop() returns how many it completed.
+class BackgroundWriter {
+ public:
+  BackgroundWriter(Store& store, Bytes der)
+      : thread_([this, &store, der = std::move(der)] {
+          for (int i = 0; !stop_.load() && i < 5000; ++i) {
+            const std::string serial = "w" + std::to_string(i);
+            if (!store.reserve(pending(serial), audit("reserve", serial))) break;
+            if (!store.complete(serial, der, audit("issue", serial))) break;
+            written_.fetch_add(1);
+          }
+        }) {}
+  ~BackgroundWriter() {
+    if (thread_.joinable()) stop();
+  }
+  int stop() {
+    stop_ = true;
+    thread_.join();
+    return written_.load();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> written_{0};
+  std::thread thread_;  // last: it starts once the counters exist
+};
+}  // namespace
+
 TEST_CASE("data persists across reopen and migrations run once") {
   TempDir dir;
   const fs::path db = dir / "sigil.db";
@@ -152,16 +182,7 @@ TEST_CASE("backup is consistent while another connection writes") {
   auto writer_store = open_store(db);  // a second connection, as another process would have
   for (int i = 0; i < 100; ++i) issue(*store, pending("base" + std::to_string(i)));
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> written{0};
-  std::thread writer([&] {
-    for (int i = 0; !stop.load() && i < 5000; ++i) {
-      const std::string serial = "w" + std::to_string(i);
-      if (!writer_store->reserve(pending(serial), audit("reserve", serial))) break;
-      if (!writer_store->complete(serial, kDer, audit("issue", serial))) break;
-      written.fetch_add(1);
-    }
-  });
+  BackgroundWriter writer(*writer_store, kDer);
   std::vector<std::int64_t> counts;
   for (int b = 0; b < 5; ++b) {
     const fs::path copy = dir / ("backup" + std::to_string(b) + ".db");
@@ -177,11 +198,10 @@ TEST_CASE("backup is consistent while another connection writes") {
     CHECK(n >= 100);
     CHECK(static_cast<std::int64_t>(audit_rows(*restored).size()) <= 2 * n);
   }
-  stop = true;
-  writer.join();
-  CHECK(written.load() > 0);
+  const int written = writer.stop();
+  CHECK(written > 0);
   CHECK(std::is_sorted(counts.begin(), counts.end()));
-  CHECK(count_of(*store) == 100 + written.load());
+  CHECK(count_of(*store) == 100 + written);
 }
 
 TEST_CASE("a schema-3 database migrates to CRL shards: certificates in shard 0, CRL numbers continue") {
@@ -256,22 +276,12 @@ TEST_CASE("backup of a store larger than one step: one snapshot while a writer g
     REQUIRE(store->reserve(pending(serial), audit("reserve", serial)));
     REQUIRE(store->complete(serial, big, audit("issue", serial)));
   }
-  std::atomic<bool> stop{false};
-  std::atomic<int> written{0};
-  std::thread writer([&] {
-    for (int i = 0; !stop.load() && i < 5000; ++i) {
-      const std::string serial = "w" + std::to_string(i);
-      if (!writer_store->reserve(pending(serial), audit("reserve", serial))) break;
-      if (!writer_store->complete(serial, big, audit("issue", serial))) break;
-      written.fetch_add(1);
-    }
-  });
+  BackgroundWriter writer(*writer_store, big);
   std::vector<std::pair<std::int64_t, std::int64_t>> steps;
   const fs::path copy = dir / "backup.db";
   auto st =
       store->backup(copy.string(), [&](std::int64_t done, std::int64_t total) { steps.emplace_back(done, total); });
-  stop = true;
-  writer.join();
+  const int written = writer.stop();
   REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().detail));
   REQUIRE(steps.size() >= 3);
   CHECK(steps.back().first == steps.back().second);
@@ -283,5 +293,5 @@ TEST_CASE("backup of a store larger than one step: one snapshot while a writer g
   const std::int64_t n = count_of(*restored);
   CHECK(n >= 3000);
   CHECK(static_cast<std::int64_t>(audit_rows(*restored).size()) <= 2 * n);
-  CHECK(written.load() > 0);
+  CHECK(written > 0);
 }
