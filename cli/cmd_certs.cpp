@@ -1,12 +1,12 @@
 // sigil list | show | revoke | backup: the certificate ledger, without any key. list, show and
 // revoke work on the local home or, with --server, through a running CA's REST API.
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cctype>
 #include <iomanip>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "ca/api/api.hpp"
 #include "ca/base/duration.hpp"
@@ -204,6 +204,7 @@ Result<std::vector<std::string>> read_serials(const std::string& file) {
     SIGIL_TRY(text, read_file(file));
   }
   std::vector<std::string> serials;
+  std::unordered_set<std::string> seen;
   std::size_t line_no = 0, pos = 0;
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
@@ -216,7 +217,7 @@ Result<std::vector<std::string>> read_serials(const std::string& file) {
     if (line.empty() || line[0] == '#') continue;
     auto serial = store::normalize_serial(line);
     if (!serial) return serial.error().context(file + " line " + std::to_string(line_no));
-    if (std::find(serials.begin(), serials.end(), *serial) == serials.end()) serials.push_back(*serial);
+    if (seen.insert(*serial).second) serials.push_back(*serial);
   }
   if (serials.empty()) return make_error(Errc::invalid_argument, file + " names no serial");
   return serials;
@@ -233,12 +234,22 @@ Status run_revoke_many(const Globals& g, const std::string& file, const std::str
   Progress progress("revoking");
   if (!remote_opts.server.empty()) {
     SIGIL_TRY(Remote remote, Remote::connect(g, remote_opts));
-    for (const auto& serial : serials) SIGIL_TRY_STATUS(remote.call("GET", "/api/v1/certificates/" + serial, nullptr));
+    std::vector<std::string> statuses;
+    for (const auto& serial : serials) {
+      SIGIL_TRY(json j, remote.call("GET", "/api/v1/certificates/" + serial, nullptr));
+      statuses.push_back(str(j, "status"));
+      if (statuses.back() != "valid" && statuses.back() != "revoked" && statuses.back() != "expired")
+        return make_error(Errc::conflict, "certificate " + serial + " is " + statuses.back() + "; nothing was revoked");
+    }
     json body = {{"reason", store::to_string(reason)}};
     for (std::size_t i = 0; i < serials.size(); ++i) {
-      auto r = remote.call("POST", "/api/v1/certificates/" + serials[i] + "/revoke", &body);
-      if (!r && r.error().code != Errc::conflict) return r.error().context("after " + std::to_string(i) + " revoked");
-      (r ? revoked : already).push_back(serials[i]);
+      if (statuses[i] == "revoked") {
+        already.push_back(serials[i]);
+      } else {
+        auto r = remote.call("POST", "/api/v1/certificates/" + serials[i] + "/revoke", &body);
+        if (!r) return r.error().context("after " + std::to_string(revoked.size()) + " revoked");
+        revoked.push_back(serials[i]);
+      }
       progress.update(static_cast<std::int64_t>(i + 1), static_cast<std::int64_t>(serials.size()));
     }
   } else {
@@ -249,6 +260,8 @@ Status run_revoke_many(const Globals& g, const std::string& file, const std::str
     for (const auto& serial : serials) {
       SIGIL_TRY(auto rec, revoker.find(serial));
       if (!rec) return make_error(Errc::not_found, "no certificate with serial " + serial + "; nothing was revoked");
+      if (rec->der.empty() || rec->status == store::CertStatus::pending)
+        return make_error(Errc::conflict, "certificate " + serial + " was never signed; nothing was revoked");
       records.push_back(std::move(*rec));
     }
     for (std::size_t i = 0; i < records.size(); ++i) {

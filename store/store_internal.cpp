@@ -133,7 +133,8 @@ Result<ListSql> audit_sql(const AuditFilter& filter, int max_limit, bool count, 
   if (filter.actor) add("actor", " = ", *filter.actor);
   if (count) return q;
   if (filter.before_id > 0) add("id", " < ", filter.before_id);
-  q.sql += " ORDER BY id DESC LIMIT " + std::to_string(filter.limit + 1);
+  // The limit is bound too: statements are cached by their text, so each limit must not make one.
+  q.sql += " ORDER BY id DESC LIMIT " + bind_value(q, d, static_cast<std::int64_t>(filter.limit) + 1);
   return q;
 }
 

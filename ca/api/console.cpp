@@ -120,7 +120,7 @@ void add_console_routes(http::Router& r, Deps& d) {
            json may = json::object();
            for (auto [name, action] :
                 {std::pair{"read", authz::Action::read}, std::pair{"revoke", authz::Action::revoke},
-                 std::pair{"administer", authz::Action::administer}})
+                 std::pair{"administer", authz::Action::administer}, std::pair{"explain", authz::Action::explain}})
              may[name] = policy->may(*id, action).has_value();
            json j = {{"identity", id->value},
                      {"role", rule ? json(authz::role_name(rule->role)) : json(nullptr)},

@@ -80,8 +80,8 @@ struct OpenOptions {
 // (Errc::invalid_argument), a token error (Errc::unavailable).
 // The PIN: pin-value, else the file pin-source names, else $SIGIL_PKCS11_PIN; none: no login.
 Result<std::unique_ptr<Pkcs11Signer>> open_key(const Uri& uri, const OpenOptions& options = {});
-// The module loads, the token is present and the PIN logs in (what a command checks before it
-// makes anything). The same errors as open_key.
+// The module loads, the token is present, a PIN is given and it logs in (what a command checks
+// before it makes anything). The same errors as open_key.
 Status check_token(const Uri& uri);
 
 }  // namespace sigil::crypto::pkcs11

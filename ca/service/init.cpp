@@ -30,9 +30,21 @@ Result<Initialized> init_ca(const InitRequest& req, const PassphraseSource& pass
   if (!req.intermediate_key_uri.empty()) {
     SIGIL_TRY(ca_uri, crypto::pkcs11::parse_uri(req.intermediate_key_uri));
   }
+  // The offline root's key must never be the online intermediate's.
+  if (root_uri && ca_uri && root_uri->to_string() == ca_uri->to_string())
+    return make_error(Errc::invalid_argument, "--root-key and --intermediate-key name the same key");
   // Both tokens reachable and their PINs right before either makes a key.
   for (const auto* uri : {&root_uri, &ca_uri})
     if (*uri) SIGIL_TRY_STATUS(crypto::pkcs11::check_token(**uri));
+  // A PostgreSQL database that already holds a CA is refused now, not after keys were made in a
+  // token (a token's objects outlive a refused command). A new SQLite file is always empty.
+  if (is_postgres_url(config.database)) {
+    SIGIL_TRY(auto db, open_database(Home{req.home}, config));
+    SIGIL_TRY(const std::int64_t rows, db->count());
+    if (rows > 0)
+      return make_error(Errc::already_exists,
+                        "the database already holds certificates; refusing to initialise a CA in it");
+  }
   SIGIL_TRY(StagedDir root_dir, StagedDir::open(req.root_dir));
   SIGIL_TRY(StagedDir home_dir, StagedDir::open(req.home));
   std::string passphrase;
@@ -54,6 +66,8 @@ Result<Initialized> init_ca(const InitRequest& req, const PassphraseSource& pass
   SIGIL_TRY(crypto::Certificate root, issuer::make_root(*root_key, {config.name}, clock));
   // The online intermediate, through the same CSR ceremony an operator can run by hand.
   SIGIL_TRY(auto ca_key, make_key(ca_uri));
+  if (ca_key->public_key().spki == root_key->public_key().spki)
+    return make_error(Errc::invalid_argument, "the intermediate's key is the root's: give it a key of its own");
   SIGIL_TRY(Bytes csr_der, crypto::make_csr(*ca_key, issuer::intermediate_subject(config.name), {}));
   SIGIL_TRY(crypto::Csr csr, crypto::Csr::from_der(std::move(csr_der)));
   issuer::IntermediateParams ip = issuer::intermediate_params(config.public_url);

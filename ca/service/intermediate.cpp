@@ -28,6 +28,15 @@ Result<PendingIntermediate> make_intermediate_csr(const StoreContext& ctx, const
     SIGIL_TRY(key_text, file_key->to_pem());
     key = std::move(file_key);
   }
+  // A token object named by URI may already exist: never a root's key (the offline root would
+  // be online) nor the current intermediate's (rotation would change nothing).
+  SIGIL_TRY(auto roots, load_roots(ctx.home));
+  for (const auto& r : roots)
+    if (r.public_key().spki == key->public_key().spki)
+      return make_error(Errc::invalid_argument, "--key names a root's key: the intermediate needs a key of its own");
+  if (auto current = load_certificate(ctx.home.ca_cert());
+      current && current->public_key().spki == key->public_key().spki)
+    return make_error(Errc::invalid_argument, "--key names the current intermediate's key: rotation needs a new one");
   SIGIL_TRY(Bytes csr, crypto::make_csr(*key, issuer::intermediate_subject(ctx.config.name), {}));
   SIGIL_TRY_STATUS(make_dirs(ctx.home.pending_key().parent_path(), 0700));
   SIGIL_TRY_STATUS(write_file_new(key_file, key_text, kPrivateMode));

@@ -415,6 +415,8 @@ async function start() {
   try {
     state.who = await api('/api/v1/whoami');
     document.getElementById('who').replaceChildren('Signed in as ', el('b', { text: state.who.identity }), ' (' + (state.who.role || 'no role') + ')');
+    // Policy explain is for the roles that may ask it (admin, issuer): a viewer does not see the tab.
+    if (!state.who.may.explain) document.querySelector('a[data-view=explain]').hidden = true;
   } catch (err) {
     document.getElementById('who').textContent = problemText(err);
   }

@@ -43,6 +43,12 @@ expect_fail_with "init with a token that does not exist" "no token 'absent'" \
   sigil --home "$B" init --root-dir "$B.root" --root-key "pkcs11:token=absent;object=root?module-path=$MOD&pin-value=1"
 expect_fail_with "init with an unknown URI attribute" "unknown attribute 'tokne'" \
   sigil --home "$B" init --root-dir "$B.root" --root-key "pkcs11:tokne=sigil-root;object=root?module-path=$MOD"
+expect_fail_with "init with the same key for the root and the intermediate" "name the same key" \
+  sigil --home "$B" init --root-dir "$B.root" --root-key "$ROOT_URI" --intermediate-key "$ROOT_URI"
+expect_fail_with "init with a query written without '?' (the PIN would land in a label)" "query part starts with" \
+  sigil --home "$B" init --root-dir "$B.root" --root-key "pkcs11:token=sigil-root;object=root&pin-value=1111"
+expect_fail_with "init without any PIN for the token" "no PIN for token 'sigil-root'" \
+  sigil --home "$B" init --root-dir "$B.root" --root-key "pkcs11:token=sigil-root;object=root?module-path=$MOD"
 if [[ ! -e "$B" && ! -e "$B.root" ]]; then pass "no home and no root directory after the refusals"; else
   fail "no home and no root directory after the refusals" "$(ls -d "$B" "$B.root" 2>&1)"; fi
 if tool --token-label sigil-root --login --pin 1111 --list-objects 2>/dev/null | grep -q 'label: *root'; then
@@ -138,6 +144,11 @@ printf '2222\n' >"$WORK/online.pin"
 
 section "rotation: a new intermediate key generated in the token"
 NEXT_URI="pkcs11:token=sigil-online;object=intermediate-2?module-path=$MOD&pin-source=$WORK/online.pin"
+expect_fail_with "intermediate csr --key naming the root's key is refused" "a root's key" \
+  sigil --home "$H" intermediate csr --key "$ROOT_URI"
+expect_fail_with "intermediate csr --key naming the current intermediate's key is refused" "current intermediate's key" \
+  sigil --home "$H" intermediate csr --key "$INTER_URI"
+check "... and nothing is pending after those refusals" test ! -e "$H/ca/pending/intermediate.csr"
 check "intermediate csr --key URI" sigil --home "$H" intermediate csr --key "$NEXT_URI"
 expect_eq "the pending key is a .p11, not a key file" \
   "$(ls "$H/ca/pending" | tr '\n' ' ')" "intermediate.csr intermediate.p11 "

@@ -188,7 +188,9 @@ TEST_CASE("console: a viewer reads everything and changes nothing; renew-self re
   CHECK(who["may"]["read"] == true);
   CHECK(who["may"]["revoke"] == false);
   CHECK(who["may"]["administer"] == false);
+  CHECK(who["may"]["explain"] == false);
   CHECK(c.get_json("/api/v1/whoami", admin)["may"]["revoke"] == true);
+  CHECK(c.get_json("/api/v1/whoami", admin)["may"]["explain"] == true);
   CHECK(c.get_json("/api/v1/whoami", host)["role"] == "renew-self");
 
   for (const char* path : {"/api/v1/certificates", "/api/v1/acme/accounts", "/api/v1/hierarchy", "/api/v1/stats",

@@ -38,7 +38,12 @@ void finalize_modules() {
 }
 
 Result<std::string> module_file(const Uri& uri) {
-  if (!uri.module_path.empty()) return uri.module_path;
+  if (!uri.module_path.empty()) {
+    // dlopen searches the library path for a relative name: only an absolute path names one file.
+    if (uri.module_path.front() != '/')
+      return make_error(Errc::invalid_argument, "PKCS#11 URI: module-path must be an absolute path");
+    return uri.module_path;
+  }
   if (!uri.module_name.empty()) {
     if (uri.module_name.find('/') != std::string::npos)
       return make_error(Errc::invalid_argument, "PKCS#11 URI: module-name must not contain '/' (use module-path)");

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "ca/base/log.hpp"
 #include "ca/crypto/oids.hpp"
 #include "ca/crypto/pkcs11/pkcs11_internal.hpp"
 
@@ -115,6 +116,22 @@ Result<PublicKey> rsa_public_key(const Bytes& modulus, const Bytes& exponent) {
   return parse_spki(w.take());
 }
 
+// The session (or the token under it) is gone: its siblings are too, and a fresh one may work.
+bool session_gone(CK_RV rv) {
+  switch (rv) {
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_DEVICE_REMOVED:
+    case CKR_DEVICE_ERROR:
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_TOKEN_NOT_RECOGNIZED:
+    case CKR_USER_NOT_LOGGED_IN:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 struct Pkcs11Signer::Impl {
@@ -129,6 +146,10 @@ struct Pkcs11Signer::Impl {
   std::condition_variable cv;
   std::vector<Entry> idle;
   int open = 0;  // sessions in `idle` plus those checked out
+  // Set when the token refused the PIN on a new session (changed, locked, expired): no further
+  // login is tried until the process starts again, so a server that signs every second cannot
+  // burn through the token's retry counter and lock the PIN. Guarded by `mu`.
+  std::optional<std::string> login_refused;
 
   ~Impl() {
     for (const Entry& e : idle) module->f().C_CloseSession(e.session);
@@ -154,15 +175,31 @@ struct Pkcs11Signer::Impl {
       idle.pop_back();
       return e;
     }
+    if (login_refused) return make_error(Errc::unauthorized, *login_refused);
     ++open;
     lock.unlock();
     auto e = connect();
     if (!e) {
       lock.lock();
       --open;
+      if (e.error().code == Errc::unauthorized && !login_refused) {
+        login_refused =
+            "token '" + token + "' refused the PIN: no further login until restart (" + e.error().detail + ")";
+        log::error("PKCS#11 login refused; signing stops until the PIN is fixed and sigil restarts",
+                   {{"token", token}, {"error", e.error().detail}});
+      }
       cv.notify_one();
     }
     return e;
+  }
+  // Every idle session is closed: after the token went away they are all dead, and each would
+  // otherwise fail one request before being replaced.
+  void drain_idle() {
+    std::lock_guard lock(mu);
+    for (const Entry& e : idle) module->f().C_CloseSession(e.session);
+    open -= static_cast<int>(idle.size());
+    idle.clear();
+    cv.notify_all();
   }
   void give_back(Entry e) {
     std::lock_guard lock(mu);
@@ -178,25 +215,36 @@ struct Pkcs11Signer::Impl {
     cv.notify_one();
   }
 
+  // Any failure is Errc::unavailable with a plain detail: the caller (an issuance, an OCSP
+  // response, the readiness probe) answers 503 and tries later; the token's own words (a PIN
+  // error included) go to the log, never to a client. A session that fails for a session or
+  // device reason is retried once on a fresh one, after the dead idle sessions are closed.
   Result<Bytes> sign_raw(CK_MECHANISM& mech, ByteView input, std::size_t max_len) {
-    auto got = checkout();
-    // No session can be opened (the token is gone, the object with it): the signer is unavailable
-    // for now, whatever the lookup said; a wrong PIN stays unauthorized.
-    if (!got)
-      return got.error().code == Errc::unauthorized ? got.error() : make_error(Errc::unavailable, got.error().detail);
-    const Entry e = *got;
-    CK_RV rv = module->f().C_SignInit(e.session, &mech, e.key);
-    Bytes out(max_len);
-    CK_ULONG len = out.size();
-    if (rv == CKR_OK)
-      rv = module->f().C_Sign(e.session, const_cast<CK_BYTE*>(input.data()), input.size(), out.data(), &len);
-    if (rv != CKR_OK) {
+    Error last = make_error(Errc::unavailable, "");
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto got = checkout();
+      if (!got) {
+        last = got.error();
+        break;
+      }
+      const Entry e = *got;
+      CK_RV rv = module->f().C_SignInit(e.session, &mech, e.key);
+      Bytes out(max_len);
+      CK_ULONG len = out.size();
+      if (rv == CKR_OK)
+        rv = module->f().C_Sign(e.session, const_cast<CK_BYTE*>(input.data()), input.size(), out.data(), &len);
+      if (rv == CKR_OK) {
+        give_back(e);
+        out.resize(len);
+        return out;
+      }
       drop(e);
-      return token_error(rv, "token '" + token + "' could not sign");
+      last = token_error(rv, "token '" + token + "' could not sign");
+      if (!session_gone(rv)) break;
+      drain_idle();
     }
-    give_back(e);
-    out.resize(len);
-    return out;
+    log::warn("PKCS#11 signature failed", {{"token", token}, {"error", last.detail}});
+    return make_error(Errc::unavailable, "the signing key's token is unavailable");
   }
 };
 
@@ -361,6 +409,10 @@ Status check_token(const Uri& uri) {
   SIGIL_TRY(auto module, Module::load(uri));
   SIGIL_TRY(auto pin, read_pin(uri));
   SIGIL_TRY(CK_SLOT_ID slot, find_slot(*module, uri));
+  // A CA key is a private object: without a PIN nothing could find or make it.
+  if (!pin)
+    return make_error(Errc::unauthorized, "no PIN for token '" + token_label(*module, slot) +
+                                              "': give pin-source or pin-value in the URI, or $SIGIL_PKCS11_PIN");
   SIGIL_TRY(CK_SESSION_HANDLE s, open_session(*module, slot, pin, false));
   module->f().C_CloseSession(s);
   return {};

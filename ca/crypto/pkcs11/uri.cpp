@@ -63,7 +63,7 @@ Status set_path_attribute(Uri& u, std::string_view name, std::string value) {
   if (name == "type") {
     static constexpr std::string_view kTypes[] = {"private", "public", "cert", "secret-key", "data"};
     if (std::find(std::begin(kTypes), std::end(kTypes), value) == std::end(kTypes))
-      return make_error(Errc::invalid_argument, "PKCS#11 URI: unknown type '" + value + "'");
+      return make_error(Errc::invalid_argument, "PKCS#11 URI: unknown type (private, public, cert, secret-key, data)");
     return set_once(u.type, std::move(value), name);
   }
   if (name == "id") {
@@ -135,9 +135,13 @@ Result<Uri> parse_uri(std::string_view text) {
     const auto eq = part.find('=');
     if (eq == std::string_view::npos || eq == 0)
       return make_error(Errc::invalid_argument,
-                        "PKCS#11 URI: path attribute without '=': '" +
-                            std::string(part.substr(0, std::min<std::size_t>(part.size(), 40))) + "'");
+                        "PKCS#11 URI: a path attribute without '=' (name=value;name=value?query)");
     const std::string_view name = part.substr(0, eq);
+    // A query written without its '?' ("object=k&pin-value=1234") would put the PIN into a label
+    // that is printed and stored: refused.
+    if (part.find('&') != std::string_view::npos || part.find("pin-") != std::string_view::npos)
+      return make_error(Errc::invalid_argument, "PKCS#11 URI: path attribute '" + std::string(name) +
+                                                    "' holds '&' or 'pin-': the query part starts with '?'");
     SIGIL_TRY(std::string value, percent_decode(part.substr(eq + 1), name));
     SIGIL_TRY_STATUS(set_path_attribute(u, name, std::move(value)));
   }

@@ -142,6 +142,8 @@ async function main() {
       { 'Content-Type': 'application/json', 'X-Sigil-Console': '1' }, '{"reason":"superseded"}');
     check('viewer: a forged revoke POST is 403 with a problem document',
       forged.status === 403 && /problem\+json/.test(forged.type), JSON.stringify(forged));
+    check('viewer: no Policy explain tab (the route is for admin and issuer roles)',
+      await viewer.page.locator('a[data-view=explain]').isHidden());
     check('viewer: no JavaScript or CSP error', viewer.errors.length === 0, viewer.errors.join(' | '));
 
     // ---- no client certificate: the TLS layer refuses before any HTTP
