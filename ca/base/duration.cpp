@@ -1,5 +1,6 @@
 #include "ca/base/duration.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -128,16 +129,40 @@ Result<TimePoint> parse_rfc3339(std::string_view text) {
 }
 
 std::string format_http_date(TimePoint t) {
-  const std::time_t tt = static_cast<std::time_t>(to_unix(t));
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
+  // IMF-fixdate by hand (no gmtime_r, whose glibc takes the time-zone lock, and no snprintf):
+  // it is written into OCSP and CRL responses and every response's Date header.
+  const std::int64_t secs = to_unix(t);
+  std::int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  const std::int64_t rem = secs - days * 86400;
+  const int weekday = static_cast<int>((days % 7 + 11) % 7);  // 1970-01-01 was a Thursday
+  // Civil date from days since the epoch (H. Hinnant's algorithm, proleptic Gregorian).
+  days += 719468;
+  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const std::int64_t doe = days - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  const int day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  const int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
   static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  std::string out = "Www, DD Mmm YYYY HH:MM:SS GMT";
+  auto two = [&](std::size_t at, int v) {
+    out[at] = static_cast<char>('0' + v / 10);
+    out[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  out.replace(0, 3, kDays[weekday]);
+  two(5, day);
+  out.replace(8, 3, kMonths[month - 1]);
+  const int y = static_cast<int>(std::clamp<std::int64_t>(year, 0, 9999));
+  two(12, y / 100);
+  two(14, y % 100);
+  two(17, static_cast<int>(rem / 3600));
+  two(20, static_cast<int>(rem / 60 % 60));
+  two(23, static_cast<int>(rem % 60));
+  return out;
 }
 
 Result<TimePoint> parse_http_date(std::string_view text) {

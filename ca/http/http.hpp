@@ -253,4 +253,13 @@ struct ParsedRequest {
 };
 ParsedRequest parse_request(std::string_view bytes, const Limits& limits);
 
+// A response's status line and header fields as a listener writes them, into `out` (replacing
+// what it held): the request's HTTP version (10 or 11), the handler's fields in order (any
+// holding CR, LF or NUL dropped; framing fields are the listener's), Cache-Control: no-store
+// unless the handler set one, Date unless it set one, Connection as `keep_alive` and the version
+// need, and Content-Length of r.body except for 1xx, 204 and 304, whose body is never sent.
+// The body is not included (a HEAD answer is this alone).
+void serialize_head(std::string& out, const Response& r, unsigned version, bool keep_alive, std::string_view date);
+bool has_body(int status);  // false for 1xx, 204 and 304
+
 }  // namespace sigil::http

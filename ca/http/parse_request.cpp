@@ -2,6 +2,7 @@
 // then the target split and the header names lower-cased. The session (server.cpp) parses
 // asynchronously from a socket and shares the second half; parse_request() does the whole of it
 // on bytes in memory, so a fuzzer can drive the real parser and router with no socket.
+// The other direction too: serialize_head() is a response's status line and fields as written.
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -77,6 +78,105 @@ ParsedRequest parse_request(std::string_view bytes, const Limits& limits) {
   out.keep_alive = msg.keep_alive();
   out.request = std::move(req);
   return out;
+}
+
+namespace {
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "";  // RFC 9112 §4: the reason phrase may be empty
+  }
+}
+
+// A field a handler set that would split the response (CR, LF, NUL) is not written.
+bool writable(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
+}
+
+}  // namespace
+
+bool has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
+
+void serialize_head(std::string& out, const Response& r, unsigned version, bool keep_alive, std::string_view date) {
+  out.clear();
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  const int status = r.status >= 100 && r.status <= 999 ? r.status : 500;
+  out += std::to_string(status);
+  out += ' ';
+  out += reason_phrase(status);
+  out += "\r\n";
+  bool has_cache = false, has_date = false;
+  for (const auto& [k, v] : r.headers) {
+    // Framing is the listener's: a handler's own Content-Length, Transfer-Encoding or Connection is dropped.
+    if (k.empty() || !writable(k) || !writable(v) || iequals(k, "content-length") || iequals(k, "transfer-encoding") ||
+        iequals(k, "connection"))
+      continue;
+    has_cache = has_cache || iequals(k, "cache-control");
+    has_date = has_date || iequals(k, "date");
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";  // a repeated name (Link) stays repeated
+  }
+  if (!has_cache) out += "Cache-Control: no-store\r\n";
+  if (!has_date && !date.empty()) {
+    out += "Date: ";
+    out += date;
+    out += "\r\n";
+  }
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
+  if (has_body(status)) {
+    out += "Content-Length: ";
+    out += std::to_string(r.body.size());
+    out += "\r\n";
+  }
+  out += "\r\n";
 }
 
 }  // namespace sigil::http

@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -19,12 +20,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <condition_variable>
 #include <cstring>
@@ -32,6 +33,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ca/base/duration.hpp"
 #include "ca/base/log.hpp"
 #include "ca/crypto/handles.hpp"
 #include "ca/http/http.hpp"
@@ -366,35 +368,37 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     write(Response::problem(status, "about:blank", detail));
   }
 
+  // The response as one contiguous buffer (head, and a body up to kInlineBody): one TLS record
+  // and one send for a typical answer; a larger body follows as a second buffer, uncopied.
   void write(Response r) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->version(version_ ? version_ : 11);
-    res->result(static_cast<unsigned>(r.status));
-    bool has_cache = false;
-    for (auto& [k, v] : r.headers) {
-      has_cache = has_cache || beast::iequals(k, "cache-control");
-      res->insert(k, v);  // a repeated name (Link) stays repeated
-    }
-    if (!has_cache) res->set(bhttp::field::cache_control, "no-store");
+    static constexpr std::size_t kInlineBody = 64 << 10;
     const bool keep = keep_alive_ && !server_.stopping && !too_old();
-    res->keep_alive(keep);
-    res->body() = std::move(r.body);
-    res->prepare_payload();
-    if (head_) res->body().clear();  // Content-Length stays that of the GET
-    beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
-    if (head_) {
-      auto sr = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*res);
-      bhttp::async_write_header(stream_, *sr,
-                                [self = this->shared_from_this(), res, sr, keep](beast::error_code ec, std::size_t) {
-                                  if (ec || !keep) return self->shutdown();
-                                  self->read();
-                                });
-      return;
+    serialize_head(wbuf_, r, version_ == 10 ? 10 : 11, keep, http_date());
+    wbody_.clear();
+    if (!head_ && has_body(r.status)) {
+      if (r.body.size() <= kInlineBody)
+        wbuf_ += r.body;
+      else
+        wbody_ = std::move(r.body);
     }
-    bhttp::async_write(stream_, *res, [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+    beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(wbuf_), asio::buffer(wbody_)};
+    asio::async_write(stream_, bufs, [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
       if (ec || !keep) return self->shutdown();
       self->read();
     });
+  }
+
+  // The Date field (RFC 9110 §6.6.1), formatted once per second per thread.
+  std::string_view http_date() const {
+    thread_local std::int64_t second = -1;
+    thread_local std::string text;
+    const std::int64_t now = to_unix(server_.clock.now());
+    if (now != second) {
+      text = format_http_date(from_unix(now));
+      second = now;
+    }
+    return text;
   }
 
   // Past the listener's max_connection_age the connection ends after the current response: a
@@ -434,6 +438,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool head_ = false;
   bool idle_ = false;
   unsigned version_ = 11;
+  std::string wbuf_;   // the response being written: head and (most) body
+  std::string wbody_;  // a large body, written after wbuf_
 };
 
 Result<tcp::endpoint> parse_endpoint(const std::string& address) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <ctime>
 
 #include <filesystem>
 #include <random>
@@ -281,6 +282,21 @@ TEST_CASE("HTTP dates (RFC 9110 IMF-fixdate): known instants, round trips, refus
     REQUIRE(back.has_value());
     CHECK(to_unix(*back) == s);
   }
+  // The hand-written civil-date arithmetic against the C library's, across leap days and
+  // century years (1900 and 2100 are not leap years; 2000 is) and before 1970.
+  for (std::int64_t s = -2208988800LL; s < 4133980800LL; s += 86400LL * 7 + 3661) {
+    const std::time_t tt = static_cast<std::time_t>(s);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char want[40];
+    std::strftime(want, sizeof want, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    CAPTURE(s);
+    REQUIRE(format_http_date(from_unix(s)) == want);
+  }
+  for (const auto& [s, text] : {std::pair{951782400LL, "Tue, 29 Feb 2000 00:00:00 GMT"},
+                                std::pair{4107542399LL, "Sun, 28 Feb 2100 23:59:59 GMT"},
+                                std::pair{4107542400LL, "Mon, 01 Mar 2100 00:00:00 GMT"}})
+    CHECK(format_http_date(from_unix(s)) == text);
   for (const std::string text :
        {"", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 GMT junk", "Sunday, 06-Nov-94 08:49:37 GMT",
         "Sun Nov  6 08:49:37 1994", "1994-11-06T08:49:37Z"}) {

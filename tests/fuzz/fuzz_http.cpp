@@ -67,6 +67,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (char c : name) SIGIL_FUZZ_ASSERT(!(c >= 'A' && c <= 'Z'));
     const http::Response resp = router.dispatch(req);
     SIGIL_FUZZ_ASSERT(resp.status == 200 || resp.status == 401 || resp.status == 404 || resp.status == 405);
+    // The response head as a listener writes it, with the request's fields echoed into it: one
+    // blank line, at its end, and every line break a CRLF (no field can split the response).
+    http::Response echo = resp;
+    for (const auto& [name, value] : req.headers) echo.with(name, value);
+    std::string head;
+    http::serialize_head(head, echo, 11, parsed.keep_alive, "");
+    SIGIL_FUZZ_ASSERT(head.size() >= 4 && head.find("\r\n\r\n") == head.size() - 4);
+    for (std::size_t i = 0; i < head.size(); ++i) {
+      if (head[i] == '\r') SIGIL_FUZZ_ASSERT(i + 1 < head.size() && head[i + 1] == '\n');
+      if (head[i] == '\n') SIGIL_FUZZ_ASSERT(i > 0 && head[i - 1] == '\r');
+      SIGIL_FUZZ_ASSERT(head[i] != '\0');
+    }
     if (!parsed.keep_alive) break;
     rest.remove_prefix(parsed.consumed);
   }

@@ -140,3 +140,49 @@ TEST_CASE("a route whose authentication has no registered authenticator is refus
   CHECK(router.dispatch(admin).status == 401);
   CHECK_FALSE(handled);
 }
+
+TEST_CASE("serialize_head: version, framing, defaults and fields that would split the response") {
+  std::string out;
+  Response r = Response::json(201, "{\"a\":1}");
+  r.with("Location", "/x").with("Link", "<a>").with("Link", "<b>");
+  serialize_head(out, r, 11, true, "Mon, 07 Dec 2026 15:00:00 GMT");
+  CHECK(out ==
+        "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nLocation: /x\r\nLink: <a>\r\nLink: <b>\r\n"
+        "Cache-Control: no-store\r\nDate: Mon, 07 Dec 2026 15:00:00 GMT\r\nContent-Length: 7\r\n\r\n");
+  // HTTP/1.0 keep-alive says so; HTTP/1.1 says close when closing.
+  serialize_head(out, Response::text(200, "ok"), 10, true, "");
+  CHECK(out.find("HTTP/1.0 200 OK\r\n") == 0);
+  CHECK(out.find("Connection: keep-alive\r\n") != std::string::npos);
+  serialize_head(out, Response::text(200, "ok"), 11, false, "");
+  CHECK(out.find("Connection: close\r\n") != std::string::npos);
+  CHECK(out.find("Date:") == std::string::npos);
+  // The handler's own cache policy and framing: kept, and dropped.
+  Response c = Response::text(200, "ok");
+  c.with("Cache-Control", "public, max-age=60").with("Content-Length", "99").with("Transfer-Encoding", "chunked");
+  serialize_head(out, c, 11, true, "");
+  CHECK(out.find("no-store") == std::string::npos);
+  CHECK(out.find("Content-Length: 2\r\n") != std::string::npos);
+  CHECK(out.find("99") == std::string::npos);
+  CHECK(out.find("chunked") == std::string::npos);
+  // 304 and 204 carry no Content-Length (their body is never sent).
+  Response nm;
+  nm.status = 304;
+  nm.with("ETag", "\"1\"");
+  serialize_head(out, nm, 11, true, "");
+  CHECK(out.find("HTTP/1.1 304 Not Modified\r\n") == 0);
+  CHECK(out.find("Content-Length") == std::string::npos);
+  CHECK_FALSE(has_body(304));
+  CHECK_FALSE(has_body(204));
+  CHECK(has_body(200));
+  // A value holding CR or LF would start a header or a response of its own: not written.
+  Response bad = Response::text(200, "ok");
+  bad.with("Location", "/a\r\nSet-Cookie: x=1").with("X-Ok", "1").with(std::string("X-N\0l", 5), "v");
+  serialize_head(out, bad, 11, true, "");
+  CHECK(out.find("Set-Cookie") == std::string::npos);
+  CHECK(out.find("X-Ok: 1\r\n") != std::string::npos);
+  CHECK(out.find("X-N") == std::string::npos);
+  // A status outside 100..999 is written as a 500, never as garbage.
+  Response odd = Response::text(7, "x");
+  serialize_head(out, odd, 11, true, "");
+  CHECK(out.find("HTTP/1.1 500 ") == 0);
+}
