@@ -208,9 +208,9 @@ struct ListenerConfig {
   std::chrono::seconds max_connection_age{0};
 };
 
-// One Beast/Asio server: a thread per core for I/O, a worker pool for handlers (which may
-// block on the store or sign; by default max(16, 4 per core) of them), and a small pool for
-// client-certificate checks.
+// One Beast/Asio server: a thread per core for I/O (each with its own io_context; a connection
+// stays on one), a worker pool for handlers (which may block on the store or sign; by default
+// max(16, 4 per core) of them), and a small pool for client-certificate checks.
 class Server {
  public:
   // `clock` dates what the server judges: client certificates' validity (full handshakes and

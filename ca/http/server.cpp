@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -18,7 +19,6 @@
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -84,12 +84,21 @@ struct Server::Impl {
         clock(c),
         limits(l),
         io_threads(io > 0 ? io : std::max(1u, std::thread::hardware_concurrency())),
-        ioc(io_threads),
+        ioc(1),
         // Handlers block on the store (a group commit's WAL sync, a PostgreSQL round trip): the
         // pool's size is how many wait at once, and how many changes one commit can batch.
         workers(static_cast<std::size_t>(workers_n > 0 ? workers_n
                                                        : std::max(16u, 4 * std::thread::hardware_concurrency()))),
-        checks(static_cast<std::size_t>(std::max(1, l.client_check_threads))) {}
+        checks(static_cast<std::size_t>(std::max(1, l.client_check_threads))) {
+    // One io_context per I/O thread, each run by that thread alone: a connection lives on one
+    // of them (round robin at accept), so its handlers need no strand and the scheduler no
+    // locking between threads. The guards keep a context with no connection yet running.
+    for (int i = 0; i < io_threads; ++i) {
+      auto& ctx = i == 0 ? ioc : *extra_iocs.emplace_back(std::make_unique<asio::io_context>(1));
+      guards.emplace_back(ctx.get_executor());
+    }
+  }
+  asio::io_context& io(int i) { return i == 0 ? ioc : *extra_iocs[static_cast<std::size_t>(i - 1)]; }
 
   Metrics& metrics;
   const Clock& clock;
@@ -104,7 +113,10 @@ struct Server::Impl {
   int active = 0;
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> checks_pending{0};  // bounds the `checks` queue
-  asio::io_context ioc;
+  asio::io_context ioc;                        // the first I/O thread's; the listeners' acceptors live here
+  std::vector<std::unique_ptr<asio::io_context>> extra_iocs;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::atomic<unsigned> next_io{0};
   asio::thread_pool workers;
   // TlsSettings::check_client runs here (a store lookup per handshake), apart from the handlers
   // so that slow requests never delay handshakes.
@@ -474,7 +486,8 @@ std::string format_endpoint(const tcp::endpoint& e) {
 }  // namespace
 
 void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
-  l->acceptor.async_accept(asio::make_strand(ioc), [this, l](beast::error_code ec, tcp::socket socket) {
+  asio::io_context& target = io(static_cast<int>(next_io.fetch_add(1) % static_cast<unsigned>(io_threads)));
+  l->acceptor.async_accept(target, [this, l](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping) return;
       log::warn("accept failed", {{"listener", l->config.name}, {"error", ec.message()}});
@@ -581,7 +594,7 @@ Status Server::update_tls(const std::string& listener, const TlsSettings& tls) {
 
 void Server::start() {
   for (auto& l : impl_->listeners) impl_->accept(l);
-  for (int i = 0; i < impl_->io_threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (int i = 0; i < impl_->io_threads; ++i) impl_->threads.emplace_back([this, i] { impl_->io(i).run(); });
 }
 
 void Server::stop(std::chrono::milliseconds drain) {
@@ -600,7 +613,7 @@ void Server::stop(std::chrono::milliseconds drain) {
   std::unique_lock lock(impl_->sessions_mu);
   impl_->sessions_cv.wait_for(lock, drain, [this] { return impl_->active == 0; });
   lock.unlock();
-  impl_->ioc.stop();
+  for (int i = 0; i < impl_->io_threads; ++i) impl_->io(i).stop();
   impl_->workers.join();
   // Checks still queued are for connections that will never be served.
   impl_->checks.stop();
