@@ -23,7 +23,7 @@ cd "$(dirname "$self")/../.."
 source ops/bench/lib.sh
 bench_start "$self" "$@"
 root=$PWD
-sigil=$root/build/cli/sigil
+sigil=${SIGIL:-$root/build/cli/sigil}  # SIGIL: another binary (ops/bench/experiments)
 load=$root/build/tests/bench/api_load
 work=$(mktemp -d)
 chmod 711 "$work"

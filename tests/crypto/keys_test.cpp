@@ -244,6 +244,46 @@ TEST_CASE("signatures made by KeySigner verify with OpenSSL and with verify_sign
   CHECK(verify_signature(ec.public_key(), SignatureAlgorithm::ed25519, msg, *sig).error().code == Errc::unauthorized);
 }
 
+// verify_signature keeps the EVP_PKEYs it builds per thread (64 at most): a kept key must never
+// answer for another, across many keys (the cache emptied and refilled) and every key type.
+TEST_CASE("verify_signature's per-thread key cache never verifies with another key") {
+  const Bytes msg = as_bytes("cached");
+  for (KeyType t : kAllKeyTypes) {
+    CAPTURE(key_name(t));
+    const KeySigner& a = cached_key(t, 0);
+    const KeySigner& b = cached_key(t, 1);
+    auto sa = a.sign(msg);
+    auto sb = b.sign(msg);
+    REQUIRE(sa.has_value());
+    REQUIRE(sb.has_value());
+    for (int round = 0; round < 3; ++round) {
+      CHECK(verify_signature(a.public_key(), a.signature_algorithm(), msg, *sa).has_value());
+      CHECK_FALSE(verify_signature(b.public_key(), b.signature_algorithm(), msg, *sa).has_value());
+      CHECK(verify_signature(b.public_key(), b.signature_algorithm(), msg, *sb).has_value());
+      CHECK_FALSE(verify_signature(a.public_key(), a.signature_algorithm(), msg, *sb).has_value());
+    }
+  }
+  // More keys than the cache holds, each verified twice, interleaved with the first key.
+  const KeySigner& first = cached_key(KeyType::ec_p256, 0);
+  auto s0 = first.sign(msg);
+  REQUIRE(s0.has_value());
+  for (int i = 0; i < 70; ++i) {
+    auto k = KeySigner::generate(KeyType::ec_p256);
+    REQUIRE(k.has_value());
+    auto s = (*k)->sign(msg);
+    REQUIRE(s.has_value());
+    CHECK(verify_signature((*k)->public_key(), SignatureAlgorithm::ecdsa_sha256, msg, *s).has_value());
+    CHECK_FALSE(verify_signature((*k)->public_key(), SignatureAlgorithm::ecdsa_sha256, msg, *s0).has_value());
+    CHECK(verify_signature(first.public_key(), SignatureAlgorithm::ecdsa_sha256, msg, *s0).has_value());
+    CHECK_FALSE(verify_signature(first.public_key(), SignatureAlgorithm::ecdsa_sha256, msg, *s).has_value());
+  }
+  // The same SubjectPublicKeyInfo with another point (as a forged PublicKey would carry) is
+  // another entry: it is built, and refused, not served from the first key's.
+  PublicKey mixed = first.public_key();
+  mixed.key = cached_key(KeyType::ec_p256, 1).public_key().key;
+  CHECK_FALSE(verify_signature(mixed, SignatureAlgorithm::ecdsa_sha256, msg, *s0).has_value());
+}
+
 TEST_CASE("verify_signature refuses an EC point that is not on the curve") {
   const KeySigner& k = cached_key(KeyType::ec_p256);
   PublicKey bogus = k.public_key();
