@@ -254,12 +254,15 @@ struct ParsedRequest {
 ParsedRequest parse_request(std::string_view bytes, const Limits& limits);
 
 // A response's status line and header fields as a listener writes them, into `out` (replacing
-// what it held): the request's HTTP version (10 or 11), the handler's fields in order (any
-// holding CR, LF or NUL dropped; framing fields are the listener's), Cache-Control: no-store
+// what it held): the request's HTTP version (10 or 11); the status, or 500 for one that is not a
+// final status (200-599); the handler's fields in order (a name that is not a token or a value
+// holding CR, LF or NUL is dropped; framing fields are the listener's); Cache-Control: no-store
 // unless the handler set one, Date unless it set one, Connection as `keep_alive` and the version
-// need, and Content-Length of r.body except for 1xx, 204 and 304, whose body is never sent.
-// The body is not included (a HEAD answer is this alone).
-void serialize_head(std::string& out, const Response& r, unsigned version, bool keep_alive, std::string_view date);
-bool has_body(int status);  // false for 1xx, 204 and 304
+// need, and Content-Length of r.body unless the status is 204 or 304. Returns whether the body
+// follows (false for 204 and 304, whose body is never sent); the body is not included, and a
+// HEAD answer is the head alone.
+bool serialize_head(std::string& out, const Response& r, unsigned version, bool keep_alive, std::string_view date);
+bool has_body(int status);     // false for 1xx, 204 and 304
+int final_status(int status);  // the status as written: 500 unless it is 200-599
 
 }  // namespace sigil::http

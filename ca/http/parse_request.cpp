@@ -132,6 +132,15 @@ std::string_view reason_phrase(int status) {
 // A field a handler set that would split the response (CR, LF, NUL) is not written.
 bool writable(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
 
+// RFC 9110 §5.1: a field name is a token.
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (!(std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos))
+      return false;
+  return true;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
            return std::tolower(x) == std::tolower(y);
@@ -142,10 +151,12 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
 
-void serialize_head(std::string& out, const Response& r, unsigned version, bool keep_alive, std::string_view date) {
+int final_status(int status) { return status >= 200 && status <= 599 ? status : 500; }
+
+bool serialize_head(std::string& out, const Response& r, unsigned version, bool keep_alive, std::string_view date) {
   out.clear();
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  const int status = r.status >= 100 && r.status <= 999 ? r.status : 500;
+  const int status = final_status(r.status);
   out += std::to_string(status);
   out += ' ';
   out += reason_phrase(status);
@@ -153,7 +164,7 @@ void serialize_head(std::string& out, const Response& r, unsigned version, bool 
   bool has_cache = false, has_date = false;
   for (const auto& [k, v] : r.headers) {
     // Framing is the listener's: a handler's own Content-Length, Transfer-Encoding or Connection is dropped.
-    if (k.empty() || !writable(k) || !writable(v) || iequals(k, "content-length") || iequals(k, "transfer-encoding") ||
+    if (!is_token(k) || !writable(v) || iequals(k, "content-length") || iequals(k, "transfer-encoding") ||
         iequals(k, "connection"))
       continue;
     has_cache = has_cache || iequals(k, "cache-control");
@@ -177,6 +188,7 @@ void serialize_head(std::string& out, const Response& r, unsigned version, bool 
     out += "\r\n";
   }
   out += "\r\n";
+  return has_body(status);
 }
 
 }  // namespace sigil::http

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -91,8 +92,8 @@ struct Server::Impl {
                                                        : std::max(16u, 4 * std::thread::hardware_concurrency()))),
         checks(static_cast<std::size_t>(std::max(1, l.client_check_threads))) {
     // One io_context per I/O thread, each run by that thread alone: a connection lives on one
-    // of them (round robin at accept), so its handlers need no strand and the scheduler no
-    // locking between threads. The guards keep a context with no connection yet running.
+    // of them (round robin at accept), so its handlers need no strand and no scheduler lock is
+    // contended between I/O threads. The guards keep a context with no connection yet running.
     for (int i = 0; i < io_threads; ++i) {
       auto& ctx = i == 0 ? ioc : *extra_iocs.emplace_back(std::make_unique<asio::io_context>(1));
       guards.emplace_back(ctx.get_executor());
@@ -311,6 +312,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void on_read(beast::error_code ec) {
     idle_ = false;
+    head_ = false;  // what the previous request was does not frame this answer (fail() below)
+    version_ = 11;
     if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
         ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset || ec == asio::error::eof) {
       return shutdown();
@@ -385,9 +388,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void write(Response r) {
     static constexpr std::size_t kInlineBody = 64 << 10;
     const bool keep = keep_alive_ && !server_.stopping && !too_old();
-    serialize_head(wbuf_, r, version_ == 10 ? 10 : 11, keep, http_date());
-    wbody_.clear();
-    if (!head_ && has_body(r.status)) {
+    const bool body = serialize_head(wbuf_, r, version_ == 10 ? 10 : 11, keep, http_date());
+    if (!head_ && body) {
       if (r.body.size() <= kInlineBody)
         wbuf_ += r.body;
       else
@@ -396,6 +398,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     beast::get_lowest_layer(stream_).expires_after(server_.limits.request_timeout);
     const std::array<asio::const_buffer, 2> bufs{asio::buffer(wbuf_), asio::buffer(wbody_)};
     asio::async_write(stream_, bufs, [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
+      // A kept-alive connection keeps no large buffer between its responses (a big CRL once).
+      std::string().swap(self->wbody_);
+      if (self->wbuf_.capacity() > (16 << 10)) std::string().swap(self->wbuf_);
       if (ec || !keep) return self->shutdown();
       self->read();
     });
@@ -486,8 +491,7 @@ std::string format_endpoint(const tcp::endpoint& e) {
 }  // namespace
 
 void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
-  asio::io_context& target = io(static_cast<int>(next_io.fetch_add(1) % static_cast<unsigned>(io_threads)));
-  l->acceptor.async_accept(target, [this, l](beast::error_code ec, tcp::socket socket) {
+  l->acceptor.async_accept([this, l](beast::error_code ec, tcp::socket accepted) {
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping) return;
       log::warn("accept failed", {{"listener", l->config.name}, {"error", ec.message()}});
@@ -495,6 +499,24 @@ void Server::Impl::accept(const std::shared_ptr<Listener>& l) {
     }
     if (stopping) return;
     beast::error_code ignored;
+    // The connection moves to the next I/O thread's context (round robin): its descriptor is
+    // registered there, so everything it does runs on that one thread. Accepting straight into
+    // another context would leave, at shutdown, a pending accept in this context holding a
+    // socket of one destroyed before it.
+    asio::io_context& target = io(static_cast<int>(next_io.fetch_add(1) % static_cast<unsigned>(io_threads)));
+    tcp::socket socket(target);
+    if (&target == &ioc) {
+      socket = std::move(accepted);
+    } else {
+      const auto protocol = l->acceptor.local_endpoint(ignored).protocol();
+      const auto fd = accepted.release(ec);
+      if (!ec) socket.assign(protocol, fd, ec);
+      if (ec) {
+        if (fd >= 0 && !socket.is_open()) ::close(fd);
+        log::warn("accept failed", {{"listener", l->config.name}, {"error", ec.message()}});
+        return accept(l);
+      }
+    }
     const auto ep = socket.remote_endpoint(ignored);
     const std::string remote = ep.address().to_string();
     // Responses and handshake flights are written whole: Nagle would hold a flight's tail back

@@ -8,6 +8,8 @@
 #   SCALE_CACHE=DIR   generate into DIR once and reuse it on later runs with the same N and R
 #                     (generating 1,000,000 takes several minutes); default: a temp dir, removed.
 #   SCALE_RUNS=3      runs per measurement (medians are reported).
+#   SCALE_PG=1        the store on PostgreSQL 15 (ops/pg.sh, loopback, synchronous_commit on) instead
+#                     of SQLite; always generated afresh (SCALE_CACHE is not reused).
 #
 # The store is made by `sigil init` run under faketime 101 days in the past (so the CA may have
 # issued certificates that have expired by now), then filled by tests/bench/gen_store through
@@ -24,8 +26,12 @@ command -v faketime >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install
 command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y openssl >/dev/null
 sigil=$PWD/build/cli/sigil
 tmp=$(mktemp -d)
+chmod 711 "$tmp"  # ops/pg.sh runs PostgreSQL as its own user under it
 data=${SCALE_CACHE:-$tmp/data}
 server=
+pg_dir=
+[ -n "${SCALE_PG:-}" ] && pg_dir=$tmp/pg
+server_stop_pg() { [ -n "$pg_dir" ] && bash ops/pg.sh stop "$pg_dir" || true; }
 stop_server() {
   if [ -n "$server" ]; then
     kill "$server" 2>/dev/null || true
@@ -33,17 +39,19 @@ stop_server() {
     server=
   fi
 }
-trap 'stop_server; rm -rf "$tmp"' EXIT
+trap 'stop_server; server_stop_pg; rm -rf "$tmp"' EXIT
 
 # ---- the store ----------------------------------------------------------------------------------
 gen_line=
-if [ -f "$data/generated" ] && [ "$(cat "$data/generated")" = "$n $r" ]; then
+if [ -z "$pg_dir" ] && [ -f "$data/generated" ] && [ "$(cat "$data/generated")" = "$n $r" ]; then
   gen_line="reused $(cat "$data/gen.out")"
 else
   rm -rf "$data"
   mkdir -p "$data"
+  db_args=()
+  [ -n "$pg_dir" ] && db_args=(--database "$(bash ops/pg.sh start "$pg_dir")")
   SIGIL_ROOT_PASSPHRASE=bench-passphrase faketime -f -101d "$sigil" --home "$data/home" init \
-    --root-dir "$data/root" --allow-domain scale.test >/dev/null
+    --root-dir "$data/root" --allow-domain scale.test "${db_args[@]}" >/dev/null
   /usr/bin/time -f 'gen_wall_s=%e gen_max_rss_kb=%M' -o "$data/gen.time" \
     build/tests/bench/gen_store "$data/home" "$n" "$r" 256 5000 >"$data/gen.out.tmp"
   echo "$(cat "$data/gen.out.tmp") $(cat "$data/gen.time")" >"$data/gen.out"
@@ -54,7 +62,11 @@ fi
 h=$data/home
 # Migrations (new indexes) are applied once here, not inside a timed start.
 "$sigil" --home "$h" status >/dev/null 2>&1 || true
-db_mb=$(du -sm "$h"/sigil.db* | awk '{s += $1} END {print s}')
+if [ -n "$pg_dir" ]; then
+  db_mb=$(du -sm "$pg_dir/data" | awk '{print $1}')
+else
+  db_mb=$(du -sm "$h"/sigil.db* | awk '{s += $1} END {print s}')
+fi
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
@@ -217,12 +229,14 @@ table=$(
 )
 {
   echo
-  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) scale.sh $n certificates, $r revoked, SQLite, on $(nproc) cores"
+  engine=SQLite
+  [ -n "$pg_dir" ] && engine="PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}') (ops/pg.sh)"
+  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) scale.sh $n certificates, $r revoked, $engine, on $(nproc) cores"
   echo
   echo "Machine: $(uname -srm), $(awk '/MemTotal/ {printf "%d GB", $2 / 1048576}' /proc/meminfo) RAM;" \
     "$("$sigil" --version 2>/dev/null | head -1); SQLite $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')" \
     "(Python's; sigil links the system library); $(openssl version | cut -d' ' -f1-2)."
-  echo "Command: \`ops/bench/scale.sh $n $r\`. Store: $db_mb MB on disk; $gen_line. Load average at the end:" \
+  echo "Command: \`${SCALE_PG:+SCALE_PG=1 }ops/bench/scale.sh $n $r\`. Store: $db_mb MB on disk; $gen_line. Load average at the end:" \
     "$(cut -d' ' -f1-3 /proc/loadavg) (other work shares the 2 cores: wall times are inflated, CPU times are not)."
   echo "sigil list runs a process each (CPU = its user + system time); REST is one keep-alive mTLS connection, the"
   echo "first request (handshake) not counted. Memory is the serve process's VmHWM/VmRSS in MB."

@@ -5,6 +5,7 @@
 // one after the other, as a keep-alive session would. Properties: a failed parse is one of the
 // listener's answers (400/413/431); a client-certificate route never runs without a peer; a
 // parameter is never empty; a handler sees only a matched method.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -71,6 +72,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // blank line, at its end, and every line break a CRLF (no field can split the response).
     http::Response echo = resp;
     for (const auto& [name, value] : req.headers) echo.with(name, value);
+    // And raw input as a field name and value (the parser never lets CR, LF or NUL through).
+    const std::string_view raw(reinterpret_cast<const char*>(data), std::min<std::size_t>(size, 64));
+    echo.with(std::string(raw.substr(0, raw.size() / 2)), std::string(raw.substr(raw.size() / 2)));
     std::string head;
     http::serialize_head(head, echo, 11, parsed.keep_alive, "");
     SIGIL_FUZZ_ASSERT(head.size() >= 4 && head.find("\r\n\r\n") == head.size() - 4);

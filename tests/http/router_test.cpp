@@ -145,7 +145,7 @@ TEST_CASE("serialize_head: version, framing, defaults and fields that would spli
   std::string out;
   Response r = Response::json(201, "{\"a\":1}");
   r.with("Location", "/x").with("Link", "<a>").with("Link", "<b>");
-  serialize_head(out, r, 11, true, "Mon, 07 Dec 2026 15:00:00 GMT");
+  CHECK(serialize_head(out, r, 11, true, "Mon, 07 Dec 2026 15:00:00 GMT"));
   CHECK(out ==
         "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nLocation: /x\r\nLink: <a>\r\nLink: <b>\r\n"
         "Cache-Control: no-store\r\nDate: Mon, 07 Dec 2026 15:00:00 GMT\r\nContent-Length: 7\r\n\r\n");
@@ -168,7 +168,7 @@ TEST_CASE("serialize_head: version, framing, defaults and fields that would spli
   Response nm;
   nm.status = 304;
   nm.with("ETag", "\"1\"");
-  serialize_head(out, nm, 11, true, "");
+  CHECK_FALSE(serialize_head(out, nm, 11, true, ""));
   CHECK(out.find("HTTP/1.1 304 Not Modified\r\n") == 0);
   CHECK(out.find("Content-Length") == std::string::npos);
   CHECK_FALSE(has_body(304));
@@ -177,12 +177,23 @@ TEST_CASE("serialize_head: version, framing, defaults and fields that would spli
   // A value holding CR or LF would start a header or a response of its own: not written.
   Response bad = Response::text(200, "ok");
   bad.with("Location", "/a\r\nSet-Cookie: x=1").with("X-Ok", "1").with(std::string("X-N\0l", 5), "v");
+  bad.with("X-Bad: y", "z").with("", "empty").with("X-Sp ace", "w");
   serialize_head(out, bad, 11, true, "");
   CHECK(out.find("Set-Cookie") == std::string::npos);
   CHECK(out.find("X-Ok: 1\r\n") != std::string::npos);
   CHECK(out.find("X-N") == std::string::npos);
-  // A status outside 100..999 is written as a 500, never as garbage.
-  Response odd = Response::text(7, "x");
-  serialize_head(out, odd, 11, true, "");
-  CHECK(out.find("HTTP/1.1 500 ") == 0);
+  CHECK(out.find("X-Bad") == std::string::npos);
+  CHECK(out.find("empty") == std::string::npos);
+  CHECK(out.find("X-Sp") == std::string::npos);
+  // A status that is not a final one (1xx, 0, 600+) is written as a 500 whose body follows, so
+  // the framing the head announces is the framing sent.
+  for (int odd_status : {7, 101, 600, 999, -1}) {
+    CAPTURE(odd_status);
+    Response odd = Response::text(odd_status, "xy");
+    CHECK(serialize_head(out, odd, 11, true, ""));
+    CHECK(out.find("HTTP/1.1 500 ") == 0);
+    CHECK(out.find("Content-Length: 2\r\n") != std::string::npos);
+    CHECK(final_status(odd_status) == 500);
+  }
+  CHECK(final_status(404) == 404);
 }

@@ -603,3 +603,138 @@ TEST_CASE("Past max_connection_age a kept-alive api connection is closed after i
   CHECK(h.served == 3);
   CHECK(h.failures("certificate revoked") == 1);
 }
+
+namespace {
+
+// Reads responses off one plain connection, framed the way a client must frame them: no body
+// after HEAD, 204 or 304, else Content-Length bytes.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    REQUIRE(fd_ >= 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ~RawConnection() { ::close(fd_); }
+  void send(const std::string& bytes) {
+    REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  }
+  struct Answer {
+    std::string head;
+    std::string body;
+    int status = 0;
+  };
+  Answer next(bool head_request = false) {
+    Answer a;
+    std::size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) REQUIRE(fill());
+    a.head = buf_.substr(0, end + 4);
+    buf_.erase(0, end + 4);
+    a.status = std::stoi(a.head.substr(9, 3));
+    std::size_t length = 0;
+    if (const auto cl = a.head.find("Content-Length: "); cl != std::string::npos)
+      length = std::stoul(a.head.substr(cl + 16));
+    if (head_request || a.status == 204 || a.status == 304) length = 0;
+    while (buf_.size() < length) REQUIRE(fill());
+    a.body = buf_.substr(0, length);
+    buf_.erase(0, length);
+    return a;
+  }
+  // Nothing more arrives: the connection is closed by the server, with no stray bytes.
+  bool closed_cleanly() { return buf_.empty() && !fill(); }
+
+ private:
+  bool fill() {
+    char b[16384];
+    const ssize_t n = ::recv(fd_, b, sizeof b, 0);
+    if (n <= 0) return false;
+    buf_.append(b, static_cast<std::size_t>(n));
+    return true;
+  }
+  int fd_;
+  std::string buf_;
+};
+
+}  // namespace
+
+TEST_CASE("Responses on a kept-alive connection are framed exactly: HEAD, 204, 304, a large body, HTTP/1.0") {
+  Metrics metrics;
+  Server server(metrics, Limits{}, 2, 2);
+  const std::string big(300 * 1024 + 7, 'b');
+  auto router = std::make_shared<Router>();
+  router->add({"GET", "/small", Auth::none, [](const Request&) { return Response::text(200, "small"); }, "small"});
+  router->add({"HEAD", "/small", Auth::none, [](const Request&) { return Response::text(200, "small"); }, "small"});
+  router->add({"GET", "/big", Auth::none, [&big](const Request&) { return Response::text(200, big); }, "big"});
+  router->add({"GET", "/none", Auth::none,
+               [](const Request&) {
+                 Response r = Response::text(204, "never sent");
+                 return r;
+               },
+               "none"});
+  router->add({"GET", "/same", Auth::none,
+               [](const Request&) { return Response::text(304, "never sent").with("ETag", "\"1\""); }, "same"});
+  router->add({"GET", "/odd", Auth::none, [](const Request&) { return Response::text(42, "odd"); }, "odd"});
+  auto bound = server.listen({"plain", "127.0.0.1:0", TlsMode::none, router}, std::nullopt);
+  REQUIRE(bound);
+  server.start();
+  const int port = port_of(*bound);
+
+  RawConnection c(port);
+  // Pipelined: every answer must end where the next begins.
+  c.send(
+      "HEAD /small HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /none HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /same HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /odd HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /small HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto head = c.next(true);
+  CHECK(head.status == 200);
+  CHECK(head.head.find("Content-Length: 5\r\n") != std::string::npos);  // the GET's length, no body
+  CHECK(head.head.find("Date: ") != std::string::npos);
+  auto none = c.next();
+  CHECK(none.status == 204);
+  CHECK(none.head.find("Content-Length") == std::string::npos);
+  auto same = c.next();
+  CHECK(same.status == 304);
+  CHECK(same.head.find("ETag: \"1\"\r\n") != std::string::npos);
+  auto large = c.next();
+  CHECK(large.status == 200);
+  CHECK(large.body == big);
+  auto odd = c.next();
+  CHECK(odd.status == 500);
+  CHECK(odd.body == "odd");
+  auto small = c.next();
+  CHECK(small.status == 200);
+  CHECK(small.body == "small");
+
+  // HTTP/1.0: kept alive only when asked, and said so; else closed after the answer.
+  RawConnection old(port);
+  old.send("GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  auto k = old.next();
+  CHECK(k.head.rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
+  CHECK(k.head.find("Connection: keep-alive\r\n") != std::string::npos);
+  old.send("GET /small HTTP/1.0\r\n\r\n");
+  auto last = old.next();
+  CHECK(last.body == "small");
+  CHECK(last.head.find("Connection: keep-alive") == std::string::npos);
+  CHECK(old.closed_cleanly());
+
+  // A malformed request after a HEAD is answered with a framed 400, and the connection closed.
+  RawConnection bad(port);
+  bad.send("HEAD /small HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost x\r\n\r\n");
+  auto h2 = bad.next(true);
+  CHECK(h2.status == 200);
+  auto refused = bad.next();
+  CHECK(refused.status == 400);
+  CHECK(refused.head.find("Connection: close\r\n") != std::string::npos);
+  CHECK_FALSE(refused.body.empty());
+  CHECK(bad.closed_cleanly());
+  server.stop(Ms(0));
+  server.wait();
+}
