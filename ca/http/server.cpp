@@ -627,11 +627,16 @@ void Server::stop(std::chrono::milliseconds drain) {
       l->acceptor.close(ignored);
     }
   });
+  // The sessions are taken out under the lock and told to close outside it: a reference taken
+  // here may be a session's last, and its destructor takes the lock (session_ended).
+  std::vector<std::shared_ptr<SessionBase>> open;
   {
     std::lock_guard lock(impl_->sessions_mu);
     for (auto& w : impl_->sessions)
-      if (auto s = w.lock()) s->close_if_idle();
+      if (auto s = w.lock()) open.push_back(std::move(s));
   }
+  for (auto& s : open) s->close_if_idle();
+  open.clear();
   std::unique_lock lock(impl_->sessions_mu);
   impl_->sessions_cv.wait_for(lock, drain, [this] { return impl_->active == 0; });
   lock.unlock();
