@@ -262,15 +262,13 @@ Status verify_signature(const PublicKey& key, SignatureAlgorithm alg, ByteView d
     cache_key.append(reinterpret_cast<const char*>(&n), sizeof n);
     cache_key.append(part->begin(), part->end());
   }
-  EVP_PKEY* pkey_raw = nullptr;
-  if (auto it = keys.find(cache_key); it != keys.end()) {
-    pkey_raw = it->second.get();
-  } else {
+  auto it = keys.find(cache_key);
+  if (it == keys.end()) {
     SIGIL_TRY(EvpPkeyPtr built, verification_key(key));
     if (keys.size() >= 64) keys.clear();
-    pkey_raw = keys.emplace(std::move(cache_key), std::move(built)).first->second.get();
+    it = keys.emplace(std::move(cache_key), std::move(built)).first;
   }
-  EVP_PKEY* const pkey_ptr = pkey_raw;
+  EVP_PKEY* const pkey_ptr = it->second.get();
   const EVP_MD* md = fetched_md(alg);
   int rc;
   if (!md) {  // Ed25519 signs the message itself
