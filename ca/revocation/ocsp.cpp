@@ -65,6 +65,16 @@ std::string OcspResponder::cache_key(ocsp::HashAlg h, ByteView serial) {
   return k;
 }
 
+ocsp::CertId OcspResponder::cert_id(const std::string& key) const {
+  ocsp::CertId id;
+  id.hash = static_cast<ocsp::HashAlg>(key[0]);
+  const auto& [name_hash, key_hash] = issuer_hashes_.at(id.hash);
+  id.issuer_name_hash = name_hash;
+  id.issuer_key_hash = key_hash;
+  id.serial.assign(key.begin() + 1, key.end());
+  return id;
+}
+
 bool OcspResponder::answers_for(const ocsp::CertId& id) const {
   auto it = issuer_hashes_.find(id.hash);
   return it != issuer_hashes_.end() && it->second.first == id.issuer_name_hash &&
@@ -109,13 +119,14 @@ Result<Bytes> OcspResponder::sign(const ocsp::ResponseSpec& spec_in) {
   return ocsp::make_response(*authority_.key, spec);
 }
 
-Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, TimePoint now) {
+Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, TimePoint now, std::int64_t* not_after) {
   ocsp::SingleResponse s;
   s.id = id;
   s.this_update = now;
   s.next_update = now + options_.validity;
   SIGIL_TRY(auto rec, certificates_.find(serial_hex(id.serial)));
   const OcspStatus st = ocsp_status(rec, issuer_id_);
+  if (not_after) *not_after = st.status == ocsp::CertStatus::unknown ? 0 : rec->not_after;
   s.status = st.status;
   if (st.status == ocsp::CertStatus::revoked) {
     s.revoked_at = st.revoked_at;
@@ -124,10 +135,10 @@ Result<ocsp::SingleResponse> OcspResponder::status_of(const ocsp::CertId& id, Ti
   return s;
 }
 
-Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(const ocsp::CertId& id,
-                                                                              bool allow_unknown_cache, bool evict) {
+Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(const ocsp::CertId& id, bool evict) {
   const TimePoint now = clock_.now();
-  SIGIL_TRY(ocsp::SingleResponse single, status_of(id, now));
+  std::int64_t not_after = 0;
+  SIGIL_TRY(ocsp::SingleResponse single, status_of(id, now, &not_after));
   ocsp::ResponseSpec spec;
   spec.produced_at = now;
   spec.responses = {single};
@@ -136,11 +147,12 @@ Result<std::shared_ptr<const OcspResponder::Entry>> OcspResponder::sign_entry(co
   e->this_update = single.this_update;
   e->next_update = single.next_update;
   e->status = single.status;
+  e->cert_not_after = not_after;
   e->etag = "\"" + to_hex(crypto::sha256(der)).substr(0, 16) + "\"";
   e->der = std::move(der);
   metrics_.add("sigil_ocsp_signatures_total", {});
   // Unknown serials are not kept (anyone can ask for any serial); known ones are.
-  if (single.status != ocsp::CertStatus::unknown || allow_unknown_cache) {
+  if (single.status != ocsp::CertStatus::unknown) {
     std::unique_lock lock(cache_mu_);
     const std::string key = cache_key(id.hash, id.serial);
     if (cache_.size() >= options_.max_cached && !cache_.count(key)) {
@@ -198,7 +210,7 @@ OcspAnswer OcspResponder::respond(ByteView request_der) {
       return *cached;
     }
     if (!take_live_token()) return error(ocsp::ResponseStatus::try_later, "tryLater");
-    auto e = sign_entry(req->ids[0], false, true);
+    auto e = sign_entry(req->ids[0], true);
     if (!e) {
       log::error("OCSP signing failed", {{"error", e.error().detail}});
       return error(ocsp::ResponseStatus::internal_error, "internalError");
@@ -245,7 +257,7 @@ Status OcspResponder::warm(const std::string& serial) {
     auto it = cache_.find(cache_key(id.hash, id.serial));
     if (it != cache_.end() && clock_.now() < it->second->this_update + options_.validity / 2) return {};
   }
-  SIGIL_TRY(auto e, sign_entry(id, false));
+  SIGIL_TRY(auto e, sign_entry(id));
   (void)e;
   return {};
 }
@@ -268,7 +280,9 @@ void OcspResponder::apply_revocations() {
         cached = cached || cache_.count(cache_key(h, *bytes));
       }
       if (!cached) continue;
-      if (auto e = sign_entry(ocsp::make_cert_id(h, authority_.cert, *bytes), false); !e)
+      // Held even if the cache is full (replacing another): a "good" signed from a read that
+      // raced this revocation must find it there (sign_entry never replaces "revoked").
+      if (auto e = sign_entry(ocsp::make_cert_id(h, authority_.cert, *bytes), true); !e)
         log::error("OCSP: re-signing after revocation failed", {{"serial", serial}, {"error", e.error().detail}});
     }
   }
@@ -276,36 +290,60 @@ void OcspResponder::apply_revocations() {
 
 void OcspResponder::sweep() {
   const TimePoint now = clock_.now();
-  std::size_t signed_now = 0;
-  std::vector<std::pair<std::string, bool>> due;  // serial, revoked
-  std::size_t room = 0;                           // new entries the cache can still take
+  const std::int64_t now_unix = to_unix(now);
+  // Held responses (by cache key: a CertID is made only to sign) at half their validity: due,
+  // or dropped if their certificate has expired (one asked for after expiry is held until then,
+  // not re-signed on every ask).
+  std::vector<std::string> due;
+  std::vector<std::string> expired;
   {
     std::shared_lock lock(cache_mu_);
+    for (const auto& [k, e] : cache_) {
+      if (now < e->this_update + options_.validity / 2) continue;
+      (e->cert_not_after < now_unix ? expired : due).push_back(k);
+    }
+  }
+  std::size_t room = 0;                               // new entries the cache can still take
+  std::vector<std::shared_ptr<const Entry>> dropped;  // freed after the lock (the I/O threads read)
+  {
+    std::unique_lock lock(cache_mu_);
+    for (const auto& k : expired) {
+      auto it = cache_.find(k);
+      if (it == cache_.end()) continue;
+      dropped.push_back(std::move(it->second));
+      cache_.erase(it);
+    }
     room = options_.max_cached - std::min(options_.max_cached, cache_.size());
   }
-  auto s = revocations_.for_each_certificate(
-      issuer_id_, to_unix(now), [&](const store::RevokedSerial& r, bool revoked) -> Status {
-        auto bytes = from_hex(r.serial);
-        if (!bytes) return {};
+  dropped.clear();
+  // New certificates (SHA-1 CertIDs, as clients send them) while there is room; the rest are
+  // signed when asked for.
+  const std::size_t refreshed = due.size();
+  const auto steady = std::chrono::steady_clock::now();
+  if (room > 0 && steady >= next_store_walk_) {
+    bool filled = false;  // the walk stops there: not a failure
+    auto take = [&](const store::RevokedSerial& r, bool) -> Status {
+      auto bytes = from_hex(r.serial);
+      if (!bytes) return {};
+      std::string key = cache_key(ocsp::HashAlg::sha1, *bytes);
+      {
         std::shared_lock lock(cache_mu_);
-        auto it = cache_.find(cache_key(ocsp::HashAlg::sha1, *bytes));
-        const bool held = it != cache_.end();
-        const bool fresh = held && now < it->second->this_update + options_.validity / 2 &&
-                           (it->second->status == ocsp::CertStatus::revoked) == revoked;
-        // Held ones are refreshed; new ones only while there is room (the rest are signed when
-        // asked for), so neither the cache nor this list outgrows max_cached.
-        if (!fresh && (held || room > 0)) {
-          if (!held) --room;
-          due.emplace_back(r.serial, revoked);
-        }
-        return {};
-      });
-  if (!s) log::error("OCSP sweep: cannot read certificates", {{"error", s.error().detail}});
+        if (cache_.count(key)) return {};
+      }
+      due.push_back(std::move(key));
+      if (--room > 0) return {};
+      filled = true;
+      return make_error(Errc::internal, "the OCSP cache is full");
+    };
+    auto s = revocations_.for_each_certificate(issuer_id_, now_unix, take);
+    if (!s && !filled) log::error("OCSP sweep: cannot read certificates", {{"error", s.error().detail}});
+    // The store holds more than the cache takes: walking it every sweep would find no room.
+    next_store_walk_ = filled ? steady + options_.full_cache_walk : steady;
+  }
+  std::size_t signed_now = 0;
   auto applied_at = std::chrono::steady_clock::now();
-  for (const auto& [serial, revoked] : due) {
-    auto bytes = from_hex(serial);
-    if (!bytes) continue;
-    if (sign_entry(ocsp::make_cert_id(ocsp::HashAlg::sha1, authority_.cert, *bytes), false)) ++signed_now;
+  for (const auto& key : due) {
+    if (sign_entry(cert_id(key))) ++signed_now;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -317,21 +355,9 @@ void OcspResponder::sweep() {
       applied_at = std::chrono::steady_clock::now();
     }
   }
-  // Other CertID forms in the cache age too: refresh them, and drop expired certificates' ones.
-  std::vector<ocsp::CertId> stale;
-  {
-    std::shared_lock lock(cache_mu_);
-    for (const auto& [k, e] : cache_) {
-      if (static_cast<ocsp::HashAlg>(k[0]) == ocsp::HashAlg::sha1) continue;
-      if (now >= e->this_update + options_.validity / 2) {
-        Bytes serial(k.begin() + 1, k.end());
-        stale.push_back(ocsp::make_cert_id(static_cast<ocsp::HashAlg>(k[0]), authority_.cert, serial));
-      }
-    }
-  }
-  for (const auto& id : stale) (void)sign_entry(id, false);
-  if (signed_now + stale.size() > 0)
-    log::info("OCSP responses pre-signed", {{"count", std::to_string(signed_now + stale.size())}});
+  if (signed_now > 0)
+    log::info("OCSP responses pre-signed",
+              {{"count", std::to_string(signed_now)}, {"refreshed", std::to_string(refreshed)}});
   std::size_t cached = 0;
   {
     std::shared_lock lock(cache_mu_);

@@ -192,6 +192,11 @@ struct OcspOptions {
   // until the cache is full; past that, a response is signed when first asked for and replaces
   // an arbitrary held one (a random-replacement cache).
   std::size_t max_cached = 100000;
+  // Each sweep re-signs held responses at half their validity and drops those of expired
+  // certificates, from the cache itself; it walks the store's certificates only for new ones to
+  // pre-sign while the cache has room, and after a walk that filled it, at most this often (a
+  // store holding more certificates than the cache is not read whole every sweep).
+  Seconds full_cache_walk{600};
 };
 
 // One HTTP-independent answer to an OCSP request.
@@ -239,6 +244,7 @@ class OcspResponder {
     TimePoint this_update, next_update;
     std::string etag;
     crypto::ocsp::CertStatus status = crypto::ocsp::CertStatus::good;
+    std::int64_t cert_not_after = 0;  // the certificate's (unix seconds): held until then
   };
   struct Responder {
     std::unique_ptr<crypto::KeySigner> key;  // null when the intermediate signs
@@ -247,12 +253,15 @@ class OcspResponder {
     TimePoint renew_at;  // policy::renewal_window's start: when a new responder certificate is due
   };
   static std::string cache_key(crypto::ocsp::HashAlg h, crypto::ByteView serial);
+  crypto::ocsp::CertId cert_id(const std::string& cache_key) const;  // the CertID a key stands for
   Status rotate_responder();
   // `evict`: a new entry may replace an arbitrary one when the cache is full (a response asked
-  // for); otherwise (the sweep, revocations) it is cached only while there is room.
-  Result<std::shared_ptr<const Entry>> sign_entry(const crypto::ocsp::CertId& id, bool allow_unknown_cache,
-                                                  bool evict = false);
-  Result<crypto::ocsp::SingleResponse> status_of(const crypto::ocsp::CertId& id, TimePoint now);
+  // for); otherwise (the sweep, revocations) it is cached only while there is room. Responses
+  // for unknown serials are never cached (anyone can ask for any serial).
+  Result<std::shared_ptr<const Entry>> sign_entry(const crypto::ocsp::CertId& id, bool evict = false);
+  // `not_after`, when given, receives the certificate's notAfter (unix seconds; 0 if unknown).
+  Result<crypto::ocsp::SingleResponse> status_of(const crypto::ocsp::CertId& id, TimePoint now,
+                                                 std::int64_t* not_after = nullptr);
   Result<Bytes> sign(const crypto::ocsp::ResponseSpec& spec);
   bool take_live_token();
   void run();
@@ -278,6 +287,7 @@ class OcspResponder {
   std::chrono::steady_clock::time_point bucket_at_;
   std::int64_t seen_seq_ = 0;
   std::chrono::steady_clock::time_point next_rotation_try_{};  // the background job's only
+  std::chrono::steady_clock::time_point next_store_walk_{};    // the background job's only
 
   std::mutex mu_;
   std::condition_variable cv_;

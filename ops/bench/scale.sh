@@ -10,6 +10,8 @@
 #   SCALE_RUNS=3      runs per measurement (medians are reported).
 #   SCALE_PG=1        the store on PostgreSQL 15 (ops/pg.sh, loopback, synchronous_commit on) instead
 #                     of SQLite; always generated afresh (SCALE_CACHE is not reused).
+#   SIGIL=PATH        the sigil binary measured (default build/cli/sigil, built here): to compare
+#                     two builds on one cached store.
 #
 # The store is made by `sigil init` run under faketime 101 days in the past (so the CA may have
 # issued certificates that have expired by now), then filled by tests/bench/gen_store through
@@ -24,7 +26,7 @@ runs=${SCALE_RUNS:-3}
 bash ops/build.sh build -DSIGIL_BENCH=ON >/dev/null
 command -v faketime >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y faketime >/dev/null
 command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y openssl >/dev/null
-sigil=$PWD/build/cli/sigil
+sigil=${SIGIL:-$PWD/build/cli/sigil}
 tmp=$(mktemp -d)
 chmod 711 "$tmp"  # ops/pg.sh runs PostgreSQL as its own user under it
 data=${SCALE_CACHE:-$tmp/data}
@@ -106,6 +108,7 @@ start_serve() {
 starts=()
 for i in $(seq "$runs"); do
   start_serve
+  started_at=$(ms_now)
   sleep 3
   starts+=("$(cat "$tmp/start.line") $(mem "$server") after_3s_cpu_s=$(cpu_s "$server")")
   [ "$i" -lt "$runs" ] && stop_server
@@ -201,6 +204,12 @@ sleep 1
 mem_crl=$(mem "$server")
 crl_cpu=$(awk -v a="$cpu_before_crl" -v b="$(cpu_s "$server")" 'BEGIN {printf "%.2f", b - a}')
 hwm_final=$(echo "$mem_crl" | sed -n 's/.*VmHWM_MB=\([0-9]*\).*/\1/p')
+# ---- idle: background work once the first OCSP pass is done (90 s after start), over a minute --
+idle_wait=$((90000 - ($(ms_now) - started_at)))
+[ "$idle_wait" -gt 0 ] && sleep "$(awk -v ms="$idle_wait" 'BEGIN {print ms / 1000}')"
+idle_before=$(cpu_s "$server")
+sleep 60
+idle_cpu=$(awk -v a="$idle_before" -v b="$(cpu_s "$server")" 'BEGIN {printf "%.2f", b - a}')
 stop_server
 
 # ---- the table ------------------------------------------------------------------------------------
@@ -216,6 +225,7 @@ table=$(
   printf '%-44s %12s\n' "serve: after lists, 200 OCSP, 5 CRL GETs" "$mem_requests"
   printf '%-44s %12s\n' "serve: after a revocation's CRL rebuild" "$mem_crl"
   printf '%-44s %9s MB %7s MB %s\n' "serve: VmHWM at the end" "$hwm_final" 300 "$(met "$hwm_final" 300)"
+  printf '%-44s %9s s\n' "serve: CPU in a minute idle, from 90 s on" "$idle_cpu"
   printf '%-44s %9s ms (CRL number %s -> %s; serve CPU %s s)\n' "revocation -> new CRL served" "$crl_ms" \
     "$crl_before" "$crl_after" "$crl_cpu"
   for k in "${!labels[@]}"; do
@@ -239,7 +249,7 @@ table=$(
   echo "Machine: $(uname -srm), $(awk '/MemTotal/ {printf "%d GB", $2 / 1048576}' /proc/meminfo) RAM;" \
     "$("$sigil" --version 2>/dev/null | head -1); SQLite $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')" \
     "(Python's; sigil links the system library); $(openssl version | cut -d' ' -f1-2)."
-  echo "Command: \`${SCALE_PG:+SCALE_PG=1 }ops/bench/scale.sh $n $r\`. Store: $db_mb MB on disk; $gen_line. Load average at the end:" \
+  echo "Command: \`${SCALE_PG:+SCALE_PG=1 }${SIGIL:+SIGIL=$SIGIL }ops/bench/scale.sh $n $r\`. Store: $db_mb MB on disk; $gen_line. Load average at the end:" \
     "$(cut -d' ' -f1-3 /proc/loadavg) (other work shares the 2 cores: wall times are inflated, CPU times are not)."
   echo "sigil list runs a process each (CPU = its user + system time); REST is one keep-alive mTLS connection, the"
   echo "first request (handshake) not counted. Memory is the serve process's VmHWM/VmRSS in MB."

@@ -1,6 +1,7 @@
 // Plural issuers in the revocation publishers: two intermediates of one root, each with its CRLs
 // and OCSP responder, requests routed by CertID and path; and the OCSP responder certificate: its
-// rotation, and near its intermediate's end. A real SQLite store and a whole test CA (tests/support/test_ca.hpp);
+// rotation, and near its intermediate's end; the OCSP cache: its bound, and the sweep that keeps
+// it fresh. A real SQLite store and a whole test CA (tests/support/test_ca.hpp);
 // time is a FakeClock, the background jobs poll every few milliseconds.
 #include <doctest/doctest.h>
 
@@ -167,6 +168,17 @@ TEST_CASE("OCSP responder certificate: not re-issued on every poll near its inte
   pub.stop();
 }
 
+// Waits (at most 5 s) until `done` holds, polling.
+template <typename Fn>
+bool eventually(Fn done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 TEST_CASE("OCSP cache: at most max_cached responses, pre-signed after start; past it, signed when asked") {
   TestCa ca;
   issuer::Issuer& is = ca.issuer();
@@ -184,9 +196,7 @@ TEST_CASE("OCSP cache: at most max_cached responses, pre-signed after start; pas
   REQUIRE(pub.add(is.current()).has_value());
   const Labels labels{{"issuer", is.id().substr(0, 16)}};
   // The first pass runs in the background job and stops at max_cached.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (metrics.value("sigil_ocsp_cached_responses", labels) < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(eventually([&] { return metrics.value("sigil_ocsp_cached_responses", labels) >= 2; }));
   CHECK(metrics.value("sigil_ocsp_cached_responses", labels) == 2);
   auto cached_leaves = [&] {
     int n = 0;
@@ -202,6 +212,90 @@ TEST_CASE("OCSP cache: at most max_cached responses, pre-signed after start; pas
     CHECK(cached_leaves() <= 2);
   }
   pub.stop();
+}
+
+TEST_CASE("OCSP sweep: held responses re-signed at half their validity, an expired certificate's dropped") {
+  TestCa ca;
+  issuer::Issuer& is = ca.issuer();
+  auto brief =
+      ca.issue(csr_pem(cached_key(KeyType::ec_p256, 40), "brief.example.internal", {}), "server", Seconds(2 * 3600));
+  auto lasting = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 41), "lasting.example.internal", {}), "server");
+  REQUIRE(brief.has_value());
+  REQUIRE(lasting.has_value());
+  Metrics metrics;
+  revocation::OcspOptions o = ocsp_options();
+  o.sweep = Seconds(0);  // a sweep every poll
+  revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), o);
+  REQUIRE(pub.add(is.current()).has_value());
+  const Labels labels{{"issuer", is.id().substr(0, 16)}};
+  const Bytes brief_req = request_for(*ca.intermediate, brief->serial);
+  const Bytes lasting_req = request_for(*ca.intermediate, lasting->serial);
+  auto signed_at = [&](const Bytes& req) {
+    auto a = pub.respond_cached(req);
+    return a ? a->this_update : TimePoint{};
+  };
+  // The two leaves and the responder's own certificate.
+  REQUIRE(eventually([&] { return metrics.value("sigil_ocsp_cached_responses", labels) == 3; }));
+  const TimePoint first = signed_at(lasting_req);
+  REQUIRE(first != TimePoint{});
+
+  // 31 minutes on, past half the validity (1 h) and still within it: both re-signed.
+  ca.clock.advance(Seconds(31 * 60));
+  CHECK(eventually([&] { return signed_at(lasting_req) == ca.clock.now() && signed_at(brief_req) == ca.clock.now(); }));
+  CHECK(verified_status(*pub.respond_cached(lasting_req), *ca.intermediate) == ocsp::CertStatus::good);
+
+  // Past the brief leaf's notAfter (and its response's half validity): its response goes, the
+  // others are re-signed.
+  ca.clock.advance(Seconds(90 * 60));
+  CHECK(eventually([&] { return signed_at(lasting_req) == ca.clock.now(); }));
+  CHECK(eventually([&] { return metrics.value("sigil_ocsp_cached_responses", labels) == 2; }));
+  CHECK(signed_at(brief_req) == TimePoint{});
+  // Asked for, the expired leaf is still answered (signed now: it was issued here), and held.
+  CHECK(verified_status(pub.respond(brief_req), *ca.intermediate) == ocsp::CertStatus::good);
+  CHECK(signed_at(brief_req) == ca.clock.now());
+  pub.stop();
+}
+
+TEST_CASE("OCSP sweep: once a walk has filled the cache, the store is walked again only after full_cache_walk") {
+  for (const bool throttled : {true, false}) {
+    CAPTURE(throttled);
+    TestCa ca;
+    issuer::Issuer& is = ca.issuer();
+    auto brief =
+        ca.issue(csr_pem(cached_key(KeyType::ec_p256, 50), "brief.example.internal", {}), "server", Seconds(2 * 3600));
+    auto lasting = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 51), "lasting.example.internal", {}), "server");
+    REQUIRE(brief.has_value());
+    REQUIRE(lasting.has_value());
+    Metrics metrics;
+    revocation::OcspOptions o = ocsp_options();
+    o.sweep = Seconds(0);
+    o.max_cached = 3;  // the two leaves and the responder's certificate: the first walk fills it
+    o.full_cache_walk = throttled ? Seconds(600) : Seconds(0);
+    revocation::Publishers pub(is, *ca.db, *ca.db, *ca.db, *ca.db, ca.clock, metrics, crl_options(), o);
+    REQUIRE(pub.add(is.current()).has_value());
+    const Labels labels{{"issuer", is.id().substr(0, 16)}};
+    REQUIRE(eventually([&] { return metrics.value("sigil_ocsp_cached_responses", labels) == 3; }));
+
+    // The brief leaf expires and its response goes: room for one. A new leaf is issued.
+    ca.clock.advance(Seconds(3 * 3600));
+    REQUIRE(eventually([&] { return metrics.value("sigil_ocsp_cached_responses", labels) == 2; }));
+    auto fresh = ca.issue(csr_pem(cached_key(KeyType::ec_p256, 52), "fresh.example.internal", {}), "server");
+    REQUIRE(fresh.has_value());
+    const Bytes fresh_req = request_for(*ca.intermediate, fresh->serial);
+    if (throttled) {
+      // ~60 sweeps within 300 ms: none reads the store, so the new leaf is not pre-signed.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      CHECK_FALSE(pub.respond_cached(fresh_req).has_value());
+      CHECK(metrics.value("sigil_ocsp_cached_responses", labels) == 2);
+    } else {
+      CHECK(eventually([&] { return pub.respond_cached(fresh_req).has_value(); }));
+    }
+    // The lasting leaf's response was re-signed from the cache either way.
+    auto held = pub.respond_cached(request_for(*ca.intermediate, lasting->serial));
+    REQUIRE(held.has_value());
+    CHECK(held->this_update == ca.clock.now());
+    pub.stop();
+  }
 }
 
 // A fresh signature (a nonce request is never answered from the cache), parsed, with the
