@@ -187,7 +187,7 @@ struct OcspOptions {
   std::chrono::milliseconds poll{100};      // revocations: how often the store is asked
   Seconds sweep{30};                        // pre-signing of new and ageing responses
   double live_signatures_per_second = 500;  // nonce requests and cache misses (then tryLater)
-  // Responses held at most (about 1 KB each with a delegated responder's certificate): what
+  // Responses held at most (about 1.5 KB each with a delegated responder's certificate): what
   // bounds the responder's memory however many certificates the store holds. The sweep pre-signs
   // until the cache is full; past that, a response is signed when first asked for and replaces
   // an arbitrary held one (a random-replacement cache).
