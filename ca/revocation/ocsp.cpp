@@ -241,9 +241,8 @@ OcspAnswer OcspResponder::respond(ByteView request_der) {
 std::shared_ptr<const Bytes> OcspResponder::staple(const std::string& serial) const {
   auto bytes = from_hex(serial);
   if (!bytes) return nullptr;
-  const auto id = ocsp::make_cert_id(ocsp::HashAlg::sha1, authority_.cert, *bytes);
   std::shared_lock lock(cache_mu_);
-  auto it = cache_.find(cache_key(id.hash, id.serial));
+  auto it = cache_.find(cache_key(ocsp::HashAlg::sha1, *bytes));
   if (it == cache_.end() || clock_.now() >= it->second->next_update) return nullptr;
   return std::shared_ptr<const Bytes>(it->second, &it->second->der);
 }
@@ -251,13 +250,13 @@ std::shared_ptr<const Bytes> OcspResponder::staple(const std::string& serial) co
 Status OcspResponder::warm(const std::string& serial) {
   auto bytes = from_hex(serial);
   if (!bytes) return make_error(Errc::invalid_argument, "bad serial");
-  const auto id = ocsp::make_cert_id(ocsp::HashAlg::sha1, authority_.cert, *bytes);
+  const std::string key = cache_key(ocsp::HashAlg::sha1, *bytes);
   {
     std::shared_lock lock(cache_mu_);
-    auto it = cache_.find(cache_key(id.hash, id.serial));
+    auto it = cache_.find(key);
     if (it != cache_.end() && clock_.now() < it->second->this_update + options_.validity / 2) return {};
   }
-  SIGIL_TRY(auto e, sign_entry(id));
+  SIGIL_TRY(auto e, sign_entry(cert_id(key)));
   (void)e;
   return {};
 }
@@ -274,15 +273,16 @@ void OcspResponder::apply_revocations() {
     if (!bytes) continue;
     // Every cached CertID form of this serial is replaced, and the SHA-1 one made if missing.
     for (auto h : kHashes) {
+      const std::string key = cache_key(h, *bytes);
       bool cached = h == ocsp::HashAlg::sha1;
       {
         std::shared_lock lock(cache_mu_);
-        cached = cached || cache_.count(cache_key(h, *bytes));
+        cached = cached || cache_.count(key);
       }
       if (!cached) continue;
       // Held even if the cache is full (replacing another): a "good" signed from a read that
       // raced this revocation must find it there (sign_entry never replaces "revoked").
-      if (auto e = sign_entry(ocsp::make_cert_id(h, authority_.cert, *bytes), true); !e)
+      if (auto e = sign_entry(cert_id(key), true); !e)
         log::error("OCSP: re-signing after revocation failed", {{"serial", serial}, {"error", e.error().detail}});
     }
   }

@@ -256,7 +256,7 @@ class OcspResponder {
   crypto::ocsp::CertId cert_id(const std::string& cache_key) const;  // the CertID a key stands for
   Status rotate_responder();
   // `evict`: a new entry may replace an arbitrary one when the cache is full (a response asked
-  // for); otherwise (the sweep, revocations) it is cached only while there is room. Responses
+  // for, a revocation); otherwise (the sweep) it is cached only while there is room. Responses
   // for unknown serials are never cached (anyone can ask for any serial).
   Result<std::shared_ptr<const Entry>> sign_entry(const crypto::ocsp::CertId& id, bool evict = false);
   // `not_after`, when given, receives the certificate's notAfter (unix seconds; 0 if unknown).
